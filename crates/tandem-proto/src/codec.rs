@@ -1,0 +1,263 @@
+//! The codec: frames to JSON text and back, with a size limit and a typed error per bad input.
+
+use std::borrow::Cow;
+
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::ErrorCode;
+use crate::frame::{Frame, Id, Kind, WIRE_VERSION};
+
+/// The default largest frame, in bytes, either side accepts (64 KiB).
+pub const DEFAULT_MAX_FRAME_BYTES: usize = 64 * 1024;
+
+/// Why bytes from the wire are not a frame. Each variant names its cause; none loses the
+/// connection by itself (see PROTOCOL.md for the close policy).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// The frame is larger than the limit; it was not parsed.
+    #[error("frame of {size} bytes exceeds the limit of {limit} bytes")]
+    TooLarge {
+        /// The frame's size in bytes.
+        size: usize,
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// A binary WebSocket frame arrived; tandem speaks JSON text frames.
+    #[error("binary frame received where a JSON text frame was expected")]
+    Binary,
+    /// The bytes are not JSON, not UTF-8, or not a JSON object.
+    #[error("malformed frame: {detail}")]
+    Malformed {
+        /// What the parser said.
+        detail: String,
+    },
+    /// The frame's `v` is a wire version this side does not speak.
+    #[error("unsupported wire version {found} (this side speaks {supported})")]
+    UnsupportedVersion {
+        /// The version in the frame.
+        found: u64,
+        /// The version this side speaks.
+        supported: u32,
+    },
+    /// The frame's `k` names no known kind.
+    #[error("unknown frame kind {kind:?}")]
+    UnknownKind {
+        /// The kind as received.
+        kind: String,
+        /// The frame's `id`, if it had a readable one.
+        id: Option<Id>,
+    },
+    /// A required field is absent.
+    #[error("{kind} frame is missing the field `{field}`")]
+    MissingField {
+        /// The frame's kind, or `"frame"` when `v`/`k` themselves are missing.
+        kind: String,
+        /// The missing field.
+        field: String,
+        /// The frame's `id`, if it had a readable one.
+        id: Option<Id>,
+    },
+    /// A field has the wrong JSON type.
+    #[error("{kind} frame has a wrong type at `{field}`: {detail}")]
+    WrongType {
+        /// The frame's kind, or `"frame"` for the header fields.
+        kind: String,
+        /// The path of the offending field, e.g. `presence[0].user`.
+        field: String,
+        /// What was expected and found.
+        detail: String,
+        /// The frame's `id`, if it had a readable one.
+        id: Option<Id>,
+    },
+}
+
+impl DecodeError {
+    /// The wire error code for this cause.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            DecodeError::TooLarge { .. } => ErrorCode::TooLarge,
+            DecodeError::Binary | DecodeError::Malformed { .. } => ErrorCode::MalformedFrame,
+            DecodeError::UnsupportedVersion { .. } => ErrorCode::UnsupportedVersion,
+            DecodeError::UnknownKind { .. } => ErrorCode::UnknownKind,
+            DecodeError::MissingField { .. } => ErrorCode::MissingField,
+            DecodeError::WrongType { .. } => ErrorCode::WrongType,
+        }
+    }
+
+    /// The id of the offending frame, when it could be read, so an error can answer it.
+    pub fn id(&self) -> Option<Id> {
+        match self {
+            DecodeError::UnknownKind { id, .. }
+            | DecodeError::MissingField { id, .. }
+            | DecodeError::WrongType { id, .. } => *id,
+            _ => None,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct Header<'a> {
+    v: Option<u64>,
+    #[serde(borrow)]
+    k: Option<Cow<'a, str>>,
+    id: Option<Id>,
+}
+
+/// Decodes one text frame, refusing anything over `max_bytes`.
+pub fn decode(bytes: &[u8], max_bytes: usize) -> Result<Frame, DecodeError> {
+    if bytes.len() > max_bytes {
+        return Err(DecodeError::TooLarge {
+            size: bytes.len(),
+            limit: max_bytes,
+        });
+    }
+    let header: Header<'_> = parse(bytes, "frame", None)?;
+    let version = header.v.ok_or_else(|| DecodeError::MissingField {
+        kind: "frame".into(),
+        field: "v".into(),
+        id: header.id,
+    })?;
+    if version != u64::from(WIRE_VERSION) {
+        return Err(DecodeError::UnsupportedVersion {
+            found: version,
+            supported: WIRE_VERSION,
+        });
+    }
+    let name = header.k.ok_or_else(|| DecodeError::MissingField {
+        kind: "frame".into(),
+        field: "k".into(),
+        id: header.id,
+    })?;
+    let kind = Kind::from_wire(&name).ok_or_else(|| DecodeError::UnknownKind {
+        kind: name.clone().into_owned(),
+        id: header.id,
+    })?;
+    let id = header.id;
+    let k = kind.as_str();
+    Ok(match kind {
+        Kind::Hello => Frame::Hello(parse(bytes, k, id)?),
+        Kind::Welcome => Frame::Welcome(parse(bytes, k, id)?),
+        Kind::Join => Frame::Join(parse(bytes, k, id)?),
+        Kind::Resume => Frame::Resume(parse(bytes, k, id)?),
+        Kind::Joined => Frame::Joined(parse(bytes, k, id)?),
+        Kind::Leave => Frame::Leave(parse(bytes, k, id)?),
+        Kind::Left => Frame::Left(parse(bytes, k, id)?),
+        Kind::Publish => Frame::Publish(parse(bytes, k, id)?),
+        Kind::Ack => Frame::Ack(parse(bytes, k, id)?),
+        Kind::Event => Frame::Event(parse(bytes, k, id)?),
+        Kind::Request => Frame::Request(parse(bytes, k, id)?),
+        Kind::Response => Frame::Response(parse(bytes, k, id)?),
+        Kind::Presence => Frame::Presence(parse(bytes, k, id)?),
+        Kind::Ping => Frame::Ping,
+        Kind::Pong => Frame::Pong,
+        Kind::Error => Frame::Error(parse(bytes, k, id)?),
+    })
+}
+
+/// Parses `bytes` as `T`, turning serde's error into the matching [`DecodeError`].
+/// The fast path is a plain parse; only a failure pays for locating the bad field.
+fn parse<'a, T: Deserialize<'a>>(
+    bytes: &'a [u8],
+    kind: &str,
+    id: Option<Id>,
+) -> Result<T, DecodeError> {
+    let err = match serde_json::from_slice::<T>(bytes) {
+        Ok(v) => return Ok(v),
+        Err(e) => e,
+    };
+    use serde_json::error::Category;
+    match err.classify() {
+        Category::Io | Category::Syntax | Category::Eof => {
+            return Err(DecodeError::Malformed {
+                detail: err.to_string(),
+            });
+        }
+        Category::Data => {}
+    }
+    let msg = err.to_string();
+    if let Some(rest) = msg.strip_prefix("missing field `") {
+        let field = rest.split('`').next().unwrap_or_default().to_owned();
+        return Err(DecodeError::MissingField {
+            kind: kind.to_owned(),
+            field,
+            id,
+        });
+    }
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let path = match serde_path_to_error::deserialize::<_, T>(&mut de) {
+        Ok(_) => String::new(),
+        Err(e) => e.path().to_string(),
+    };
+    if path.is_empty() || path == "." {
+        return Err(DecodeError::Malformed {
+            detail: format!("a frame must be a JSON object ({msg})"),
+        });
+    }
+    Err(DecodeError::WrongType {
+        kind: kind.to_owned(),
+        field: path,
+        detail: strip_position(&msg),
+        id,
+    })
+}
+
+fn strip_position(msg: &str) -> String {
+    match msg.rfind(" at line ") {
+        Some(i) => msg[..i].to_owned(),
+        None => msg.to_owned(),
+    }
+}
+
+/// Decodes a payload (`data`, `meta`) into the application's own type.
+pub fn decode_payload<T: DeserializeOwned>(
+    payload: &serde_json::value::RawValue,
+) -> Result<T, DecodeError> {
+    parse(payload.get().as_bytes(), "payload", None)
+}
+
+/// Encodes a frame as JSON text, `{"v":1,"k":"<kind>",...}`.
+pub fn encode(frame: &Frame) -> String {
+    let body = match frame {
+        Frame::Hello(b) => to_body(b),
+        Frame::Welcome(b) => to_body(b),
+        Frame::Join(b) => to_body(b),
+        Frame::Resume(b) => to_body(b),
+        Frame::Joined(b) => to_body(b),
+        Frame::Leave(b) => to_body(b),
+        Frame::Left(b) => to_body(b),
+        Frame::Publish(b) => to_body(b),
+        Frame::Ack(b) => to_body(b),
+        Frame::Event(b) => to_body(b),
+        Frame::Request(b) => to_body(b),
+        Frame::Response(b) => to_body(b),
+        Frame::Presence(b) => to_body(b),
+        Frame::Error(b) => to_body(b),
+        Frame::Ping | Frame::Pong => String::from("{}"),
+    };
+    let mut out = String::with_capacity(body.len() + 24);
+    out.push_str("{\"v\":");
+    out.push_str(&WIRE_VERSION.to_string());
+    out.push_str(",\"k\":\"");
+    out.push_str(frame.kind().as_str());
+    out.push('"');
+    // `body` is a JSON object: `{}` or `{"field":...}`; splice its fields after the header.
+    if body.len() > 2 {
+        out.push(',');
+    }
+    out.push_str(&body[1..]);
+    out
+}
+
+fn to_body<T: serde::Serialize>(body: &T) -> String {
+    // Frame bodies are plain structs with string keys: serializing them cannot fail.
+    serde_json::to_string(body).unwrap_or_else(|_| String::from("{}"))
+}
+
+/// Encodes an application payload for a frame.
+pub fn encode_payload<T: serde::Serialize + ?Sized>(
+    value: &T,
+) -> Result<crate::frame::Payload, serde_json::Error> {
+    serde_json::value::to_raw_value(value)
+}

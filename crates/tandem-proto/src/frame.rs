@@ -1,0 +1,406 @@
+//! The envelope types: every frame that crosses the wire, one struct per kind.
+//!
+//! On the wire each frame is one JSON object `{"v":1,"k":"<kind>", ...fields}`; see
+//! PROTOCOL.md. Application payloads (`data`, `meta`) are carried as raw JSON
+//! ([`Payload`]) so the core never re-parses them and the server forwards them as bytes.
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use crate::error::ErrorCode;
+
+/// An application payload: raw JSON, parsed into the application's own types at the edge.
+pub type Payload = Box<RawValue>;
+
+/// A correlation id chosen by the sender of a join, leave, publish or request.
+pub type Id = u64;
+
+/// The wire format version carried as `"v"` in every frame.
+pub const WIRE_VERSION: u32 = 1;
+
+/// The kind of a frame, the `"k"` field on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Kind {
+    /// Client → server: first frame, carries the app schema offer and the token.
+    Hello,
+    /// Server → client: the handshake succeeded.
+    Welcome,
+    /// Client → server: subscribe to a room.
+    Join,
+    /// Client → server: subscribe again, replaying from a known position.
+    Resume,
+    /// Server → client: a join or resume succeeded.
+    Joined,
+    /// Client → server: unsubscribe.
+    Leave,
+    /// Server → client: a leave succeeded.
+    Left,
+    /// Client → server: broadcast to a room.
+    Publish,
+    /// Server → client: a publish was accepted and sequenced.
+    Ack,
+    /// Server → client: a message broadcast in a room.
+    Event,
+    /// Either way: a request expecting one response.
+    Request,
+    /// Either way: the answer to a request.
+    Response,
+    /// Server → client: members joined or left a room.
+    Presence,
+    /// Either way: are you there?
+    Ping,
+    /// Either way: yes.
+    Pong,
+    /// Server → client: something went wrong, with a stable code.
+    Error,
+}
+
+impl Kind {
+    /// Every kind, in the order PROTOCOL.md lists them.
+    pub const ALL: [Kind; 16] = [
+        Kind::Hello,
+        Kind::Welcome,
+        Kind::Join,
+        Kind::Resume,
+        Kind::Joined,
+        Kind::Leave,
+        Kind::Left,
+        Kind::Publish,
+        Kind::Ack,
+        Kind::Event,
+        Kind::Request,
+        Kind::Response,
+        Kind::Presence,
+        Kind::Ping,
+        Kind::Pong,
+        Kind::Error,
+    ];
+
+    /// The wire name of the kind.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Kind::Hello => "hello",
+            Kind::Welcome => "welcome",
+            Kind::Join => "join",
+            Kind::Resume => "resume",
+            Kind::Joined => "joined",
+            Kind::Leave => "leave",
+            Kind::Left => "left",
+            Kind::Publish => "publish",
+            Kind::Ack => "ack",
+            Kind::Event => "event",
+            Kind::Request => "request",
+            Kind::Response => "response",
+            Kind::Presence => "presence",
+            Kind::Ping => "ping",
+            Kind::Pong => "pong",
+            Kind::Error => "error",
+        }
+    }
+
+    /// The kind with this wire name, if any.
+    pub fn from_wire(name: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+}
+
+impl core::fmt::Display for Kind {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The application schema a client offers: its name and the versions it speaks, preferred first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppOffer {
+    /// The schema's name, e.g. `"whiteboard"`.
+    pub name: String,
+    /// Versions the client speaks, most preferred first.
+    pub versions: Vec<u32>,
+}
+
+/// The application schema the server selected.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppSelected {
+    /// The schema's name.
+    pub name: String,
+    /// The one version both sides speak.
+    pub version: u32,
+}
+
+/// `hello`: the client's first frame.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Hello {
+    /// The application schema offer.
+    pub app: AppOffer,
+    /// A bearer token for the server's auth hook, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+}
+
+/// Heartbeat timings the server asks the client to keep, in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeartbeatTimings {
+    /// The client pings when a direction has been quiet this long.
+    pub interval_ms: u64,
+    /// After a ping, a peer silent this long is dead.
+    pub timeout_ms: u64,
+}
+
+/// Limits the server announces so the client can refuse oversize work locally.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AnnouncedLimits {
+    /// The largest frame the server accepts, in bytes.
+    pub max_frame_bytes: usize,
+}
+
+/// `welcome`: the handshake succeeded.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Welcome {
+    /// The server's id for this connection.
+    pub session: String,
+    /// The authenticated user id.
+    pub user: String,
+    /// The application schema both sides speak.
+    pub app: AppSelected,
+    /// The heartbeat the client must keep.
+    pub heartbeat: HeartbeatTimings,
+    /// Limits the server enforces.
+    pub limits: AnnouncedLimits,
+}
+
+/// `join`: subscribe to a room.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Join {
+    /// Correlation id, echoed by `joined` or `error`.
+    pub id: Id,
+    /// The room's name.
+    pub room: String,
+    /// Presence metadata for this member, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meta: Option<Payload>,
+    /// How many recent messages to replay after `joined` (0 or absent: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history: Option<u32>,
+}
+
+/// `resume`: subscribe again, replaying everything after a known position.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Resume {
+    /// Correlation id, echoed by `joined` or `error`.
+    pub id: Id,
+    /// The room's name.
+    pub room: String,
+    /// The room epoch the position belongs to.
+    pub epoch: u64,
+    /// The last sequence number the client has seen.
+    pub seq: u64,
+    /// Presence metadata for this member, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meta: Option<Payload>,
+}
+
+/// One presence member: a user, whatever number of connections it has.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Member {
+    /// The user id.
+    pub user: String,
+    /// The metadata given at join by the user's first connection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meta: Option<Payload>,
+}
+
+/// `joined`: a join or resume succeeded.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Joined {
+    /// The id of the join or resume.
+    pub id: Id,
+    /// The room's name.
+    pub room: String,
+    /// The room's epoch: sequence numbers are comparable only within one epoch.
+    pub epoch: u64,
+    /// The room's sequence number before any replayed event that follows.
+    pub seq: u64,
+    /// For a resume: whether every missed message follows (`true`) or a gap was lost (`false`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovered: Option<bool>,
+    /// The presence snapshot.
+    pub presence: Vec<Member>,
+}
+
+/// `leave`: unsubscribe.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Leave {
+    /// Correlation id, echoed by `left`.
+    pub id: Id,
+    /// The room's name.
+    pub room: String,
+}
+
+/// `left`: a leave succeeded.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Left {
+    /// The id of the leave.
+    pub id: Id,
+    /// The room's name.
+    pub room: String,
+}
+
+/// `publish`: broadcast a payload to everyone in a room (the publisher included).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Publish {
+    /// Correlation id, echoed by `ack` or `error`.
+    pub id: Id,
+    /// The room's name.
+    pub room: String,
+    /// The application payload.
+    pub data: Payload,
+}
+
+/// `ack`: a publish was accepted.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Ack {
+    /// The id of the publish.
+    pub id: Id,
+    /// The sequence number the message got in its room.
+    pub seq: u64,
+}
+
+/// `event`: a message broadcast in a room.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Event {
+    /// The room's name.
+    pub room: String,
+    /// The message's sequence number in the room.
+    pub seq: u64,
+    /// The user who published it, if a user did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// The application payload.
+    pub data: Payload,
+}
+
+/// `request`: ask the peer something; exactly one `response` with the same id follows.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Request {
+    /// Correlation id, unique per direction and connection.
+    pub id: Id,
+    /// The room the request is about, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub room: Option<String>,
+    /// The application payload.
+    pub data: Payload,
+}
+
+/// The error half of a response or an `error` frame's body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// A stable, machine-readable code.
+    pub code: ErrorCode,
+    /// A human-readable explanation.
+    pub message: String,
+}
+
+/// `response`: the answer to a request, either `data` or `error`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Response {
+    /// The id of the request.
+    pub id: Id,
+    /// The answer, when the request succeeded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<Payload>,
+    /// Why the request failed, when it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorBody>,
+}
+
+/// `presence`: a diff of a room's members.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Presence {
+    /// The room's name.
+    pub room: String,
+    /// Members that arrived.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub joined: Vec<Member>,
+    /// Members that went away.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub left: Vec<Member>,
+}
+
+/// `error`: something failed. With `id`, it answers that frame; without, it is about the connection.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ErrorFrame {
+    /// The id of the frame this answers, if it could be read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<Id>,
+    /// The room concerned, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub room: Option<String>,
+    /// A stable, machine-readable code.
+    pub code: ErrorCode,
+    /// A human-readable explanation naming the cause.
+    pub message: String,
+}
+
+/// Any frame of the protocol.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Frame {
+    /// See [`Hello`].
+    Hello(Hello),
+    /// See [`Welcome`].
+    Welcome(Welcome),
+    /// See [`Join`].
+    Join(Join),
+    /// See [`Resume`].
+    Resume(Resume),
+    /// See [`Joined`].
+    Joined(Joined),
+    /// See [`Leave`].
+    Leave(Leave),
+    /// See [`Left`].
+    Left(Left),
+    /// See [`Publish`].
+    Publish(Publish),
+    /// See [`Ack`].
+    Ack(Ack),
+    /// See [`Event`].
+    Event(Event),
+    /// See [`Request`].
+    Request(Request),
+    /// See [`Response`].
+    Response(Response),
+    /// See [`Presence`].
+    Presence(Presence),
+    /// A heartbeat probe; the peer answers [`Frame::Pong`].
+    Ping,
+    /// The answer to [`Frame::Ping`].
+    Pong,
+    /// See [`ErrorFrame`].
+    Error(ErrorFrame),
+}
+
+impl Frame {
+    /// The frame's kind.
+    pub fn kind(&self) -> Kind {
+        match self {
+            Frame::Hello(_) => Kind::Hello,
+            Frame::Welcome(_) => Kind::Welcome,
+            Frame::Join(_) => Kind::Join,
+            Frame::Resume(_) => Kind::Resume,
+            Frame::Joined(_) => Kind::Joined,
+            Frame::Leave(_) => Kind::Leave,
+            Frame::Left(_) => Kind::Left,
+            Frame::Publish(_) => Kind::Publish,
+            Frame::Ack(_) => Kind::Ack,
+            Frame::Event(_) => Kind::Event,
+            Frame::Request(_) => Kind::Request,
+            Frame::Response(_) => Kind::Response,
+            Frame::Presence(_) => Kind::Presence,
+            Frame::Ping => Kind::Ping,
+            Frame::Pong => Kind::Pong,
+            Frame::Error(_) => Kind::Error,
+        }
+    }
+}

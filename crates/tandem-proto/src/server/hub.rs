@@ -1,0 +1,531 @@
+//! The IO-free room hub: membership, presence, per-room sequence and epoch, bounded history,
+//! replay on resume. A broadcast is encoded once; every receiver shares the same bytes.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use core::time::Duration;
+
+use crate::codec::encode;
+use crate::error::ErrorCode;
+use crate::frame::{self, Frame, Id, Member, Payload};
+use crate::rng::Rng;
+use crate::time::{Instant, earliest};
+
+/// The server's id for one connection.
+pub type ConnId = u64;
+
+/// Room limits and timings. See each field for its default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HubConfig {
+    /// Messages kept per room for replay. Default 100.
+    pub history_len: usize,
+    /// How long a message stays replayable. Default 5 minutes.
+    pub history_age: Duration,
+    /// How long a member whose connection dropped abruptly stays present. Default 5 s.
+    pub presence_timeout: Duration,
+    /// Rooms one connection may be in. Default 64.
+    pub max_rooms_per_conn: usize,
+}
+
+impl Default for HubConfig {
+    fn default() -> Self {
+        HubConfig {
+            history_len: 100,
+            history_age: Duration::from_secs(300),
+            presence_timeout: Duration::from_secs(5),
+            max_rooms_per_conn: 64,
+        }
+    }
+}
+
+/// Who receives a [`Delivery`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recipients {
+    /// One connection.
+    One(ConnId),
+    /// Several connections, sharing one list.
+    Many(Arc<[ConnId]>),
+}
+
+/// Encoded frame bytes for one or many connections: encoded once, shared by all.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    /// The receivers.
+    pub to: Recipients,
+    /// One encoded text frame (valid UTF-8 JSON).
+    pub frame: Bytes,
+}
+
+/// Where a join starts reading the room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// From now, after replaying up to this many recent messages.
+    Fresh {
+        /// How many recent messages to replay.
+        history: u32,
+    },
+    /// After this position, replaying everything missed if the history still has it.
+    After {
+        /// The room epoch of the position.
+        epoch: u64,
+        /// The last sequence number seen.
+        seq: u64,
+    },
+}
+
+struct Stored {
+    seq: u64,
+    at: Instant,
+    frame: Bytes,
+}
+
+struct PresenceEntry {
+    meta: Option<Payload>,
+    live: usize,
+    linger_until: Option<Instant>,
+}
+
+struct Room {
+    epoch: u64,
+    seq: u64,
+    history: VecDeque<Stored>,
+    subscribers: Vec<ConnId>,
+    snapshot: Option<Arc<[ConnId]>>,
+    presence: BTreeMap<String, PresenceEntry>,
+}
+
+impl Room {
+    fn recipients(&mut self) -> Arc<[ConnId]> {
+        self.snapshot
+            .get_or_insert_with(|| Arc::from(self.subscribers.as_slice()))
+            .clone()
+    }
+
+    fn remove_subscriber(&mut self, conn: ConnId) -> bool {
+        let before = self.subscribers.len();
+        self.subscribers.retain(|c| *c != conn);
+        let removed = self.subscribers.len() != before;
+        if removed {
+            self.snapshot = None;
+        }
+        removed
+    }
+
+    fn trim(&mut self, now: Instant, config: &HubConfig) {
+        while self.history.len() > config.history_len
+            || self
+                .history
+                .front()
+                .is_some_and(|s| now.saturating_since(s.at) > config.history_age)
+        {
+            self.history.pop_front();
+        }
+    }
+
+    fn members(&self) -> Vec<Member> {
+        self.presence
+            .iter()
+            .map(|(user, e)| Member {
+                user: user.clone(),
+                meta: e.meta.clone(),
+            })
+            .collect()
+    }
+
+    fn is_idle(&self) -> bool {
+        self.subscribers.is_empty() && self.presence.is_empty()
+    }
+}
+
+struct ConnInfo {
+    user: String,
+    rooms: Vec<String>,
+}
+
+/// The outcome of a join the hub accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JoinOutcome {
+    /// The room's epoch.
+    pub epoch: u64,
+    /// The position before the replayed events.
+    pub seq: u64,
+    /// For a resume: whether the replay covers the whole gap.
+    pub recovered: Option<bool>,
+    /// How many events were replayed.
+    pub replayed: usize,
+}
+
+/// All rooms of one server node.
+///
+/// The hub never does IO: it returns [`Delivery`]s through [`Hub::poll_delivery`], and the
+/// driver writes each delivery's bytes to every recipient.
+pub struct Hub {
+    config: HubConfig,
+    rng: Rng,
+    rooms: HashMap<String, Room>,
+    conns: HashMap<ConnId, ConnInfo>,
+    out: VecDeque<Delivery>,
+    next_linger: Option<Instant>,
+}
+
+impl Hub {
+    /// An empty hub. `seed` feeds the room epochs: a restarted server must use a new seed
+    /// so clients learn their positions are gone.
+    pub fn new(config: HubConfig, seed: u64) -> Self {
+        Hub {
+            config,
+            rng: Rng::new(seed),
+            rooms: HashMap::new(),
+            conns: HashMap::new(),
+            out: VecDeque::new(),
+            next_linger: None,
+        }
+    }
+
+    /// The hub's configuration.
+    pub fn config(&self) -> &HubConfig {
+        &self.config
+    }
+
+    /// Number of rooms with members or presence.
+    pub fn room_count(&self) -> usize {
+        self.rooms.len()
+    }
+
+    /// The current `(epoch, seq)` of a room, if it exists.
+    pub fn position(&self, room: &str) -> Option<(u64, u64)> {
+        self.rooms.get(room).map(|r| (r.epoch, r.seq))
+    }
+
+    /// The presence members of a room.
+    pub fn members(&self, room: &str) -> Vec<Member> {
+        self.rooms.get(room).map(Room::members).unwrap_or_default()
+    }
+
+    /// Whether `conn` is subscribed to `room`.
+    pub fn is_member(&self, conn: ConnId, room: &str) -> bool {
+        self.conns
+            .get(&conn)
+            .is_some_and(|c| c.rooms.iter().any(|r| r == room))
+    }
+
+    /// Subscribes `conn` (authenticated as `user`) to `room`, sends it `joined`, the
+    /// replay, and tells the other members if `user` is new to the room.
+    pub fn join(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        user: &str,
+        id: Id,
+        room_name: &str,
+        meta: Option<Payload>,
+        start: Start,
+    ) -> Result<JoinOutcome, ErrorCode> {
+        let info = self.conns.entry(conn).or_insert_with(|| ConnInfo {
+            user: user.to_owned(),
+            rooms: Vec::new(),
+        });
+        let already = info.rooms.iter().any(|r| r == room_name);
+        if !already && info.rooms.len() >= self.config.max_rooms_per_conn {
+            return Err(ErrorCode::TooManyRooms);
+        }
+        if !already {
+            info.rooms.push(room_name.to_owned());
+        }
+        let config = self.config;
+        let rng = &mut self.rng;
+        let room = self
+            .rooms
+            .entry(room_name.to_owned())
+            .or_insert_with(|| Room {
+                // 53 bits, so the epoch survives JavaScript numbers.
+                epoch: rng.next_u64() >> 11,
+                seq: 0,
+                history: VecDeque::new(),
+                subscribers: Vec::new(),
+                snapshot: None,
+                presence: BTreeMap::new(),
+            });
+        room.trim(now, &config);
+        if !already {
+            room.subscribers.push(conn);
+            room.snapshot = None;
+        }
+
+        // Presence: a user with several connections is one member.
+        let mut arrived = None;
+        if !already {
+            match room.presence.get_mut(user) {
+                Some(entry) => {
+                    entry.live += 1;
+                    entry.linger_until = None;
+                }
+                None => {
+                    room.presence.insert(
+                        user.to_owned(),
+                        PresenceEntry {
+                            meta: meta.clone(),
+                            live: 1,
+                            linger_until: None,
+                        },
+                    );
+                    arrived = Some(Member {
+                        user: user.to_owned(),
+                        meta,
+                    });
+                }
+            }
+        }
+
+        // Which stored messages to replay, and what position to report.
+        let (seq, recovered, replay_from) = match start {
+            Start::Fresh { history } => {
+                let n = (history as usize).min(room.history.len());
+                let from = room.history.len() - n;
+                let seq = room.history.get(from).map_or(room.seq, |s| s.seq - 1);
+                (seq, None, Some(from))
+            }
+            Start::After { epoch, seq } => {
+                let oldest = room.history.front().map_or(room.seq + 1, |s| s.seq);
+                if epoch == room.epoch && seq <= room.seq && seq + 1 >= oldest {
+                    let from = room.history.iter().position(|s| s.seq > seq);
+                    (seq, Some(true), from)
+                } else {
+                    (room.seq, Some(false), None)
+                }
+            }
+        };
+        let outcome_epoch = room.epoch;
+        let presence = room.members();
+        let joined = Frame::Joined(frame::Joined {
+            id,
+            room: room_name.to_owned(),
+            epoch: outcome_epoch,
+            seq,
+            recovered,
+            presence,
+        });
+        self.out.push_back(Delivery {
+            to: Recipients::One(conn),
+            frame: Bytes::from(encode(&joined)),
+        });
+        let mut replayed = 0;
+        if let Some(from) = replay_from {
+            for stored in room.history.iter().skip(from) {
+                self.out.push_back(Delivery {
+                    to: Recipients::One(conn),
+                    frame: stored.frame.clone(),
+                });
+                replayed += 1;
+            }
+        }
+        if let Some(member) = arrived {
+            let others: Arc<[ConnId]> = room
+                .subscribers
+                .iter()
+                .copied()
+                .filter(|c| *c != conn)
+                .collect();
+            if !others.is_empty() {
+                let diff = Frame::Presence(frame::Presence {
+                    room: room_name.to_owned(),
+                    joined: vec![member],
+                    left: Vec::new(),
+                });
+                self.out.push_back(Delivery {
+                    to: Recipients::Many(others),
+                    frame: Bytes::from(encode(&diff)),
+                });
+            }
+        }
+        Ok(JoinOutcome {
+            epoch: outcome_epoch,
+            seq,
+            recovered,
+            replayed,
+        })
+    }
+
+    /// Unsubscribes `conn` from `room`; its user leaves presence now if it has no other
+    /// connection there. Returns whether `conn` was a member.
+    pub fn leave(&mut self, now: Instant, conn: ConnId, room: &str) -> bool {
+        let Some(info) = self.conns.get_mut(&conn) else {
+            return false;
+        };
+        let Some(pos) = info.rooms.iter().position(|r| r == room) else {
+            return false;
+        };
+        info.rooms.swap_remove(pos);
+        let user = info.user.clone();
+        self.detach(now, conn, &user, room, false);
+        true
+    }
+
+    /// Forgets `conn` entirely. When `abrupt` (no clean close), its user stays present for
+    /// [`HubConfig::presence_timeout`] in case it comes back; otherwise it leaves now.
+    pub fn disconnect(&mut self, now: Instant, conn: ConnId, abrupt: bool) {
+        let Some(info) = self.conns.remove(&conn) else {
+            return;
+        };
+        for room in &info.rooms {
+            self.detach(now, conn, &info.user, room, abrupt);
+        }
+    }
+
+    fn detach(&mut self, now: Instant, conn: ConnId, user: &str, room_name: &str, linger: bool) {
+        let Some(room) = self.rooms.get_mut(room_name) else {
+            return;
+        };
+        room.remove_subscriber(conn);
+        let mut gone = None;
+        if let Some(entry) = room.presence.get_mut(user) {
+            entry.live = entry.live.saturating_sub(1);
+            if entry.live == 0 {
+                if linger && !self.config.presence_timeout.is_zero() {
+                    let until = now + self.config.presence_timeout;
+                    entry.linger_until = Some(until);
+                    self.next_linger = earliest(self.next_linger, Some(until));
+                } else {
+                    let meta = entry.meta.take();
+                    room.presence.remove(user);
+                    gone = Some(Member {
+                        user: user.to_owned(),
+                        meta,
+                    });
+                }
+            }
+        }
+        if let Some(member) = gone {
+            Self::announce_left(&mut self.out, room_name, room, vec![member]);
+        }
+        if room.is_idle() && room.history.is_empty() {
+            self.rooms.remove(room_name);
+        }
+    }
+
+    fn announce_left(out: &mut VecDeque<Delivery>, name: &str, room: &mut Room, left: Vec<Member>) {
+        if room.subscribers.is_empty() || left.is_empty() {
+            return;
+        }
+        let diff = Frame::Presence(frame::Presence {
+            room: name.to_owned(),
+            joined: Vec::new(),
+            left,
+        });
+        out.push_back(Delivery {
+            to: Recipients::Many(room.recipients()),
+            frame: Bytes::from(encode(&diff)),
+        });
+    }
+
+    /// Broadcasts `data` in `room` from `conn` (which must be a member), returning the
+    /// message's sequence number.
+    pub fn publish(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        room: &str,
+        data: &Payload,
+    ) -> Result<u64, ErrorCode> {
+        let info = self.conns.get(&conn).ok_or(ErrorCode::NotJoined)?;
+        if !info.rooms.iter().any(|r| r == room) {
+            return Err(ErrorCode::NotJoined);
+        }
+        let from = info.user.clone();
+        Ok(self.broadcast(now, room, Some(from), data))
+    }
+
+    /// Broadcasts `data` in `room` on the server's own behalf (no membership needed),
+    /// creating the room if needed. Returns the sequence number.
+    pub fn broadcast(
+        &mut self,
+        now: Instant,
+        room_name: &str,
+        from: Option<String>,
+        data: &Payload,
+    ) -> u64 {
+        let config = self.config;
+        let rng = &mut self.rng;
+        let room = self
+            .rooms
+            .entry(room_name.to_owned())
+            .or_insert_with(|| Room {
+                epoch: rng.next_u64() >> 11,
+                seq: 0,
+                history: VecDeque::new(),
+                subscribers: Vec::new(),
+                snapshot: None,
+                presence: BTreeMap::new(),
+            });
+        room.seq += 1;
+        let seq = room.seq;
+        let bytes = Bytes::from(encode(&Frame::Event(frame::Event {
+            room: room_name.to_owned(),
+            seq,
+            from,
+            data: data.clone(),
+        })));
+        if config.history_len > 0 {
+            room.history.push_back(Stored {
+                seq,
+                at: now,
+                frame: bytes.clone(),
+            });
+            room.trim(now, &config);
+        }
+        if !room.subscribers.is_empty() {
+            self.out.push_back(Delivery {
+                to: Recipients::Many(room.recipients()),
+                frame: bytes,
+            });
+        }
+        seq
+    }
+
+    /// When [`Hub::handle_timeout`] must next run (a lingering member's deadline).
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.next_linger
+    }
+
+    /// Removes lingering members whose time is up and announces them as left.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.next_linger.is_none_or(|t| t > now) {
+            return;
+        }
+        let mut next = None;
+        let mut empty = Vec::new();
+        for (name, room) in self.rooms.iter_mut() {
+            let mut left = Vec::new();
+            room.presence.retain(|user, e| match e.linger_until {
+                Some(t) if e.live == 0 && t <= now => {
+                    left.push(Member {
+                        user: user.clone(),
+                        meta: e.meta.take(),
+                    });
+                    false
+                }
+                Some(t) if e.live == 0 => {
+                    next = earliest(next, Some(t));
+                    true
+                }
+                _ => true,
+            });
+            Self::announce_left(&mut self.out, name, room, left);
+            if room.is_idle() && room.history.is_empty() {
+                empty.push(name.clone());
+            }
+        }
+        for name in empty {
+            self.rooms.remove(&name);
+        }
+        self.next_linger = next;
+    }
+
+    /// The next delivery to write, if any.
+    #[must_use]
+    pub fn poll_delivery(&mut self) -> Option<Delivery> {
+        self.out.pop_front()
+    }
+}

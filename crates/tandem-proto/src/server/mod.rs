@@ -1,0 +1,722 @@
+//! The server side: one [`Server`] per node owns every connection's state machine and the
+//! room [`Hub`]. The driver feeds it bytes and decisions and writes what it returns.
+
+mod connection;
+mod hub;
+
+pub use connection::{ConnState, ServerConnection};
+pub use hub::{ConnId, Delivery, Hub, HubConfig, JoinOutcome, Recipients, Start};
+
+use std::collections::{HashMap, VecDeque};
+
+use bytes::Bytes;
+use core::time::Duration;
+
+use crate::close;
+use crate::codec::{DEFAULT_MAX_FRAME_BYTES, encode};
+use crate::error::ErrorCode;
+use crate::frame::{self, AnnouncedLimits, ErrorBody, Frame, Id, Payload};
+use crate::heartbeat::HeartbeatConfig;
+use crate::negotiate::{
+    AppSchema, PROTOCOL_MARKER, ProtocolSelection, SUPPORTED_PROTOCOLS, select_protocol,
+};
+use crate::rate::RateLimit;
+use crate::time::{Instant, earliest};
+use connection::Inbound;
+
+/// Everything a server node is configured with. Every field has a documented default.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// The application schema the server speaks. Default `"default"` v1.
+    pub app: AppSchema,
+    /// Heartbeat timings announced to clients. Default 25 s interval, 10 s timeout.
+    pub heartbeat: HeartbeatConfig,
+    /// Largest accepted frame in bytes. Default 64 KiB.
+    pub max_frame_bytes: usize,
+    /// Per-connection rate limit. Default 100 frames/s, burst 200.
+    pub rate: RateLimit,
+    /// Rooms, presence and history.
+    pub hub: HubConfig,
+    /// How long the server waits for a client's answer to its request. Default 10 s.
+    pub request_timeout: Duration,
+    /// How long a new connection has to send `hello`. Default 10 s.
+    pub handshake_timeout: Duration,
+    /// Malformed frames tolerated (each answered with `error`) before closing 1007. Default 10.
+    pub max_bad_frames: u32,
+    /// Emit [`ServerEvent::Authenticate`] for each hello (else everyone is accepted,
+    /// as user `conn-<id>`). Default false.
+    pub authenticate: bool,
+    /// Emit [`ServerEvent::AuthorizeJoin`] for each join (else every join is allowed). Default false.
+    pub authorize_joins: bool,
+    /// Emit [`ServerEvent::Request`] for client requests (else they fail with `no_handler`). Default false.
+    pub handle_requests: bool,
+    /// How often connection deadlines are checked. Default 1 s.
+    pub sweep_interval: Duration,
+    /// Longest room name in bytes. Default 256.
+    pub max_room_name: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            app: AppSchema::default(),
+            heartbeat: HeartbeatConfig::default(),
+            max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
+            rate: RateLimit::default(),
+            hub: HubConfig::default(),
+            request_timeout: Duration::from_secs(10),
+            handshake_timeout: Duration::from_secs(10),
+            max_bad_frames: 10,
+            authenticate: false,
+            authorize_joins: false,
+            handle_requests: false,
+            sweep_interval: Duration::from_secs(1),
+            max_room_name: 256,
+        }
+    }
+}
+
+/// What the driver must do next.
+#[derive(Debug, Clone)]
+#[must_use]
+pub enum ServerTransmit {
+    /// Write these bytes, as one text frame, to every recipient.
+    Frame(Delivery),
+    /// Send a close frame with this code and reason, then drop the connection. The server
+    /// has already forgotten it; do not report its later events.
+    Close {
+        /// The connection.
+        conn: ConnId,
+        /// The close code.
+        code: u16,
+        /// The reason (at most 123 bytes).
+        reason: String,
+    },
+}
+
+/// A decision or notice for the application.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ServerEvent {
+    /// A client said hello: answer with [`Server::accept`] or [`Server::reject`].
+    Authenticate {
+        /// The connection.
+        conn: ConnId,
+        /// The token from `hello`, if any.
+        token: Option<String>,
+    },
+    /// A client wants to join a room: answer with [`Server::allow_join`] or [`Server::deny_join`].
+    AuthorizeJoin {
+        /// The connection.
+        conn: ConnId,
+        /// The authenticated user.
+        user: String,
+        /// The join's id.
+        id: Id,
+        /// The room.
+        room: String,
+    },
+    /// A client request: answer with [`Server::respond`].
+    Request {
+        /// The connection.
+        conn: ConnId,
+        /// The authenticated user.
+        user: String,
+        /// The request's id.
+        id: Id,
+        /// The room the request is about, if any.
+        room: Option<String>,
+        /// The payload.
+        data: Payload,
+    },
+    /// The answer to a request made with [`Server::request`].
+    Response {
+        /// The connection.
+        conn: ConnId,
+        /// The id [`Server::request`] returned.
+        id: Id,
+        /// The answer, or why there is none (`timeout`, `unavailable` when the connection closed).
+        result: Result<Payload, ErrorBody>,
+    },
+}
+
+struct PendingJoin {
+    room: String,
+    meta: Option<Payload>,
+    start: Start,
+}
+
+struct Conn {
+    machine: ServerConnection,
+    pending_joins: HashMap<Id, PendingJoin>,
+    app: Option<frame::AppSelected>,
+}
+
+/// How a connection ended, for presence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ending {
+    /// Clean close: the user leaves presence at once.
+    Clean,
+    /// Dropped: the user lingers for the presence timeout.
+    Abrupt,
+}
+
+/// One server node's protocol state: every connection and the rooms.
+///
+/// The run loop of a driver:
+///
+/// ```text
+/// loop {
+///     accept a socket      -> server.handle_connect(now, conn, &offered_subprotocols)
+///     a text frame arrives -> server.handle_message(now, conn, bytes)
+///     a binary frame       -> server.handle_binary(now, conn)
+///     the socket closed    -> server.handle_closed(now, conn, code)
+///     the timer fired      -> server.handle_timeout(now)
+///     an event's decision  -> server.accept / reject / allow_join / deny_join / respond
+///     then drain:  while let Some(t) = server.poll_transmit() { write it }
+///                  while let Some(e) = server.poll_event() { decide }
+///                  arm the timer at server.poll_timeout()
+/// }
+/// ```
+pub struct Server {
+    config: ServerConfig,
+    hub: Hub,
+    conns: HashMap<ConnId, Conn>,
+    transmits: VecDeque<ServerTransmit>,
+    events: VecDeque<ServerEvent>,
+    next_sweep: Option<Instant>,
+}
+
+impl Server {
+    /// A server with no connections. `seed` must differ between runs of a node (it makes
+    /// the room epochs, which tell clients when history was lost).
+    pub fn new(config: ServerConfig, seed: u64) -> Self {
+        Server {
+            hub: Hub::new(config.hub, seed),
+            config,
+            conns: HashMap::new(),
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+            next_sweep: None,
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ServerConfig {
+        &self.config
+    }
+
+    /// The rooms.
+    pub fn hub(&self) -> &Hub {
+        &self.hub
+    }
+
+    /// Number of live connections.
+    pub fn connection_count(&self) -> usize {
+        self.conns.len()
+    }
+
+    /// One connection's state machine.
+    pub fn connection(&self, conn: ConnId) -> Option<&ServerConnection> {
+        self.conns.get(&conn).map(|c| &c.machine)
+    }
+
+    /// Chooses the subprotocol for a WebSocket upgrade offering `offered`.
+    pub fn select_protocol<S: AsRef<str>>(&self, offered: &[S]) -> ProtocolSelection {
+        select_protocol(offered, SUPPORTED_PROTOCOLS)
+    }
+
+    /// A socket was accepted with subprotocol `protocol` (see [`Server::select_protocol`]).
+    /// With the negotiation marker, the connection is closed at once with the reason.
+    pub fn handle_connect(&mut self, now: Instant, conn: ConnId, protocol: &str) {
+        if protocol == PROTOCOL_MARKER || !SUPPORTED_PROTOCOLS.contains(&protocol) {
+            let reason = format!(
+                "no common wire protocol; server speaks {}",
+                SUPPORTED_PROTOCOLS.join(", ")
+            );
+            self.transmits.push_back(ServerTransmit::Close {
+                conn,
+                code: close::PROTOCOL_MISMATCH,
+                reason: close::truncate_reason(&reason, close::MAX_REASON_BYTES).to_owned(),
+            });
+            return;
+        }
+        self.conns.insert(
+            conn,
+            Conn {
+                machine: ServerConnection::new(conn, now, &self.config),
+                pending_joins: HashMap::new(),
+                app: None,
+            },
+        );
+        if self.next_sweep.is_none() {
+            self.next_sweep = Some(now + self.config.sweep_interval);
+        }
+    }
+
+    /// A binary frame arrived: tandem speaks text, so the connection is closed with 1003.
+    pub fn handle_binary(&mut self, now: Instant, conn: ConnId) {
+        if self.conns.contains_key(&conn) {
+            self.close(
+                now,
+                conn,
+                close::UNSUPPORTED_DATA,
+                "binary frames are not supported; send JSON text".into(),
+                Ending::Clean,
+            );
+        }
+    }
+
+    /// A text frame arrived on `conn`.
+    pub fn handle_message(&mut self, now: Instant, conn: ConnId, bytes: &[u8]) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        match c.machine.handle_text(now, bytes, &self.config) {
+            Inbound::Nothing => {}
+            Inbound::Error { id, code, message } => self.send_error(conn, id, None, code, message),
+            Inbound::Close { code, reason } => self.close(now, conn, code, reason, Ending::Clean),
+            Inbound::Frame(frame) => self.dispatch(now, conn, frame),
+        }
+    }
+
+    fn dispatch(&mut self, now: Instant, conn: ConnId, frame: Frame) {
+        match frame {
+            Frame::Ping => self.send(conn, &Frame::Pong),
+            Frame::Hello(hello) => self.handle_hello(now, conn, hello),
+            Frame::Join(j) => {
+                let start = Start::Fresh {
+                    history: j.history.unwrap_or(0),
+                };
+                self.handle_join(now, conn, j.id, j.room, j.meta, start);
+            }
+            Frame::Resume(r) => {
+                let start = Start::After {
+                    epoch: r.epoch,
+                    seq: r.seq,
+                };
+                self.handle_join(now, conn, r.id, r.room, r.meta, start);
+            }
+            Frame::Leave(l) => {
+                self.hub.leave(now, conn, &l.room);
+                self.drain_hub();
+                self.send(
+                    conn,
+                    &Frame::Left(frame::Left {
+                        id: l.id,
+                        room: l.room,
+                    }),
+                );
+            }
+            Frame::Publish(p) => match self.hub.publish(now, conn, &p.room, &p.data) {
+                Ok(seq) => {
+                    self.drain_hub();
+                    self.send(conn, &Frame::Ack(frame::Ack { id: p.id, seq }));
+                }
+                Err(code) => {
+                    let message = format!("not a member of room {:?}; join it first", p.room);
+                    self.send_error(conn, Some(p.id), Some(p.room), code, message);
+                }
+            },
+            Frame::Request(r) => {
+                let user = self.user(conn);
+                if self.config.handle_requests {
+                    self.events.push_back(ServerEvent::Request {
+                        conn,
+                        user,
+                        id: r.id,
+                        room: r.room,
+                        data: r.data,
+                    });
+                } else {
+                    self.respond(
+                        conn,
+                        r.id,
+                        Err(ErrorBody {
+                            code: ErrorCode::NoHandler,
+                            message: "this server handles no requests".into(),
+                        }),
+                    );
+                }
+            }
+            Frame::Response(r) => {
+                let result = match (r.data, r.error) {
+                    (_, Some(e)) => Err(e),
+                    (Some(d), None) => Ok(d),
+                    (None, None) => Err(ErrorBody {
+                        code: ErrorCode::MissingField,
+                        message: "response has neither data nor error".into(),
+                    }),
+                };
+                self.events.push_back(ServerEvent::Response {
+                    conn,
+                    id: r.id,
+                    result,
+                });
+            }
+            // The connection machine passes on nothing else.
+            _ => {}
+        }
+    }
+
+    fn handle_hello(&mut self, now: Instant, conn: ConnId, hello: frame::Hello) {
+        let app = match self.config.app.select(&hello.app) {
+            Ok(app) => app,
+            Err(e) => {
+                self.send_error(
+                    conn,
+                    None,
+                    None,
+                    ErrorCode::AppVersionMismatch,
+                    e.to_string(),
+                );
+                let reason =
+                    close::truncate_reason(&e.to_string(), close::MAX_REASON_BYTES).to_owned();
+                self.close(
+                    now,
+                    conn,
+                    close::APP_VERSION_MISMATCH,
+                    reason,
+                    Ending::Clean,
+                );
+                return;
+            }
+        };
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.machine.set_state(ConnState::Authenticating);
+            c.app = Some(app);
+        }
+        if self.config.authenticate {
+            self.events.push_back(ServerEvent::Authenticate {
+                conn,
+                token: hello.token,
+            });
+        } else {
+            self.welcome(conn, format!("conn-{conn}"));
+        }
+    }
+
+    fn welcome(&mut self, conn: ConnId, user: String) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        let Some(app) = c.app.clone() else {
+            return;
+        };
+        c.machine.set_state(ConnState::Open { user: user.clone() });
+        let welcome = Frame::Welcome(frame::Welcome {
+            session: format!("c{conn}"),
+            user,
+            app,
+            heartbeat: self.config.heartbeat.timings(),
+            limits: AnnouncedLimits {
+                max_frame_bytes: self.config.max_frame_bytes,
+            },
+        });
+        self.send(conn, &welcome);
+    }
+
+    /// Accepts the hello of `conn` as `user` (after [`ServerEvent::Authenticate`]).
+    pub fn accept(&mut self, _now: Instant, conn: ConnId, user: impl Into<String>) {
+        if self
+            .conns
+            .get(&conn)
+            .is_some_and(|c| *c.machine.state() == ConnState::Authenticating)
+        {
+            self.welcome(conn, user.into());
+        }
+    }
+
+    /// Refuses the hello of `conn`: an `error` frame, then close 4001 (or 4002 when
+    /// `code` is [`ErrorCode::TokenExpired`]).
+    pub fn reject(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        code: ErrorCode,
+        message: impl Into<String>,
+    ) {
+        let message = message.into();
+        let close_code = if code == ErrorCode::TokenExpired {
+            close::TOKEN_EXPIRED
+        } else {
+            close::UNAUTHORIZED
+        };
+        self.send_error(conn, None, None, code, message.clone());
+        let reason = close::truncate_reason(&message, close::MAX_REASON_BYTES).to_owned();
+        self.close(now, conn, close_code, reason, Ending::Clean);
+    }
+
+    fn handle_join(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        id: Id,
+        room: String,
+        meta: Option<Payload>,
+        start: Start,
+    ) {
+        if room.is_empty() || room.len() > self.config.max_room_name {
+            let message = format!("room names are 1 to {} bytes", self.config.max_room_name);
+            self.send_error(conn, Some(id), Some(room), ErrorCode::WrongType, message);
+            return;
+        }
+        if self.config.authorize_joins {
+            let user = self.user(conn);
+            if let Some(c) = self.conns.get_mut(&conn) {
+                c.pending_joins.insert(
+                    id,
+                    PendingJoin {
+                        room: room.clone(),
+                        meta,
+                        start,
+                    },
+                );
+            }
+            self.events.push_back(ServerEvent::AuthorizeJoin {
+                conn,
+                user,
+                id,
+                room,
+            });
+        } else {
+            self.join_now(now, conn, id, room, meta, start);
+        }
+    }
+
+    fn join_now(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        id: Id,
+        room: String,
+        meta: Option<Payload>,
+        start: Start,
+    ) {
+        let user = self.user(conn);
+        match self.hub.join(now, conn, &user, id, &room, meta, start) {
+            Ok(_) => self.drain_hub(),
+            Err(code) => {
+                let message = format!(
+                    "at most {} rooms per connection",
+                    self.config.hub.max_rooms_per_conn
+                );
+                self.send_error(conn, Some(id), Some(room), code, message);
+            }
+        }
+    }
+
+    /// Lets the join `id` of `conn` proceed (after [`ServerEvent::AuthorizeJoin`]).
+    pub fn allow_join(&mut self, now: Instant, conn: ConnId, id: Id) {
+        let Some(p) = self
+            .conns
+            .get_mut(&conn)
+            .and_then(|c| c.pending_joins.remove(&id))
+        else {
+            return;
+        };
+        self.join_now(now, conn, id, p.room, p.meta, p.start);
+    }
+
+    /// Refuses the join `id` of `conn` with `forbidden`; the connection stays open.
+    pub fn deny_join(&mut self, _now: Instant, conn: ConnId, id: Id, message: impl Into<String>) {
+        let Some(p) = self
+            .conns
+            .get_mut(&conn)
+            .and_then(|c| c.pending_joins.remove(&id))
+        else {
+            return;
+        };
+        self.send_error(
+            conn,
+            Some(id),
+            Some(p.room),
+            ErrorCode::Forbidden,
+            message.into(),
+        );
+    }
+
+    /// Answers the client request `id` on `conn`.
+    pub fn respond(&mut self, conn: ConnId, id: Id, result: Result<Payload, ErrorBody>) {
+        let (data, error) = match result {
+            Ok(d) => (Some(d), None),
+            Err(e) => (None, Some(e)),
+        };
+        self.send(conn, &Frame::Response(frame::Response { id, data, error }));
+    }
+
+    /// Sends a request to the client on `conn`; the answer comes as [`ServerEvent::Response`].
+    pub fn request(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        room: Option<String>,
+        data: Payload,
+    ) -> Option<Id> {
+        let deadline = now + self.config.request_timeout;
+        let c = self.conns.get_mut(&conn)?;
+        c.machine.user()?;
+        let id = c.machine.start_request(deadline);
+        self.send(conn, &Frame::Request(frame::Request { id, room, data }));
+        Some(id)
+    }
+
+    /// Broadcasts `data` in `room` on the server's behalf; returns the sequence number.
+    pub fn broadcast(&mut self, now: Instant, room: &str, data: &Payload) -> u64 {
+        let seq = self.hub.broadcast(now, room, None, data);
+        self.drain_hub();
+        seq
+    }
+
+    /// The driver could not keep up writing to `conn` (its bounded queue is full):
+    /// close it with 1013 and a retry hint.
+    pub fn handle_slow_consumer(&mut self, now: Instant, conn: ConnId) {
+        let reason =
+            close::reason_with_hint("slow consumer: outbound queue full", Duration::from_secs(1));
+        self.close(now, conn, close::TRY_AGAIN_LATER, reason, Ending::Abrupt);
+    }
+
+    /// The socket of `conn` closed (`code` from the client's close frame, `None` if it dropped).
+    pub fn handle_closed(&mut self, now: Instant, conn: ConnId, code: Option<u16>) {
+        let ending = match code {
+            Some(close::NORMAL | close::GOING_AWAY) => Ending::Clean,
+            _ => Ending::Abrupt,
+        };
+        self.forget(now, conn, ending);
+    }
+
+    /// Closes every connection (graceful shutdown): `code` is 1001 or 1012, and clients are
+    /// told to come back after `hint`.
+    pub fn shutdown(&mut self, now: Instant, code: u16, hint: Duration) {
+        let reason = close::reason_with_hint("server shutting down", hint);
+        let conns: Vec<ConnId> = self.conns.keys().copied().collect();
+        for conn in conns {
+            self.close(now, conn, code, reason.clone(), Ending::Abrupt);
+        }
+    }
+
+    fn close(&mut self, now: Instant, conn: ConnId, code: u16, reason: String, ending: Ending) {
+        if !self.conns.contains_key(&conn) {
+            return;
+        }
+        self.transmits
+            .push_back(ServerTransmit::Close { conn, code, reason });
+        self.forget(now, conn, ending);
+    }
+
+    fn forget(&mut self, now: Instant, conn: ConnId, ending: Ending) {
+        let Some(mut c) = self.conns.remove(&conn) else {
+            return;
+        };
+        c.machine.set_state(ConnState::Closed);
+        for id in c.machine.take_requests() {
+            self.events.push_back(ServerEvent::Response {
+                conn,
+                id,
+                result: Err(ErrorBody {
+                    code: ErrorCode::Unavailable,
+                    message: "connection closed before the answer".into(),
+                }),
+            });
+        }
+        self.hub.disconnect(now, conn, ending == Ending::Abrupt);
+        self.drain_hub();
+        if self.conns.is_empty() && self.hub.poll_timeout().is_none() {
+            self.next_sweep = None;
+        }
+    }
+
+    /// When [`Server::handle_timeout`] must next be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        earliest(self.next_sweep, self.hub.poll_timeout())
+    }
+
+    /// Checks deadlines: hello and heartbeat timeouts, request timeouts, lingering presence.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.hub.handle_timeout(now);
+        self.drain_hub();
+        if self.next_sweep.is_none_or(|t| t > now) {
+            return;
+        }
+        let mut dead = Vec::new();
+        let mut expired = Vec::new();
+        for (id, c) in self.conns.iter_mut() {
+            if let Some(close) = c.machine.handle_timeout(now) {
+                dead.push((*id, close));
+            }
+            for req in c.machine.expired_requests(now) {
+                expired.push((*id, req));
+            }
+        }
+        for (conn, id) in expired {
+            self.events.push_back(ServerEvent::Response {
+                conn,
+                id,
+                result: Err(ErrorBody {
+                    code: ErrorCode::Timeout,
+                    message: "no response within the request timeout".into(),
+                }),
+            });
+        }
+        for (conn, (code, reason)) in dead {
+            self.close(now, conn, code, reason, Ending::Abrupt);
+        }
+        self.next_sweep = if self.conns.is_empty() {
+            None
+        } else {
+            Some(now + self.config.sweep_interval)
+        };
+    }
+
+    /// The next thing to write.
+    #[must_use]
+    pub fn poll_transmit(&mut self) -> Option<ServerTransmit> {
+        self.transmits.pop_front()
+    }
+
+    /// The next decision or notice for the application.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<ServerEvent> {
+        self.events.pop_front()
+    }
+
+    fn user(&self, conn: ConnId) -> String {
+        self.conns
+            .get(&conn)
+            .and_then(|c| c.machine.user())
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    fn drain_hub(&mut self) {
+        while let Some(d) = self.hub.poll_delivery() {
+            self.transmits.push_back(ServerTransmit::Frame(d));
+        }
+    }
+
+    fn send(&mut self, conn: ConnId, frame: &Frame) {
+        self.transmits.push_back(ServerTransmit::Frame(Delivery {
+            to: Recipients::One(conn),
+            frame: Bytes::from(encode(frame)),
+        }));
+    }
+
+    fn send_error(
+        &mut self,
+        conn: ConnId,
+        id: Option<Id>,
+        room: Option<String>,
+        code: ErrorCode,
+        message: String,
+    ) {
+        self.send(
+            conn,
+            &Frame::Error(frame::ErrorFrame {
+                id,
+                room,
+                code,
+                message,
+            }),
+        );
+    }
+}
