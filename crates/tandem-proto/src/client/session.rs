@@ -687,7 +687,7 @@ impl Session {
         }
         match frame {
             Frame::Event(e) => self.handle_event(e),
-            Frame::Joined(j) => self.handle_joined(j),
+            Frame::Joined(j) => self.handle_joined(now, j),
             Frame::Ack(a) => {
                 if let Some(Pending {
                     kind: PendingKind::Publish { room },
@@ -810,7 +810,7 @@ impl Session {
         self.send_text(now, encode(&frame));
     }
 
-    fn handle_joined(&mut self, j: frame::Joined) {
+    fn handle_joined(&mut self, now: Instant, j: frame::Joined) {
         let Some(Pending {
             kind: PendingKind::Join { room: name },
             ..
@@ -834,6 +834,7 @@ impl Session {
             recovered: j.recovered,
             members: j.presence,
         });
+        self.flush(now);
     }
 
     fn handle_event(&mut self, e: frame::Event) {
