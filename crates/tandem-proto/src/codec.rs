@@ -113,6 +113,12 @@ pub fn decode(bytes: &[u8], max_bytes: usize) -> Result<Frame, DecodeError> {
             limit: max_bytes,
         });
     }
+    // serde would accept a struct written as an array; a frame is an object, nothing else.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(DecodeError::Malformed {
+            detail: "a frame must be a JSON object".into(),
+        });
+    }
     let header: Header<'_> = parse(bytes, "frame", None)?;
     let version = header.v.ok_or_else(|| DecodeError::MissingField {
         kind: "frame".into(),

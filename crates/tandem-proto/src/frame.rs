@@ -15,6 +15,12 @@ pub type Payload = Box<RawValue>;
 /// A correlation id chosen by the sender of a join, leave, publish or request.
 pub type Id = u64;
 
+/// An optional payload that is present even when it is JSON `null` (absent is `None`,
+/// `null` is `Some(null)`), so a request can be answered with `null`.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Payload>, D::Error> {
+    Payload::deserialize(d).map(Some)
+}
+
 /// The wire format version carried as `"v"` in every frame.
 pub const WIRE_VERSION: u32 = 1;
 
@@ -178,7 +184,11 @@ pub struct Join {
     /// The room's name.
     pub room: String,
     /// Presence metadata for this member, if any.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
     pub meta: Option<Payload>,
     /// How many recent messages to replay after `joined` (0 or absent: none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -197,7 +207,11 @@ pub struct Resume {
     /// The last sequence number the client has seen.
     pub seq: u64,
     /// Presence metadata for this member, if any.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
     pub meta: Option<Payload>,
 }
 
@@ -207,7 +221,11 @@ pub struct Member {
     /// The user id.
     pub user: String,
     /// The metadata given at join by the user's first connection.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
     pub meta: Option<Payload>,
 }
 
@@ -308,7 +326,11 @@ pub struct Response {
     /// The id of the request.
     pub id: Id,
     /// The answer, when the request succeeded.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
     pub data: Option<Payload>,
     /// Why the request failed, when it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]

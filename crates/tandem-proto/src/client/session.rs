@@ -333,11 +333,26 @@ struct Pending {
 #[derive(Debug)]
 enum Phase {
     Idle,
-    AwaitingToken { attempt: u32 },
-    Connecting { attempt: u32, deadline: Instant },
-    Handshaking { attempt: u32, deadline: Instant },
-    Open { since: Instant },
-    Waiting { attempt: u32, at: Option<Instant> },
+    AwaitingToken {
+        attempt: u32,
+    },
+    Connecting {
+        attempt: u32,
+        deadline: Instant,
+    },
+    Handshaking {
+        attempt: u32,
+        deadline: Instant,
+    },
+    /// `attempt`: the attempt that opened it, kept until the connection proves stable.
+    Open {
+        since: Instant,
+        attempt: u32,
+    },
+    Waiting {
+        attempt: u32,
+        at: Option<Instant>,
+    },
     Closed(CloseReason),
 }
 
@@ -511,7 +526,7 @@ impl Session {
             return;
         }
         let was_open_since = match self.phase {
-            Phase::Open { since } => Some(since),
+            Phase::Open { since, .. } => Some(since),
             _ => None,
         };
         let attempt = self.attempt();
@@ -557,7 +572,8 @@ impl Session {
             Phase::AwaitingToken { attempt }
             | Phase::Connecting { attempt, .. }
             | Phase::Handshaking { attempt, .. }
-            | Phase::Waiting { attempt, .. } => attempt,
+            | Phase::Waiting { attempt, .. }
+            | Phase::Open { attempt, .. } => attempt,
             _ => 0,
         }
     }
@@ -762,7 +778,10 @@ impl Session {
         ));
         self.max_frame_bytes = w.limits.max_frame_bytes;
         self.auth_failures = 0;
-        self.phase = Phase::Open { since: now };
+        self.phase = Phase::Open {
+            since: now,
+            attempt: self.attempt(),
+        };
         self.set_state(ConnectionState::Open);
         let names: Vec<String> = self.rooms.keys().cloned().collect();
         for name in names {

@@ -71,6 +71,11 @@ impl Net {
 
     /// Adds a client and starts connecting it; returns its index.
     pub fn client(&mut self, config: ClientConfig) -> usize {
+        self.client_with(config, None)
+    }
+
+    /// Adds a client whose token provider is `tokens`; returns its index.
+    pub fn client_with(&mut self, config: ClientConfig, tokens: Option<TokenHook>) -> usize {
         let seed = 100 + self.peers.len() as u64;
         let mut session = Session::new(config, seed);
         session.connect(self.now);
@@ -79,7 +84,7 @@ impl Net {
             conn: None,
             link_up: true,
             events: Vec::new(),
-            tokens: None,
+            tokens,
             connects: 0,
         });
         self.run();
