@@ -38,7 +38,7 @@ pub struct Net {
     pub deny_rooms: Vec<String>,
     next_conn: ConnId,
     server_seed: u64,
-    /// Every close the server sent: (peer, code, reason).
+    /// Every close the server sent: (peer, or usize::MAX if it was gone, code, reason).
     pub closes: Vec<(usize, u16, String)>,
     /// Every server event not handled automatically.
     pub server_events: Vec<ServerEvent>,
@@ -161,8 +161,10 @@ impl Net {
                     }
                 }
                 ServerTransmit::Close { conn, code, reason } => {
-                    if let Some(i) = self.peer_of(conn) {
-                        self.closes.push((i, code, reason.clone()));
+                    let peer = self.peer_of(conn);
+                    self.closes
+                        .push((peer.unwrap_or(usize::MAX), code, reason.clone()));
+                    if let Some(i) = peer {
                         self.peers[i].conn = None;
                         if self.peers[i].link_up {
                             self.peers[i]
