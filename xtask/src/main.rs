@@ -1,1 +1,102 @@
-fn main() {}
+//! Project tasks for tandem, run as `cargo xtask <command>`.
+//!
+//! `cargo xtask test` installs the tools the test suite needs (when missing), then runs
+//! formatting, clippy and the tests natively and in headless Chromium (wasm32).
+//! `demo` and `bench` are placeholders until their issues land.
+//!
+//! The crate uses only `std`, so building it costs a couple of seconds.
+
+mod process;
+mod summary;
+mod test;
+mod tools;
+mod workspace;
+
+use std::process::ExitCode;
+
+/// Usage text printed by `cargo xtask help` and on a bad command line.
+const USAGE: &str = "\
+usage: cargo xtask <command> [options]
+
+commands:
+  test [--no-install]  install missing tools (rustup target/components, wasm-bindgen-cli,
+                       wasm-pack, Debian chromium + chromium-driver), then run
+                       cargo fmt --check, clippy (native and wasm32), cargo test (native)
+                       and the tandem-proto tests compiled to wasm32 in headless Chromium;
+                       --no-install skips the tool installation step
+  demo                 run the browser demo (not implemented yet: see issue 4)
+  bench                run the benchmarks (not implemented yet: see issue 5)
+  help                 print this message
+";
+
+/// Usage text for `cargo xtask test --help`.
+const TEST_USAGE: &str = "\
+usage: cargo xtask test [--no-install]
+
+Runs, in order, stopping at the first failure:
+  1. tool installation (skipped with --no-install)
+  2. cargo fmt --all -- --check
+  3. cargo clippy --workspace --all-targets -- -D warnings
+  4. cargo clippy -p tandem-proto --target wasm32-unknown-unknown --all-targets -- -D warnings
+  5. cargo test --workspace
+  6. cargo test -p tandem-proto --target wasm32-unknown-unknown --tests  (headless Chromium)
+and ends with a line `N passed, M failed` summing both test runs.
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some((command, rest)) = args.split_first() else {
+        eprint!("{USAGE}");
+        return ExitCode::from(2);
+    };
+    match command.as_str() {
+        "test" => run_test(rest),
+        "demo" => not_implemented("demo", 4, rest),
+        "bench" => not_implemented("bench", 5, rest),
+        "help" | "--help" | "-h" => {
+            print!("{USAGE}");
+            ExitCode::SUCCESS
+        }
+        other => {
+            eprintln!("error: unknown command `{other}`\n");
+            eprint!("{USAGE}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Parses the options of `cargo xtask test` and runs it.
+fn run_test(args: &[String]) -> ExitCode {
+    let mut options = test::Options::default();
+    for arg in args {
+        match arg.as_str() {
+            "--no-install" => options.install = false,
+            "--help" | "-h" => {
+                print!("{TEST_USAGE}");
+                return ExitCode::SUCCESS;
+            }
+            other => {
+                eprintln!("error: unknown option `{other}` for `cargo xtask test`\n");
+                eprint!("{TEST_USAGE}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    match test::run(&options) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Placeholder for commands whose issue has not landed yet.
+fn not_implemented(command: &str, issue: u32, args: &[String]) -> ExitCode {
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        println!("usage: cargo xtask {command}  (not implemented yet: see issue {issue})");
+        return ExitCode::SUCCESS;
+    }
+    eprintln!("cargo xtask {command}: not implemented yet: see issue {issue}");
+    ExitCode::FAILURE
+}

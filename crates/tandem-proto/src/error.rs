@@ -20,7 +20,8 @@ pub enum ErrorCode {
     UnsupportedVersion,
     /// The frame is larger than the size limit.
     TooLarge,
-    /// The frame is valid but not allowed now (e.g. `publish` before `welcome`).
+    /// The frame is valid but not one this side accepts (e.g. a server-only kind sent by a
+    /// client). Frames before `welcome` are not answered but closed with 1002.
     UnexpectedFrame,
     /// The sender is over its rate limit.
     RateLimited,

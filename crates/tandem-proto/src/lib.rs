@@ -64,7 +64,7 @@ pub use negotiate::{
 pub use rate::RateLimit;
 pub use rng::Rng;
 pub use server::{
-    ConnId, ConnState, Delivery, Hub, HubConfig, Recipients, Server, ServerConfig,
+    ConnId, ConnState, Delivery, Hub, HubConfig, JoinRequest, Recipients, Server, ServerConfig,
     ServerConnection, ServerEvent, ServerTransmit, Start,
 };
 pub use time::Instant;

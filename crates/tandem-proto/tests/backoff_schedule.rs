@@ -1,6 +1,8 @@
 //! The reconnect schedule: deterministic under a seed, jitter within bounds, capped, reset
 //! after a stable uptime, stopping on auth failure and normal close, honouring hints.
 
+#![allow(clippy::unwrap_used)] // tests panic on purpose when an expectation fails
+
 mod support;
 
 use core::time::Duration;

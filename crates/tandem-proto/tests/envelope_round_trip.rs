@@ -1,5 +1,7 @@
 //! Every envelope kind survives encode → decode → encode unchanged.
 
+#![allow(clippy::unwrap_used)] // tests panic on purpose when an expectation fails
+
 mod support;
 
 #[cfg(target_arch = "wasm32")]

@@ -1,5 +1,7 @@
 //! Heartbeat: a silent peer is declared dead after the timeout, not before, on both sides.
 
+#![allow(clippy::unwrap_used)] // tests panic on purpose when an expectation fails
+
 mod support;
 
 use core::time::Duration;

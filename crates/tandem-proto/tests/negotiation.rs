@@ -1,5 +1,7 @@
 //! Negotiation at both levels: the subprotocol and the application schema.
 
+#![allow(clippy::unwrap_used)] // tests panic on purpose when an expectation fails
+
 mod support;
 
 #[cfg(target_arch = "wasm32")]

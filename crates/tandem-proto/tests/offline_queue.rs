@@ -1,6 +1,8 @@
 //! The offline queue: order kept across a reconnect, overflow an error to the caller, and
 //! every publish and request resolved (acked, timed out, closed).
 
+#![allow(clippy::unwrap_used)] // tests panic on purpose when an expectation fails
+
 mod support;
 
 use core::time::Duration;

@@ -1,6 +1,8 @@
 //! An in-process client + server pair: negotiate, join, publish to two clients,
 //! request/response, lose the connection, back off, reconnect, resume.
 
+#![allow(clippy::unwrap_used)] // tests panic on purpose when an expectation fails
+
 mod support;
 
 use core::time::Duration;

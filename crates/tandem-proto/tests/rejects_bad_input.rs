@@ -1,5 +1,7 @@
 //! One test per bad-input class: each gets its own typed error, naming the cause.
 
+#![allow(clippy::unwrap_used)] // tests panic on purpose when an expectation fails
+
 mod support;
 
 #[cfg(target_arch = "wasm32")]

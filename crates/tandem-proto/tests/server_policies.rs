@@ -1,6 +1,8 @@
 //! The server's answer to bad input, rate floods, presence across tabs and drops, and
 //! join authorization; one client's bad input never affects another.
 
+#![allow(clippy::unwrap_used)] // tests panic on purpose when an expectation fails
+
 mod support;
 
 use core::time::Duration;

@@ -726,37 +726,34 @@ impl Session {
                     self.events.push_back(ClientEvent::Left { id: l.id, room });
                 }
             }
-            Frame::Response(r) => {
-                if self.pending.remove(&r.id).is_some() {
-                    let ev = match (r.data, r.error) {
-                        (_, Some(e)) => ClientEvent::Failed {
-                            id: r.id,
-                            error: OpError::Server {
-                                code: e.code,
-                                message: e.message,
-                            },
+            Frame::Response(r) if self.pending.remove(&r.id).is_some() => {
+                let ev = match (r.data, r.error) {
+                    (_, Some(e)) => ClientEvent::Failed {
+                        id: r.id,
+                        error: OpError::Server {
+                            code: e.code,
+                            message: e.message,
                         },
-                        (Some(data), None) => ClientEvent::Response { id: r.id, data },
-                        (None, None) => ClientEvent::Failed {
-                            id: r.id,
-                            error: OpError::Payload("response has neither data nor error".into()),
-                        },
-                    };
-                    self.events.push_back(ev);
-                }
+                    },
+                    (Some(data), None) => ClientEvent::Response { id: r.id, data },
+                    (None, None) => ClientEvent::Failed {
+                        id: r.id,
+                        error: OpError::Payload("response has neither data nor error".into()),
+                    },
+                };
+                self.events.push_back(ev);
             }
-            Frame::Presence(p) => {
+            Frame::Presence(p)
                 if self
                     .rooms
                     .get(&p.room)
-                    .is_some_and(|r| r.status == RoomStatus::Joined)
-                {
-                    self.events.push_back(ClientEvent::Presence {
-                        room: p.room,
-                        joined: p.joined,
-                        left: p.left,
-                    });
-                }
+                    .is_some_and(|r| r.status == RoomStatus::Joined) =>
+            {
+                self.events.push_back(ClientEvent::Presence {
+                    room: p.room,
+                    joined: p.joined,
+                    left: p.left,
+                });
             }
             Frame::Request(r) => self.events.push_back(ClientEvent::Request {
                 id: r.id,

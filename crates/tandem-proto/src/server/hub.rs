@@ -144,6 +144,19 @@ struct ConnInfo {
     rooms: Vec<String>,
 }
 
+/// A join or resume, as the hub takes it.
+#[derive(Debug, Clone)]
+pub struct JoinRequest {
+    /// The frame's id, echoed in `joined`.
+    pub id: Id,
+    /// The room.
+    pub room: String,
+    /// Presence metadata.
+    pub meta: Option<Payload>,
+    /// Where to start reading.
+    pub start: Start,
+}
+
 /// The outcome of a join the hub accepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct JoinOutcome {
@@ -218,11 +231,15 @@ impl Hub {
         now: Instant,
         conn: ConnId,
         user: &str,
-        id: Id,
-        room_name: &str,
-        meta: Option<Payload>,
-        start: Start,
+        request: JoinRequest,
     ) -> Result<JoinOutcome, ErrorCode> {
+        let JoinRequest {
+            id,
+            room: room_name,
+            meta,
+            start,
+        } = request;
+        let room_name = room_name.as_str();
         let info = self.conns.entry(conn).or_insert_with(|| ConnInfo {
             user: user.to_owned(),
             rooms: Vec::new(),

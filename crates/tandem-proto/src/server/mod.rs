@@ -5,7 +5,7 @@ mod connection;
 mod hub;
 
 pub use connection::{ConnState, ServerConnection};
-pub use hub::{ConnId, Delivery, Hub, HubConfig, JoinOutcome, Recipients, Start};
+pub use hub::{ConnId, Delivery, Hub, HubConfig, JoinOutcome, JoinRequest, Recipients, Start};
 
 use std::collections::{HashMap, VecDeque};
 
@@ -140,15 +140,9 @@ pub enum ServerEvent {
     },
 }
 
-struct PendingJoin {
-    room: String,
-    meta: Option<Payload>,
-    start: Start,
-}
-
 struct Conn {
     machine: ServerConnection,
-    pending_joins: HashMap<Id, PendingJoin>,
+    pending_joins: HashMap<Id, JoinRequest>,
     app: Option<frame::AppSelected>,
 }
 
@@ -288,14 +282,32 @@ impl Server {
                 let start = Start::Fresh {
                     history: j.history.unwrap_or(0),
                 };
-                self.handle_join(now, conn, j.id, j.room, j.meta, start);
+                self.handle_join(
+                    now,
+                    conn,
+                    JoinRequest {
+                        id: j.id,
+                        room: j.room,
+                        meta: j.meta,
+                        start,
+                    },
+                );
             }
             Frame::Resume(r) => {
                 let start = Start::After {
                     epoch: r.epoch,
                     seq: r.seq,
                 };
-                self.handle_join(now, conn, r.id, r.room, r.meta, start);
+                self.handle_join(
+                    now,
+                    conn,
+                    JoinRequest {
+                        id: r.id,
+                        room: r.room,
+                        meta: r.meta,
+                        start,
+                    },
+                );
             }
             Frame::Leave(l) => {
                 self.hub.leave(now, conn, &l.room);
@@ -447,31 +459,23 @@ impl Server {
         self.close(now, conn, close_code, reason, Ending::Clean);
     }
 
-    fn handle_join(
-        &mut self,
-        now: Instant,
-        conn: ConnId,
-        id: Id,
-        room: String,
-        meta: Option<Payload>,
-        start: Start,
-    ) {
-        if room.is_empty() || room.len() > self.config.max_room_name {
+    fn handle_join(&mut self, now: Instant, conn: ConnId, req: JoinRequest) {
+        if req.room.is_empty() || req.room.len() > self.config.max_room_name {
             let message = format!("room names are 1 to {} bytes", self.config.max_room_name);
-            self.send_error(conn, Some(id), Some(room), ErrorCode::WrongType, message);
+            self.send_error(
+                conn,
+                Some(req.id),
+                Some(req.room),
+                ErrorCode::WrongType,
+                message,
+            );
             return;
         }
         if self.config.authorize_joins {
             let user = self.user(conn);
+            let (id, room) = (req.id, req.room.clone());
             if let Some(c) = self.conns.get_mut(&conn) {
-                c.pending_joins.insert(
-                    id,
-                    PendingJoin {
-                        room: room.clone(),
-                        meta,
-                        start,
-                    },
-                );
+                c.pending_joins.insert(id, req);
             }
             self.events.push_back(ServerEvent::AuthorizeJoin {
                 conn,
@@ -480,21 +484,14 @@ impl Server {
                 room,
             });
         } else {
-            self.join_now(now, conn, id, room, meta, start);
+            self.join_now(now, conn, req);
         }
     }
 
-    fn join_now(
-        &mut self,
-        now: Instant,
-        conn: ConnId,
-        id: Id,
-        room: String,
-        meta: Option<Payload>,
-        start: Start,
-    ) {
+    fn join_now(&mut self, now: Instant, conn: ConnId, req: JoinRequest) {
         let user = self.user(conn);
-        match self.hub.join(now, conn, &user, id, &room, meta, start) {
+        let (id, room) = (req.id, req.room.clone());
+        match self.hub.join(now, conn, &user, req) {
             Ok(_) => self.drain_hub(),
             Err(code) => {
                 let message = format!(
@@ -515,7 +512,7 @@ impl Server {
         else {
             return;
         };
-        self.join_now(now, conn, id, p.room, p.meta, p.start);
+        self.join_now(now, conn, p);
     }
 
     /// Refuses the join `id` of `conn` with `forbidden`; the connection stays open.

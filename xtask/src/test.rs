@@ -1,0 +1,184 @@
+//! `cargo xtask test`: tools, formatting, clippy, native tests and wasm tests in headless
+//! Chromium, in that order, stopping at the first failing step, then a summary of counts.
+
+use std::path::{Path, PathBuf};
+
+use crate::process::{Result, Shell, announce};
+use crate::summary::Counts;
+use crate::tools::{self, CHROMEDRIVER, WASM_TARGET};
+use crate::workspace;
+
+/// The crate whose tests also run compiled to wasm32.
+const WASM_CRATE: &str = "tandem-proto";
+
+/// Chrome arguments for the wasm tests. Chromium runs as root here, which needs
+/// `--no-sandbox`; the rest keeps a headless test browser quiet and off the network.
+/// (wasm-bindgen-test-runner adds `headless`, `no-sandbox` and `disable-dev-shm-usage`
+/// itself as well; repeating them is harmless and keeps this file self-explanatory.)
+const CHROME_ARGS: &[&str] = &[
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+];
+
+/// Options of `cargo xtask test`.
+#[derive(Debug)]
+pub struct Options {
+    /// Whether to install missing tools first (`--no-install` turns this off).
+    pub install: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self { install: true }
+    }
+}
+
+/// Runs every step; the error names the step that failed.
+pub fn run(options: &Options) -> Result<()> {
+    let root = workspace::root()?;
+    let shell = Shell::new(root);
+    announce(&format!(
+        "cargo xtask test in {}",
+        shell.root().to_string_lossy()
+    ));
+
+    if options.install {
+        announce("checking tools (skip with --no-install)");
+        tools::ensure_all(&shell)?;
+    } else {
+        announce("skipping tool installation (--no-install)");
+    }
+
+    shell
+        .cmd("cargo")
+        .args(["fmt", "--all", "--", "--check"])
+        .run("format")?;
+    shell
+        .cmd("cargo")
+        .args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ])
+        .run("clippy (native)")?;
+    shell
+        .cmd("cargo")
+        .args(["clippy", "-p", WASM_CRATE, "--target", WASM_TARGET])
+        .args(["--all-targets", "--", "-D", "warnings"])
+        .run("clippy (wasm32)")?;
+
+    let mut native = Counts::default();
+    let native_result = shell
+        .cmd("cargo")
+        .args(["test", "--workspace"])
+        .run_tee("tests (native)", |line| native.add_line(line));
+    if let Err(error) = native_result {
+        print_summary(&native, None);
+        return Err(error);
+    }
+
+    let webdriver_json = write_webdriver_json(shell.root())?;
+    let mut wasm = Counts::default();
+    let wasm_result = shell
+        .cmd("cargo")
+        // `--tests` (unit and integration tests) leaves out doc-tests: cargo would hand
+        // them to the runner too, which runs no doc-test code and would count them passed.
+        .args(["test", "-p", WASM_CRATE, "--target", WASM_TARGET, "--tests"])
+        .env(
+            "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER",
+            "wasm-bindgen-test-runner",
+        )
+        .env("CHROMEDRIVER", CHROMEDRIVER)
+        .env("WASM_BINDGEN_TEST_TIMEOUT", "120")
+        // Test binaries without `wasm_bindgen_test_configure!(run_in_browser)` would
+        // otherwise run in Node.js; this sends them to the browser too.
+        .env("WASM_BINDGEN_USE_BROWSER", "1")
+        // The runner reads browser capabilities from this file (default: `webdriver.json`
+        // in the test's working directory, which cargo sets to the crate directory).
+        .env(
+            "WASM_BINDGEN_TEST_WEBDRIVER_JSON",
+            webdriver_json.to_string_lossy(),
+        )
+        // Other drivers named in the environment would take precedence over chromedriver.
+        .env_remove("GECKODRIVER")
+        .env_remove("SAFARIDRIVER")
+        .env_remove("MSEDGEDRIVER")
+        .env_remove("CHROMEDRIVER_REMOTE")
+        .env_remove("GECKODRIVER_REMOTE")
+        .env_remove("SAFARIDRIVER_REMOTE")
+        .env_remove("MSEDGEDRIVER_REMOTE")
+        .env_remove("NO_HEADLESS")
+        .run_tee("tests (wasm32, headless Chromium)", |line| {
+            wasm.add_line(line)
+        });
+    print_summary(&native, Some(&wasm));
+    wasm_result?;
+    if wasm.suites == 0 {
+        announce(
+            "note: the wasm32 run printed no `test result:` line (no wasm-bindgen tests in \
+             tandem-proto yet?)",
+        );
+    }
+    Ok(())
+}
+
+/// Writes the webdriver capabilities for Chromium to `target/xtask/webdriver.json` (under
+/// `/target`, which git ignores) and returns its absolute path.
+fn write_webdriver_json(root: &Path) -> Result<PathBuf> {
+    let dir = root.join("target").join("xtask");
+    std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    let path = dir.join("webdriver.json");
+    std::fs::write(&path, webdriver_json())
+        .map_err(|e| format!("writing {}: {e}", path.display()))?;
+    announce(&format!(
+        "wrote Chromium options to {}",
+        path.to_string_lossy()
+    ));
+    Ok(path)
+}
+
+/// The webdriver capabilities JSON: `{"goog:chromeOptions": {"args": [...]}}`.
+fn webdriver_json() -> String {
+    let args: Vec<String> = CHROME_ARGS.iter().map(|a| format!("\"{a}\"")).collect();
+    format!(
+        "{{\n  \"goog:chromeOptions\": {{\n    \"args\": [{}]\n  }}\n}}\n",
+        args.join(", ")
+    )
+}
+
+/// Prints the counts of each run and the closing line `N passed, M failed`.
+fn print_summary(native: &Counts, wasm: Option<&Counts>) {
+    let mut total = *native;
+    println!();
+    announce("summary");
+    println!("native:                      {native}");
+    match wasm {
+        Some(wasm) => {
+            println!("wasm32 (headless Chromium):  {wasm}");
+            total += *wasm;
+        }
+        None => println!("wasm32 (headless Chromium):  not run"),
+    }
+    println!("{} passed, {} failed", total.passed, total.failed);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::webdriver_json;
+
+    #[test]
+    fn webdriver_json_has_chrome_args() {
+        let json = webdriver_json();
+        assert!(json.contains("\"goog:chromeOptions\""));
+        assert!(json.contains("\"--no-sandbox\""));
+        assert!(json.contains("\"--headless\""));
+    }
+}

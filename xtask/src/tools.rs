@@ -1,0 +1,208 @@
+//! Installing what the test suite needs, only where it is missing, saying so each time.
+
+use std::io::IsTerminal;
+use std::path::Path;
+
+use crate::process::{Result, Shell, announce};
+use crate::workspace;
+
+/// The Rust target the browser build uses.
+pub const WASM_TARGET: &str = "wasm32-unknown-unknown";
+/// Debian's Chromium binary.
+pub const CHROMIUM: &str = "/usr/bin/chromium";
+/// Debian's chromedriver binary (package `chromium-driver`).
+pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+/// The step name used in messages.
+const STEP: &str = "install tools";
+
+/// Ensures every tool is present, installing what is missing.
+pub fn ensure_all(shell: &Shell) -> Result<()> {
+    ensure_wasm_target(shell)?;
+    ensure_components(shell)?;
+    ensure_wasm_bindgen_cli(shell)?;
+    ensure_wasm_pack(shell)?;
+    ensure_chromium(shell)
+}
+
+/// `rustup target add wasm32-unknown-unknown` unless it is installed.
+fn ensure_wasm_target(shell: &Shell) -> Result<()> {
+    let installed = rustup_list(shell, &["target", "list", "--installed"])?;
+    if installed.lines().any(|line| line.trim() == WASM_TARGET) {
+        announce(&format!("ok: rust target {WASM_TARGET} is installed"));
+        return Ok(());
+    }
+    announce(&format!("installing rust target {WASM_TARGET}"));
+    shell
+        .cmd("rustup")
+        .args(["target", "add", WASM_TARGET])
+        .run(STEP)
+}
+
+/// `rustup component add` for rustfmt and clippy where missing.
+fn ensure_components(shell: &Shell) -> Result<()> {
+    let installed = rustup_list(shell, &["component", "list", "--installed"])?;
+    // Installed components are listed as `<name>-<host triple>`, e.g. `clippy-x86_64-...`.
+    let missing: Vec<&str> = ["rustfmt", "clippy"]
+        .into_iter()
+        .filter(|name| {
+            !installed
+                .lines()
+                .any(|line| line.trim().starts_with(&format!("{name}-")))
+        })
+        .collect();
+    if missing.is_empty() {
+        announce("ok: rustup components rustfmt and clippy are installed");
+        return Ok(());
+    }
+    announce(&format!(
+        "installing rustup components: {}",
+        missing.join(", ")
+    ));
+    shell
+        .cmd("rustup")
+        .args(["component", "add"])
+        .args(missing)
+        .run(STEP)
+}
+
+/// The output of a `rustup ... list` command, or an error saying rustup is needed.
+fn rustup_list(shell: &Shell, args: &[&str]) -> Result<String> {
+    shell
+        .cmd("rustup")
+        .args(args.iter().copied())
+        .capture()
+        .ok_or_else(|| {
+            format!(
+                "step `{STEP}` failed: `rustup {}` did not run; rustup is needed to add the \
+             {WASM_TARGET} target and the rustfmt/clippy components (or run with --no-install \
+             after installing them yourself)",
+                args.join(" ")
+            )
+        })
+}
+
+/// `cargo install wasm-bindgen-cli --version X` where X is the `wasm-bindgen` version in
+/// Cargo.lock, unless `wasm-bindgen` and `wasm-bindgen-test-runner` already report X.
+/// Skipped when Cargo.lock has no `wasm-bindgen`.
+fn ensure_wasm_bindgen_cli(shell: &Shell) -> Result<()> {
+    let lock_path = shell.root().join("Cargo.lock");
+    if !lock_path.exists() {
+        // A checkout without a lock file: create it so the pinned version can be read.
+        shell.cmd("cargo").arg("generate-lockfile").run(STEP)?;
+    }
+    let lock = std::fs::read_to_string(&lock_path)
+        .map_err(|e| format!("step `{STEP}` failed: reading {}: {e}", lock_path.display()))?;
+    let mut versions = workspace::locked_versions(&lock, "wasm-bindgen");
+    versions.dedup();
+    let wanted = match versions.as_slice() {
+        [] => {
+            announce("skipping wasm-bindgen-cli: Cargo.lock has no wasm-bindgen package");
+            return Ok(());
+        }
+        [one] => one.clone(),
+        several => {
+            return Err(format!(
+                "step `{STEP}` failed: Cargo.lock has several wasm-bindgen versions ({}); \
+                 wasm-bindgen-test-runner must match exactly one",
+                several.join(", ")
+            ));
+        }
+    };
+    let found = reported_version(shell, "wasm-bindgen");
+    let runner = reported_version(shell, "wasm-bindgen-test-runner");
+    if found.as_deref() == Some(wanted.as_str()) && runner.as_deref() == Some(wanted.as_str()) {
+        announce(&format!(
+            "ok: wasm-bindgen-cli {wanted} is installed (matches Cargo.lock)"
+        ));
+        return Ok(());
+    }
+    announce(&format!(
+        "installing wasm-bindgen-cli {wanted} (Cargo.lock pins wasm-bindgen {wanted}; found {}; \
+         this builds from source and takes a few minutes)",
+        found.map_or_else(|| "none".to_owned(), |v| format!("wasm-bindgen {v}"))
+    ));
+    // No `--locked`: it fails against the registry mirror these machines use.
+    shell
+        .cmd("cargo")
+        .args(["install", "wasm-bindgen-cli", "--version", wanted.as_str()])
+        .run(STEP)?;
+    match reported_version(shell, "wasm-bindgen-test-runner") {
+        Some(v) if v == wanted => Ok(()),
+        other => Err(format!(
+            "step `{STEP}` failed: after installing wasm-bindgen-cli {wanted}, \
+             wasm-bindgen-test-runner reports {} (is another copy earlier on PATH?)",
+            other.unwrap_or_else(|| "nothing".to_owned())
+        )),
+    }
+}
+
+/// The version a tool reports as `<name> <version>` on `--version`, if it runs.
+fn reported_version(shell: &Shell, program: &str) -> Option<String> {
+    let output = shell.version_of(program)?;
+    output.split_whitespace().nth(1).map(str::to_owned)
+}
+
+/// `cargo install wasm-pack` unless `wasm-pack --version` runs.
+fn ensure_wasm_pack(shell: &Shell) -> Result<()> {
+    if let Some(version) = shell.version_of("wasm-pack") {
+        announce(&format!("ok: {version} is installed"));
+        return Ok(());
+    }
+    announce("installing wasm-pack (builds from source and takes a few minutes)");
+    shell.cmd("cargo").args(["install", "wasm-pack"]).run(STEP)
+}
+
+/// Debian `chromium` and `chromium-driver` unless both binaries exist.
+fn ensure_chromium(shell: &Shell) -> Result<()> {
+    let missing: Vec<&str> = [CHROMIUM, CHROMEDRIVER]
+        .into_iter()
+        .filter(|path| !Path::new(path).exists())
+        .collect();
+    if missing.is_empty() {
+        announce(&format!("ok: {CHROMIUM} and {CHROMEDRIVER} are installed"));
+        return Ok(());
+    }
+    announce(&format!(
+        "installing Debian chromium and chromium-driver (missing: {})",
+        missing.join(", ")
+    ));
+    if shell.version_of("apt-get").is_none() {
+        return Err(format!(
+            "step `{STEP}` failed: {} missing and apt-get is not available; install Chromium \
+             and chromedriver at those paths, then re-run",
+            missing.join(" and ")
+        ));
+    }
+    let is_root = shell.cmd("id").arg("-u").capture().as_deref() == Some("0");
+    // No prompts when nobody can answer them: in CI, or without a terminal on stdin.
+    let noninteractive =
+        std::env::var("CI").is_ok_and(|v| v == "true") || !std::io::stdin().is_terminal();
+    let apt = |args: &[&str]| {
+        let cmd = match (is_root, noninteractive) {
+            (true, false) => shell.cmd("apt-get"),
+            (true, true) => shell
+                .cmd("apt-get")
+                .env("DEBIAN_FRONTEND", "noninteractive"),
+            (false, false) => shell.cmd("sudo").arg("apt-get"),
+            // sudo resets the environment, so the variable goes through `env`; `-n` fails
+            // at once instead of waiting for a password nobody can type.
+            (false, true) => {
+                shell
+                    .cmd("sudo")
+                    .args(["-n", "env", "DEBIAN_FRONTEND=noninteractive", "apt-get"])
+            }
+        };
+        cmd.args(args.iter().copied())
+    };
+    apt(&["update"]).run(STEP)?;
+    apt(&["install", "-y", "chromium", "chromium-driver"]).run(STEP)?;
+    for path in [CHROMIUM, CHROMEDRIVER] {
+        if !Path::new(path).exists() {
+            return Err(format!(
+                "step `{STEP}` failed: {path} is still missing after apt-get install"
+            ));
+        }
+    }
+    Ok(())
+}
