@@ -197,6 +197,23 @@ impl Hub {
         }
     }
 
+    /// The room named `name`, created with a fresh epoch if it does not exist.
+    fn room_entry<'a>(
+        rooms: &'a mut HashMap<String, Room>,
+        rng: &mut Rng,
+        name: &str,
+    ) -> &'a mut Room {
+        rooms.entry(name.to_owned()).or_insert_with(|| Room {
+            // 53 bits, so the epoch survives JavaScript numbers.
+            epoch: rng.next_u64() >> 11,
+            seq: 0,
+            history: VecDeque::new(),
+            subscribers: Vec::new(),
+            snapshot: None,
+            presence: BTreeMap::new(),
+        })
+    }
+
     /// The hub's configuration.
     pub fn config(&self) -> &HubConfig {
         &self.config
@@ -252,19 +269,7 @@ impl Hub {
             info.rooms.push(room_name.to_owned());
         }
         let config = self.config;
-        let rng = &mut self.rng;
-        let room = self
-            .rooms
-            .entry(room_name.to_owned())
-            .or_insert_with(|| Room {
-                // 53 bits, so the epoch survives JavaScript numbers.
-                epoch: rng.next_u64() >> 11,
-                seq: 0,
-                history: VecDeque::new(),
-                subscribers: Vec::new(),
-                snapshot: None,
-                presence: BTreeMap::new(),
-            });
+        let room = Self::room_entry(&mut self.rooms, &mut self.rng, room_name);
         room.trim(now, &config);
         if !already {
             room.subscribers.push(conn);
@@ -464,18 +469,7 @@ impl Hub {
         data: &Payload,
     ) -> u64 {
         let config = self.config;
-        let rng = &mut self.rng;
-        let room = self
-            .rooms
-            .entry(room_name.to_owned())
-            .or_insert_with(|| Room {
-                epoch: rng.next_u64() >> 11,
-                seq: 0,
-                history: VecDeque::new(),
-                subscribers: Vec::new(),
-                snapshot: None,
-                presence: BTreeMap::new(),
-            });
+        let room = Self::room_entry(&mut self.rooms, &mut self.rng, room_name);
         room.seq += 1;
         let seq = room.seq;
         let bytes = Bytes::from(encode(&Frame::Event(frame::Event {

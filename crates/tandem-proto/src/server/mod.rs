@@ -503,13 +503,13 @@ impl Server {
         }
     }
 
+    fn take_pending_join(&mut self, conn: ConnId, id: Id) -> Option<JoinRequest> {
+        self.conns.get_mut(&conn)?.pending_joins.remove(&id)
+    }
+
     /// Lets the join `id` of `conn` proceed (after [`ServerEvent::AuthorizeJoin`]).
     pub fn allow_join(&mut self, now: Instant, conn: ConnId, id: Id) {
-        let Some(p) = self
-            .conns
-            .get_mut(&conn)
-            .and_then(|c| c.pending_joins.remove(&id))
-        else {
+        let Some(p) = self.take_pending_join(conn, id) else {
             return;
         };
         self.join_now(now, conn, p);
@@ -517,11 +517,7 @@ impl Server {
 
     /// Refuses the join `id` of `conn` with `forbidden`; the connection stays open.
     pub fn deny_join(&mut self, _now: Instant, conn: ConnId, id: Id, message: impl Into<String>) {
-        let Some(p) = self
-            .conns
-            .get_mut(&conn)
-            .and_then(|c| c.pending_joins.remove(&id))
-        else {
+        let Some(p) = self.take_pending_join(conn, id) else {
             return;
         };
         self.send_error(
