@@ -362,6 +362,33 @@ fn join_with_history_replays_recent_messages() {
 }
 
 #[test]
+fn abandoned_rooms_are_forgotten_once_their_history_expires() {
+    let mut net = Net::new(ServerConfig {
+        hub: HubConfig {
+            history_age: Duration::from_secs(60),
+            ..HubConfig::default()
+        },
+        ..ServerConfig::default()
+    });
+    let a = net.client(ClientConfig::default());
+    net.join(a, "old", None, 0);
+    net.publish(a, "old", "1").unwrap();
+    net.run();
+    let now = net.now;
+    net.peer(a).session.leave(now, "old").unwrap();
+    net.run();
+    assert_eq!(
+        net.server.hub().room_count(),
+        1,
+        "history keeps the room for resumes"
+    );
+    net.advance(Duration::from_secs(59));
+    assert_eq!(net.server.hub().room_count(), 1);
+    net.advance(Duration::from_secs(2));
+    assert_eq!(net.server.hub().room_count(), 0);
+}
+
+#[test]
 fn graceful_shutdown_tells_clients_to_come_back() {
     let mut net = Net::new(ServerConfig::default());
     let a = net.client(ClientConfig::default());

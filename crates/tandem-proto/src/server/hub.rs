@@ -534,6 +534,16 @@ impl Hub {
         self.next_linger = next;
     }
 
+    /// Drops history older than [`HubConfig::history_age`] everywhere and forgets rooms
+    /// with no member, no presence and no history left, so abandoned rooms free their memory.
+    pub fn sweep(&mut self, now: Instant) {
+        let config = self.config;
+        self.rooms.retain(|_, room| {
+            room.trim(now, &config);
+            !(room.is_idle() && room.history.is_empty())
+        });
+    }
+
     /// The next delivery to write, if any.
     #[must_use]
     pub fn poll_delivery(&mut self) -> Option<Delivery> {

@@ -631,6 +631,7 @@ impl Server {
         if self.next_sweep.is_none_or(|t| t > now) {
             return;
         }
+        self.hub.sweep(now);
         let mut dead = Vec::new();
         let mut expired = Vec::new();
         for (id, c) in self.conns.iter_mut() {
