@@ -204,10 +204,7 @@ fn auth_failure_stops_without_a_token_refresh() {
         Some("good") => Ok("alice".into()),
         _ => Err((ErrorCode::Unauthorized, "bad token".into())),
     }));
-    let c = net.client(ClientConfig {
-        token: Some("bad".into()),
-        ..ClientConfig::default()
-    });
+    let c = net.client(support::with_token("bad"));
     let ConnectionState::Closed(CloseReason::Unauthorized { code, message }) = net.state(c) else {
         panic!("{:?}", net.state(c));
     };

@@ -10,23 +10,14 @@ use core::time::Duration;
 #[cfg(target_arch = "wasm32")]
 use wasm_bindgen_test::wasm_bindgen_test as test;
 
-use support::{Net, json};
-use tandem_proto::{
-    ClientConfig, ClientEvent, ConnectionState, ErrorCode, HubConfig, OpError, ServerConfig,
-};
+use support::{Net, json, with_token};
+use tandem_proto::{ClientEvent, ConnectionState, ErrorCode, HubConfig, OpError, ServerConfig};
 
 fn server_config() -> ServerConfig {
     ServerConfig {
         authenticate: true,
         handle_requests: true,
         ..ServerConfig::default()
-    }
-}
-
-fn client(token: &str) -> ClientConfig {
-    ClientConfig {
-        token: Some(token.into()),
-        ..ClientConfig::default()
     }
 }
 
@@ -45,8 +36,8 @@ fn joined(net: &mut Net, i: usize, room: &str) -> Option<bool> {
 #[test]
 fn negotiates_joins_and_publishes_to_two_clients_in_order() {
     let mut net = Net::new(server_config());
-    let a = net.client(client("alice"));
-    let b = net.client(client("bob"));
+    let a = net.client(with_token("alice"));
+    let b = net.client(with_token("bob"));
     assert!(net.is_open(a) && net.is_open(b));
 
     net.join(a, "lobby", Some(json(r#"{"color":"red"}"#)), 0);
@@ -83,18 +74,10 @@ fn negotiates_joins_and_publishes_to_two_clients_in_order() {
 #[test]
 fn request_and_response_in_both_directions() {
     let mut net = Net::new(server_config());
-    let a = net.client(client("alice"));
+    let a = net.client(with_token("alice"));
     let now = net.now;
-    let ok = net
-        .peer(a)
-        .session
-        .request(now, None, json(r#"{"q":1}"#))
-        .unwrap();
-    let bad = net
-        .peer(a)
-        .session
-        .request(now, Some("lobby"), json(r#"{"fail":true}"#))
-        .unwrap();
+    let ok = net.request(a, None, r#"{"q":1}"#);
+    let bad = net.request(a, Some("lobby"), r#"{"fail":true}"#);
     net.run();
     let events = net.take(a);
     let answers = find!(events, ClientEvent::Response { id, data } => (*id, data.get().to_owned()));
@@ -135,13 +118,9 @@ fn request_and_response_in_both_directions() {
 #[test]
 fn requests_time_out_in_both_directions() {
     let mut net = Net::new(server_config());
-    let a = net.client(client("alice"));
+    let a = net.client(with_token("alice"));
     let now = net.now;
-    let id = net
-        .peer(a)
-        .session
-        .request(now, None, json(r#"{"ignore":1}"#))
-        .unwrap();
+    let id = net.request(a, None, r#"{"ignore":1}"#);
     let conn = net.peers[a].conn.unwrap();
     let sid = net.server.request(now, conn, None, json("1")).unwrap();
     net.advance(Duration::from_millis(9_900));
@@ -170,8 +149,8 @@ fn requests_time_out_in_both_directions() {
 #[test]
 fn reconnects_with_backoff_and_resumes_without_loss_or_duplicate() {
     let mut net = Net::new(server_config());
-    let a = net.client(client("alice"));
-    let b = net.client(client("bob"));
+    let a = net.client(with_token("alice"));
+    let b = net.client(with_token("bob"));
     for i in [a, b] {
         net.join(i, "room", None, 0);
     }
@@ -235,8 +214,8 @@ fn reports_not_recovered_when_history_is_too_short() {
         ..server_config()
     };
     let mut net = Net::new(config);
-    let a = net.client(client("alice"));
-    let b = net.client(client("bob"));
+    let a = net.client(with_token("alice"));
+    let b = net.client(with_token("bob"));
     for i in [a, b] {
         net.join(i, "room", None, 0);
     }
@@ -266,7 +245,7 @@ fn reports_not_recovered_when_history_is_too_short() {
 #[test]
 fn server_restart_reports_not_recovered() {
     let mut net = Net::new(server_config());
-    let a = net.client(client("alice"));
+    let a = net.client(with_token("alice"));
     net.join(a, "room", None, 0);
     net.run();
     net.publish(a, "room", "1").unwrap();
@@ -291,8 +270,8 @@ fn server_restart_reports_not_recovered() {
 #[test]
 fn publishes_made_offline_are_delivered_once_in_order_after_reconnect() {
     let mut net = Net::new(server_config());
-    let a = net.client(client("alice"));
-    let b = net.client(client("bob"));
+    let a = net.client(with_token("alice"));
+    let b = net.client(with_token("bob"));
     for i in [a, b] {
         net.join(i, "room", None, 0);
     }

@@ -10,7 +10,7 @@ use core::time::Duration;
 #[cfg(target_arch = "wasm32")]
 use wasm_bindgen_test::wasm_bindgen_test as test;
 
-use support::Net;
+use support::{Net, with_token};
 use tandem_proto::{
     ClientConfig, ClientEvent, ErrorCode, HubConfig, Instant, OpError, ProtocolSelection,
     RateLimit, Recipients, Server, ServerConfig, ServerTransmit, close,
@@ -209,14 +209,10 @@ fn one_user_with_two_connections_is_one_member() {
         authenticate: true,
         ..ServerConfig::default()
     });
-    let tab = |t: &str| ClientConfig {
-        token: Some(t.into()),
-        ..ClientConfig::default()
-    };
-    let watcher = net.client(tab("wendy"));
+    let watcher = net.client(with_token("wendy"));
     net.join(watcher, "r", None, 0);
-    let tab1 = net.client(tab("alice"));
-    let tab2 = net.client(tab("alice"));
+    let tab1 = net.client(with_token("alice"));
+    let tab2 = net.client(with_token("alice"));
     net.join(tab1, "r", None, 0);
     net.join(tab2, "r", None, 0);
     let events = net.take(watcher);
@@ -240,6 +236,15 @@ fn one_user_with_two_connections_is_one_member() {
     assert_eq!(gone, ["alice"]);
 }
 
+/// A watcher and bob, both in room "r".
+fn watcher_and_bob(net: &mut Net) -> (usize, usize) {
+    let watcher = net.client(ClientConfig::default());
+    net.join(watcher, "r", None, 0);
+    let bob = net.client(with_token("bob"));
+    net.join(bob, "r", None, 0);
+    (watcher, bob)
+}
+
 #[test]
 fn an_abrupt_drop_leaves_presence_after_the_timeout() {
     let mut net = Net::new(ServerConfig {
@@ -250,13 +255,7 @@ fn an_abrupt_drop_leaves_presence_after_the_timeout() {
         },
         ..ServerConfig::default()
     });
-    let watcher = net.client(ClientConfig::default());
-    net.join(watcher, "r", None, 0);
-    let bob = net.client(ClientConfig {
-        token: Some("bob".into()),
-        ..ClientConfig::default()
-    });
-    net.join(bob, "r", None, 0);
+    let (watcher, bob) = watcher_and_bob(&mut net);
     net.server_up = false; // bob cannot come back
     net.cut(bob);
     net.take(watcher);
@@ -279,13 +278,7 @@ fn a_quick_reconnect_does_not_flicker_presence() {
         authenticate: true,
         ..ServerConfig::default()
     });
-    let watcher = net.client(ClientConfig::default());
-    net.join(watcher, "r", None, 0);
-    let bob = net.client(ClientConfig {
-        token: Some("bob".into()),
-        ..ClientConfig::default()
-    });
-    net.join(bob, "r", None, 0);
+    let (watcher, bob) = watcher_and_bob(&mut net);
     net.take(watcher);
     net.cut(bob);
     assert!(net.advance_until(Duration::from_secs(2), |n| n.is_open(bob)));

@@ -882,8 +882,9 @@ impl Session {
             message: e.message.clone(),
         };
         match pending {
+            // A rejoin refused after a reconnect has no user op left: report it on the room.
             Some((
-                id,
+                _,
                 Pending {
                     kind: PendingKind::Join { room },
                     ..
@@ -894,7 +895,6 @@ impl Session {
                 match join_id {
                     Some(id) => self.events.push_back(ClientEvent::Failed { id, error }),
                     None => {
-                        let _ = id;
                         self.events.push_back(ClientEvent::Error {
                             room: Some(room),
                             code: e.code,

@@ -48,6 +48,14 @@ pub fn payload<T: serde::Serialize>(v: &T) -> Payload {
     encode_payload(v).expect("test payloads serialize")
 }
 
+/// A client config that authenticates with `token` (the test auth hook's user id).
+pub fn with_token(token: &str) -> ClientConfig {
+    ClientConfig {
+        token: Some(token.into()),
+        ..ClientConfig::default()
+    }
+}
+
 pub fn json(text: &str) -> Payload {
     serde_json::value::RawValue::from_string(text.to_owned()).expect("valid json")
 }
@@ -375,6 +383,15 @@ impl Net {
     ) -> Result<tandem_proto::Id, tandem_proto::OpError> {
         let now = self.now;
         self.peers[i].session.publish(now, room, json(data))
+    }
+
+    /// Peer `i` sends a request with raw JSON `data` (the network does not run yet).
+    pub fn request(&mut self, i: usize, room: Option<&str>, data: &str) -> tandem_proto::Id {
+        let now = self.now;
+        self.peers[i]
+            .session
+            .request(now, room, json(data))
+            .expect("request accepted")
     }
 
     /// Whether peer `i` is open.
