@@ -1,0 +1,242 @@
+//! `tandem serve` and `tandem token`.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use clap::Args;
+use core::time::Duration;
+use tandem_proto::{AppSchema, close};
+use tandem_server::{HmacTokens, Limits, OriginPolicy, Server};
+
+use crate::duration;
+
+/// Flags of `tandem serve`. Every limit defaults to tandem_server::Limits::default().
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on; port 0 picks a free port. The chosen address is printed as
+    /// `tandem listening on http://<addr>`.
+    #[arg(long, env = "TANDEM_ADDR", default_value = "127.0.0.1:8080")]
+    addr: SocketAddr,
+
+    /// A browser origin allowed to connect besides the server's own host, as
+    /// scheme://host[:port]; repeat for several. By default only pages served from the
+    /// same host:port may connect (clients sending no Origin, like native ones, always may).
+    #[arg(long = "allow-origin", value_name = "ORIGIN")]
+    allow_origins: Vec<String>,
+
+    /// Accept WebSocket upgrades from any browser origin (development only).
+    #[arg(long, conflicts_with = "allow_origins")]
+    any_origin: bool,
+
+    /// Require tokens signed with this HMAC-SHA256 secret in hello (see `tandem token`).
+    /// Without it every connection is accepted as user `conn-<id>`.
+    #[arg(long, env = "TANDEM_TOKEN_SECRET", hide_env_values = true)]
+    token_secret: Option<String>,
+
+    /// The application schema name clients must offer in hello.
+    #[arg(long, default_value = "default")]
+    app: String,
+
+    /// An application schema version the server speaks; repeat for several.
+    #[arg(long = "app-version", default_values_t = [1u32])]
+    app_versions: Vec<u32>,
+
+    /// Largest message in bytes; bigger ones close the connection with 1009.
+    #[arg(long, default_value_t = Limits::default().max_message_bytes)]
+    max_message_bytes: usize,
+
+    /// Sustained messages per second per connection; a flood gets `rate_limited` errors,
+    /// then close 1008.
+    #[arg(long, default_value_t = Limits::default().rate_per_second)]
+    rate: u32,
+
+    /// Messages a connection may send at once above --rate.
+    #[arg(long, default_value_t = Limits::default().rate_burst)]
+    burst: u32,
+
+    /// Frames queued for one connection before it counts as a slow consumer (close 1013).
+    #[arg(long, default_value_t = Limits::default().outbound_queue)]
+    outbound_queue: usize,
+
+    /// Time a new connection has for its HTTP upgrade and then for hello.
+    #[arg(long, value_parser = duration::parse, default_value = "10s")]
+    handshake_timeout: Duration,
+
+    /// Largest HTTP request head in bytes (bigger: 431).
+    #[arg(long, default_value_t = Limits::default().max_header_bytes)]
+    max_header_bytes: usize,
+
+    /// Rooms one connection may be in at once.
+    #[arg(long, default_value_t = Limits::default().max_rooms_per_connection)]
+    max_rooms: usize,
+
+    /// WebSocket read buffer per connection in bytes (allocated up front).
+    #[arg(long, default_value_t = Limits::default().read_buffer_bytes)]
+    read_buffer_bytes: usize,
+
+    /// WebSocket write buffer per connection in bytes.
+    #[arg(long, default_value_t = Limits::default().write_buffer_bytes)]
+    write_buffer_bytes: usize,
+
+    /// Open connections the node accepts (more get 503).
+    #[arg(long, default_value_t = Limits::default().max_connections)]
+    max_connections: usize,
+
+    /// Messages kept per room for replay on join and resume.
+    #[arg(long, default_value_t = 100)]
+    history_len: usize,
+
+    /// How long a message stays replayable.
+    #[arg(long, value_parser = duration::parse, default_value = "5m")]
+    history_age: Duration,
+
+    /// How long a member whose connection dropped stays in presence.
+    #[arg(long, value_parser = duration::parse, default_value = "5s")]
+    presence_timeout: Duration,
+
+    /// Heartbeat interval announced to clients (they ping when quiet this long).
+    #[arg(long, value_parser = duration::parse, default_value = "25s")]
+    heartbeat_interval: Duration,
+
+    /// How long after a ping an answer may take before the connection counts as dead.
+    #[arg(long, value_parser = duration::parse, default_value = "10s")]
+    heartbeat_timeout: Duration,
+
+    /// How long the server waits for a client's answer to its request.
+    #[arg(long, value_parser = duration::parse, default_value = "10s")]
+    request_timeout: Duration,
+
+    /// Close code sent to every client on SIGINT/SIGTERM: 1012 (service restart) or 1001
+    /// (going away). Clients reconnect after --shutdown-hint plus jitter either way.
+    #[arg(long, default_value_t = close::SERVICE_RESTART, value_parser = shutdown_code)]
+    shutdown_code: u16,
+
+    /// The retry hint sent with the shutdown close.
+    #[arg(long, value_parser = duration::parse, default_value = "1s")]
+    shutdown_hint: Duration,
+
+    /// Log filter (tracing-subscriber EnvFilter syntax).
+    #[arg(long, env = "RUST_LOG", default_value = "info")]
+    log: String,
+}
+
+fn shutdown_code(text: &str) -> Result<u16, String> {
+    match text {
+        "1012" => Ok(close::SERVICE_RESTART),
+        "1001" => Ok(close::GOING_AWAY),
+        _ => Err(format!("{text:?}: use 1012 (service restart) or 1001 (going away)")),
+    }
+}
+
+/// Flags of `tandem token`.
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    /// The same secret as `tandem serve --token-secret`.
+    #[arg(long, env = "TANDEM_TOKEN_SECRET", hide_env_values = true)]
+    secret: String,
+    /// The user id the token stands for.
+    #[arg(long)]
+    user: String,
+    /// How long the token is valid.
+    #[arg(long, value_parser = duration::parse, default_value = "1h")]
+    ttl: Duration,
+}
+
+/// Prints a token.
+pub fn token(args: &TokenArgs) -> ExitCode {
+    println!("{}", HmacTokens::new(&args.secret).issue(&args.user, args.ttl));
+    ExitCode::SUCCESS
+}
+
+fn limits(args: &ServeArgs) -> Limits {
+    let mut limits = Limits::default();
+    limits.max_message_bytes = args.max_message_bytes;
+    limits.rate_per_second = args.rate;
+    limits.rate_burst = args.burst;
+    limits.outbound_queue = args.outbound_queue;
+    limits.handshake_timeout = args.handshake_timeout;
+    limits.max_header_bytes = args.max_header_bytes;
+    limits.max_rooms_per_connection = args.max_rooms;
+    limits.read_buffer_bytes = args.read_buffer_bytes;
+    limits.write_buffer_bytes = args.write_buffer_bytes;
+    limits.max_connections = args.max_connections;
+    limits
+}
+
+/// Runs the server until a signal.
+pub fn run(args: ServeArgs) -> ExitCode {
+    let filter = tracing_subscriber::EnvFilter::try_new(&args.log)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("tandem: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(serve(args))
+}
+
+async fn serve(args: ServeArgs) -> ExitCode {
+    let origins = if args.any_origin {
+        OriginPolicy::Any
+    } else if args.allow_origins.is_empty() {
+        OriginPolicy::SameHost
+    } else {
+        OriginPolicy::List(args.allow_origins.clone())
+    };
+    tracing::info!("origins: {}", origins.describe());
+    let app = AppSchema::new(args.app.clone(), args.app_versions.clone());
+    let mut builder = Server::builder()
+        .limits(limits(&args))
+        .origins(origins)
+        .app(app)
+        .shutdown_hint(args.shutdown_hint)
+        .configure(|c| {
+            c.hub.history_len = args.history_len;
+            c.hub.history_age = args.history_age;
+            c.hub.presence_timeout = args.presence_timeout;
+            c.heartbeat.interval = args.heartbeat_interval;
+            c.heartbeat.timeout = args.heartbeat_timeout;
+            c.request_timeout = args.request_timeout;
+        });
+    match &args.token_secret {
+        Some(secret) => builder = builder.hmac_tokens(HmacTokens::new(secret)),
+        None => tracing::warn!("no --token-secret: every connection is accepted without a token"),
+    }
+    let running = match builder.build().bind(args.addr).await {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("tandem: cannot listen on {}: {e}", args.addr);
+            return ExitCode::FAILURE;
+        }
+    };
+    println!("tandem listening on http://{}", running.local_addr());
+    let signal = wait_for_signal().await;
+    tracing::info!(signal, code = args.shutdown_code, "shutting down");
+    running.shutdown(args.shutdown_code).await;
+    ExitCode::SUCCESS
+}
+
+/// Waits for SIGINT or SIGTERM and names it.
+async fn wait_for_signal() -> &'static str {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::error!("cannot listen for signals; stop with SIGKILL");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    }
+}

@@ -1,0 +1,263 @@
+//! One task per TCP connection: the HTTP request head, then either a plain answer
+//! (`/healthz`, refusals) or a WebSocket whose frames go to the core task and whose outbox
+//! is written back. An idle connection is this one task, its small buffers and its outbox.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use core::time::Duration;
+use futures_util::{SinkExt, StreamExt};
+use tandem_proto::close;
+use tandem_proto::negotiate::{ProtocolSelection, SUPPORTED_PROTOCOLS, select_protocol};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::timeout;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::protocol::frame::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::{Error as WsError, Message, error::CapacityError};
+
+use crate::core::{CloseOrder, Command, Outbox};
+use crate::http::{self, HeadError, RequestHead};
+use crate::server::Shared;
+
+/// How long a close frame may take to go out before the socket is dropped.
+const CLOSE_GRACE: Duration = Duration::from_secs(2);
+/// Frames written in one batch before flushing.
+const BATCH: usize = 64;
+
+/// Serves one accepted TCP connection to its end. `_alive` is dropped when it ends.
+pub(crate) async fn serve(mut stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
+    let limits = &shared.limits;
+    let head = match timeout(
+        limits.handshake_timeout,
+        http::read_head(&mut stream, limits.max_header_bytes),
+    )
+    .await
+    {
+        Err(_) => {
+            tracing::debug!(%peer, "handshake timeout");
+            let _ = http::respond(&mut stream, 408, "text/plain", "request timeout\n").await;
+            return;
+        }
+        Ok(Err(HeadError::TooLarge(max))) => {
+            tracing::debug!(%peer, max, "request head too large");
+            let body = format!("request head over {max} bytes\n");
+            let _ = http::respond(&mut stream, 431, "text/plain", &body).await;
+            return;
+        }
+        Ok(Err(e)) => {
+            tracing::debug!(%peer, error = %e, "no request head");
+            if matches!(e, HeadError::Malformed(_)) {
+                let _ = http::respond(&mut stream, 400, "text/plain", "bad request\n").await;
+            }
+            return;
+        }
+        Ok(Ok(head)) => head,
+    };
+    let (head, rest) = head;
+    match head.websocket_key() {
+        Ok(Some(key)) => {
+            let key = key.to_owned();
+            upgrade(stream, peer, &shared, &head, &key, rest).await;
+        }
+        Ok(None) => answer(&mut stream, &shared, &head).await,
+        Err(why) => {
+            let _ = http::respond(&mut stream, 400, "text/plain", &format!("{why}\n")).await;
+        }
+    }
+}
+
+/// Answers a plain HTTP request.
+async fn answer(stream: &mut TcpStream, shared: &Shared, head: &RequestHead) {
+    let path = head.path.split('?').next().unwrap_or_default();
+    let result = match (head.method.as_str(), path) {
+        ("GET" | "HEAD", "/healthz") => {
+            let healthy = shared.broker.is_healthy();
+            let body = serde_json::json!({
+                "status": if healthy { "ok" } else { "degraded" },
+                "connections": shared.connections.load(Ordering::Relaxed),
+                "broker": shared.broker.name(),
+            })
+            .to_string();
+            let status = if healthy { 200 } else { 503 };
+            http::respond(stream, status, "application/json", &body).await
+        }
+        ("GET", "/") => {
+            http::respond(
+                stream,
+                426,
+                "text/plain",
+                "tandem: connect with a WebSocket (subprotocol tandem.v1.json)\n",
+            )
+            .await
+        }
+        _ => http::respond(stream, 404, "text/plain", "not found\n").await,
+    };
+    if let Err(e) = result {
+        tracing::debug!(error = %e, "writing an HTTP answer");
+    }
+}
+
+async fn upgrade(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    shared: &Arc<Shared>,
+    head: &RequestHead,
+    key: &str,
+    rest: Vec<u8>,
+) {
+    let origin = head.header("origin");
+    if !shared.origins.allows(origin, head.header("host")) {
+        tracing::info!(%peer, origin, "origin not allowed");
+        let body = format!(
+            "origin {} is not allowed; this server admits {}\n",
+            origin.unwrap_or_default(),
+            shared.origins.describe()
+        );
+        let _ = http::respond(&mut stream, 403, "text/plain", &body).await;
+        return;
+    }
+    let offered = head.tokens("sec-websocket-protocol");
+    let protocol = match select_protocol(&offered, SUPPORTED_PROTOCOLS) {
+        ProtocolSelection::Speak(p) => p,
+        ProtocolSelection::Explain(_) => tandem_proto::PROTOCOL_MARKER,
+        ProtocolSelection::Refuse(e) => {
+            tracing::info!(%peer, error = %e, "no common subprotocol");
+            let _ = http::respond(&mut stream, 400, "text/plain", &format!("{e}\n")).await;
+            return;
+        }
+    };
+    let limits = &shared.limits;
+    if shared.connections.load(Ordering::Relaxed) >= limits.max_connections {
+        let body = "too many connections; try again later\n";
+        let _ = http::respond(&mut stream, 503, "text/plain", body).await;
+        return;
+    }
+    if let Err(e) = http::switch_protocols(&mut stream, key, protocol).await {
+        tracing::debug!(%peer, error = %e, "writing 101");
+        return;
+    }
+    let config = WebSocketConfig::default()
+        .read_buffer_size(limits.read_buffer_bytes)
+        .write_buffer_size(limits.write_buffer_bytes)
+        .max_write_buffer_size(limits.max_write_buffer_bytes.max(limits.write_buffer_bytes + 1))
+        // Frames up to twice the limit reach the protocol, which answers with a typed
+        // error and 1009; anything larger is cut off here.
+        .max_message_size(Some(limits.max_message_bytes.saturating_mul(2)))
+        .max_frame_size(Some(limits.max_message_bytes.saturating_mul(2)));
+    let ws = WebSocketStream::from_partially_read(stream, rest, Role::Server, Some(config)).await;
+
+    let conn = shared.next_conn.fetch_add(1, Ordering::Relaxed);
+    let (frames, outbox) = mpsc::channel(limits.outbound_queue.max(1));
+    let (close, order) = oneshot::channel();
+    let commands = shared.commands.clone();
+    let connect = Command::Connect {
+        conn,
+        protocol,
+        outbox: Outbox { frames, close },
+    };
+    if commands.send(connect).await.is_err() {
+        return;
+    }
+    shared.connections.fetch_add(1, Ordering::Relaxed);
+    tracing::debug!(%peer, conn, protocol, "connected");
+    let ended = pump(ws, conn, &commands, outbox, order).await;
+    shared.connections.fetch_sub(1, Ordering::Relaxed);
+    if let Some(code) = ended {
+        let _ = commands.send(Command::Closed { conn, code }).await;
+    }
+    tracing::debug!(%peer, conn, "disconnected");
+}
+
+/// Moves frames both ways until the socket ends or the core closes it. Returns `Some(code)`
+/// when the core must still be told the socket closed (`code` from the peer's close frame).
+async fn pump(
+    mut ws: WebSocketStream<TcpStream>,
+    conn: u64,
+    commands: &mpsc::Sender<Command>,
+    mut outbox: mpsc::Receiver<Message>,
+    mut order: oneshot::Receiver<CloseOrder>,
+) -> Option<Option<u16>> {
+    loop {
+        tokio::select! {
+            order_result = &mut order => {
+                close_with(&mut ws, order_result.ok()).await;
+                return None;
+            }
+            frame = outbox.recv() => {
+                let Some(frame) = frame else {
+                    // The core is gone (the server stopped).
+                    close_with(&mut ws, None).await;
+                    return None;
+                };
+                if ws.feed(frame).await.is_err() {
+                    return Some(None);
+                }
+                for _ in 1..BATCH {
+                    match outbox.try_recv() {
+                        Ok(frame) => {
+                            if ws.feed(frame).await.is_err() {
+                                return Some(None);
+                            }
+                        }
+                        Err(_) => break,
+                    }
+                }
+                tokio::select! {
+                    flushed = ws.flush() => if flushed.is_err() { return Some(None) },
+                    order_result = &mut order => {
+                        close_with(&mut ws, order_result.ok()).await;
+                        return None;
+                    }
+                }
+            }
+            incoming = ws.next() => {
+                let command = match incoming {
+                    Some(Ok(Message::Text(text))) => Command::Text { conn, text },
+                    Some(Ok(Message::Binary(_))) => Command::Binary { conn },
+                    Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
+                    Some(Ok(Message::Close(frame))) => {
+                        let _ = timeout(CLOSE_GRACE, ws.flush()).await;
+                        return Some(frame.map(|f| u16::from(f.code)));
+                    }
+                    Some(Err(WsError::Capacity(CapacityError::MessageTooLong { size, max_size }))) => {
+                        tracing::debug!(conn, size, max_size, "message far over the size limit");
+                        let order = (close::MESSAGE_TOO_BIG, "message too big".to_owned());
+                        close_with(&mut ws, Some(order)).await;
+                        return Some(Some(close::MESSAGE_TOO_BIG));
+                    }
+                    Some(Err(e)) => {
+                        tracing::debug!(conn, error = %e, "socket error");
+                        return Some(None);
+                    }
+                    None => return Some(None),
+                };
+                if commands.send(command).await.is_err() {
+                    return None;
+                }
+            }
+        }
+    }
+}
+
+/// Sends a close frame (1001 when the order never came because the server stopped) and
+/// waits briefly for it to go out.
+async fn close_with(ws: &mut WebSocketStream<TcpStream>, order: Option<CloseOrder>) {
+    let (code, reason) =
+        order.unwrap_or_else(|| (close::GOING_AWAY, "server stopped".to_owned()));
+    let frame = CloseFrame {
+        code: code.into(),
+        reason: reason.into(),
+    };
+    let _ = timeout(CLOSE_GRACE, async {
+        ws.close(Some(frame)).await?;
+        // Wait for the peer's close reply so the close handshake completes.
+        while let Some(msg) = ws.next().await {
+            msg?;
+        }
+        Ok::<(), WsError>(())
+    })
+    .await;
+}

@@ -1,0 +1,302 @@
+//! The core task: the one owner of the protocol [`tandem_proto::Server`]. Connection tasks,
+//! hooks and handles talk to it through [`Command`]s; it writes frames into each
+//! connection's bounded outbox.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use core::time::Duration;
+use tandem_proto::{
+    ConnId, Delivery, ErrorBody, ErrorCode, Id, Payload, Recipients, ServerEvent,
+    ServerTransmit, Server as Protocol,
+};
+use tokio::sync::{mpsc, oneshot};
+use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
+
+use crate::clock::Clock;
+use crate::hooks::{AuthError, Hooks, JoinContext, RequestContext};
+use crate::server::Handle;
+
+/// A close code and reason for one connection.
+pub(crate) type CloseOrder = (u16, String);
+
+/// Where the core writes to one connection.
+pub(crate) struct Outbox {
+    /// Frames, bounded: a full outbox makes the connection a slow consumer.
+    pub frames: mpsc::Sender<Message>,
+    /// The order to close, sent once.
+    pub close: oneshot::Sender<CloseOrder>,
+}
+
+/// What the core task is told.
+pub(crate) enum Command {
+    /// A WebSocket was accepted with this subprotocol.
+    Connect {
+        conn: ConnId,
+        protocol: &'static str,
+        outbox: Outbox,
+    },
+    /// A text frame arrived.
+    Text { conn: ConnId, text: Utf8Bytes },
+    /// A binary frame arrived.
+    Binary { conn: ConnId },
+    /// The socket closed (with the peer's close code, if any).
+    Closed { conn: ConnId, code: Option<u16> },
+    /// The authentication hook decided.
+    Authenticated {
+        conn: ConnId,
+        result: Result<String, AuthError>,
+    },
+    /// The join hook decided.
+    JoinDecided {
+        conn: ConnId,
+        id: Id,
+        result: Result<(), String>,
+    },
+    /// The request hook answered.
+    Respond {
+        conn: ConnId,
+        id: Id,
+        result: Result<Payload, ErrorBody>,
+    },
+    /// The application asks a client something.
+    Request {
+        conn: ConnId,
+        room: Option<String>,
+        data: Payload,
+        reply: oneshot::Sender<Result<Payload, ErrorBody>>,
+    },
+    /// A server-side broadcast arrived from the broker.
+    Broadcast { room: String, data: Arc<Payload> },
+    /// Close every connection with `code`, telling clients to come back after `hint`.
+    Shutdown { code: u16, hint: Duration },
+    /// Stop the task.
+    Stop,
+}
+
+pub(crate) struct Core {
+    protocol: Protocol,
+    clock: Clock,
+    hooks: Hooks,
+    handle: Handle,
+    outboxes: HashMap<ConnId, Outbox>,
+    asks: HashMap<(ConnId, Id), oneshot::Sender<Result<Payload, ErrorBody>>>,
+    slow: Vec<ConnId>,
+}
+
+impl Core {
+    pub fn new(protocol: Protocol, clock: Clock, hooks: Hooks, handle: Handle) -> Self {
+        Core {
+            protocol,
+            clock,
+            hooks,
+            handle,
+            outboxes: HashMap::new(),
+            asks: HashMap::new(),
+            slow: Vec::new(),
+        }
+    }
+
+    /// Runs until [`Command::Stop`] or until every sender is gone.
+    pub async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
+        let sleep = tokio::time::sleep(Duration::from_secs(3600));
+        tokio::pin!(sleep);
+        let mut armed = None;
+        loop {
+            let deadline = self.protocol.poll_timeout();
+            if deadline != armed {
+                armed = deadline;
+                if let Some(at) = deadline {
+                    sleep.as_mut().reset(self.clock.to_tokio(at));
+                }
+            }
+            tokio::select! {
+                command = commands.recv() => {
+                    let Some(command) = command else { break };
+                    if matches!(command, Command::Stop) { break }
+                    self.handle_command(command);
+                    // Take whatever else is waiting before writing out, up to a bound.
+                    for _ in 0..256 {
+                        match commands.try_recv() {
+                            Ok(Command::Stop) => return,
+                            Ok(command) => self.handle_command(command),
+                            Err(_) => break,
+                        }
+                    }
+                }
+                () = &mut sleep, if armed.is_some() => {
+                    armed = None;
+                    self.protocol.handle_timeout(self.clock.now());
+                }
+            }
+            self.drain();
+        }
+    }
+
+    fn handle_command(&mut self, command: Command) {
+        let now = self.clock.now();
+        let p = &mut self.protocol;
+        match command {
+            Command::Connect {
+                conn,
+                protocol,
+                outbox,
+            } => {
+                self.outboxes.insert(conn, outbox);
+                p.handle_connect(now, conn, protocol);
+            }
+            Command::Text { conn, text } => p.handle_message(now, conn, text.as_bytes()),
+            Command::Binary { conn } => p.handle_binary(now, conn),
+            Command::Closed { conn, code } => {
+                self.outboxes.remove(&conn);
+                p.handle_closed(now, conn, code);
+            }
+            Command::Authenticated { conn, result } => match result {
+                Ok(user) => p.accept(now, conn, user),
+                Err(AuthError::Expired) => {
+                    p.reject(now, conn, ErrorCode::TokenExpired, "token expired")
+                }
+                Err(e) => p.reject(now, conn, ErrorCode::Unauthorized, e.to_string()),
+            },
+            Command::JoinDecided { conn, id, result } => match result {
+                Ok(()) => p.allow_join(now, conn, id),
+                Err(why) => p.deny_join(now, conn, id, why),
+            },
+            Command::Respond { conn, id, result } => p.respond(conn, id, result),
+            Command::Request {
+                conn,
+                room,
+                data,
+                reply,
+            } => match p.request(now, conn, room, data) {
+                Some(id) => {
+                    self.asks.insert((conn, id), reply);
+                }
+                None => {
+                    let _ = reply.send(Err(ErrorBody {
+                        code: ErrorCode::Unavailable,
+                        message: format!("connection {conn} is not open"),
+                    }));
+                }
+            },
+            Command::Broadcast { room, data } => {
+                p.broadcast(now, &room, &data);
+            }
+            Command::Shutdown { code, hint } => p.shutdown(now, code, hint),
+            Command::Stop => {}
+        }
+    }
+
+    /// Writes out every transmit and starts every hook the protocol asked for.
+    fn drain(&mut self) {
+        loop {
+            while let Some(t) = self.protocol.poll_transmit() {
+                match t {
+                    ServerTransmit::Frame(d) => self.deliver(d),
+                    ServerTransmit::Close { conn, code, reason } => {
+                        if let Some(outbox) = self.outboxes.remove(&conn) {
+                            let _ = outbox.close.send((code, reason));
+                        }
+                    }
+                }
+            }
+            while let Some(e) = self.protocol.poll_event() {
+                self.dispatch(e);
+            }
+            if self.slow.is_empty() {
+                break;
+            }
+            let now = self.clock.now();
+            for conn in std::mem::take(&mut self.slow) {
+                tracing::debug!(conn, "slow consumer: outbound queue full");
+                self.protocol.handle_slow_consumer(now, conn);
+            }
+        }
+    }
+
+    fn deliver(&mut self, d: Delivery) {
+        let Ok(text) = Utf8Bytes::try_from(d.frame) else {
+            tracing::error!("the protocol produced a frame that is not UTF-8; dropped");
+            return;
+        };
+        match d.to {
+            Recipients::One(conn) => self.push(conn, Message::Text(text)),
+            Recipients::Many(list) => {
+                for conn in list.iter() {
+                    self.push(*conn, Message::Text(text.clone()));
+                }
+            }
+        }
+    }
+
+    fn push(&mut self, conn: ConnId, message: Message) {
+        if let Some(outbox) = self.outboxes.get(&conn) {
+            match outbox.frames.try_send(message) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(_)) => self.slow.push(conn),
+                // The connection task is gone; its `Closed` is on the way.
+                Err(mpsc::error::TrySendError::Closed(_)) => {}
+            }
+        }
+    }
+
+    fn dispatch(&mut self, event: ServerEvent) {
+        let commands = self.handle.commands().clone();
+        match event {
+            ServerEvent::Authenticate { conn, token } => {
+                let Some(hook) = self.hooks.auth.clone() else {
+                    return;
+                };
+                tokio::spawn(async move {
+                    let result = hook(token).await;
+                    let _ = commands
+                        .send(Command::Authenticated { conn, result })
+                        .await;
+                });
+            }
+            ServerEvent::AuthorizeJoin {
+                conn,
+                user,
+                id,
+                room,
+            } => {
+                let Some(hook) = self.hooks.join.clone() else {
+                    return;
+                };
+                tokio::spawn(async move {
+                    let result = hook(JoinContext { conn, user, room }).await;
+                    let _ = commands
+                        .send(Command::JoinDecided { conn, id, result })
+                        .await;
+                });
+            }
+            ServerEvent::Request {
+                conn,
+                user,
+                id,
+                room,
+                data,
+            } => {
+                let Some(hook) = self.hooks.request.clone() else {
+                    return;
+                };
+                let ctx = RequestContext {
+                    conn,
+                    user,
+                    room,
+                    server: self.handle.clone(),
+                };
+                tokio::spawn(async move {
+                    let result = hook(ctx, data).await;
+                    let _ = commands.send(Command::Respond { conn, id, result }).await;
+                });
+            }
+            ServerEvent::Response { conn, id, result } => {
+                if let Some(reply) = self.asks.remove(&(conn, id)) {
+                    let _ = reply.send(result);
+                }
+            }
+            _ => {}
+        }
+    }
+}

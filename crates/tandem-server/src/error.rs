@@ -1,0 +1,24 @@
+//! Errors of the server API.
+
+use tandem_proto::ErrorBody;
+
+use crate::broker::BrokerError;
+
+/// Why a [`crate::Handle`] operation failed.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServerError {
+    /// The server has stopped.
+    #[error("the server has stopped")]
+    Stopped,
+    /// The payload could not be encoded as JSON.
+    #[error("payload: {0}")]
+    Payload(String),
+    /// The broker refused the broadcast.
+    #[error(transparent)]
+    Broker(BrokerError),
+    /// The client answered with an error, did not answer in time (`timeout`) or went away
+    /// (`unavailable`).
+    #[error("client answered {}: {}", .0.code, .0.message)]
+    Client(ErrorBody),
+}

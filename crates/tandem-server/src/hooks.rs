@@ -1,0 +1,66 @@
+//! The application's hooks: who a token belongs to, who may join a room, and what answers
+//! a client's request. Each runs in its own task, so a slow hook never stalls the server.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use tandem_proto::{ConnId, ErrorBody, Payload};
+
+use crate::server::Handle;
+
+/// A boxed, sendable future, as the hooks return.
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// Why a hello's token was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuthError {
+    /// The hello carried no token but one is required.
+    #[error("a token is required")]
+    Missing,
+    /// The token is not valid (bad signature, malformed, unknown user...).
+    #[error("invalid token: {0}")]
+    Invalid(String),
+    /// The token was valid but has expired: the client should fetch a fresh one.
+    #[error("token expired")]
+    Expired,
+}
+
+/// A join waiting for the application's decision.
+#[derive(Debug, Clone)]
+pub struct JoinContext {
+    /// The connection asking.
+    pub conn: ConnId,
+    /// The authenticated user.
+    pub user: String,
+    /// The room.
+    pub room: String,
+}
+
+/// A client request waiting for the application's answer.
+#[derive(Clone)]
+pub struct RequestContext {
+    /// The connection asking.
+    pub conn: ConnId,
+    /// The authenticated user.
+    pub user: String,
+    /// The room the request is about, if any.
+    pub room: Option<String>,
+    /// The server, to broadcast or ask the client something back.
+    pub server: Handle,
+}
+
+pub(crate) type AuthHook =
+    Arc<dyn Fn(Option<String>) -> BoxFuture<Result<String, AuthError>> + Send + Sync>;
+pub(crate) type JoinHook = Arc<dyn Fn(JoinContext) -> BoxFuture<Result<(), String>> + Send + Sync>;
+pub(crate) type RequestHook =
+    Arc<dyn Fn(RequestContext, Payload) -> BoxFuture<Result<Payload, ErrorBody>> + Send + Sync>;
+
+/// The hooks a server was built with; `None` means the default policy.
+#[derive(Clone, Default)]
+pub(crate) struct Hooks {
+    pub auth: Option<AuthHook>,
+    pub join: Option<JoinHook>,
+    pub request: Option<RequestHook>,
+}

@@ -1,0 +1,45 @@
+//! The tandem server on tokio: a thin driver of the protocol core in `tandem-proto`.
+//!
+//! It accepts TCP connections, reads the HTTP request head under a size limit and a
+//! timeout, checks the `Origin`, negotiates the subprotocol, upgrades to a WebSocket with
+//! small buffers, and feeds every frame to one core task that owns the protocol state
+//! (rooms, presence, history, resume, limits). A broadcast is encoded once; every receiver
+//! gets the same bytes. `GET /healthz` answers on the same port.
+//!
+//! ```no_run
+//! use tandem_server::{Server, HmacTokens};
+//!
+//! # async fn run() -> std::io::Result<()> {
+//! let running = Server::builder()
+//!     .hmac_tokens(HmacTokens::new("a long random secret"))
+//!     .build()
+//!     .bind("127.0.0.1:8080")
+//!     .await?;
+//! println!("listening on {}", running.local_addr());
+//! tokio::signal::ctrl_c().await?;
+//! running.shutdown(tandem_proto::close::SERVICE_RESTART).await;
+//! # Ok(())
+//! # }
+//! ```
+
+mod broker;
+mod clock;
+mod connection;
+mod core;
+mod error;
+mod hooks;
+mod http;
+mod limits;
+mod origin;
+mod server;
+mod token;
+
+pub use broker::{Broker, BrokerError, MemoryBroker, Publication};
+pub use error::ServerError;
+pub use hooks::{AuthError, BoxFuture, JoinContext, RequestContext};
+pub use limits::Limits;
+pub use origin::OriginPolicy;
+pub use server::{Handle, Running, Server, ServerBuilder};
+pub use token::{Claims, HmacTokens};
+
+pub use tandem_proto;
