@@ -1,1 +1,44 @@
-//! placeholder
+//! The tandem client: one typed API over two transports, chosen by target (tokio +
+//! tokio-tungstenite natively; the browser's WebSocket on wasm32). Every protocol rule
+//! (reconnect, backoff, heartbeat, resume, offline queue, acks) lives in `tandem-proto`;
+//! this crate drives it and types the payloads with the application's own serde types.
+//!
+//! ```no_run
+//! use serde::{Deserialize, Serialize};
+//! use tandem_client::{Client, Config, Event};
+//!
+//! #[derive(Serialize, Deserialize)]
+//! struct Chat { text: String }
+//!
+//! # async fn run() -> Result<(), tandem_client::Error> {
+//! let client: Client<Chat> = Client::connect("ws://127.0.0.1:8080", Config::new()).await?;
+//! let mut events = client.events();
+//! client.join("lobby").await?;
+//! client.publish("lobby", &Chat { text: "hi".into() }).await?;
+//! while let Some(event) = events.next().await {
+//!     if let Event::Message { from, data, .. } = event {
+//!         println!("{from:?}: {}", data.text);
+//!     }
+//! }
+//! # Ok(())
+//! # }
+//! ```
+
+mod client;
+mod config;
+mod driver;
+mod error;
+mod event;
+#[cfg(not(target_arch = "wasm32"))]
+mod native;
+#[cfg(not(target_arch = "wasm32"))]
+use native as transport;
+
+pub use client::{Client, Events, JoinOptions};
+pub use config::{Config, TokenFuture};
+pub use error::Error;
+pub use event::{Event, IncomingRequest, Joined};
+pub use tandem_proto::{
+    AppSchema, Backoff, CloseReason, ConnectionState, ErrorCode, HeartbeatConfig, Member,
+    OpError, QueueLimits, TokenError,
+};

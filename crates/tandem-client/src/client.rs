@@ -1,0 +1,386 @@
+//! The client handle the application keeps, the same on every target.
+
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tandem_proto::{
+    ConnectionState, ErrorBody, ErrorCode, Id, Member, Payload, decode_payload, encode_payload,
+};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::config::Config;
+use crate::error::Error;
+use crate::event::{Event, IncomingRequest, Joined, Responder};
+
+/// What the handle asks the driver task.
+pub(crate) enum Command {
+    Join {
+        room: String,
+        meta: Option<Payload>,
+        history: u32,
+        reply: oneshot::Sender<Result<Joined, Error>>,
+    },
+    Leave {
+        room: String,
+        reply: oneshot::Sender<Result<(), Error>>,
+    },
+    Publish {
+        room: String,
+        data: Payload,
+        reply: oneshot::Sender<Result<u64, Error>>,
+    },
+    Request {
+        room: Option<String>,
+        data: Payload,
+        reply: oneshot::Sender<Result<Payload, Error>>,
+    },
+    Respond {
+        id: Id,
+        result: Result<Payload, ErrorBody>,
+    },
+    Close {
+        reply: oneshot::Sender<()>,
+    },
+}
+
+/// An event before its payload is typed.
+#[derive(Debug)]
+pub(crate) enum RawEvent {
+    State(ConnectionState),
+    Joined {
+        room: String,
+        recovered: Option<bool>,
+        members: Vec<Member>,
+    },
+    Message {
+        room: String,
+        seq: u64,
+        from: Option<String>,
+        data: Payload,
+    },
+    Presence {
+        room: String,
+        joined: Vec<Member>,
+        left: Vec<Member>,
+    },
+    Left {
+        room: String,
+    },
+    Request {
+        id: Id,
+        room: Option<String>,
+        data: Payload,
+    },
+    Error {
+        room: Option<String>,
+        code: ErrorCode,
+        message: String,
+    },
+}
+
+/// The channels between a handle and its driver task.
+pub(crate) struct Channels {
+    pub commands: mpsc::UnboundedReceiver<Command>,
+    /// Taken away once the session is closed for good, which ends the event stream.
+    pub events: Option<mpsc::UnboundedSender<RawEvent>>,
+    pub state: watch::Sender<ConnectionState>,
+}
+
+struct Inner {
+    commands: mpsc::UnboundedSender<Command>,
+    state: watch::Receiver<ConnectionState>,
+    events: Mutex<Option<mpsc::UnboundedReceiver<RawEvent>>>,
+}
+
+/// Options of a join.
+#[derive(Debug, Clone, Default)]
+#[must_use]
+pub struct JoinOptions {
+    meta: Option<Payload>,
+    history: u32,
+}
+
+impl JoinOptions {
+    /// No presence metadata, no history.
+    pub fn new() -> Self {
+        JoinOptions::default()
+    }
+
+    /// Presence metadata shown to the room's members (a name, a colour...).
+    pub fn meta<T: Serialize + ?Sized>(mut self, meta: &T) -> Result<Self, Error> {
+        self.meta = Some(encode_payload(meta).map_err(|e| Error::Payload(e.to_string()))?);
+        Ok(self)
+    }
+
+    /// Replays up to `n` recent messages on join (as [`Event::Message`]s).
+    pub fn history(mut self, n: u32) -> Self {
+        self.history = n;
+        self
+    }
+}
+
+/// A connection to a tandem server, typed with the application's message type `M` (the
+/// payload of publishes and room messages). Cheap to clone; when the last clone is
+/// dropped, the connection closes.
+pub struct Client<M> {
+    inner: Arc<Inner>,
+    _message: PhantomData<fn(M) -> M>,
+}
+
+impl<M> Clone for Client<M> {
+    fn clone(&self) -> Self {
+        Client {
+            inner: self.inner.clone(),
+            _message: PhantomData,
+        }
+    }
+}
+
+impl<M> std::fmt::Debug for Client<M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("state", &*self.inner.state.borrow())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<M: Serialize + DeserializeOwned> Client<M> {
+    /// Connects to `url` (`ws://` or `wss://`) and waits until the server has welcomed the
+    /// client. Fails only if the client closes for good first (unauthorized, no common
+    /// protocol or schema, attempts exhausted); while the server is unreachable it keeps
+    /// retrying with backoff.
+    pub async fn connect(url: &str, config: Config) -> Result<Self, Error> {
+        let client = Self::start(url, config)?;
+        let mut state = client.inner.state.clone();
+        loop {
+            match &*state.borrow_and_update() {
+                ConnectionState::Open => return Ok(client),
+                ConnectionState::Closed(reason) => return Err(Error::Closed(reason.clone())),
+                _ => {}
+            }
+            if state.changed().await.is_err() {
+                return Err(Error::Stopped);
+            }
+        }
+    }
+
+    /// Starts connecting to `url` without waiting: operations made before the connection
+    /// opens are queued (within the offline queue's bounds) and sent once it does.
+    pub fn start(url: &str, config: Config) -> Result<Self, Error> {
+        crate::transport::check_url(url)?;
+        let (commands, command_rx) = mpsc::unbounded_channel();
+        let (events, event_rx) = mpsc::unbounded_channel();
+        let (state, state_rx) = watch::channel(ConnectionState::Idle);
+        crate::transport::spawn(
+            url.to_owned(),
+            config,
+            Channels {
+                commands: command_rx,
+                events: Some(events),
+                state,
+            },
+        );
+        Ok(Client {
+            inner: Arc::new(Inner {
+                commands,
+                state: state_rx,
+                events: Mutex::new(Some(event_rx)),
+            }),
+            _message: PhantomData,
+        })
+    }
+
+    /// The connection state now.
+    pub fn state(&self) -> ConnectionState {
+        self.inner.state.borrow().clone()
+    }
+
+    /// The stream of events. There is one stream per client: the first call takes it and
+    /// later calls get a stream that ends at once.
+    pub fn events(&self) -> Events<M> {
+        let rx = self.inner.events.lock().ok().and_then(|mut e| e.take());
+        Events {
+            rx,
+            commands: self.inner.commands.downgrade(),
+            _message: PhantomData,
+        }
+    }
+
+    async fn ask<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<T, Error>>) -> Command,
+    ) -> Result<T, Error> {
+        let (reply, answer) = oneshot::channel();
+        self.inner
+            .commands
+            .send(make(reply))
+            .map_err(|_| Error::Stopped)?;
+        answer.await.map_err(|_| Error::Stopped)?
+    }
+
+    /// Joins `room` with no metadata and no history; resolves with the presence snapshot.
+    pub async fn join(&self, room: &str) -> Result<Joined, Error> {
+        self.join_with(room, JoinOptions::new()).await
+    }
+
+    /// Joins `room` with presence metadata and/or history replay.
+    pub async fn join_with(&self, room: &str, options: JoinOptions) -> Result<Joined, Error> {
+        self.ask(|reply| Command::Join {
+            room: room.to_owned(),
+            meta: options.meta,
+            history: options.history,
+            reply,
+        })
+        .await
+    }
+
+    /// Leaves `room`.
+    pub async fn leave(&self, room: &str) -> Result<(), Error> {
+        self.ask(|reply| Command::Leave {
+            room: room.to_owned(),
+            reply,
+        })
+        .await
+    }
+
+    /// Publishes `message` in `room`; resolves with its sequence number once the server
+    /// has acknowledged it. While offline it waits in the offline queue.
+    pub async fn publish(&self, room: &str, message: &M) -> Result<u64, Error> {
+        let data = encode_payload(message).map_err(|e| Error::Payload(e.to_string()))?;
+        self.ask(|reply| Command::Publish {
+            room: room.to_owned(),
+            data,
+            reply,
+        })
+        .await
+    }
+
+    /// Sends a request (about `room`, optionally) and decodes the answer as `R`.
+    pub async fn request<Q, R>(&self, room: Option<&str>, query: &Q) -> Result<R, Error>
+    where
+        Q: Serialize + ?Sized,
+        R: DeserializeOwned,
+    {
+        let data = encode_payload(query).map_err(|e| Error::Payload(e.to_string()))?;
+        let answer = self
+            .ask(|reply| Command::Request {
+                room: room.map(str::to_owned),
+                data,
+                reply,
+            })
+            .await?;
+        decode_payload(&answer).map_err(|e| Error::Payload(e.to_string()))
+    }
+
+    /// Closes the connection for good (pending operations fail with `Closed`).
+    pub async fn close(&self) {
+        let (reply, done) = oneshot::channel();
+        if self.inner.commands.send(Command::Close { reply }).is_ok() {
+            let _ = done.await;
+        }
+    }
+}
+
+/// The stream of a client's [`Event`]s. Ends after the client closes for good.
+pub struct Events<M> {
+    rx: Option<mpsc::UnboundedReceiver<RawEvent>>,
+    commands: mpsc::WeakUnboundedSender<Command>,
+    _message: PhantomData<fn() -> M>,
+}
+
+impl<M> std::fmt::Debug for Events<M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Events").finish_non_exhaustive()
+    }
+}
+
+struct ChannelResponder(mpsc::WeakUnboundedSender<Command>);
+
+impl Responder for ChannelResponder {
+    fn respond(&self, id: Id, result: Result<Payload, ErrorBody>) {
+        if let Some(tx) = self.0.upgrade() {
+            let _ = tx.send(Command::Respond { id, result });
+        }
+    }
+}
+
+impl<M: DeserializeOwned> Events<M> {
+    fn typed(&self, raw: RawEvent) -> Event<M> {
+        match raw {
+            RawEvent::State(s) => Event::State(s),
+            RawEvent::Joined {
+                room,
+                recovered,
+                members,
+            } => Event::Joined {
+                room,
+                recovered,
+                members,
+            },
+            RawEvent::Message {
+                room,
+                seq,
+                from,
+                data,
+            } => match decode_payload::<M>(&data) {
+                Ok(value) => Event::Message {
+                    room,
+                    seq,
+                    from,
+                    data: value,
+                },
+                Err(e) => Event::Undecodable {
+                    room,
+                    seq,
+                    error: e.to_string(),
+                    data,
+                },
+            },
+            RawEvent::Presence { room, joined, left } => Event::Presence { room, joined, left },
+            RawEvent::Left { room } => Event::Left { room },
+            RawEvent::Request { id, room, data } => Event::Request(IncomingRequest {
+                id,
+                room,
+                data,
+                responder: Some(Box::new(ChannelResponder(self.commands.clone()))),
+            }),
+            RawEvent::Error {
+                room,
+                code,
+                message,
+            } => Event::Error {
+                room,
+                code,
+                message,
+            },
+        }
+    }
+
+    /// The next event, or `None` once the client is closed for good.
+    pub async fn next(&mut self) -> Option<Event<M>> {
+        std::future::poll_fn(|cx| self.poll_event(cx)).await
+    }
+
+    fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Option<Event<M>>> {
+        let Some(rx) = self.rx.as_mut() else {
+            return Poll::Ready(None);
+        };
+        match rx.poll_recv(cx) {
+            Poll::Ready(Some(raw)) => Poll::Ready(Some(self.typed(raw))),
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl<M: DeserializeOwned> futures_core::Stream for Events<M> {
+    type Item = Event<M>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Event<M>>> {
+        self.get_mut().poll_event(cx)
+    }
+}

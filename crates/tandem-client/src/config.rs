@@ -1,0 +1,107 @@
+//! How a client connects: the protocol settings plus the driver's own.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use core::time::Duration;
+use tandem_proto::{AppSchema, Backoff, ClientConfig, HeartbeatConfig, QueueLimits, TokenError};
+
+/// A boxed future of a fresh token.
+pub type TokenFuture = Pin<Box<dyn Future<Output = Result<String, TokenError>> + Send + 'static>>;
+
+pub(crate) type TokenProvider = Arc<dyn Fn() -> TokenFuture + Send + Sync>;
+
+/// Everything a [`crate::Client`] is configured with. `Config::default()` connects without
+/// a token, speaks application schema `"default"` v1 and reconnects forever with backoff.
+#[derive(Clone, Default)]
+#[must_use]
+pub struct Config {
+    pub(crate) protocol: ClientConfig,
+    pub(crate) token_provider: Option<TokenProvider>,
+    pub(crate) seed: Option<u64>,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("app", &self.protocol.app)
+            .field("backoff", &self.protocol.backoff)
+            .field("token_provider", &self.token_provider.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Config {
+    /// The defaults.
+    pub fn new() -> Self {
+        Config::default()
+    }
+
+    /// A fixed token sent in every hello.
+    pub fn token(mut self, token: impl Into<String>) -> Self {
+        self.protocol.token = Some(token.into());
+        self
+    }
+
+    /// Calls `provider` for a fresh token before every connection attempt (the first one
+    /// included). `Err(TokenError::Unauthorized)` stops the client for good;
+    /// `Err(TokenError::Unavailable)` retries with backoff.
+    pub fn token_provider<F, Fut>(mut self, provider: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<String, TokenError>> + Send + 'static,
+    {
+        self.protocol.refresh_token = true;
+        self.token_provider = Some(Arc::new(move || Box::pin(provider())));
+        self
+    }
+
+    /// The application schema offered in hello.
+    pub fn app(mut self, app: AppSchema) -> Self {
+        self.protocol.app = app;
+        self
+    }
+
+    /// The reconnect schedule.
+    pub fn backoff(mut self, backoff: Backoff) -> Self {
+        self.protocol.backoff = backoff;
+        self
+    }
+
+    /// Heartbeat timings used until the server announces its own.
+    pub fn heartbeat(mut self, heartbeat: HeartbeatConfig) -> Self {
+        self.protocol.heartbeat = heartbeat;
+        self
+    }
+
+    /// Bounds of the offline queue.
+    pub fn queue(mut self, queue: QueueLimits) -> Self {
+        self.protocol.queue = queue;
+        self
+    }
+
+    /// How long a request may wait for its answer. Default 10 s.
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.protocol.request_timeout = timeout;
+        self
+    }
+
+    /// How long a publish may wait for its acknowledgement. Default 10 s.
+    pub fn publish_timeout(mut self, timeout: Duration) -> Self {
+        self.protocol.publish_timeout = timeout;
+        self
+    }
+
+    /// Changes any other protocol setting.
+    pub fn configure(mut self, f: impl FnOnce(&mut ClientConfig)) -> Self {
+        f(&mut self.protocol);
+        self
+    }
+
+    /// Seeds the reconnect jitter (tests; by default each client draws its own).
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+}

@@ -1,0 +1,203 @@
+//! The target-independent half of a client driver: the protocol session, the handle's
+//! commands, and which operation each answer completes. The transports (`native`, `wasm`)
+//! only move bytes and time in and out.
+
+use std::collections::HashMap;
+
+use tandem_proto::{ClientEvent, ConnectionState, Id, Instant, Payload, Session};
+use tokio::sync::oneshot;
+
+use crate::client::{Channels, Command, RawEvent};
+use crate::error::Error;
+use crate::event::Joined;
+
+/// An operation waiting for its answer.
+enum Waiting {
+    Join(oneshot::Sender<Result<Joined, Error>>),
+    Leave(oneshot::Sender<Result<(), Error>>),
+    Publish(oneshot::Sender<Result<u64, Error>>),
+    Request(oneshot::Sender<Result<Payload, Error>>),
+}
+
+/// The session plus the bookkeeping between it and the handle.
+pub(crate) struct Driver {
+    pub session: Session,
+    pub channels: Channels,
+    waiting: HashMap<Id, Waiting>,
+    closers: Vec<oneshot::Sender<()>>,
+    /// Whether the session asked for a token the transport has not fetched yet.
+    pub token_wanted: bool,
+}
+
+impl Driver {
+    pub fn new(session: Session, channels: Channels) -> Self {
+        Driver {
+            session,
+            channels,
+            waiting: HashMap::new(),
+            closers: Vec::new(),
+            token_wanted: false,
+        }
+    }
+
+    /// Whether the session is closed for good.
+    pub fn is_closed(&self) -> bool {
+        matches!(self.session.state(), ConnectionState::Closed(_))
+    }
+
+    /// Applies one command from the handle.
+    pub fn command(&mut self, now: Instant, command: Command) {
+        let s = &mut self.session;
+        match command {
+            Command::Join {
+                room,
+                meta,
+                history,
+                reply,
+            } => match s.join(now, &room, meta, history) {
+                Ok(id) => {
+                    self.waiting.insert(id, Waiting::Join(reply));
+                }
+                Err(e) => {
+                    let _ = reply.send(Err(e.into()));
+                }
+            },
+            Command::Leave { room, reply } => match s.leave(now, &room) {
+                Ok(id) => {
+                    self.waiting.insert(id, Waiting::Leave(reply));
+                }
+                Err(e) => {
+                    let _ = reply.send(Err(e.into()));
+                }
+            },
+            Command::Publish { room, data, reply } => match s.publish(now, &room, data) {
+                Ok(id) => {
+                    self.waiting.insert(id, Waiting::Publish(reply));
+                }
+                Err(e) => {
+                    let _ = reply.send(Err(e.into()));
+                }
+            },
+            Command::Request { room, data, reply } => match s.request(now, room.as_deref(), data) {
+                Ok(id) => {
+                    self.waiting.insert(id, Waiting::Request(reply));
+                }
+                Err(e) => {
+                    let _ = reply.send(Err(e.into()));
+                }
+            },
+            Command::Respond { id, result } => s.respond(now, id, result),
+            Command::Close { reply } => {
+                s.close(now);
+                self.closers.push(reply);
+            }
+        }
+    }
+
+    /// Routes every pending session event: answers to their waiting operations, the rest
+    /// to the event stream.
+    pub fn route_events(&mut self) {
+        while let Some(event) = self.session.poll_event() {
+            self.route(event);
+        }
+        if self.is_closed() {
+            self.channels.events = None;
+            for closer in self.closers.drain(..) {
+                let _ = closer.send(());
+            }
+        }
+    }
+
+    fn emit(&self, event: RawEvent) {
+        if let Some(events) = &self.channels.events {
+            let _ = events.send(event);
+        }
+    }
+
+    fn route(&mut self, event: ClientEvent) {
+        match event {
+            ClientEvent::StateChanged(state) => {
+                self.channels.state.send_replace(state.clone());
+                self.emit(RawEvent::State(state));
+            }
+            ClientEvent::TokenRequired => self.token_wanted = true,
+            ClientEvent::Joined {
+                id,
+                room,
+                recovered,
+                members,
+            } => {
+                if let Some(Waiting::Join(reply)) = id.and_then(|id| self.waiting.remove(&id)) {
+                    let _ = reply.send(Ok(Joined {
+                        room: room.clone(),
+                        members: members.clone(),
+                    }));
+                }
+                self.emit(RawEvent::Joined {
+                    room,
+                    recovered,
+                    members,
+                });
+            }
+            ClientEvent::Message {
+                room,
+                seq,
+                from,
+                data,
+            } => self.emit(RawEvent::Message {
+                room,
+                seq,
+                from,
+                data,
+            }),
+            ClientEvent::Presence { room, joined, left } => {
+                self.emit(RawEvent::Presence { room, joined, left });
+            }
+            ClientEvent::Left { id, room } => {
+                if let Some(Waiting::Leave(reply)) = self.waiting.remove(&id) {
+                    let _ = reply.send(Ok(()));
+                }
+                self.emit(RawEvent::Left { room });
+            }
+            ClientEvent::Published { id, seq, .. } => {
+                if let Some(Waiting::Publish(reply)) = self.waiting.remove(&id) {
+                    let _ = reply.send(Ok(seq));
+                }
+            }
+            ClientEvent::Response { id, data } => {
+                if let Some(Waiting::Request(reply)) = self.waiting.remove(&id) {
+                    let _ = reply.send(Ok(data));
+                }
+            }
+            ClientEvent::Failed { id, error } => {
+                let error = Error::from(error);
+                match self.waiting.remove(&id) {
+                    Some(Waiting::Join(r)) => drop(r.send(Err(error))),
+                    Some(Waiting::Leave(r)) => drop(r.send(Err(error))),
+                    Some(Waiting::Publish(r)) => drop(r.send(Err(error))),
+                    Some(Waiting::Request(r)) => drop(r.send(Err(error))),
+                    None => {}
+                }
+            }
+            ClientEvent::Request { id, room, data } => {
+                self.emit(RawEvent::Request { id, room, data });
+            }
+            ClientEvent::Error {
+                room,
+                code,
+                message,
+            } => self.emit(RawEvent::Error {
+                room,
+                code,
+                message,
+            }),
+            _ => {}
+        }
+    }
+}
+
+/// A seed for the reconnect jitter when the configuration gives none.
+pub(crate) fn fresh_seed() -> u64 {
+    use std::hash::BuildHasher;
+    std::collections::hash_map::RandomState::new().hash_one(0u8)
+}

@@ -1,0 +1,160 @@
+//! What a client's event stream yields, typed with the application's message type.
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tandem_proto::{ConnectionState, ErrorBody, ErrorCode, Id, Member, Payload};
+
+use crate::error::Error;
+
+/// Something that happened on the connection or in a joined room.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Event<M> {
+    /// The connection state changed (connecting, open, reconnecting with attempt and
+    /// delay, closed with the reason).
+    State(ConnectionState),
+    /// A room was joined, first (`recovered: None`) or again after a reconnect
+    /// (`Some(true)`: every missed message follows; `Some(false)`: some were lost, refetch).
+    Joined {
+        /// The room.
+        room: String,
+        /// Whether the resume recovered everything, for rejoins.
+        recovered: Option<bool>,
+        /// The presence snapshot.
+        members: Vec<Member>,
+    },
+    /// A message in a joined room, in order, never twice.
+    Message {
+        /// The room.
+        room: String,
+        /// Its sequence number in the room.
+        seq: u64,
+        /// The publishing user (`None` for the server's own broadcasts).
+        from: Option<String>,
+        /// The message.
+        data: M,
+    },
+    /// A message whose payload is not a valid `M` (a peer speaking another schema).
+    Undecodable {
+        /// The room.
+        room: String,
+        /// Its sequence number.
+        seq: u64,
+        /// Why it did not decode.
+        error: String,
+        /// The raw payload.
+        data: Payload,
+    },
+    /// Members arrived in or left a room (after the snapshot in [`Event::Joined`]).
+    Presence {
+        /// The room.
+        room: String,
+        /// Arrivals.
+        joined: Vec<Member>,
+        /// Departures.
+        left: Vec<Member>,
+    },
+    /// A room was left.
+    Left {
+        /// The room.
+        room: String,
+    },
+    /// The server asks something: answer with [`IncomingRequest::respond`].
+    Request(IncomingRequest),
+    /// The server reported an error not tied to an operation.
+    Error {
+        /// The room concerned, if any.
+        room: Option<String>,
+        /// The stable code.
+        code: ErrorCode,
+        /// The explanation.
+        message: String,
+    },
+}
+
+/// Where a request's answer goes.
+pub(crate) trait Responder: Send + Sync {
+    fn respond(&self, id: Id, result: Result<Payload, ErrorBody>);
+}
+
+/// A request from the server. Answer it once; dropping it unanswered answers `rejected`.
+pub struct IncomingRequest {
+    pub(crate) id: Id,
+    pub(crate) room: Option<String>,
+    pub(crate) data: Payload,
+    pub(crate) responder: Option<Box<dyn Responder>>,
+}
+
+impl std::fmt::Debug for IncomingRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IncomingRequest")
+            .field("id", &self.id)
+            .field("room", &self.room)
+            .field("data", &self.data)
+            .finish_non_exhaustive()
+    }
+}
+
+impl IncomingRequest {
+    /// The room the request is about, if any.
+    pub fn room(&self) -> Option<&str> {
+        self.room.as_deref()
+    }
+
+    /// The raw payload.
+    pub fn raw(&self) -> &Payload {
+        &self.data
+    }
+
+    /// The payload as the application's type.
+    pub fn data<T: DeserializeOwned>(&self) -> Result<T, Error> {
+        tandem_proto::decode_payload(&self.data).map_err(|e| Error::Payload(e.to_string()))
+    }
+
+    /// Answers with `value`.
+    pub fn respond<T: Serialize + ?Sized>(mut self, value: &T) -> Result<(), Error> {
+        let payload =
+            tandem_proto::encode_payload(value).map_err(|e| Error::Payload(e.to_string()))?;
+        if let Some(r) = self.responder.take() {
+            r.respond(self.id, Ok(payload));
+        }
+        Ok(())
+    }
+
+    /// Answers with an error.
+    pub fn reject(mut self, code: ErrorCode, message: impl Into<String>) {
+        if let Some(r) = self.responder.take() {
+            r.respond(
+                self.id,
+                Err(ErrorBody {
+                    code,
+                    message: message.into(),
+                }),
+            );
+        }
+    }
+}
+
+impl Drop for IncomingRequest {
+    fn drop(&mut self) {
+        if let Some(r) = self.responder.take() {
+            r.respond(
+                self.id,
+                Err(ErrorBody {
+                    code: ErrorCode::Rejected,
+                    message: "the application dropped the request unanswered".to_owned(),
+                }),
+            );
+        }
+    }
+}
+
+/// The answer to a join.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Joined {
+    /// The room.
+    pub room: String,
+    /// The presence snapshot.
+    pub members: Vec<Member>,
+}
