@@ -45,12 +45,14 @@ pub(crate) async fn serve(mut stream: TcpStream, peer: SocketAddr, shared: Arc<S
             tracing::debug!(%peer, max, "request head too large");
             let body = format!("request head over {max} bytes\n");
             let _ = http::respond(&mut stream, 431, "text/plain", &body).await;
+            http::linger_close(&mut stream).await;
             return;
         }
         Ok(Err(e)) => {
             tracing::debug!(%peer, error = %e, "no request head");
             if matches!(e, HeadError::Malformed(_)) {
                 let _ = http::respond(&mut stream, 400, "text/plain", "bad request\n").await;
+                http::linger_close(&mut stream).await;
             }
             return;
         }
@@ -183,13 +185,14 @@ async fn pump(
     loop {
         tokio::select! {
             order_result = &mut order => {
-                close_with(&mut ws, order_result.ok()).await;
+                close_with(&mut ws, &mut outbox, order_result.ok()).await;
                 return None;
             }
             frame = outbox.recv() => {
                 let Some(frame) = frame else {
-                    // The core is gone (the server stopped).
-                    close_with(&mut ws, None).await;
+                    // The core dropped the outbox: right after a close order, or because
+                    // the server stopped.
+                    close_with(&mut ws, &mut outbox, order.try_recv().ok()).await;
                     return None;
                 };
                 if ws.feed(frame).await.is_err() {
@@ -208,7 +211,7 @@ async fn pump(
                 tokio::select! {
                     flushed = ws.flush() => if flushed.is_err() { return Some(None) },
                     order_result = &mut order => {
-                        close_with(&mut ws, order_result.ok()).await;
+                        close_with(&mut ws, &mut outbox, order_result.ok()).await;
                         return None;
                     }
                 }
@@ -225,7 +228,7 @@ async fn pump(
                     Some(Err(WsError::Capacity(CapacityError::MessageTooLong { size, max_size }))) => {
                         tracing::debug!(conn, size, max_size, "message far over the size limit");
                         let order = (close::MESSAGE_TOO_BIG, "message too big".to_owned());
-                        close_with(&mut ws, Some(order)).await;
+                        close_with(&mut ws, &mut outbox, Some(order)).await;
                         return Some(Some(close::MESSAGE_TOO_BIG));
                     }
                     Some(Err(e)) => {
@@ -242,9 +245,14 @@ async fn pump(
     }
 }
 
-/// Sends a close frame (1001 when the order never came because the server stopped) and
-/// waits briefly for it to go out.
-async fn close_with(ws: &mut WebSocketStream<TcpStream>, order: Option<CloseOrder>) {
+/// Writes what is still queued (an error frame often precedes its close), then a close
+/// frame (1001 when the order never came because the server stopped), and waits briefly
+/// for the peer's answer. A peer that reads nothing gets at most [`CLOSE_GRACE`].
+async fn close_with(
+    ws: &mut WebSocketStream<TcpStream>,
+    outbox: &mut mpsc::Receiver<Message>,
+    order: Option<CloseOrder>,
+) {
     let (code, reason) =
         order.unwrap_or_else(|| (close::GOING_AWAY, "server stopped".to_owned()));
     let frame = CloseFrame {
@@ -252,6 +260,9 @@ async fn close_with(ws: &mut WebSocketStream<TcpStream>, order: Option<CloseOrde
         reason: reason.into(),
     };
     let _ = timeout(CLOSE_GRACE, async {
+        while let Ok(pending) = outbox.try_recv() {
+            ws.feed(pending).await?;
+        }
         ws.close(Some(frame)).await?;
         // Wait for the peer's close reply so the close handshake completes.
         while let Some(msg) = ws.next().await {

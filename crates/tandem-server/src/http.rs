@@ -149,6 +149,26 @@ pub(crate) async fn respond<S: AsyncWrite + Unpin>(
     stream.flush().await
 }
 
+/// Closes after an error answer sent before the whole request was read: half-close, then
+/// discard what the client is still sending (briefly, boundedly), so the kernel does not
+/// answer the unread bytes with a reset that would destroy the response in flight.
+pub(crate) async fn linger_close<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut S) {
+    const LINGER: std::time::Duration = std::time::Duration::from_secs(1);
+    const MAX_DISCARD: usize = 1024 * 1024;
+    let _ = stream.shutdown().await;
+    let _ = tokio::time::timeout(LINGER, async {
+        let mut sink = [0u8; 4096];
+        let mut discarded = 0;
+        while discarded < MAX_DISCARD {
+            match stream.read(&mut sink).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => discarded += n,
+            }
+        }
+    })
+    .await;
+}
+
 /// Writes the `101 Switching Protocols` answer to a WebSocket upgrade.
 pub(crate) async fn switch_protocols<S: AsyncWrite + Unpin>(
     stream: &mut S,
