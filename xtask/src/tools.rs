@@ -22,7 +22,8 @@ pub fn ensure_all(shell: &Shell) -> Result<()> {
     ensure_components(shell)?;
     ensure_wasm_bindgen_cli(shell)?;
     ensure_wasm_pack(shell)?;
-    ensure_chromium(shell)
+    ensure_chromium(shell)?;
+    ensure_foreign_peers(shell)
 }
 
 /// `rustup target add wasm32-unknown-unknown` unless it is installed.
@@ -167,11 +168,29 @@ fn ensure_chromium(shell: &Shell) -> Result<()> {
         "installing Debian chromium and chromium-driver (missing: {})",
         missing.join(", ")
     ));
+    apt_install(
+        shell,
+        &["chromium", "chromium-driver"],
+        &missing.join(" and "),
+    )?;
+    for path in [CHROMIUM, CHROMEDRIVER] {
+        if !Path::new(path).exists() {
+            return Err(format!(
+                "step `{STEP}` failed: {path} is still missing after apt-get install"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Installs Debian `packages` with apt-get (through `sudo` when not root), without prompts
+/// when nobody can answer them. `missing` names what they provide, for the error.
+fn apt_install(shell: &Shell, packages: &[&str], missing: &str) -> Result<()> {
     if shell.version_of("apt-get").is_none() {
         return Err(format!(
-            "step `{STEP}` failed: {} missing and apt-get is not available; install Chromium \
-             and chromedriver at those paths, then re-run",
-            missing.join(" and ")
+            "step `{STEP}` failed: {missing} missing and apt-get is not available; install \
+             {} by hand, then re-run",
+            packages.join(" ")
         ));
     }
     let is_root = shell.cmd("id").arg("-u").capture().as_deref() == Some("0");
@@ -196,13 +215,64 @@ fn ensure_chromium(shell: &Shell) -> Result<()> {
         cmd.args(args.iter().copied())
     };
     apt(&["update"]).run(STEP)?;
-    apt(&["install", "-y", "chromium", "chromium-driver"]).run(STEP)?;
-    for path in [CHROMIUM, CHROMEDRIVER] {
-        if !Path::new(path).exists() {
-            return Err(format!(
-                "step `{STEP}` failed: {path} is still missing after apt-get install"
-            ));
-        }
+    apt(&["install", "-y"])
+        .args(packages.iter().copied())
+        .run(STEP)
+}
+
+/// The foreign peers' runtimes and libraries: Python with PyPI `websockets` at the version
+/// in tests/foreign/python/requirements.txt, and Node with npm `ws` from the lockfile.
+fn ensure_foreign_peers(shell: &Shell) -> Result<()> {
+    let root = shell.root().to_path_buf();
+    let requirements = root.join("tests/foreign/python/requirements.txt");
+    let wanted = std::fs::read_to_string(&requirements).map_err(|e| {
+        format!(
+            "step `{STEP}` failed: reading {}: {e}",
+            requirements.display()
+        )
+    })?;
+    let wanted = wanted
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("websockets=="))
+        .unwrap_or_default()
+        .to_owned();
+    if shell.version_of("python3").is_none() {
+        apt_install(shell, &["python3", "python3-pip"], "python3")?;
     }
-    Ok(())
+    let have = shell
+        .cmd("python3")
+        .args(["-c", "import websockets; print(websockets.__version__)"])
+        .capture();
+    if have.as_deref().map(str::trim) == Some(wanted.as_str()) {
+        announce(&format!("ok: Python websockets {wanted} is installed"));
+    } else {
+        announce(&format!("installing Python websockets {wanted} with pip"));
+        let requirements = requirements.to_string_lossy().into_owned();
+        shell
+            .cmd("python3")
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+            ])
+            .args(["-r", requirements.as_str()])
+            .run(STEP)?;
+    }
+
+    if shell.version_of("node").is_none() || shell.version_of("npm").is_none() {
+        apt_install(shell, &["nodejs", "npm"], "node and npm")?;
+    }
+    let node_dir = root.join("tests/foreign/node");
+    if node_dir.join("node_modules/ws/package.json").exists() {
+        announce("ok: npm ws is installed in tests/foreign/node");
+        return Ok(());
+    }
+    announce("installing npm ws in tests/foreign/node (npm ci)");
+    let dir = node_dir.to_string_lossy().into_owned();
+    shell
+        .cmd("npm")
+        .args(["ci", "--no-audit", "--no-fund", "--prefix", dir.as_str()])
+        .run(STEP)
 }

@@ -17,7 +17,9 @@ pub fn parse(text: &str) -> Result<Duration, String> {
         "s" => Ok(Duration::from_secs(n)),
         "m" => Ok(Duration::from_secs(n.saturating_mul(60))),
         "h" => Ok(Duration::from_secs(n.saturating_mul(3600))),
-        _ => Err(format!("{text:?}: unknown unit {unit:?}; use ms, s, m or h")),
+        _ => Err(format!(
+            "{text:?}: unknown unit {unit:?}; use ms, s, m or h"
+        )),
     }
 }
 

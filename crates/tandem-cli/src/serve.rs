@@ -124,7 +124,9 @@ fn shutdown_code(text: &str) -> Result<u16, String> {
     match text {
         "1012" => Ok(close::SERVICE_RESTART),
         "1001" => Ok(close::GOING_AWAY),
-        _ => Err(format!("{text:?}: use 1012 (service restart) or 1001 (going away)")),
+        _ => Err(format!(
+            "{text:?}: use 1012 (service restart) or 1001 (going away)"
+        )),
     }
 }
 
@@ -144,7 +146,10 @@ pub struct TokenArgs {
 
 /// Prints a token.
 pub fn token(args: &TokenArgs) -> ExitCode {
-    println!("{}", HmacTokens::new(&args.secret).issue(&args.user, args.ttl));
+    println!(
+        "{}",
+        HmacTokens::new(&args.secret).issue(&args.user, args.ttl)
+    );
     ExitCode::SUCCESS
 }
 

@@ -53,7 +53,11 @@ async fn exchange(program: &str, script: PathBuf, user: &str) -> Vec<Value> {
 }
 
 fn program_name(program: &str) -> &str {
-    if program.starts_with("python") { "python" } else { "node" }
+    if program.starts_with("python") {
+        "python"
+    } else {
+        "node"
+    }
 }
 
 fn check(steps: &[Value], user: &str) {

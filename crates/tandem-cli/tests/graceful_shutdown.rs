@@ -27,7 +27,10 @@ async fn sigterm_sends_1012_and_clients_come_back() {
     .await;
 
     server.restart().await;
-    wait_state(&mut events, "alice open again", |s| *s == ConnectionState::Open).await;
+    wait_state(&mut events, "alice open again", |s| {
+        *s == ConnectionState::Open
+    })
+    .await;
     let recovered = wait_for(&mut events, "the rejoin", |e| match e {
         Event::Joined { recovered, .. } => Some(recovered),
         _ => None,
@@ -45,7 +48,11 @@ async fn library_shutdown_with_1001_carries_the_retry_hint() {
     let running = Server::builder().build().bind("127.0.0.1:0").await.unwrap();
     let addr = running.local_addr();
     let mut ws = raw::open(addr, "tandem.v1.json", None).await.unwrap();
-    raw::send(&mut ws, r#"{"v":1,"k":"hello","app":{"name":"default","versions":[1]}}"#).await;
+    raw::send(
+        &mut ws,
+        r#"{"v":1,"k":"hello","app":{"name":"default","versions":[1]}}"#,
+    )
+    .await;
     assert_eq!(raw::recv(&mut ws).await["k"], "welcome");
     let closing = tokio::spawn(async move {
         use futures_util::StreamExt;
@@ -58,7 +65,10 @@ async fn library_shutdown_with_1001_carries_the_retry_hint() {
         }
     });
     running.shutdown(1001).await;
-    let frame = support::within("the close frame", closing).await.unwrap().unwrap();
+    let frame = support::within("the close frame", closing)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(u16::from(frame.code), 1001);
     assert!(frame.reason.contains("retry-after="), "{}", frame.reason);
     // Nothing listens any more.

@@ -34,7 +34,10 @@ async fn cut_connection_resumes_without_loss_or_duplicate() {
         alice.publish("room", &Chat::new(n)).await.unwrap();
     }
     let got = messages(&mut bob_events, "room", 5).await;
-    assert_eq!(got.iter().map(|(_, c)| c.n).collect::<Vec<_>>(), [0, 1, 2, 3, 4]);
+    assert_eq!(
+        got.iter().map(|(_, c)| c.n).collect::<Vec<_>>(),
+        [0, 1, 2, 3, 4]
+    );
     proxy.delay(Duration::ZERO);
 
     // Cut, and keep bob out while alice publishes.
@@ -48,7 +51,10 @@ async fn cut_connection_resumes_without_loss_or_duplicate() {
         unreachable!()
     };
     assert_eq!(attempt, 1, "the first retry after a drop");
-    assert!(delay.is_some_and(|d| d <= Duration::from_millis(250)), "first retry is fast");
+    assert!(
+        delay.is_some_and(|d| d <= Duration::from_millis(250)),
+        "first retry is fast"
+    );
     for n in 5..15 {
         alice.publish("room", &Chat::new(n)).await.unwrap();
     }
@@ -58,9 +64,11 @@ async fn cut_connection_resumes_without_loss_or_duplicate() {
         tokio::spawn(async move { bob.publish("room", &Chat::new(100)).await })
     };
     // A few failed attempts pass (each is refused by the blocked proxy).
-    wait_state(&mut bob_events, "a second reconnect attempt", |s| {
-        matches!(s, ConnectionState::Reconnecting { attempt, .. } if *attempt >= 2)
-    })
+    wait_state(
+        &mut bob_events,
+        "a second reconnect attempt",
+        |s| matches!(s, ConnectionState::Reconnecting { attempt, .. } if *attempt >= 2),
+    )
     .await;
     proxy.block(false);
 
@@ -72,8 +80,15 @@ async fn cut_connection_resumes_without_loss_or_duplicate() {
     assert_eq!(recovered, Some(true));
     let got = messages(&mut bob_events, "room", 11).await;
     let ns: Vec<u32> = got.iter().map(|(_, c)| c.n).collect();
-    assert_eq!(ns, [5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 100], "each once, in order");
-    within("bob's offline publish", offline).await.unwrap().unwrap();
+    assert_eq!(
+        ns,
+        [5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 100],
+        "each once, in order"
+    );
+    within("bob's offline publish", offline)
+        .await
+        .unwrap()
+        .unwrap();
     // Alice saw bob's message exactly once too.
     let at_alice = messages(&mut alice_events, "room", 16).await;
     assert_eq!(at_alice.iter().filter(|(_, c)| c.n == 100).count(), 1);

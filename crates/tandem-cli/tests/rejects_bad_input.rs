@@ -50,7 +50,10 @@ impl Witness {
             if got[0].1.text.starts_with("flood") {
                 continue;
             }
-            assert_eq!(got[0].1.n, n, "healthy client lost or reordered a message after {after}");
+            assert_eq!(
+                got[0].1.n, n,
+                "healthy client lost or reordered a message after {after}"
+            );
             break;
         }
         let _ = &self.subscriber;
@@ -75,7 +78,8 @@ async fn http_status(err: WsError) -> u16 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_bad_input_gets_its_documented_answer() {
-    let server = TandemProcess::start(&["--rate", "20", "--burst", "20", "--handshake-timeout", "1s"]).await;
+    let server =
+        TandemProcess::start(&["--rate", "20", "--burst", "20", "--handshake-timeout", "1s"]).await;
     let addr = server.addr();
     let mut witness = Witness::new(&server.url()).await;
     witness.still_served(&server, "setup").await;
@@ -114,7 +118,10 @@ async fn every_bad_input_gets_its_documented_answer() {
 
     // Over the size limit (64 KiB): close 1009 (PROTOCOL.md: the reason names the sizes).
     let mut ws = welcomed(addr).await;
-    let big = format!(r#"{{"v":1,"k":"publish","id":1,"room":"room","data":"{}"}}"#, "x".repeat(70_000));
+    let big = format!(
+        r#"{{"v":1,"k":"publish","id":1,"room":"room","data":"{}"}}"#,
+        "x".repeat(70_000)
+    );
     raw::send(&mut ws, &big).await;
     assert_eq!(raw::until_closed(&mut ws).await.0, Some(1009));
     // Far over it (cut off before the protocol even parses it): still 1009.
@@ -128,15 +135,26 @@ async fn every_bad_input_gets_its_documented_answer() {
     raw::send(&mut ws, r#"{"v":1,"k":"join","id":1,"room":"room"}"#).await;
     assert_eq!(raw::recv(&mut ws).await["k"], "joined");
     for i in 0..200 {
-        let frame = format!(r#"{{"v":1,"k":"publish","id":{},"room":"room","data":{{"n":{i},"text":"flood {i}"}}}}"#, i + 2);
-        if futures_util::SinkExt::send(&mut ws, tokio_tungstenite::tungstenite::Message::text(frame)).await.is_err() {
+        let frame = format!(
+            r#"{{"v":1,"k":"publish","id":{},"room":"room","data":{{"n":{i},"text":"flood {i}"}}}}"#,
+            i + 2
+        );
+        if futures_util::SinkExt::send(
+            &mut ws,
+            tokio_tungstenite::tungstenite::Message::text(frame),
+        )
+        .await
+        .is_err()
+        {
             break;
         }
     }
     let (close, frames) = raw::until_closed(&mut ws).await;
     assert_eq!(close, Some(1008));
     assert!(
-        frames.iter().any(|f| f["k"] == "error" && f["code"] == "rate_limited"),
+        frames
+            .iter()
+            .any(|f| f["k"] == "error" && f["code"] == "rate_limited"),
         "rate_limited errors come before the close"
     );
     witness.still_served(&server, "a flood").await;
@@ -145,11 +163,16 @@ async fn every_bad_input_gets_its_documented_answer() {
     let err = raw::open(addr, "tandem.v9.json", None).await.unwrap_err();
     assert_eq!(http_status(err).await, 400);
     // ...with it, the socket opens with the marker and closes 4005 with the reason.
-    let mut ws = raw::open(addr, "tandem.v9.json, tandem", None).await.unwrap();
+    let mut ws = raw::open(addr, "tandem.v9.json, tandem", None)
+        .await
+        .unwrap();
     assert_eq!(raw::until_closed(&mut ws).await.0, Some(4005));
     // No common application schema version: a typed error and 4004.
     let mut ws = raw::open(addr, "tandem.v1.json", None).await.unwrap();
-    let hello = format!(r#"{{"v":1,"k":"hello","app":{{"name":"default","versions":[7]}},"token":"{}"}}"#, token("x"));
+    let hello = format!(
+        r#"{{"v":1,"k":"hello","app":{{"name":"default","versions":[7]}},"token":"{}"}}"#,
+        token("x")
+    );
     raw::send(&mut ws, &hello).await;
     let (close, frames) = raw::until_closed(&mut ws).await;
     assert_eq!(close, Some(4004));
@@ -158,14 +181,20 @@ async fn every_bad_input_gets_its_documented_answer() {
 
     // A bad token: a typed error and 4001.
     let mut ws = raw::open(addr, "tandem.v1.json", None).await.unwrap();
-    raw::send(&mut ws, r#"{"v":1,"k":"hello","app":{"name":"default","versions":[1]},"token":"x.y"}"#).await;
+    raw::send(
+        &mut ws,
+        r#"{"v":1,"k":"hello","app":{"name":"default","versions":[1]},"token":"x.y"}"#,
+    )
+    .await;
     let (close, frames) = raw::until_closed(&mut ws).await;
     assert_eq!(close, Some(4001));
     assert_eq!(code(&frames[0]), "unauthorized");
     witness.still_served(&server, "a bad token").await;
 
     // An Origin not on the allow-list: 403. The server's own host is fine.
-    let err = raw::open(addr, "tandem.v1.json", Some("https://evil.example")).await.unwrap_err();
+    let err = raw::open(addr, "tandem.v1.json", Some("https://evil.example"))
+        .await
+        .unwrap_err();
     assert_eq!(http_status(err).await, 403);
     let own = format!("http://{addr}");
     raw::open(addr, "tandem.v1.json", Some(&own)).await.unwrap();
@@ -173,10 +202,16 @@ async fn every_bad_input_gets_its_documented_answer() {
     // A slow handshake: 408 after the handshake timeout (1 s here); a socket that never
     // says hello is closed too.
     let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
-    slow.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n").await.unwrap();
-    witness.still_served(&server, "a slow handshake in progress").await;
+    slow.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    witness
+        .still_served(&server, "a slow handshake in progress")
+        .await;
     let mut answer = String::new();
-    within("the 408", slow.read_to_string(&mut answer)).await.unwrap();
+    within("the 408", slow.read_to_string(&mut answer))
+        .await
+        .unwrap();
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     let mut silent = raw::open(addr, "tandem.v1.json", None).await.unwrap();
     let (close, _) = raw::until_closed(&mut silent).await;
@@ -184,7 +219,10 @@ async fn every_bad_input_gets_its_documented_answer() {
 
     // Oversized headers: 431.
     let mut big = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let head = format!("GET / HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n", "z".repeat(20_000));
+    let head = format!(
+        "GET / HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+        "z".repeat(20_000)
+    );
     let _ = big.write_all(head.as_bytes()).await;
     let mut answer = String::new();
     let _ = within("the 431", big.read_to_string(&mut answer)).await;
@@ -194,7 +232,8 @@ async fn every_bad_input_gets_its_documented_answer() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_consumer_is_closed_and_others_keep_up() {
-    let server = TandemProcess::start(&["--outbound-queue", "8", "--rate", "1000", "--burst", "1000"]).await;
+    let server =
+        TandemProcess::start(&["--outbound-queue", "8", "--rate", "1000", "--burst", "1000"]).await;
     let addr = server.addr();
     let mut witness = Witness::new(&server.url()).await;
     // A member that never reads.
@@ -206,7 +245,13 @@ async fn slow_consumer_is_closed_and_others_keep_up() {
     for n in 0..300u32 {
         witness
             .publisher
-            .publish("room", &Chat { n: 1000 + n, text: format!("flood {blob}") })
+            .publish(
+                "room",
+                &Chat {
+                    n: 1000 + n,
+                    text: format!("flood {blob}"),
+                },
+            )
             .await
             .unwrap();
     }
@@ -217,6 +262,9 @@ async fn slow_consumer_is_closed_and_others_keep_up() {
     // having received fewer than all the messages.
     let (close, frames) = raw::until_closed(&mut sloth).await;
     assert!(matches!(close, Some(1013) | None), "{close:?}");
-    assert!(frames.len() < 300, "the sloth was closed, not served forever");
+    assert!(
+        frames.len() < 300,
+        "the sloth was closed, not served forever"
+    );
     witness.still_served(&server, "a slow consumer").await;
 }

@@ -17,7 +17,10 @@ use tandem_proto::ErrorCode;
 use tandem_server::{Claims, HmacTokens, Server};
 
 fn expired_token(user: &str) -> String {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
     HmacTokens::new(SECRET).issue_claims(&Claims {
         sub: user.to_owned(),
         exp: now - 60,
@@ -63,7 +66,13 @@ async fn a_refreshed_token_gets_the_reconnect_through() {
         move || {
             // The first token handed out has expired; the next one is fresh.
             let n = calls.fetch_add(1, Ordering::SeqCst);
-            async move { Ok(if n == 0 { expired_token("ada") } else { token("ada") }) }
+            async move {
+                Ok(if n == 0 {
+                    expired_token("ada")
+                } else {
+                    token("ada")
+                })
+            }
         }
     });
     let client: Client<Chat> = within("connect", Client::connect(&server.url(), config))
@@ -77,9 +86,12 @@ async fn a_refreshed_token_gets_the_reconnect_through() {
     let config = Config::new().token_provider(|| async {
         Err(tandem_client::TokenError::Unauthorized("signed out".into()))
     });
-    let err = within("the refusal", Client::<Chat>::connect(&server.url(), config))
-        .await
-        .unwrap_err();
+    let err = within(
+        "the refusal",
+        Client::<Chat>::connect(&server.url(), config),
+    )
+    .await
+    .unwrap_err();
     assert!(
         matches!(&err, Error::Closed(CloseReason::Unauthorized { message, .. }) if message.contains("signed out")),
         "{err:?}"
@@ -115,8 +127,14 @@ async fn unauthorized_join_is_typed_and_keeps_the_connection() {
     ada.join("public").await.unwrap();
     let seq = ada.publish("public", &Chat::new(1)).await.unwrap();
     assert_eq!(seq, 1);
-    let err = ada.publish("private-admins", &Chat::new(2)).await.unwrap_err();
-    assert!(matches!(err, Error::Op(OpError::NotJoined { .. })), "{err:?}");
+    let err = ada
+        .publish("private-admins", &Chat::new(2))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Op(OpError::NotJoined { .. })),
+        "{err:?}"
+    );
 
     let admin = support::chat_client(&url, "admin").await;
     admin.join("private-admins").await.unwrap();

@@ -10,8 +10,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use support::{Chat, wait_for, within};
 use tandem_client::{Client, Config, Error, Event, IncomingRequest, OpError};
-use tandem_server::{Running, Server, ServerError};
 use tandem_proto::{ErrorBody, ErrorCode, encode_payload};
+use tandem_server::{Running, Server, ServerError};
 
 #[derive(Debug, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "op", rename_all = "snake_case")]
@@ -19,7 +19,7 @@ enum Ask {
     /// Answered at once with the value doubled.
     Double { value: i64 },
     /// The handler asks the client back and answers with what the client said.
-    AskMe,
+    WhoAreYou,
     /// Never answered.
     Hang,
 }
@@ -34,7 +34,10 @@ async fn server() -> Running {
             })?;
             match ask {
                 Ask::Double { value } => Ok(encode_payload(&(value * 2)).unwrap()),
-                Ask::AskMe => match ctx.server.request(ctx.conn, None, "what is your name?").await
+                Ask::WhoAreYou => match ctx
+                    .server
+                    .request(ctx.conn, None, "what is your name?")
+                    .await
                 {
                     Ok(answer) => Ok(answer),
                     Err(ServerError::Client(body)) => Ok(encode_payload(&body.code).unwrap()),
@@ -59,7 +62,9 @@ async fn client(server: &Running) -> Client<Chat> {
 async fn client_with_timeout(server: &Running, timeout: Duration) -> Client<Chat> {
     let url = format!("ws://{}", server.local_addr());
     let config = Config::new().request_timeout(timeout);
-    within("connect", Client::connect(&url, config)).await.unwrap()
+    within("connect", Client::connect(&url, config))
+        .await
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -71,7 +76,13 @@ async fn client_asks_server() {
     // A request the handler cannot parse is a typed error, and the connection stays.
     let err = c.request::<_, i64>(None, &"nonsense").await.unwrap_err();
     assert!(
-        matches!(&err, Error::Op(OpError::Server { code: ErrorCode::WrongType, .. })),
+        matches!(
+            &err,
+            Error::Op(OpError::Server {
+                code: ErrorCode::WrongType,
+                ..
+            })
+        ),
         "{err:?}"
     );
     let again: i64 = c.request(None, &Ask::Double { value: 1 }).await.unwrap();
@@ -98,7 +109,7 @@ async fn server_asks_client() {
     let mut events = c.events();
     let answer = tokio::spawn({
         let c = c.clone();
-        async move { c.request::<_, String>(None, &Ask::AskMe).await }
+        async move { c.request::<_, String>(None, &Ask::WhoAreYou).await }
     });
     let request = wait_for(&mut events, "the server's request", |e| match e {
         Event::Request(r) => Some(r),
@@ -118,7 +129,7 @@ async fn server_request_times_out_when_the_client_never_answers() {
     let mut events = c.events();
     let answer = tokio::spawn({
         let c = c.clone();
-        async move { c.request::<_, ErrorCode>(None, &Ask::AskMe).await }
+        async move { c.request::<_, ErrorCode>(None, &Ask::WhoAreYou).await }
     });
     // Hold the request without answering (dropping it would answer `rejected`).
     let held: IncomingRequest = wait_for(&mut events, "the server's request", |e| match e {
@@ -126,7 +137,10 @@ async fn server_request_times_out_when_the_client_never_answers() {
         _ => None,
     })
     .await;
-    let code = within("the server-side timeout", answer).await.unwrap().unwrap();
+    let code = within("the server-side timeout", answer)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(code, ErrorCode::Timeout);
     drop(held);
     // The server also reaches a client by its connection id directly.

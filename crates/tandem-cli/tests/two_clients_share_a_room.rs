@@ -53,7 +53,10 @@ async fn two_clients_see_messages_in_order_and_presence() {
     assert_eq!(at_alice, at_bob, "one order for everyone");
     let ns: Vec<u32> = at_bob.iter().map(|(_, c)| c.n).collect();
     assert_eq!(ns, (0..20).collect::<Vec<_>>());
-    assert!(at_bob.windows(2).all(|w| w[1].0 == w[0].0 + 1), "consecutive seqs");
+    assert!(
+        at_bob.windows(2).all(|w| w[1].0 == w[0].0 + 1),
+        "consecutive seqs"
+    );
 
     // A second connection of alice is not a second member.
     let alice2 = chat_client(&server.url(), "alice").await;
@@ -73,7 +76,11 @@ async fn two_clients_see_messages_in_order_and_presence() {
         _ => None,
     })
     .await;
-    assert_eq!(between, Ok(()), "no presence change while alice has a connection");
+    assert_eq!(
+        between,
+        Ok(()),
+        "no presence change while alice has a connection"
+    );
     // Her last connection leaves: now she is gone.
     alice2.leave("room").await.unwrap();
     let diff = wait_for(&mut bob_events, "alice's departure", |e| match e {

@@ -39,6 +39,6 @@ pub use config::{Config, TokenFuture};
 pub use error::Error;
 pub use event::{Event, IncomingRequest, Joined};
 pub use tandem_proto::{
-    AppSchema, Backoff, CloseReason, ConnectionState, ErrorCode, HeartbeatConfig, Member,
-    OpError, QueueLimits, TokenError,
+    AppSchema, Backoff, CloseReason, ConnectionState, ErrorCode, HeartbeatConfig, Member, OpError,
+    QueueLimits, TokenError,
 };

@@ -59,7 +59,9 @@ fn open(url: String, protocols: Vec<String>, max_inbound: usize) -> Opening {
     Box::pin(async move {
         let mut request = url.into_client_request().map_err(|e| e.to_string())?;
         let offer = HeaderValue::from_str(&protocols.join(", ")).map_err(|e| e.to_string())?;
-        request.headers_mut().insert("sec-websocket-protocol", offer);
+        request
+            .headers_mut()
+            .insert("sec-websocket-protocol", offer);
         let config = WebSocketConfig::default()
             .read_buffer_size(16 * 1024)
             .max_message_size(Some(max_inbound))

@@ -21,7 +21,7 @@ impl Clock {
         Instant::from_millis(ms)
     }
 
-    pub fn to_tokio(&self, at: Instant) -> tokio::time::Instant {
+    pub fn deadline(&self, at: Instant) -> tokio::time::Instant {
         self.origin + Duration::from_millis(at.as_millis())
     }
 }

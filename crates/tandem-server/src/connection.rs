@@ -144,7 +144,11 @@ async fn upgrade(
     let config = WebSocketConfig::default()
         .read_buffer_size(limits.read_buffer_bytes)
         .write_buffer_size(limits.write_buffer_bytes)
-        .max_write_buffer_size(limits.max_write_buffer_bytes.max(limits.write_buffer_bytes + 1))
+        .max_write_buffer_size(
+            limits
+                .max_write_buffer_bytes
+                .max(limits.write_buffer_bytes + 1),
+        )
         // Frames up to twice the limit reach the protocol, which answers with a typed
         // error and 1009; anything larger is cut off here.
         .max_message_size(Some(limits.max_message_bytes.saturating_mul(2)))
@@ -253,8 +257,7 @@ async fn close_with(
     outbox: &mut mpsc::Receiver<Message>,
     order: Option<CloseOrder>,
 ) {
-    let (code, reason) =
-        order.unwrap_or_else(|| (close::GOING_AWAY, "server stopped".to_owned()));
+    let (code, reason) = order.unwrap_or_else(|| (close::GOING_AWAY, "server stopped".to_owned()));
     let frame = CloseFrame {
         code: code.into(),
         reason: reason.into(),

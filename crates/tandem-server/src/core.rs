@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use core::time::Duration;
 use tandem_proto::{
-    ConnId, Delivery, ErrorBody, ErrorCode, Id, Payload, Recipients, ServerEvent,
-    ServerTransmit, Server as Protocol,
+    ConnId, Delivery, ErrorBody, ErrorCode, Id, Payload, Recipients, Server as Protocol,
+    ServerEvent, ServerTransmit,
 };
 use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
@@ -107,7 +107,7 @@ impl Core {
             if deadline != armed {
                 armed = deadline;
                 if let Some(at) = deadline {
-                    sleep.as_mut().reset(self.clock.to_tokio(at));
+                    sleep.as_mut().reset(self.clock.deadline(at));
                 }
             }
             tokio::select! {
@@ -249,9 +249,7 @@ impl Core {
                 };
                 tokio::spawn(async move {
                     let result = hook(token).await;
-                    let _ = commands
-                        .send(Command::Authenticated { conn, result })
-                        .await;
+                    let _ = commands.send(Command::Authenticated { conn, result }).await;
                 });
             }
             ServerEvent::AuthorizeJoin {

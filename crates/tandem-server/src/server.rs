@@ -235,7 +235,8 @@ impl Server {
         };
         let clock = Clock::start();
         let protocol = tandem_proto::Server::new(self.protocol, self.seed);
-        let core = tokio::spawn(Core::new(protocol, clock, self.hooks, handle.clone()).run(command_rx));
+        let core =
+            tokio::spawn(Core::new(protocol, clock, self.hooks, handle.clone()).run(command_rx));
 
         let relay = tokio::spawn(relay(self.broker.subscribe(), commands.clone()));
         let (stop, stop_rx) = oneshot::channel();
@@ -396,8 +397,8 @@ impl Handle {
         room: &str,
         data: &T,
     ) -> Result<(), ServerError> {
-        let data = tandem_proto::encode_payload(data)
-            .map_err(|e| ServerError::Payload(e.to_string()))?;
+        let data =
+            tandem_proto::encode_payload(data).map_err(|e| ServerError::Payload(e.to_string()))?;
         self.shared
             .broker
             .publish(Publication {
@@ -416,8 +417,8 @@ impl Handle {
         room: Option<&str>,
         data: &T,
     ) -> Result<Payload, ServerError> {
-        let data = tandem_proto::encode_payload(data)
-            .map_err(|e| ServerError::Payload(e.to_string()))?;
+        let data =
+            tandem_proto::encode_payload(data).map_err(|e| ServerError::Payload(e.to_string()))?;
         let (reply, answer) = oneshot::channel();
         self.commands
             .send(Command::Request {

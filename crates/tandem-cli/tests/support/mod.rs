@@ -78,12 +78,16 @@ pub async fn messages<M: serde::de::DeserializeOwned>(
 ) -> Vec<(u64, M)> {
     let mut out = Vec::with_capacity(count);
     while out.len() < count {
-        let (seq, data) = wait_for(events, &format!("message {} in {room}", out.len() + 1), |e| {
-            match e {
-                Event::Message { room: r, seq, data, .. } if r == room => Some((seq, data)),
+        let (seq, data) = wait_for(
+            events,
+            &format!("message {} in {room}", out.len() + 1),
+            |e| match e {
+                Event::Message {
+                    room: r, seq, data, ..
+                } if r == room => Some((seq, data)),
                 _ => None,
-            }
-        })
+            },
+        )
         .await;
         out.push((seq, data));
     }
@@ -196,7 +200,9 @@ impl TandemProcess {
 
     /// `GET /healthz` answered 200.
     pub async fn healthy(&self) -> bool {
-        http_get(self.addr, "/healthz").await.starts_with("HTTP/1.1 200")
+        http_get(self.addr, "/healthz")
+            .await
+            .starts_with("HTTP/1.1 200")
     }
 }
 

@@ -21,8 +21,10 @@ pub type Raw = WebSocketStream<MaybeTlsStream<TcpStream>>;
 /// Opens a WebSocket offering `protocols`, with an `Origin` header if given.
 pub async fn open(addr: SocketAddr, protocols: &str, origin: Option<&str>) -> Result<Raw, Error> {
     let mut req = format!("ws://{addr}/").into_client_request().unwrap();
-    req.headers_mut()
-        .insert("sec-websocket-protocol", HeaderValue::from_str(protocols).unwrap());
+    req.headers_mut().insert(
+        "sec-websocket-protocol",
+        HeaderValue::from_str(protocols).unwrap(),
+    );
     if let Some(o) = origin {
         req.headers_mut()
             .insert("origin", HeaderValue::from_str(o).unwrap());
@@ -37,7 +39,9 @@ pub async fn welcomed(addr: SocketAddr, token: &str) -> Raw {
     let mut ws = open(addr, "tandem.v1.json, tandem", None).await.unwrap();
     send(
         &mut ws,
-        &format!(r#"{{"v":1,"k":"hello","app":{{"name":"default","versions":[1]}},"token":"{token}"}}"#),
+        &format!(
+            r#"{{"v":1,"k":"hello","app":{{"name":"default","versions":[1]}},"token":"{token}"}}"#
+        ),
     )
     .await;
     let welcome = recv(&mut ws).await;
