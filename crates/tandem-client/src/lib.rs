@@ -42,3 +42,8 @@ pub use tandem_proto::{
     AppSchema, Backoff, CloseReason, ConnectionState, ErrorCode, HeartbeatConfig, Member, OpError,
     QueueLimits, TokenError,
 };
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;
