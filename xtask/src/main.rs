@@ -7,6 +7,7 @@
 //! The crate uses only `std`, so building it costs a couple of seconds.
 
 mod process;
+mod services;
 mod summary;
 mod test;
 mod tools;

@@ -4,12 +4,13 @@
 use std::path::{Path, PathBuf};
 
 use crate::process::{Result, Shell, announce};
+use crate::services;
 use crate::summary::Counts;
 use crate::tools::{self, CHROMEDRIVER, WASM_TARGET};
 use crate::workspace;
 
-/// The crate whose tests also run compiled to wasm32.
-const WASM_CRATE: &str = "tandem-proto";
+/// The crates whose tests also run compiled to wasm32, in headless Chromium.
+const WASM_CRATES: &[&str] = &["tandem-proto", "tandem-client"];
 
 /// Chrome arguments for the wasm tests. Chromium runs as root here, which needs
 /// `--no-sandbox`; the rest keeps a headless test browser quiet and off the network.
@@ -71,7 +72,9 @@ pub fn run(options: &Options) -> Result<()> {
         .run("clippy (native)")?;
     shell
         .cmd("cargo")
-        .args(["clippy", "-p", WASM_CRATE, "--target", WASM_TARGET])
+        .arg("clippy")
+        .args(WASM_CRATES.iter().flat_map(|c| ["-p", c]))
+        .args(["--target", WASM_TARGET])
         .args(["--all-targets", "--", "-D", "warnings"])
         .run("clippy (wasm32)")?;
 
@@ -86,12 +89,30 @@ pub fn run(options: &Options) -> Result<()> {
     }
 
     let webdriver_json = write_webdriver_json(shell.root())?;
+    // The browser tests talk to a real `tandem serve` and a silent peer, started here; their
+    // addresses and tokens reach the tests at compile time.
+    shell
+        .cmd("cargo")
+        .args(["build", "-p", "tandem-cli", "--bin", "tandem"])
+        .run("build tandem")?;
+    let tandem = shell.root().join("target/debug/tandem");
+    let secret = services::run_secret();
+    let server = services::tandem_serve(&tandem, &secret)?;
+    let silent = services::silent_peer(shell.root())?;
+    let alice = services::token(&tandem, &secret, "alice")?;
+    let bob = services::token(&tandem, &secret, "bob")?;
     let mut wasm = Counts::default();
     let wasm_result = shell
         .cmd("cargo")
         // `--tests` (unit and integration tests) leaves out doc-tests: cargo would hand
         // them to the runner too, which runs no doc-test code and would count them passed.
-        .args(["test", "-p", WASM_CRATE, "--target", WASM_TARGET, "--tests"])
+        .arg("test")
+        .args(WASM_CRATES.iter().flat_map(|c| ["-p", c]))
+        .args(["--target", WASM_TARGET, "--tests"])
+        .env("TANDEM_TEST_URL", &server.url)
+        .env("TANDEM_TEST_SILENT_URL", &silent.url)
+        .env("TANDEM_TEST_TOKEN_ALICE", alice)
+        .env("TANDEM_TEST_TOKEN_BOB", bob)
         .env(
             "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER",
             "wasm-bindgen-test-runner",
@@ -124,7 +145,7 @@ pub fn run(options: &Options) -> Result<()> {
     if wasm.suites == 0 {
         announce(
             "note: the wasm32 run printed no `test result:` line (no wasm-bindgen tests in \
-             tandem-proto yet?)",
+             the wasm crates yet?)",
         );
     }
     Ok(())

@@ -115,6 +115,11 @@ pub struct ServeArgs {
     #[arg(long, value_parser = duration::parse, default_value = "1s")]
     shutdown_hint: Duration,
 
+    /// Answer every client request with its own payload (for testing clients; without it
+    /// requests get `no_handler`, as this binary has no application logic).
+    #[arg(long)]
+    echo_requests: bool,
+
     /// Log filter (tracing-subscriber EnvFilter syntax).
     #[arg(long, env = "RUST_LOG", default_value = "info")]
     log: String,
@@ -212,6 +217,9 @@ async fn serve(args: ServeArgs) -> ExitCode {
             c.heartbeat.timeout = args.heartbeat_timeout;
             c.request_timeout = args.request_timeout;
         });
+    if args.echo_requests {
+        builder = builder.on_request(|_, data| async move { Ok(data) });
+    }
     match &args.token_secret {
         Some(secret) => builder = builder.hmac_tokens(HmacTokens::new(secret)),
         None => tracing::warn!("no --token-secret: every connection is accepted without a token"),

@@ -82,9 +82,8 @@ pub(crate) enum RawEvent {
     },
 }
 
-/// The channels between a handle and its driver task.
-pub(crate) struct Channels {
-    pub commands: mpsc::UnboundedReceiver<Command>,
+/// Where a driver reports to the handle.
+pub(crate) struct Outputs {
     /// Taken away once the session is closed for good, which ends the event stream.
     pub events: Option<mpsc::UnboundedSender<RawEvent>>,
     pub state: watch::Sender<ConnectionState>,
@@ -178,8 +177,8 @@ impl<M: Serialize + DeserializeOwned> Client<M> {
         crate::transport::spawn(
             url.to_owned(),
             config,
-            Channels {
-                commands: command_rx,
+            command_rx,
+            Outputs {
                 events: Some(events),
                 state,
             },

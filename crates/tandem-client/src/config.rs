@@ -7,10 +7,39 @@ use std::sync::Arc;
 use core::time::Duration;
 use tandem_proto::{AppSchema, Backoff, ClientConfig, HeartbeatConfig, QueueLimits, TokenError};
 
-/// A boxed future of a fresh token.
-pub type TokenFuture = Pin<Box<dyn Future<Output = Result<String, TokenError>> + Send + 'static>>;
+/// `Send` natively, nothing in the browser (where JavaScript values never cross threads).
+#[cfg(not(target_arch = "wasm32"))]
+pub trait MaybeSend: Send {}
+#[cfg(not(target_arch = "wasm32"))]
+impl<T: Send + ?Sized> MaybeSend for T {}
+/// `Send` natively, nothing in the browser (where JavaScript values never cross threads).
+#[cfg(target_arch = "wasm32")]
+pub trait MaybeSend {}
+#[cfg(target_arch = "wasm32")]
+impl<T: ?Sized> MaybeSend for T {}
 
+/// `Sync` natively, nothing in the browser.
+#[cfg(not(target_arch = "wasm32"))]
+pub trait MaybeSync: Sync {}
+#[cfg(not(target_arch = "wasm32"))]
+impl<T: Sync + ?Sized> MaybeSync for T {}
+/// `Sync` natively, nothing in the browser.
+#[cfg(target_arch = "wasm32")]
+pub trait MaybeSync {}
+#[cfg(target_arch = "wasm32")]
+impl<T: ?Sized> MaybeSync for T {}
+
+/// A boxed future of a fresh token.
+#[cfg(not(target_arch = "wasm32"))]
+pub type TokenFuture = Pin<Box<dyn Future<Output = Result<String, TokenError>> + Send + 'static>>;
+/// A boxed future of a fresh token.
+#[cfg(target_arch = "wasm32")]
+pub type TokenFuture = Pin<Box<dyn Future<Output = Result<String, TokenError>> + 'static>>;
+
+#[cfg(not(target_arch = "wasm32"))]
 pub(crate) type TokenProvider = Arc<dyn Fn() -> TokenFuture + Send + Sync>;
+#[cfg(target_arch = "wasm32")]
+pub(crate) type TokenProvider = Arc<dyn Fn() -> TokenFuture>;
 
 /// Everything a [`crate::Client`] is configured with. `Config::default()` connects without
 /// a token, speaks application schema `"default"` v1 and reconnects forever with backoff.
@@ -49,8 +78,8 @@ impl Config {
     /// `Err(TokenError::Unavailable)` retries with backoff.
     pub fn token_provider<F, Fut>(mut self, provider: F) -> Self
     where
-        F: Fn() -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<String, TokenError>> + Send + 'static,
+        F: Fn() -> Fut + MaybeSend + MaybeSync + 'static,
+        Fut: Future<Output = Result<String, TokenError>> + MaybeSend + 'static,
     {
         self.protocol.refresh_token = true;
         self.token_provider = Some(Arc::new(move || Box::pin(provider())));

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use tandem_proto::{ClientEvent, ConnectionState, Id, Instant, Payload, Session};
 use tokio::sync::oneshot;
 
-use crate::client::{Channels, Command, RawEvent};
+use crate::client::{Command, Outputs, RawEvent};
 use crate::error::Error;
 use crate::event::Joined;
 
@@ -22,7 +22,7 @@ enum Waiting {
 /// The session plus the bookkeeping between it and the handle.
 pub(crate) struct Driver {
     pub session: Session,
-    pub channels: Channels,
+    pub outputs: Outputs,
     waiting: HashMap<Id, Waiting>,
     closers: Vec<oneshot::Sender<()>>,
     /// Whether the session asked for a token the transport has not fetched yet.
@@ -30,10 +30,10 @@ pub(crate) struct Driver {
 }
 
 impl Driver {
-    pub fn new(session: Session, channels: Channels) -> Self {
+    pub fn new(session: Session, outputs: Outputs) -> Self {
         Driver {
             session,
-            channels,
+            outputs,
             waiting: HashMap::new(),
             closers: Vec::new(),
             token_wanted: false,
@@ -101,7 +101,7 @@ impl Driver {
             self.route(event);
         }
         if self.is_closed() {
-            self.channels.events = None;
+            self.outputs.events = None;
             for closer in self.closers.drain(..) {
                 let _ = closer.send(());
             }
@@ -109,7 +109,7 @@ impl Driver {
     }
 
     fn emit(&self, event: RawEvent) {
-        if let Some(events) = &self.channels.events {
+        if let Some(events) = &self.outputs.events {
             let _ = events.send(event);
         }
     }
@@ -117,7 +117,7 @@ impl Driver {
     fn route(&mut self, event: ClientEvent) {
         match event {
             ClientEvent::StateChanged(state) => {
-                self.channels.state.send_replace(state.clone());
+                self.outputs.state.send_replace(state.clone());
                 self.emit(RawEvent::State(state));
             }
             ClientEvent::TokenRequired => self.token_wanted = true,
@@ -194,10 +194,4 @@ impl Driver {
             _ => {}
         }
     }
-}
-
-/// A seed for the reconnect jitter when the configuration gives none.
-pub(crate) fn fresh_seed() -> u64 {
-    use std::hash::BuildHasher;
-    std::collections::hash_map::RandomState::new().hash_one(0u8)
 }

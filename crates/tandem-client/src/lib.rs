@@ -33,9 +33,13 @@ mod event;
 mod native;
 #[cfg(not(target_arch = "wasm32"))]
 use native as transport;
+#[cfg(target_arch = "wasm32")]
+mod web;
+#[cfg(target_arch = "wasm32")]
+use web as transport;
 
 pub use client::{Client, Events, JoinOptions};
-pub use config::{Config, TokenFuture};
+pub use config::{Config, MaybeSend, MaybeSync, TokenFuture};
 pub use error::Error;
 pub use event::{Event, IncomingRequest, Joined};
 pub use tandem_proto::{

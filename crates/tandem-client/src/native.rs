@@ -5,6 +5,7 @@ use core::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use tandem_proto::{Instant, Session, TokenError, Transmit};
 use tokio::net::TcpStream;
+use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
@@ -12,9 +13,9 @@ use tokio_tungstenite::tungstenite::protocol::frame::CloseFrame;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use crate::client::Channels;
+use crate::client::{Command, Outputs};
 use crate::config::{Config, TokenFuture};
-use crate::driver::{Driver, fresh_seed};
+use crate::driver::Driver;
 use crate::error::Error;
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -40,8 +41,19 @@ pub(crate) fn check_url(url: &str) -> Result<(), Error> {
 }
 
 /// Starts the driver task on the current tokio runtime.
-pub(crate) fn spawn(url: String, config: Config, channels: Channels) {
-    tokio::spawn(run(url, config, channels));
+pub(crate) fn spawn(
+    url: String,
+    config: Config,
+    commands: mpsc::UnboundedReceiver<Command>,
+    outputs: Outputs,
+) {
+    tokio::spawn(run(url, config, commands, outputs));
+}
+
+/// A seed for the reconnect jitter when the configuration gives none.
+fn fresh_seed() -> u64 {
+    use std::hash::BuildHasher;
+    std::collections::hash_map::RandomState::new().hash_one(0u8)
 }
 
 struct Clock(tokio::time::Instant);
@@ -79,7 +91,12 @@ fn open(url: String, protocols: Vec<String>, max_inbound: usize) -> Opening {
     })
 }
 
-async fn run(url: String, config: Config, channels: Channels) {
+async fn run(
+    url: String,
+    config: Config,
+    mut commands: mpsc::UnboundedReceiver<Command>,
+    outputs: Outputs,
+) {
     let Config {
         protocol,
         token_provider,
@@ -87,7 +104,7 @@ async fn run(url: String, config: Config, channels: Channels) {
     } = config;
     let max_inbound = protocol.max_inbound_bytes;
     let session = Session::new(protocol, seed.unwrap_or_else(fresh_seed));
-    let mut driver = Driver::new(session, channels);
+    let mut driver = Driver::new(session, outputs);
     let clock = Clock(tokio::time::Instant::now());
     let mut socket: Option<Socket> = None;
     let mut opening: Option<Opening> = None;
@@ -147,7 +164,7 @@ async fn run(url: String, config: Config, channels: Channels) {
 
         let deadline = driver.session.poll_timeout().map(|t| clock.at(t));
         tokio::select! {
-            command = driver.channels.commands.recv() => match command {
+            command = commands.recv() => match command {
                 Some(c) => driver.command(clock.now(), c),
                 None => handle_gone = true,
             },
