@@ -11,6 +11,8 @@ use crate::workspace;
 
 /// The crates whose tests also run compiled to wasm32, in headless Chromium.
 const WASM_CRATES: &[&str] = &["tandem-proto", "tandem-client"];
+/// The crates clippy also checks compiled to wasm32.
+const WASM_LINTED: &[&str] = &["tandem-proto", "tandem-client", "tandem-wasm"];
 
 /// Chrome arguments for the wasm tests. Chromium runs as root here, which needs
 /// `--no-sandbox`; the rest keeps a headless test browser quiet and off the network.
@@ -73,7 +75,7 @@ pub fn run(options: &Options) -> Result<()> {
     shell
         .cmd("cargo")
         .arg("clippy")
-        .args(WASM_CRATES.iter().flat_map(|c| ["-p", c]))
+        .args(WASM_LINTED.iter().flat_map(|c| ["-p", c]))
         .args(["--target", WASM_TARGET])
         .args(["--all-targets", "--", "-D", "warnings"])
         .run("clippy (wasm32)")?;

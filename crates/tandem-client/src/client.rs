@@ -154,10 +154,17 @@ impl<M: Serialize + DeserializeOwned> Client<M> {
     /// retrying with backoff.
     pub async fn connect(url: &str, config: Config) -> Result<Self, Error> {
         let client = Self::start(url, config)?;
-        let mut state = client.inner.state.clone();
+        client.opened().await?;
+        Ok(client)
+    }
+
+    /// Waits until the connection is open (now or later), or fails with the reason the
+    /// client closed for good.
+    pub async fn opened(&self) -> Result<(), Error> {
+        let mut state = self.inner.state.clone();
         loop {
             match &*state.borrow_and_update() {
-                ConnectionState::Open => return Ok(client),
+                ConnectionState::Open => return Ok(()),
                 ConnectionState::Closed(reason) => return Err(Error::Closed(reason.clone())),
                 _ => {}
             }

@@ -1,0 +1,429 @@
+//! The `Client` and `Room` classes. Payloads cross the boundary as JSON text: the page's
+//! own `JSON.stringify` / `JSON.parse` (fast in every engine) on one side, the protocol's
+//! raw JSON on the other, so a message is never walked value by value.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use js_sys::{Function, JSON, Promise, Reflect};
+use serde_json::value::RawValue;
+use tandem_client::{Client as Inner, Config, Event, Member, TokenError};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+
+use crate::error::{js_error, to_js};
+use crate::types::{ConnectSettings, JoinSettings, State};
+
+type Raw = Box<RawValue>;
+
+/// A listener registration: its id, the event name, the room (for room events).
+struct Listener {
+    id: u32,
+    event: String,
+    room: Option<String>,
+    callback: Function,
+}
+
+struct Shared {
+    client: Inner<Raw>,
+    listeners: RefCell<Vec<Listener>>,
+    next_id: Cell<u32>,
+}
+
+impl Shared {
+    fn add(self: &Rc<Self>, event: String, room: Option<String>, callback: Function) -> Function {
+        let id = self.next_id.get();
+        self.next_id.set(id + 1);
+        self.listeners.borrow_mut().push(Listener {
+            id,
+            event,
+            room,
+            callback,
+        });
+        let weak = Rc::downgrade(self);
+        Closure::once_into_js(move || {
+            if let Some(shared) = weak.upgrade() {
+                shared.listeners.borrow_mut().retain(|l| l.id != id);
+            }
+        })
+        .unchecked_into()
+    }
+
+    /// Calls every listener of `event` (in `room`, for room events) with `value`.
+    fn emit(&self, event: &str, room: Option<&str>, value: &JsValue) {
+        let targets: Vec<Function> = self
+            .listeners
+            .borrow()
+            .iter()
+            .filter(|l| l.event == event && l.room.as_deref() == room)
+            .map(|l| l.callback.clone())
+            .collect();
+        for f in targets {
+            // A throwing listener must not stop the others or the event loop.
+            if let Err(e) = f.call1(&JsValue::NULL, value) {
+                web_sys_console_error(&e);
+            }
+        }
+    }
+}
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_namespace = console, js_name = error)]
+    fn web_sys_console_error(e: &JsValue);
+}
+
+fn parse(raw: &RawValue) -> JsValue {
+    JSON::parse(raw.get()).unwrap_or(JsValue::UNDEFINED)
+}
+
+fn stringify(value: &JsValue) -> Result<Raw, JsValue> {
+    let text = JSON::stringify(value)
+        .ok()
+        .and_then(|s| s.as_string())
+        .ok_or_else(|| js_error("payload", "the value cannot be sent as JSON"))?;
+    RawValue::from_string(text).map_err(|e| js_error("payload", &e.to_string()))
+}
+
+fn set(obj: &js_sys::Object, key: &str, value: &JsValue) {
+    let _ = Reflect::set(obj, &key.into(), value);
+}
+
+fn members(list: &[Member]) -> JsValue {
+    let out = js_sys::Array::new();
+    for m in list {
+        let o = js_sys::Object::new();
+        set(&o, "user", &m.user.as_str().into());
+        if let Some(meta) = &m.meta {
+            set(&o, "meta", &parse(meta));
+        }
+        out.push(&o);
+    }
+    out.into()
+}
+
+fn state_value(state: &State) -> JsValue {
+    serde_wasm_bindgen::to_value(state).unwrap_or(JsValue::NULL)
+}
+
+/// A connection to a tandem server. `Client.connect` resolves once the server has
+/// welcomed the client.
+#[wasm_bindgen(skip_typescript)]
+pub struct Client {
+    shared: Rc<Shared>,
+}
+
+#[wasm_bindgen]
+impl Client {
+    /// Connects to `url` (`ws://`, `wss://`, or a path on this page's host).
+    pub async fn connect(url: String, options: JsValue) -> Result<Client, JsValue> {
+        let settings: ConnectSettings = if options.is_undefined() || options.is_null() {
+            ConnectSettings::default()
+        } else {
+            serde_wasm_bindgen::from_value(options.clone())
+                .map_err(|e| js_error("invalid_options", &e.to_string()))?
+        };
+        let mut config: Config = settings.config();
+        let get_token = Reflect::get(&options, &"getToken".into())
+            .ok()
+            .and_then(|f| f.dyn_into::<Function>().ok());
+        if let Some(get_token) = get_token {
+            config = config.token_provider(move || {
+                let result = get_token.call0(&JsValue::NULL);
+                async move {
+                    let value = match result {
+                        Ok(v) if v.has_type::<Promise>() => JsFuture::from(Promise::from(v)).await,
+                        other => other,
+                    };
+                    match value {
+                        Ok(v) => v.as_string().ok_or_else(|| {
+                            TokenError::Unauthorized("getToken gave no string".into())
+                        }),
+                        Err(e) => Err(TokenError::Unavailable(
+                            e.as_string().unwrap_or_else(|| "getToken failed".into()),
+                        )),
+                    }
+                }
+            });
+        }
+        let client = Inner::<Raw>::start(&url, config).map_err(|e| to_js(&e))?;
+        let shared = Rc::new(Shared {
+            client,
+            listeners: RefCell::new(Vec::new()),
+            next_id: Cell::new(1),
+        });
+        let events = shared.client.events();
+        wasm_bindgen_futures::spawn_local(dispatch(Rc::downgrade(&shared), events));
+        // Wait for the first welcome, or the reason it will never come.
+        shared.client.opened().await.map_err(|e| to_js(&e))?;
+        Ok(Client { shared })
+    }
+
+    /// The connection state now.
+    #[wasm_bindgen(getter)]
+    pub fn state(&self) -> JsValue {
+        state_value(&State::from(&self.shared.client.state()))
+    }
+
+    /// Listens to `state` or `error` events; returns a function that unsubscribes.
+    pub fn on(&self, event: String, listener: Function) -> Function {
+        self.shared.add(event, None, listener)
+    }
+
+    /// Joins `room`, with presence metadata (`meta`) and history replay (`history`).
+    pub async fn join(&self, room: String, options: JsValue) -> Result<Room, JsValue> {
+        let settings: JoinSettings = if options.is_undefined() || options.is_null() {
+            JoinSettings::default()
+        } else {
+            serde_wasm_bindgen::from_value(options.clone())
+                .map_err(|e| js_error("invalid_options", &e.to_string()))?
+        };
+        let mut join = tandem_client::JoinOptions::new().history(settings.history.unwrap_or(0));
+        if let Ok(meta) = Reflect::get(&options, &"meta".into()) {
+            if !meta.is_undefined() {
+                join = join.meta(&stringify(&meta)?).map_err(|e| to_js(&e))?;
+            }
+        }
+        let joined = self
+            .shared
+            .client
+            .join_with(&room, join)
+            .await
+            .map_err(|e| to_js(&e))?;
+        Ok(Room {
+            shared: self.shared.clone(),
+            name: room,
+            members: RefCell::new(joined.members),
+        })
+    }
+
+    /// Closes the connection for good.
+    pub async fn close(&self) {
+        self.shared.client.close().await;
+    }
+}
+
+/// Feeds the client's events to the JavaScript listeners until the client closes.
+async fn dispatch(weak: std::rc::Weak<Shared>, mut events: tandem_client::Events<Raw>) {
+    while let Some(event) = events.next().await {
+        let Some(shared) = weak.upgrade() else { return };
+        match event {
+            Event::State(s) => shared.emit("state", None, &state_value(&State::from(&s))),
+            Event::Message {
+                room,
+                seq,
+                from,
+                data,
+            } => {
+                let o = js_sys::Object::new();
+                set(&o, "room", &room.as_str().into());
+                set(&o, "seq", &JsValue::from_f64(seq as f64));
+                set(&o, "from", &from.map_or(JsValue::NULL, |f| f.into()));
+                set(&o, "data", &parse(&data));
+                shared.emit("message", Some(&room), &o);
+            }
+            Event::Presence { room, joined, left } => {
+                let o = js_sys::Object::new();
+                set(&o, "room", &room.as_str().into());
+                set(&o, "joined", &members(&joined));
+                set(&o, "left", &members(&left));
+                shared.emit("presence", Some(&room), &o);
+            }
+            Event::Joined {
+                room,
+                recovered,
+                members: list,
+            } => {
+                let o = js_sys::Object::new();
+                set(&o, "room", &room.as_str().into());
+                set(
+                    &o,
+                    "recovered",
+                    &recovered.map_or(JsValue::NULL, JsValue::from_bool),
+                );
+                set(&o, "members", &members(&list));
+                shared.emit("joined", Some(&room), &o);
+            }
+            Event::Left { room } => {
+                let o = js_sys::Object::new();
+                set(&o, "room", &room.as_str().into());
+                shared.emit("left", Some(&room), &o);
+            }
+            Event::Error {
+                room,
+                code,
+                message,
+            } => {
+                let e = js_error(code.as_str(), &message);
+                if let Some(r) = &room {
+                    set(e.unchecked_ref(), "room", &r.as_str().into());
+                }
+                shared.emit("error", None, &e);
+            }
+            // Requests from the server are answered `rejected` (dropped) until the JS API
+            // grows a request handler.
+            _ => {}
+        }
+    }
+}
+
+/// A joined room.
+#[wasm_bindgen(skip_typescript)]
+pub struct Room {
+    shared: Rc<Shared>,
+    name: String,
+    members: RefCell<Vec<Member>>,
+}
+
+#[wasm_bindgen]
+impl Room {
+    /// The room's name.
+    #[wasm_bindgen(getter)]
+    pub fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    /// The presence snapshot taken when the room was joined.
+    #[wasm_bindgen(getter)]
+    pub fn members(&self) -> JsValue {
+        members(&self.members.borrow())
+    }
+
+    /// Publishes `data`; resolves with its sequence number once acknowledged.
+    pub async fn publish(&self, data: JsValue) -> Result<f64, JsValue> {
+        let raw = stringify(&data)?;
+        let seq = self
+            .shared
+            .client
+            .publish(&self.name, &raw)
+            .await
+            .map_err(|e| to_js(&e))?;
+        Ok(seq as f64)
+    }
+
+    /// Sends a request about this room; resolves with the answer.
+    pub async fn request(&self, data: JsValue) -> Result<JsValue, JsValue> {
+        let raw = stringify(&data)?;
+        let answer: Raw = self
+            .shared
+            .client
+            .request(Some(&self.name), &raw)
+            .await
+            .map_err(|e| to_js(&e))?;
+        Ok(parse(&answer))
+    }
+
+    /// Listens to `message`, `presence`, `joined` (after a reconnect, with `recovered`) or
+    /// `left`; returns a function that unsubscribes.
+    pub fn on(&self, event: String, listener: Function) -> Function {
+        self.shared.add(event, Some(self.name.clone()), listener)
+    }
+
+    /// Leaves the room.
+    pub async fn leave(&self) -> Result<(), JsValue> {
+        self.shared
+            .client
+            .leave(&self.name)
+            .await
+            .map_err(|e| to_js(&e))
+    }
+}
+
+/// The TypeScript face of `Client` and `Room`: generic over the application's message type
+/// `M`, so a wrong payload shape fails to type-check. The option and state types it uses
+/// are generated from the Rust types by tsify.
+#[wasm_bindgen(typescript_custom_section)]
+const TS_API: &'static str = r#"
+/** Calling it removes the listener. */
+export type Unsubscribe = () => void;
+
+/** Options of `Client.connect`: the settings, plus a token callback run before each connection attempt. */
+export interface ConnectOptions extends ConnectSettings {
+  /** A fresh token; a rejected promise retries with backoff. */
+  getToken?: () => Promise<string> | string;
+}
+
+/** Options of `client.join`. */
+export interface JoinOptions<P = unknown> extends JoinSettings {
+  /** Presence metadata shown to the room's members. */
+  meta?: P;
+}
+
+/** A member of a room's presence: one per user, however many tabs. */
+export interface Member<P = unknown> {
+  user: string;
+  meta?: P;
+}
+
+/** Every promise of this package rejects with a `TandemError`: an `Error` with a stable `code`. */
+export interface TandemError extends Error {
+  readonly name: "TandemError";
+  /** Stable and machine-readable: `timeout`, `queue_full`, `not_joined`, `forbidden`, `unauthorized`, ... */
+  readonly code: string;
+  /** The room concerned, for server errors about a room. */
+  readonly room?: string;
+}
+
+export interface MessageEvent<M> {
+  room: string;
+  /** The room's sequence number: consecutive, never repeated. */
+  seq: number;
+  /** The publishing user, or `null` for the server's own broadcasts. */
+  from: string | null;
+  data: M;
+}
+
+export interface PresenceEvent<P = unknown> {
+  room: string;
+  joined: Member<P>[];
+  left: Member<P>[];
+}
+
+export interface JoinedEvent<P = unknown> {
+  room: string;
+  /** After a reconnect: `true` if every missed message follows, `false` if some were lost (refetch). */
+  recovered: boolean | null;
+  members: Member<P>[];
+}
+
+export interface RoomEvents<M> {
+  message: MessageEvent<M>;
+  presence: PresenceEvent;
+  joined: JoinedEvent;
+  left: { room: string };
+}
+
+export interface ClientEvents {
+  state: State;
+  error: TandemError;
+}
+
+/** A connection to a tandem server, typed with the application's message type `M`. */
+export class Client<M = unknown> {
+  private constructor();
+  /** Connects and resolves once the server has welcomed the client; rejects only if it closes for good first. */
+  static connect<M = unknown>(url: string, options?: ConnectOptions): Promise<Client<M>>;
+  /** The connection state now. */
+  readonly state: State;
+  on<K extends keyof ClientEvents>(event: K, listener: (event: ClientEvents[K]) => void): Unsubscribe;
+  join(room: string, options?: JoinOptions): Promise<Room<M>>;
+  /** Closes for good: pending operations reject with code `closed`. */
+  close(): Promise<void>;
+  /** Frees the wasm memory of this handle. */
+  free(): void;
+}
+
+/** A joined room. */
+export class Room<M = unknown> {
+  private constructor();
+  readonly name: string;
+  /** The presence snapshot taken at join. */
+  readonly members: Member[];
+  /** Resolves with the message's sequence number once the server acknowledged it. */
+  publish(data: M): Promise<number>;
+  request<R = unknown, Q = unknown>(data: Q): Promise<R>;
+  on<K extends keyof RoomEvents<M>>(event: K, listener: (event: RoomEvents<M>[K]) => void): Unsubscribe;
+  leave(): Promise<void>;
+  free(): void;
+}
+"#;

@@ -1,0 +1,26 @@
+//! tandem for JavaScript and TypeScript: the browser client behind an idiomatic promise and
+//! event API, built by wasm-pack into the npm package in `pkg/`.
+//!
+//! ```ts
+//! import { Client } from "tandem";
+//! type Chat = { text: string };
+//! const client = await Client.connect<Chat>("/ws", { getToken: fetchToken });
+//! const room = await client.join("lobby");
+//! room.on("message", (m) => console.log(m.from, m.data.text));
+//! await room.publish({ text: "hi" });
+//! ```
+//!
+//! Only the wasm32 build has content; natively the crate is empty.
+
+#![cfg(target_arch = "wasm32")]
+
+mod bindings;
+mod error;
+mod types;
+
+pub use bindings::{Client, Room};
+pub use error::TandemError;
+pub use types::{
+    AppOptions, BackoffOptions, ConnectSettings, HeartbeatOptions, JoinSettings, QueueOptions,
+    State,
+};

@@ -1,0 +1,179 @@
+//! The shapes JavaScript sees, as Rust types: their TypeScript declarations are generated
+//! from these by tsify, so no TypeScript type copies a Rust one by hand.
+
+use serde::{Deserialize, Serialize};
+use tandem_client::{Backoff, Config, ConnectionState, HeartbeatConfig, QueueLimits};
+use tsify::Tsify;
+
+use core::time::Duration;
+
+/// The application schema offered in hello.
+#[derive(Debug, Clone, Serialize, Deserialize, Tsify)]
+pub struct AppOptions {
+    /// The schema's name.
+    pub name: String,
+    /// Supported versions, most preferred first.
+    pub versions: Vec<u32>,
+}
+
+/// The reconnect schedule (full jitter between 0 and the ceiling).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, Tsify)]
+#[serde(rename_all = "camelCase")]
+pub struct BackoffOptions {
+    /// Ceiling of the first retry's delay. Default 250.
+    #[tsify(optional)]
+    pub initial_ms: Option<u32>,
+    /// Largest ceiling. Default 30000.
+    #[tsify(optional)]
+    pub max_ms: Option<u32>,
+    /// Give up after this many failed attempts in a row. Default: never.
+    #[tsify(optional)]
+    pub max_attempts: Option<u32>,
+}
+
+/// Heartbeat timings used until the server announces its own.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, Tsify)]
+#[serde(rename_all = "camelCase")]
+pub struct HeartbeatOptions {
+    /// Ping when quiet this long. Default 25000.
+    #[tsify(optional)]
+    pub interval_ms: Option<u32>,
+    /// Dead when nothing arrives this long after a ping. Default 10000.
+    #[tsify(optional)]
+    pub timeout_ms: Option<u32>,
+}
+
+/// Bounds of the offline queue.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, Tsify)]
+#[serde(rename_all = "camelCase")]
+pub struct QueueOptions {
+    /// Most frames queued. Default 1000.
+    #[tsify(optional)]
+    pub max_frames: Option<u32>,
+    /// Most bytes queued. Default 1 MiB.
+    #[tsify(optional)]
+    pub max_bytes: Option<u32>,
+}
+
+/// Connection settings (the `getToken` callback is declared beside, in `ConnectOptions`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, Tsify)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectSettings {
+    /// A fixed token sent in hello.
+    #[tsify(optional)]
+    pub token: Option<String>,
+    /// The application schema. Default `{ name: "default", versions: [1] }`.
+    #[tsify(optional)]
+    pub app: Option<AppOptions>,
+    /// The reconnect schedule.
+    #[tsify(optional)]
+    pub backoff: Option<BackoffOptions>,
+    /// Heartbeat timings.
+    #[tsify(optional)]
+    pub heartbeat: Option<HeartbeatOptions>,
+    /// Offline queue bounds.
+    #[tsify(optional)]
+    pub queue: Option<QueueOptions>,
+    /// How long a request may wait for its answer. Default 10000.
+    #[tsify(optional)]
+    pub request_timeout_ms: Option<u32>,
+}
+
+fn ms(v: u32) -> Duration {
+    Duration::from_millis(u64::from(v))
+}
+
+impl ConnectSettings {
+    /// The client configuration these settings describe.
+    pub fn config(&self) -> Config {
+        let mut config = Config::new();
+        if let Some(t) = &self.token {
+            config = config.token(t.clone());
+        }
+        if let Some(app) = &self.app {
+            config = config.app(tandem_client::AppSchema::new(
+                app.name.clone(),
+                app.versions.clone(),
+            ));
+        }
+        let b = self.backoff.clone().unwrap_or_default();
+        let mut backoff = Backoff::default();
+        backoff.initial = b.initial_ms.map_or(backoff.initial, ms);
+        backoff.max = b.max_ms.map_or(backoff.max, ms);
+        backoff.max_attempts = b.max_attempts.or(backoff.max_attempts);
+        let h = self.heartbeat.clone().unwrap_or_default();
+        let mut heartbeat = HeartbeatConfig::default();
+        heartbeat.interval = h.interval_ms.map_or(heartbeat.interval, ms);
+        heartbeat.timeout = h.timeout_ms.map_or(heartbeat.timeout, ms);
+        let q = self.queue.clone().unwrap_or_default();
+        let mut queue = QueueLimits::default();
+        queue.max_count = q.max_frames.map_or(queue.max_count, |n| n as usize);
+        queue.max_bytes = q.max_bytes.map_or(queue.max_bytes, |n| n as usize);
+        config = config.backoff(backoff).heartbeat(heartbeat).queue(queue);
+        if let Some(t) = self.request_timeout_ms {
+            config = config.request_timeout(ms(t));
+        }
+        config
+    }
+}
+
+/// The connection state, as `client.state` and the `state` event give it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Tsify)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+pub enum State {
+    /// Not started.
+    Idle,
+    /// Opening a socket and negotiating; `attempt` 0 is the first connection.
+    Connecting {
+        /// The attempt.
+        attempt: u32,
+    },
+    /// Welcomed by the server.
+    Open,
+    /// Waiting `delayMs` before attempt `attempt` (`null` while the browser is offline).
+    #[serde(rename_all = "camelCase")]
+    Reconnecting {
+        /// The attempt about to be made.
+        attempt: u32,
+        /// Milliseconds until it, or `null` while offline.
+        delay_ms: Option<u32>,
+    },
+    /// Closed for good: `code` is stable (`closed`, `unauthorized`, `token_expired`,
+    /// `protocol_mismatch`, `app_version_mismatch`, `attempts_exhausted`,
+    /// `server_closed`), `reason` explains.
+    Closed {
+        /// The stable code.
+        code: String,
+        /// The explanation.
+        reason: String,
+    },
+}
+
+impl From<&ConnectionState> for State {
+    fn from(s: &ConnectionState) -> Self {
+        match s {
+            ConnectionState::Idle => State::Idle,
+            ConnectionState::Connecting { attempt } => State::Connecting { attempt: *attempt },
+            ConnectionState::Open => State::Open,
+            ConnectionState::Reconnecting { attempt, delay } => State::Reconnecting {
+                attempt: *attempt,
+                delay_ms: delay.map(|d| u32::try_from(d.as_millis()).unwrap_or(u32::MAX)),
+            },
+            ConnectionState::Closed(reason) => {
+                let err = crate::error::close_code(reason);
+                State::Closed {
+                    code: err.to_owned(),
+                    reason: reason.to_string(),
+                }
+            }
+        }
+    }
+}
+
+/// Options of `client.join`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, Tsify)]
+pub struct JoinSettings {
+    /// Replay up to this many recent messages on join.
+    #[tsify(optional)]
+    pub history: Option<u32>,
+}
