@@ -144,11 +144,42 @@ pub fn run(options: &Options) -> Result<()> {
         });
     print_summary(&native, Some(&wasm));
     wasm_result?;
+    drop((server, silent));
+    package(&shell)?;
     if wasm.suites == 0 {
         announce(
             "note: the wasm32 run printed no `test result:` line (no wasm-bindgen tests in \
              the wasm crates yet?)",
         );
+    }
+    Ok(())
+}
+
+/// Builds the npm package into `pkg/` (wasm-pack, release, wasm-opt) and prints its size.
+fn package(shell: &Shell) -> Result<()> {
+    shell
+        .cmd("wasm-pack")
+        .args([
+            "build",
+            "crates/tandem-wasm",
+            "--release",
+            "--target",
+            "web",
+        ])
+        .args(["--out-dir", "../../pkg", "--out-name", "tandem"])
+        .run("package (wasm-pack)")?;
+    announce("npm package size (pkg/)");
+    for file in ["tandem_bg.wasm", "tandem.js"] {
+        let path = shell.root().join("pkg").join(file);
+        let raw = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        let gzipped = shell
+            .cmd("sh")
+            .arg("-c")
+            .arg(format!("gzip -9 -c '{}' | wc -c", path.display()))
+            .capture()
+            .and_then(|s| s.trim().parse::<u64>().ok())
+            .unwrap_or(0);
+        println!("{file:<16} {raw:>8} bytes raw, {gzipped:>8} bytes gzipped");
     }
     Ok(())
 }
