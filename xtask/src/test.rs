@@ -142,10 +142,14 @@ pub fn run(options: &Options) -> Result<()> {
         .run_tee("tests (wasm32, headless Chromium)", |line| {
             wasm.add_line(line)
         });
+    drop((server, silent));
+    let package_result = match &wasm_result {
+        Ok(()) => package(&shell),
+        Err(_) => Ok(()),
+    };
     print_summary(&native, Some(&wasm));
     wasm_result?;
-    drop((server, silent));
-    package(&shell)?;
+    package_result?;
     if wasm.suites == 0 {
         announce(
             "note: the wasm32 run printed no `test result:` line (no wasm-bindgen tests in \

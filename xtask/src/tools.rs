@@ -23,7 +23,18 @@ pub fn ensure_all(shell: &Shell) -> Result<()> {
     ensure_wasm_bindgen_cli(shell)?;
     ensure_wasm_pack(shell)?;
     ensure_chromium(shell)?;
+    ensure_binaryen(shell)?;
     ensure_foreign_peers(shell)
+}
+
+/// Debian `binaryen` (wasm-opt, which wasm-pack runs on release builds) unless present.
+fn ensure_binaryen(shell: &Shell) -> Result<()> {
+    if let Some(version) = shell.version_of("wasm-opt") {
+        announce(&format!("ok: {} is installed", version.trim()));
+        return Ok(());
+    }
+    announce("installing Debian binaryen (wasm-opt)");
+    apt_install(shell, &["binaryen"], "wasm-opt")
 }
 
 /// `rustup target add wasm32-unknown-unknown` unless it is installed.
