@@ -33,6 +33,18 @@ fn joined(net: &mut Net, i: usize, room: &str) -> Option<bool> {
     found[0]
 }
 
+/// A network where alice and bob (token clients) have both joined `room`.
+fn alice_and_bob_in_room(config: ServerConfig) -> (Net, usize, usize) {
+    let mut net = Net::new(config);
+    let a = net.client(with_token("alice"));
+    let b = net.client(with_token("bob"));
+    for i in [a, b] {
+        net.join(i, "room", None, 0);
+    }
+    net.run();
+    (net, a, b)
+}
+
 #[test]
 fn negotiates_joins_and_publishes_to_two_clients_in_order() {
     let mut net = Net::new(server_config());
@@ -148,13 +160,7 @@ fn requests_time_out_in_both_directions() {
 
 #[test]
 fn reconnects_with_backoff_and_resumes_without_loss_or_duplicate() {
-    let mut net = Net::new(server_config());
-    let a = net.client(with_token("alice"));
-    let b = net.client(with_token("bob"));
-    for i in [a, b] {
-        net.join(i, "room", None, 0);
-    }
-    net.run();
+    let (mut net, a, b) = alice_and_bob_in_room(server_config());
     let now = net.now;
     net.peer(a).session.publish(now, "room", json("1")).unwrap();
     net.run();
@@ -213,13 +219,7 @@ fn reports_not_recovered_when_history_is_too_short() {
         },
         ..server_config()
     };
-    let mut net = Net::new(config);
-    let a = net.client(with_token("alice"));
-    let b = net.client(with_token("bob"));
-    for i in [a, b] {
-        net.join(i, "room", None, 0);
-    }
-    net.run();
+    let (mut net, a, b) = alice_and_bob_in_room(config);
     net.cut(b);
     let now = net.now;
     for n in 1..=5 {
@@ -269,13 +269,7 @@ fn server_restart_reports_not_recovered() {
 
 #[test]
 fn publishes_made_offline_are_delivered_once_in_order_after_reconnect() {
-    let mut net = Net::new(server_config());
-    let a = net.client(with_token("alice"));
-    let b = net.client(with_token("bob"));
-    for i in [a, b] {
-        net.join(i, "room", None, 0);
-    }
-    net.run();
+    let (mut net, a, b) = alice_and_bob_in_room(server_config());
     net.cut(a);
     let now = net.now;
     let ids: Vec<u64> = (1..=3)
