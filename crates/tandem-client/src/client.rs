@@ -8,7 +8,7 @@ use std::task::{Context, Poll};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tandem_proto::{
-    ConnectionState, ErrorBody, ErrorCode, Id, Member, Payload, decode_payload, encode_payload,
+    ClientEvent, ConnectionState, ErrorBody, Id, Payload, decode_payload, encode_payload,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -47,52 +47,17 @@ pub(crate) enum Command {
     },
 }
 
-/// An event before its payload is typed.
-#[derive(Debug)]
-pub(crate) enum RawEvent {
-    State(ConnectionState),
-    Joined {
-        room: String,
-        recovered: Option<bool>,
-        members: Vec<Member>,
-    },
-    Message {
-        room: String,
-        seq: u64,
-        from: Option<String>,
-        data: Payload,
-    },
-    Presence {
-        room: String,
-        joined: Vec<Member>,
-        left: Vec<Member>,
-    },
-    Left {
-        room: String,
-    },
-    Request {
-        id: Id,
-        room: Option<String>,
-        data: Payload,
-    },
-    Error {
-        room: Option<String>,
-        code: ErrorCode,
-        message: String,
-    },
-}
-
 /// Where a driver reports to the handle.
 pub(crate) struct Outputs {
     /// Taken away once the session is closed for good, which ends the event stream.
-    pub events: Option<mpsc::UnboundedSender<RawEvent>>,
+    pub events: Option<mpsc::UnboundedSender<ClientEvent>>,
     pub state: watch::Sender<ConnectionState>,
 }
 
 struct Inner {
     commands: mpsc::UnboundedSender<Command>,
     state: watch::Receiver<ConnectionState>,
-    events: Mutex<Option<mpsc::UnboundedReceiver<RawEvent>>>,
+    events: Mutex<Option<mpsc::UnboundedReceiver<ClientEvent>>>,
 }
 
 /// Options of a join.
@@ -293,7 +258,7 @@ impl<M: Serialize + DeserializeOwned> Client<M> {
 
 /// The stream of a client's [`Event`]s. Ends after the client closes for good.
 pub struct Events<M> {
-    rx: Option<mpsc::UnboundedReceiver<RawEvent>>,
+    rx: Option<mpsc::UnboundedReceiver<ClientEvent>>,
     commands: mpsc::WeakUnboundedSender<Command>,
     _message: PhantomData<fn() -> M>,
 }
@@ -315,19 +280,22 @@ impl Responder for ChannelResponder {
 }
 
 impl<M: DeserializeOwned> Events<M> {
-    fn typed(&self, raw: RawEvent) -> Event<M> {
-        match raw {
-            RawEvent::State(s) => Event::State(s),
-            RawEvent::Joined {
+    /// Types one of the session's events. The driver forwards only the events that are
+    /// not answers to an operation; anything else yields `None`.
+    fn typed(commands: &mpsc::WeakUnboundedSender<Command>, raw: ClientEvent) -> Option<Event<M>> {
+        Some(match raw {
+            ClientEvent::StateChanged(s) => Event::State(s),
+            ClientEvent::Joined {
                 room,
                 recovered,
                 members,
+                ..
             } => Event::Joined {
                 room,
                 recovered,
                 members,
             },
-            RawEvent::Message {
+            ClientEvent::Message {
                 room,
                 seq,
                 from,
@@ -346,15 +314,15 @@ impl<M: DeserializeOwned> Events<M> {
                     data,
                 },
             },
-            RawEvent::Presence { room, joined, left } => Event::Presence { room, joined, left },
-            RawEvent::Left { room } => Event::Left { room },
-            RawEvent::Request { id, room, data } => Event::Request(IncomingRequest {
+            ClientEvent::Presence { room, joined, left } => Event::Presence { room, joined, left },
+            ClientEvent::Left { room, .. } => Event::Left { room },
+            ClientEvent::Request { id, room, data } => Event::Request(IncomingRequest {
                 id,
                 room,
                 data,
-                responder: Some(Box::new(ChannelResponder(self.commands.clone()))),
+                responder: Some(Box::new(ChannelResponder(commands.clone()))),
             }),
-            RawEvent::Error {
+            ClientEvent::Error {
                 room,
                 code,
                 message,
@@ -363,7 +331,8 @@ impl<M: DeserializeOwned> Events<M> {
                 code,
                 message,
             },
-        }
+            _ => return None,
+        })
     }
 
     /// The next event, or `None` once the client is closed for good.
@@ -375,10 +344,16 @@ impl<M: DeserializeOwned> Events<M> {
         let Some(rx) = self.rx.as_mut() else {
             return Poll::Ready(None);
         };
-        match rx.poll_recv(cx) {
-            Poll::Ready(Some(raw)) => Poll::Ready(Some(self.typed(raw))),
-            Poll::Ready(None) => Poll::Ready(None),
-            Poll::Pending => Poll::Pending,
+        loop {
+            match rx.poll_recv(cx) {
+                Poll::Ready(Some(raw)) => {
+                    if let Some(event) = Self::typed(&self.commands, raw) {
+                        return Poll::Ready(Some(event));
+                    }
+                }
+                Poll::Ready(None) => return Poll::Ready(None),
+                Poll::Pending => return Poll::Pending,
+            }
         }
     }
 }

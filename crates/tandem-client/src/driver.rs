@@ -4,10 +4,11 @@
 
 use std::collections::HashMap;
 
-use tandem_proto::{ClientEvent, ConnectionState, Id, Instant, Payload, Session};
+use tandem_proto::{ClientEvent, ConnectionState, Id, Instant, Payload, Session, TokenError};
 use tokio::sync::oneshot;
 
-use crate::client::{Command, Outputs, RawEvent};
+use crate::client::{Command, Outputs};
+use crate::config::{Config, TokenFuture, TokenProvider};
 use crate::error::Error;
 use crate::event::Joined;
 
@@ -25,19 +26,43 @@ pub(crate) struct Driver {
     pub outputs: Outputs,
     waiting: HashMap<Id, Waiting>,
     closers: Vec<oneshot::Sender<()>>,
+    token_provider: Option<TokenProvider>,
     /// Whether the session asked for a token the transport has not fetched yet.
-    pub token_wanted: bool,
+    token_wanted: bool,
 }
 
 impl Driver {
-    pub fn new(session: Session, outputs: Outputs) -> Self {
+    /// A driver for `config`; `fresh_seed` draws the jitter seed when the configuration
+    /// gives none (each target has its own random source).
+    pub fn new(config: Config, outputs: Outputs, fresh_seed: impl FnOnce() -> u64) -> Self {
+        let Config {
+            protocol,
+            token_provider,
+            seed,
+        } = config;
         Driver {
-            session,
+            session: Session::new(protocol, seed.unwrap_or_else(fresh_seed)),
             outputs,
             waiting: HashMap::new(),
             closers: Vec::new(),
+            token_provider,
             token_wanted: false,
         }
+    }
+
+    /// The token fetch the session asked for, if any, to be awaited by the transport and
+    /// its result given to [`Session::handle_token`]. Without a provider the answer is
+    /// "unauthorized".
+    pub fn token_fetch(&mut self) -> Option<TokenFuture> {
+        if !std::mem::take(&mut self.token_wanted) {
+            return None;
+        }
+        Some(match &self.token_provider {
+            Some(provider) => provider(),
+            None => {
+                Box::pin(async { Err(TokenError::Unauthorized("no token provider".to_owned())) })
+            }
+        })
     }
 
     /// Whether the session is closed for good.
@@ -108,57 +133,17 @@ impl Driver {
         }
     }
 
-    fn emit(&self, event: RawEvent) {
+    fn emit(&self, event: ClientEvent) {
         if let Some(events) = &self.outputs.events {
             let _ = events.send(event);
         }
     }
 
+    /// Answers a waiting operation, or forwards the event to the stream (Joined and Left
+    /// do both: the stream shows every join and leave).
     fn route(&mut self, event: ClientEvent) {
         match event {
-            ClientEvent::StateChanged(state) => {
-                self.outputs.state.send_replace(state.clone());
-                self.emit(RawEvent::State(state));
-            }
             ClientEvent::TokenRequired => self.token_wanted = true,
-            ClientEvent::Joined {
-                id,
-                room,
-                recovered,
-                members,
-            } => {
-                if let Some(Waiting::Join(reply)) = id.and_then(|id| self.waiting.remove(&id)) {
-                    let _ = reply.send(Ok(Joined {
-                        room: room.clone(),
-                        members: members.clone(),
-                    }));
-                }
-                self.emit(RawEvent::Joined {
-                    room,
-                    recovered,
-                    members,
-                });
-            }
-            ClientEvent::Message {
-                room,
-                seq,
-                from,
-                data,
-            } => self.emit(RawEvent::Message {
-                room,
-                seq,
-                from,
-                data,
-            }),
-            ClientEvent::Presence { room, joined, left } => {
-                self.emit(RawEvent::Presence { room, joined, left });
-            }
-            ClientEvent::Left { id, room } => {
-                if let Some(Waiting::Leave(reply)) = self.waiting.remove(&id) {
-                    let _ = reply.send(Ok(()));
-                }
-                self.emit(RawEvent::Left { room });
-            }
             ClientEvent::Published { id, seq, .. } => {
                 if let Some(Waiting::Publish(reply)) = self.waiting.remove(&id) {
                     let _ = reply.send(Ok(seq));
@@ -179,19 +164,33 @@ impl Driver {
                     None => {}
                 }
             }
-            ClientEvent::Request { id, room, data } => {
-                self.emit(RawEvent::Request { id, room, data });
+            event => {
+                match &event {
+                    ClientEvent::StateChanged(state) => {
+                        self.outputs.state.send_replace(state.clone());
+                    }
+                    ClientEvent::Joined {
+                        id: Some(id),
+                        room,
+                        members,
+                        ..
+                    } => {
+                        if let Some(Waiting::Join(reply)) = self.waiting.remove(id) {
+                            let _ = reply.send(Ok(Joined {
+                                room: room.clone(),
+                                members: members.clone(),
+                            }));
+                        }
+                    }
+                    ClientEvent::Left { id, .. } => {
+                        if let Some(Waiting::Leave(reply)) = self.waiting.remove(id) {
+                            let _ = reply.send(Ok(()));
+                        }
+                    }
+                    _ => {}
+                }
+                self.emit(event);
             }
-            ClientEvent::Error {
-                room,
-                code,
-                message,
-            } => self.emit(RawEvent::Error {
-                room,
-                code,
-                message,
-            }),
-            _ => {}
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use core::time::Duration;
 use futures_util::{SinkExt, StreamExt};
-use tandem_proto::{Instant, Session, TokenError, Transmit};
+use tandem_proto::{Instant, Transmit};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -97,14 +97,8 @@ async fn run(
     mut commands: mpsc::UnboundedReceiver<Command>,
     outputs: Outputs,
 ) {
-    let Config {
-        protocol,
-        token_provider,
-        seed,
-    } = config;
-    let max_inbound = protocol.max_inbound_bytes;
-    let session = Session::new(protocol, seed.unwrap_or_else(fresh_seed));
-    let mut driver = Driver::new(session, outputs);
+    let mut driver = Driver::new(config, outputs, fresh_seed);
+    let max_inbound = driver.session.config().max_inbound_bytes;
     let clock = Clock(tokio::time::Instant::now());
     let mut socket: Option<Socket> = None;
     let mut opening: Option<Opening> = None;
@@ -145,14 +139,8 @@ async fn run(
             }
         }
         driver.route_events();
-        if driver.token_wanted {
-            driver.token_wanted = false;
-            token = Some(match &token_provider {
-                Some(provider) => provider(),
-                None => Box::pin(async {
-                    Err(TokenError::Unauthorized("no token provider".to_owned()))
-                }),
-            });
+        if let Some(fetch) = driver.token_fetch() {
+            token = Some(fetch);
         }
         if handle_gone {
             if driver.is_closed() {

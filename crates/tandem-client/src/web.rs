@@ -8,14 +8,14 @@ use std::cell::RefCell;
 use std::rc::{Rc, Weak};
 
 use gloo_timers::callback::Timeout;
-use tandem_proto::{Instant, Session, TokenError, Transmit, close};
+use tandem_proto::{Instant, Transmit, close};
 use tokio::sync::mpsc;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
 use web_sys::{BinaryType, CloseEvent, Event, EventTarget, MessageEvent, WebSocket};
 
 use crate::client::{Command, Outputs};
-use crate::config::{Config, TokenProvider};
+use crate::config::Config;
 use crate::driver::Driver;
 use crate::error::Error;
 
@@ -82,12 +82,9 @@ struct Socket {
 }
 
 impl Socket {
-    /// Detaches the handlers and closes the socket (if still open) with `code`.
+    /// Closes the socket (if still open) with `code`; dropping `self` detaches the
+    /// handlers, so none of its later events arrive.
     fn shut(self, code: u16, reason: &str) {
-        self.ws.set_onopen(None);
-        self.ws.set_onmessage(None);
-        self.ws.set_onclose(None);
-        self.ws.set_onerror(None);
         // Browsers only let pages send 1000 and 3000-4999; other codes travel in the reason.
         let (code, reason) = if code == close::NORMAL || (3000..=4999).contains(&code) {
             (code, reason.to_owned())
@@ -133,7 +130,6 @@ struct Web {
     generation: u64,
     timer: Option<(Instant, Timeout)>,
     listeners: Vec<Listener>,
-    token_provider: Option<TokenProvider>,
 }
 
 type Shared = Rc<RefCell<Web>>;
@@ -145,23 +141,18 @@ pub(crate) fn spawn(
     mut commands: mpsc::UnboundedReceiver<Command>,
     outputs: Outputs,
 ) {
-    let Config {
-        protocol,
-        token_provider,
-        seed,
-    } = config;
+    // A seed from the page's random source: 53 random bits.
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-    let seed = seed.unwrap_or_else(|| (js_sys::Math::random() * 9_007_199_254_740_992.0) as u64);
+    let fresh_seed = || (js_sys::Math::random() * 9_007_199_254_740_992.0) as u64;
     let url = resolve(&url).unwrap_or(url);
     let web: Shared = Rc::new(RefCell::new(Web {
-        driver: Driver::new(Session::new(protocol, seed), outputs),
+        driver: Driver::new(config, outputs, fresh_seed),
         url,
         clock: Clock::new(),
         socket: None,
         generation: 0,
         timer: None,
         listeners: Vec::new(),
-        token_provider,
     }));
     listen(&web);
     {
@@ -250,7 +241,7 @@ fn with(weak: &Weak<RefCell<Web>>, f: impl FnOnce(&mut Web, Instant)) {
 /// Writes out what the session wants, routes its events, fetches a token if asked, and
 /// arms the timer for its next deadline.
 fn pump(web: &Shared) {
-    let mut token_wanted = None;
+    let fetch;
     {
         let mut w = web.borrow_mut();
         while let Some(t) = w.driver.session.poll_transmit() {
@@ -273,18 +264,13 @@ fn pump(web: &Shared) {
             }
         }
         w.driver.route_events();
-        if std::mem::take(&mut w.driver.token_wanted) {
-            token_wanted = Some(w.token_provider.clone());
-        }
+        fetch = w.driver.token_fetch();
         arm(web, &mut w);
     }
-    if let Some(provider) = token_wanted {
+    if let Some(fetch) = fetch {
         let weak = Rc::downgrade(web);
         wasm_bindgen_futures::spawn_local(async move {
-            let token = match provider {
-                Some(p) => p().await,
-                None => Err(TokenError::Unauthorized("no token provider".to_owned())),
-            };
+            let token = fetch.await;
             with(&weak, |w, now| w.driver.session.handle_token(now, token));
         });
     }
@@ -367,9 +353,10 @@ fn open(web: &Shared, w: &mut Web, protocols: &[String]) {
         move |e: CloseEvent| {
             current(&weak, &mut |w, now| {
                 w.socket = None;
-                // 1006 is the browser saying "dropped without a close frame".
-                let code = Some(e.code()).filter(|c| *c != close::ABNORMAL);
-                w.driver.session.handle_closed(now, code, &e.reason());
+                // The browser reports a drop as 1006, which the session treats as one.
+                w.driver
+                    .session
+                    .handle_closed(now, Some(e.code()), &e.reason());
             });
         }
     });
