@@ -6,7 +6,8 @@ use std::process::ExitCode;
 use clap::Args;
 use core::time::Duration;
 use tandem_proto::{AppSchema, close};
-use tandem_server::{HmacTokens, Limits, OriginPolicy, Server};
+use tandem_proto::{ErrorBody, ErrorCode};
+use tandem_server::{AuthError, HmacTokens, Limits, OriginPolicy, Server};
 
 use crate::duration;
 
@@ -120,6 +121,21 @@ pub struct ServeArgs {
     #[arg(long)]
     echo_requests: bool,
 
+    /// Serve the files of this directory (a built web app, e.g. the demo's `www/dist`) to
+    /// plain HTTP GETs on the same port; `/` is its index.html.
+    #[arg(long, value_name = "DIR")]
+    static_dir: Option<std::path::PathBuf>,
+
+    /// Accept a token `guest:<name>` as user <name> without any check, so a page can pick
+    /// a name and several tabs of one name are one member (demos and development only).
+    /// Other tokens still need --token-secret.
+    #[arg(long)]
+    guest_names: bool,
+
+    /// Answer the demo web app's requests (tandem_demo::DemoRequest).
+    #[arg(long, conflicts_with = "echo_requests")]
+    demo: bool,
+
     /// Log filter (tracing-subscriber EnvFilter syntax).
     #[arg(long, env = "RUST_LOG", default_value = "info")]
     log: String,
@@ -220,9 +236,31 @@ async fn serve(args: ServeArgs) -> ExitCode {
     if args.echo_requests {
         builder = builder.on_request(|_, data| async move { Ok(data) });
     }
-    match &args.token_secret {
-        Some(secret) => builder = builder.hmac_tokens(HmacTokens::new(secret)),
-        None => tracing::warn!("no --token-secret: every connection is accepted without a token"),
+    if args.demo {
+        builder = builder.on_request(|ctx, data| async move {
+            let error = |code, e: serde_json::Error| ErrorBody {
+                code,
+                message: e.to_string(),
+            };
+            let request: tandem_demo::DemoRequest =
+                serde_json::from_str(data.get()).map_err(|e| error(ErrorCode::WrongType, e))?;
+            let reply = tandem_demo::answer(&request, ctx.server.connections());
+            serde_json::value::to_raw_value(&reply).map_err(|e| error(ErrorCode::Internal, e))
+        });
+    }
+    if let Some(dir) = &args.static_dir {
+        tracing::info!(dir = %dir.display(), "serving static files");
+        builder = builder.static_files(dir);
+    }
+    let tokens = args.token_secret.as_deref().map(HmacTokens::new);
+    if tokens.is_none() && !args.guest_names {
+        tracing::warn!("no --token-secret: every connection is accepted without a token");
+    } else {
+        let guest_names = args.guest_names;
+        builder = builder.authenticate(move |token| {
+            let result = authenticate(token.as_deref(), tokens.as_ref(), guest_names);
+            async move { result }
+        });
     }
     let running = match builder.build().bind(args.addr).await {
         Ok(r) => r,
@@ -236,6 +274,30 @@ async fn serve(args: ServeArgs) -> ExitCode {
     tracing::info!(signal, code = args.shutdown_code, "shutting down");
     running.shutdown(args.shutdown_code).await;
     ExitCode::SUCCESS
+}
+
+/// Who `token` stands for: `guest:<name>` when guest names are on, else an HMAC token.
+fn authenticate(
+    token: Option<&str>,
+    tokens: Option<&HmacTokens>,
+    guest_names: bool,
+) -> Result<String, AuthError> {
+    let token = token.ok_or(AuthError::Missing)?;
+    if let (true, Some(name)) = (guest_names, token.strip_prefix("guest:")) {
+        let name = name.trim();
+        let ok = (1..=32).contains(&name.chars().count()) && !name.chars().any(char::is_control);
+        return if ok {
+            Ok(name.to_owned())
+        } else {
+            Err(AuthError::Invalid("a guest name has 1 to 32 printable characters".into()))
+        };
+    }
+    match tokens {
+        Some(tokens) => tokens.verify(token).map(|c| c.sub),
+        None => Err(AuthError::Invalid(
+            "this server accepts only guest:<name> tokens".into(),
+        )),
+    }
 }
 
 /// Waits for SIGINT or SIGTERM and names it.

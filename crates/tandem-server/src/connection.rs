@@ -3,6 +3,7 @@
 //! is written back. An idle connection is this one task, its small buffers and its outbox.
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -19,6 +20,7 @@ use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message, error::CapacityError};
 
 use crate::core::{CloseOrder, Command, Outbox};
+use crate::files;
 use crate::http::{self, HeadError, RequestHead};
 use crate::server::Shared;
 
@@ -85,6 +87,14 @@ async fn answer(stream: &mut TcpStream, shared: &Shared, head: &RequestHead) {
             .to_string();
             let status = if healthy { 200 } else { 503 };
             http::respond(stream, status, "application/json", &body).await
+        }
+        ("GET" | "HEAD", _) if shared.static_files.is_some() => {
+            let root = shared.static_files.as_deref().unwrap_or(Path::new("."));
+            match files::serve(stream, root, path, head.method == "HEAD").await {
+                Ok(true) => Ok(()),
+                Ok(false) => http::respond(stream, 404, "text/plain", "not found\n").await,
+                Err(e) => Err(e),
+            }
         }
         ("GET", "/") => {
             http::respond(

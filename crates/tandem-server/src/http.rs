@@ -127,6 +127,18 @@ pub(crate) async fn respond<S: AsyncWrite + Unpin>(
     content_type: &str,
     body: &str,
 ) -> io::Result<()> {
+    respond_bytes(stream, status, content_type, body.as_bytes(), body.len() as u64).await
+}
+
+/// Writes a response whose `Content-Length` is `length` and whose body is `body` (empty
+/// for the answer to a HEAD request), with `Connection: close`.
+pub(crate) async fn respond_bytes<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    status: u16,
+    content_type: &str,
+    body: &[u8],
+    length: u64,
+) -> io::Result<()> {
     let reason = match status {
         200 => "OK",
         400 => "Bad Request",
@@ -140,12 +152,11 @@ pub(crate) async fn respond<S: AsyncWrite + Unpin>(
         _ => "Error",
     };
     let head = format!(
-        "HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\
-         Cache-Control: no-store\r\nConnection: close\r\n\r\n",
-        body.len()
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {length}\r\n\
+         Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n"
     );
     stream.write_all(head.as_bytes()).await?;
-    stream.write_all(body.as_bytes()).await?;
+    stream.write_all(body).await?;
     stream.flush().await
 }
 

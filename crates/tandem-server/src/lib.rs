@@ -27,6 +27,7 @@ mod clock;
 mod connection;
 mod core;
 mod error;
+mod files;
 mod hooks;
 mod http;
 mod limits;

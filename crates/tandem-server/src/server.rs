@@ -4,6 +4,7 @@ use std::future::Future;
 use std::hash::BuildHasher;
 use std::io;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize};
 
@@ -37,6 +38,7 @@ pub(crate) struct Shared {
     pub commands: mpsc::Sender<Command>,
     pub next_conn: AtomicU64,
     pub connections: AtomicUsize,
+    pub static_files: Option<PathBuf>,
 }
 
 /// Configures a [`Server`]. Start with [`Server::builder`].
@@ -49,6 +51,7 @@ pub struct ServerBuilder {
     broker: Arc<dyn Broker>,
     shutdown_hint: Duration,
     seed: Option<u64>,
+    static_files: Option<PathBuf>,
 }
 
 impl ServerBuilder {
@@ -134,6 +137,13 @@ impl ServerBuilder {
         self
     }
 
+    /// Serves the files under `dir` to plain HTTP GETs on the same port (a built web app:
+    /// `/` is `dir/index.html`). `/healthz` and WebSocket upgrades keep their meaning.
+    pub fn static_files(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.static_files = Some(dir.into());
+        self
+    }
+
     /// Seeds the room epochs (tests only; by default each run draws a fresh seed).
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = Some(seed);
@@ -159,6 +169,7 @@ impl ServerBuilder {
             broker: self.broker,
             shutdown_hint: self.shutdown_hint,
             seed: self.seed.unwrap_or_else(fresh_seed),
+            static_files: self.static_files,
         }
     }
 }
@@ -179,6 +190,7 @@ pub struct Server {
     broker: Arc<dyn Broker>,
     shutdown_hint: Duration,
     seed: u64,
+    static_files: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for Server {
@@ -203,6 +215,7 @@ impl Server {
             broker: Arc::new(MemoryBroker::default()),
             shutdown_hint: Duration::from_secs(1),
             seed: None,
+            static_files: None,
         }
     }
 
@@ -228,6 +241,7 @@ impl Server {
             commands: commands.clone(),
             next_conn: AtomicU64::new(1),
             connections: AtomicUsize::new(0),
+            static_files: self.static_files,
         });
         let handle = Handle {
             commands: commands.clone(),
