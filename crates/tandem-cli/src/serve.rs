@@ -289,7 +289,9 @@ fn authenticate(
         return if ok {
             Ok(name.to_owned())
         } else {
-            Err(AuthError::Invalid("a guest name has 1 to 32 printable characters".into()))
+            Err(AuthError::Invalid(
+                "a guest name has 1 to 32 printable characters".into(),
+            ))
         };
     }
     match tokens {

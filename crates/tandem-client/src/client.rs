@@ -45,6 +45,8 @@ pub(crate) enum Command {
     Close {
         reply: oneshot::Sender<()>,
     },
+    /// Drop the transport as a network failure would.
+    DropConnection,
 }
 
 /// Where a driver reports to the handle.
@@ -245,6 +247,13 @@ impl<M: Serialize + DeserializeOwned> Client<M> {
             })
             .await?;
         decode_payload(&answer).map_err(|e| Error::Payload(e.to_string()))
+    }
+
+    /// Drops the current connection as a network failure would: the client reconnects
+    /// with backoff and resumes its rooms, like after a real cut. For demos and tests of
+    /// recovery; does nothing while not connected.
+    pub fn drop_connection(&self) {
+        let _ = self.inner.commands.send(Command::DropConnection);
     }
 
     /// Closes the connection for good (pending operations fail with `Closed`).

@@ -116,7 +116,30 @@ impl Driver {
                 s.close(now);
                 self.closers.push(reply);
             }
+            Command::DropConnection => self.drop_connection(now),
         }
+    }
+
+    /// Tells the session its connection was lost, when it has one (the transport lets go
+    /// of the socket itself).
+    pub fn drop_connection(&mut self, now: Instant) {
+        if self.has_connection() {
+            self.session
+                .handle_closed(now, None, "connection dropped by the application");
+        }
+    }
+
+    /// Whether `command` makes the transport drop its socket.
+    pub fn drops_socket(&self, command: &Command) -> bool {
+        matches!(command, Command::DropConnection) && self.has_connection()
+    }
+
+    /// Whether a socket is open or opening.
+    fn has_connection(&self) -> bool {
+        matches!(
+            self.session.state(),
+            ConnectionState::Open | ConnectionState::Connecting { .. }
+        )
     }
 
     /// Routes every pending session event: answers to their waiting operations, the rest

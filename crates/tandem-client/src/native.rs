@@ -153,7 +153,13 @@ async fn run(
         let deadline = driver.session.poll_timeout().map(|t| clock.at(t));
         tokio::select! {
             command = commands.recv() => match command {
-                Some(c) => driver.command(clock.now(), c),
+                Some(c) => {
+                    if driver.drops_socket(&c) {
+                        socket = None;
+                        opening = None;
+                    }
+                    driver.command(clock.now(), c);
+                }
                 None => handle_gone = true,
             },
             opened = async { match opening.as_mut() { Some(f) => f.await, None => std::future::pending().await } } => {

@@ -166,6 +166,13 @@ pub(crate) fn spawn(
             {
                 let mut w = web.borrow_mut();
                 let now = w.clock.now();
+                if w.driver.drops_socket(&command) {
+                    // The socket's handlers go with it; the server sees a closed socket.
+                    w.generation += 1;
+                    if let Some(socket) = w.socket.take() {
+                        socket.shut(close::NORMAL, "connection dropped by the application");
+                    }
+                }
                 w.driver.command(now, command);
             }
             pump(&web);

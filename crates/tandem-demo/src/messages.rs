@@ -87,7 +87,8 @@ mod tests {
             serde_json::to_string(&chat).unwrap(),
             r#"{"kind":"chat","text":"hi"}"#
         );
-        let cursor: DemoMessage = serde_json::from_str(r#"{"kind":"cursor","x":0.5,"y":1}"#).unwrap();
+        let cursor: DemoMessage =
+            serde_json::from_str(r#"{"kind":"cursor","x":0.5,"y":1}"#).unwrap();
         assert_eq!(cursor, DemoMessage::Cursor { x: 0.5, y: 1.0 });
         assert!(serde_json::from_str::<DemoMessage>(r#"{"kind":"shout"}"#).is_err());
     }

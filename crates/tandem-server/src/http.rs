@@ -127,7 +127,14 @@ pub(crate) async fn respond<S: AsyncWrite + Unpin>(
     content_type: &str,
     body: &str,
 ) -> io::Result<()> {
-    respond_bytes(stream, status, content_type, body.as_bytes(), body.len() as u64).await
+    respond_bytes(
+        stream,
+        status,
+        content_type,
+        body.as_bytes(),
+        body.len() as u64,
+    )
+    .await
 }
 
 /// Writes a response whose `Content-Length` is `length` and whose body is `body` (empty

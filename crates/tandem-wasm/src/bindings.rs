@@ -197,6 +197,13 @@ impl Client {
         })
     }
 
+    /// Drops the connection as a network failure would; the client reconnects and
+    /// resumes (to watch recovery in a demo, or test it).
+    #[wasm_bindgen(js_name = dropConnection)]
+    pub fn drop_connection(&self) {
+        self.shared.client.drop_connection();
+    }
+
     /// Closes the connection for good.
     pub async fn close(&self) {
         self.shared.client.close().await;
@@ -386,10 +393,10 @@ export interface JoinedEvent<P = unknown> {
   members: Member<P>[];
 }
 
-export interface RoomEvents<M> {
+export interface RoomEvents<M, P = unknown> {
   message: MessageEvent<M>;
-  presence: PresenceEvent;
-  joined: JoinedEvent;
+  presence: PresenceEvent<P>;
+  joined: JoinedEvent<P>;
   left: { room: string };
 }
 
@@ -398,15 +405,20 @@ export interface ClientEvents {
   error: TandemError;
 }
 
-/** A connection to a tandem server, typed with the application's message type `M`. */
-export class Client<M = unknown> {
+/**
+ * A connection to a tandem server, typed with the application's message type `M` and its
+ * presence metadata type `P`.
+ */
+export class Client<M = unknown, P = unknown> {
   private constructor();
   /** Connects and resolves once the server has welcomed the client; rejects only if it closes for good first. */
-  static connect<M = unknown>(url: string, options?: ConnectOptions): Promise<Client<M>>;
+  static connect<M = unknown, P = unknown>(url: string, options?: ConnectOptions): Promise<Client<M, P>>;
   /** The connection state now. */
   readonly state: State;
   on<K extends keyof ClientEvents>(event: K, listener: (event: ClientEvents[K]) => void): Unsubscribe;
-  join(room: string, options?: JoinOptions): Promise<Room<M>>;
+  join(room: string, options?: JoinOptions<P>): Promise<Room<M, P>>;
+  /** Drops the connection as a network failure would: the client reconnects and resumes. */
+  dropConnection(): void;
   /** Closes for good: pending operations reject with code `closed`. */
   close(): Promise<void>;
   /** Frees the wasm memory of this handle. */
@@ -414,15 +426,16 @@ export class Client<M = unknown> {
 }
 
 /** A joined room. */
-export class Room<M = unknown> {
+export class Room<M = unknown, P = unknown> {
   private constructor();
   readonly name: string;
   /** The presence snapshot taken at join. */
-  readonly members: Member[];
+  readonly members: Member<P>[];
   /** Resolves with the message's sequence number once the server acknowledged it. */
   publish(data: M): Promise<number>;
+  /** Asks the server; resolves with its answer (typed `R` by the caller). */
   request<R = unknown, Q = unknown>(data: Q): Promise<R>;
-  on<K extends keyof RoomEvents<M>>(event: K, listener: (event: RoomEvents<M>[K]) => void): Unsubscribe;
+  on<K extends keyof RoomEvents<M, P>>(event: K, listener: (event: RoomEvents<M, P>[K]) => void): Unsubscribe;
   leave(): Promise<void>;
   free(): void;
 }
