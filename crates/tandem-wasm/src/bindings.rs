@@ -24,9 +24,21 @@ struct Listener {
     callback: Function,
 }
 
+/// Room events that arrived before the room had a listener for them (the history replayed
+/// on join arrives before `join()` resolves), held for the first listener.
+struct Held {
+    event: String,
+    room: String,
+    value: JsValue,
+}
+
+/// How many room events are held for listeners not registered yet; later ones are dropped.
+const MAX_HELD: usize = 1024;
+
 struct Shared {
     client: Inner<Raw>,
     listeners: RefCell<Vec<Listener>>,
+    held: RefCell<Vec<Held>>,
     next_id: Cell<u32>,
 }
 
@@ -34,6 +46,29 @@ impl Shared {
     fn add(self: &Rc<Self>, event: String, room: Option<String>, callback: Function) -> Function {
         let id = self.next_id.get();
         self.next_id.set(id + 1);
+        // Events held for this room and event go to the first listener, in order, right
+        // after `on` returns.
+        let mut held = Vec::new();
+        if let Some(room) = &room {
+            self.held.borrow_mut().retain(|h| {
+                let mine = h.event == event && &h.room == room;
+                if mine {
+                    held.push(h.value.clone());
+                }
+                !mine
+            });
+        }
+        if !held.is_empty() {
+            let callback = callback.clone();
+            // A local task runs on a later microtask, after `on` has returned.
+            wasm_bindgen_futures::spawn_local(async move {
+                for value in held {
+                    if let Err(e) = callback.call1(&JsValue::NULL, &value) {
+                        web_sys_console_error(&e);
+                    }
+                }
+            });
+        }
         self.listeners.borrow_mut().push(Listener {
             id,
             event,
@@ -58,6 +93,17 @@ impl Shared {
             .filter(|l| l.event == event && l.room.as_deref() == room)
             .map(|l| l.callback.clone())
             .collect();
+        if let (true, Some(room)) = (targets.is_empty(), room) {
+            let mut held = self.held.borrow_mut();
+            if held.len() < MAX_HELD {
+                held.push(Held {
+                    event: event.to_owned(),
+                    room: room.to_owned(),
+                    value: value.clone(),
+                });
+            }
+            return;
+        }
         for f in targets {
             // A throwing listener must not stop the others or the event loop.
             if let Err(e) = f.call1(&JsValue::NULL, value) {
@@ -150,6 +196,7 @@ impl Client {
         let shared = Rc::new(Shared {
             client,
             listeners: RefCell::new(Vec::new()),
+            held: RefCell::new(Vec::new()),
             next_id: Cell::new(1),
         });
         let events = shared.client.events();
@@ -321,13 +368,16 @@ impl Room {
     }
 
     /// Listens to `message`, `presence`, `joined` (after a reconnect, with `recovered`) or
-    /// `left`; returns a function that unsubscribes.
+    /// `left`; returns a function that unsubscribes. Events that came before the room's
+    /// first listener of their kind (the history replayed on join) are delivered to it
+    /// right after `on` returns.
     pub fn on(&self, event: String, listener: Function) -> Function {
         self.shared.add(event, Some(self.name.clone()), listener)
     }
 
     /// Leaves the room.
     pub async fn leave(&self) -> Result<(), JsValue> {
+        self.shared.held.borrow_mut().retain(|h| h.room != self.name);
         self.shared
             .client
             .leave(&self.name)
@@ -435,6 +485,10 @@ export class Room<M = unknown, P = unknown> {
   publish(data: M): Promise<number>;
   /** Asks the server; resolves with its answer (typed `R` by the caller). */
   request<R = unknown, Q = unknown>(data: Q): Promise<R>;
+  /**
+   * Listens to the room's events. Events that came before the room's first listener of
+   * their kind (the history replayed on join) are delivered to it right after `on` returns.
+   */
   on<K extends keyof RoomEvents<M, P>>(event: K, listener: (event: RoomEvents<M, P>[K]) => void): Unsubscribe;
   leave(): Promise<void>;
   free(): void;

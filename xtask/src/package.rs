@@ -1,0 +1,178 @@
+//! The npm package in `pkg/`: built by wasm-pack (release, wasm-opt), then given its entry
+//! module and package.json, and measured.
+//!
+//! wasm-pack's `web` target exports an `init()` that every page would have to call first,
+//! and its declarations describe the raw wasm exports with `any`. The package's entry,
+//! `index.js`, loads the module once with a top-level `await` and re-exports the API, so
+//! `import { Client } from "tandem-sdk"` is all a page writes; the init declarations are cut
+//! from `tandem.d.ts`, so the public declarations hold no `any`.
+
+use std::path::Path;
+
+use crate::process::{Result, Shell, announce};
+
+/// The package's name on npm.
+pub const NAME: &str = "tandem-sdk";
+
+/// Where the package is built, relative to the workspace root.
+pub const DIR: &str = "pkg";
+
+/// The entry module.
+const INDEX_JS: &str = "\
+// The package entry: loads the wasm module once, then exports the API.
+import init from \"./tandem.js\";
+
+await init();
+
+export { Client, Room } from \"./tandem.js\";
+";
+
+/// The entry's declarations: everything `tandem.d.ts` declares (init cut away).
+const INDEX_D_TS: &str = "\
+export * from \"./tandem.js\";
+";
+
+/// The line of wasm-pack's declarations where the init API begins.
+const INIT_DECLARATIONS: &str = "export type InitInput";
+
+/// Builds `pkg/` and finishes it (entry, declarations, package.json).
+pub fn build(shell: &Shell) -> Result<()> {
+    shell
+        .cmd("wasm-pack")
+        .args([
+            "build",
+            "crates/tandem-wasm",
+            "--release",
+            "--target",
+            "web",
+        ])
+        .args(["--out-dir", "../../pkg", "--out-name", "tandem"])
+        .run("package (wasm-pack)")?;
+    finish(&shell.root().join(DIR))
+}
+
+fn finish(dir: &Path) -> Result<()> {
+    let read = |name: &str| {
+        std::fs::read_to_string(dir.join(name)).map_err(|e| format!("reading pkg/{name}: {e}"))
+    };
+    let write = |name: &str, text: &str| {
+        std::fs::write(dir.join(name), text).map_err(|e| format!("writing pkg/{name}: {e}"))
+    };
+    let declarations = read("tandem.d.ts")?;
+    let api = declarations
+        .find(INIT_DECLARATIONS)
+        .map_or(declarations.as_str(), |at| &declarations[..at]);
+    let api = api.trim_end().to_owned() + "\n";
+    if let Some(line) = api.lines().find(|l| mentions_any(l)) {
+        return Err(format!(
+            "pkg/tandem.d.ts: the public declarations use `any`: {line}"
+        ));
+    }
+    write("tandem.d.ts", &api)?;
+    let _ = std::fs::remove_file(dir.join("tandem_bg.wasm.d.ts"));
+    write("index.js", INDEX_JS)?;
+    write("index.d.ts", INDEX_D_TS)?;
+    let generated = read("package.json")?;
+    let field = |key: &str| json_string(&generated, key).unwrap_or_default();
+    write(
+        "package.json",
+        &package_json(&field("version"), &field("description"), &field("license")),
+    )?;
+    announce(&format!("finished pkg/ as npm package {NAME}"));
+    Ok(())
+}
+
+/// Whether a declaration line uses the type `any` (not the word in a comment).
+fn mentions_any(line: &str) -> bool {
+    let code = line.trim_start();
+    if code.starts_with('*') || code.starts_with("/*") || code.starts_with("//") {
+        return false;
+    }
+    code.split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .any(|word| word == "any")
+}
+
+/// The first `"key": "value"` string value in a JSON text (wasm-pack's package.json).
+fn json_string(json: &str, key: &str) -> Option<String> {
+    let after = &json[json.find(&format!("\"{key}\""))? + key.len() + 2..];
+    let value = after.trim_start().strip_prefix(':')?.trim_start();
+    let value = value.strip_prefix('"')?;
+    Some(value[..value.find('"')?].to_owned())
+}
+
+/// The package.json: ESM, typed, one entry, the wasm file exported for bundlers.
+fn package_json(version: &str, description: &str, license: &str) -> String {
+    format!(
+        r#"{{
+  "name": "{NAME}",
+  "version": "{version}",
+  "description": "{description}",
+  "license": "{license}",
+  "repository": {{
+    "type": "git",
+    "url": "https://example.invalid/tandem",
+    "directory": "crates/tandem-wasm"
+  }},
+  "keywords": ["websocket", "realtime", "wasm", "presence", "pubsub"],
+  "type": "module",
+  "files": ["index.js", "index.d.ts", "tandem.js", "tandem.d.ts", "tandem_bg.wasm", "snippets"],
+  "main": "./index.js",
+  "module": "./index.js",
+  "types": "./index.d.ts",
+  "exports": {{
+    ".": {{
+      "types": "./index.d.ts",
+      "import": "./index.js"
+    }},
+    "./tandem_bg.wasm": "./tandem_bg.wasm",
+    "./package.json": "./package.json"
+  }},
+  "sideEffects": ["./index.js", "./snippets/*"]
+}}
+"#
+    )
+}
+
+/// Prints the size of each shipped file, raw and gzipped (`gzip -9`), and the total.
+pub fn print_size(shell: &Shell) {
+    announce("npm package size (pkg/)");
+    let files = ["tandem_bg.wasm", "tandem.js", "index.js"];
+    let (mut raw_total, mut gz_total) = (0, 0);
+    for file in files {
+        let path = shell.root().join(DIR).join(file);
+        let raw = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        let gzipped = shell
+            .cmd("sh")
+            .arg("-c")
+            .arg(format!("gzip -9 -c '{}' | wc -c", path.display()))
+            .capture()
+            .and_then(|s| s.trim().parse::<u64>().ok())
+            .unwrap_or(0);
+        raw_total += raw;
+        gz_total += gzipped;
+        println!("{file:<16} {raw:>8} bytes raw, {gzipped:>8} bytes gzipped");
+    }
+    println!("{:<16} {raw_total:>8} bytes raw, {gz_total:>8} bytes gzipped", "total");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_any_only_as_a_type() {
+        assert!(mentions_any("    readonly f: (a: number) => any;"));
+        assert!(mentions_any("export type X = any[];"));
+        assert!(!mentions_any("     * Replay up to this many recent messages"));
+        assert!(!mentions_any("/** one per user, however many tabs. */"));
+        assert!(!mentions_any("  company: string;"));
+    }
+
+    #[test]
+    fn reads_string_fields() {
+        let json = r#"{ "name": "x", "version" : "0.1.0", "license": "MIT" }"#;
+        assert_eq!(json_string(json, "version").as_deref(), Some("0.1.0"));
+        assert_eq!(json_string(json, "license").as_deref(), Some("MIT"));
+        assert_eq!(json_string(json, "missing"), None);
+    }
+}
