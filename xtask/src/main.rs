@@ -6,11 +6,14 @@
 //!
 //! The crate uses only `std`, so building it costs a couple of seconds.
 
+mod demo;
+mod package;
 mod process;
 mod services;
 mod summary;
 mod test;
 mod tools;
+mod web;
 mod workspace;
 
 use std::process::ExitCode;
@@ -25,7 +28,10 @@ commands:
                        cargo fmt --check, clippy (native and wasm32), cargo test (native)
                        and the tandem-proto tests compiled to wasm32 in headless Chromium;
                        --no-install skips the tool installation step
-  demo                 run the browser demo (not implemented yet: see issue 4)
+  demo [--no-install] [--addr HOST:PORT]
+                       install what is missing, build the npm package (pkg/) and the web
+                       app (www/dist), and serve the demo with tandem serve at
+                       http://127.0.0.1:8080 (or --addr) until Ctrl-C
   bench                run the benchmarks (not implemented yet: see issue 5)
   help                 print this message
 ";
@@ -52,7 +58,7 @@ fn main() -> ExitCode {
     };
     match command.as_str() {
         "test" => run_test(rest),
-        "demo" => not_implemented("demo", 4, rest),
+        "demo" => run_demo(rest),
         "bench" => not_implemented("bench", 5, rest),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");
@@ -84,6 +90,40 @@ fn run_test(args: &[String]) -> ExitCode {
         }
     }
     match test::run(&options) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Parses the options of `cargo xtask demo` and runs it.
+fn run_demo(args: &[String]) -> ExitCode {
+    let mut options = demo::Options::default();
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--no-install" => options.install = false,
+            "--addr" => match args.next() {
+                Some(addr) => options.addr.clone_from(addr),
+                None => {
+                    eprintln!("error: --addr needs HOST:PORT");
+                    return ExitCode::from(2);
+                }
+            },
+            "--help" | "-h" => {
+                print!("{USAGE}");
+                return ExitCode::SUCCESS;
+            }
+            other => {
+                eprintln!("error: unknown option `{other}` for `cargo xtask demo`\n");
+                eprint!("{USAGE}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    match demo::run(&options) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("error: {message}");

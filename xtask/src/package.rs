@@ -1,5 +1,5 @@
-//! The npm package in `pkg/`: built by wasm-pack (release, wasm-opt), then given its entry
-//! module and package.json, and measured.
+//! The npm package in `pkg/`: built by wasm-pack (release), shrunk by wasm-opt, then given
+//! its entry module and package.json, and measured.
 //!
 //! wasm-pack's `web` target exports an `init()` that every page would have to call first,
 //! and its declarations describe the raw wasm exports with `any`. The package's entry,
@@ -10,6 +10,7 @@
 use std::path::Path;
 
 use crate::process::{Result, Shell, announce};
+use crate::tools;
 
 /// The package's name on npm.
 pub const NAME: &str = "tandem-sdk";
@@ -48,7 +49,30 @@ pub fn build(shell: &Shell) -> Result<()> {
         ])
         .args(["--out-dir", "../../pkg", "--out-name", "tandem"])
         .run("package (wasm-pack)")?;
+    optimize(shell)?;
     finish(&shell.root().join(DIR))
+}
+
+/// Features of the wasm rustc emits, which wasm-opt must keep.
+const WASM_FEATURES: &[&str] = &[
+    "--enable-reference-types",
+    "--enable-bulk-memory",
+    "--enable-sign-ext",
+    "--enable-nontrapping-float-to-int",
+    "--enable-mutable-globals",
+    "--enable-multivalue",
+];
+
+/// Runs binaryen's wasm-opt (npm `binaryen`, see tools::ensure_js_tools) for size.
+fn optimize(shell: &Shell) -> Result<()> {
+    let wasm = shell.root().join(DIR).join("tandem_bg.wasm");
+    let wasm = wasm.to_string_lossy();
+    shell
+        .cmd(&tools::wasm_opt(shell).to_string_lossy())
+        .arg("-Oz")
+        .args(WASM_FEATURES.iter().copied())
+        .args([wasm.as_ref(), "-o", wasm.as_ref()])
+        .run("package (wasm-opt -Oz)")
 }
 
 fn finish(dir: &Path) -> Result<()> {
@@ -152,7 +176,10 @@ pub fn print_size(shell: &Shell) {
         gz_total += gzipped;
         println!("{file:<16} {raw:>8} bytes raw, {gzipped:>8} bytes gzipped");
     }
-    println!("{:<16} {raw_total:>8} bytes raw, {gz_total:>8} bytes gzipped", "total");
+    println!(
+        "{:<16} {raw_total:>8} bytes raw, {gz_total:>8} bytes gzipped",
+        "total"
+    );
 }
 
 #[cfg(test)]
@@ -163,7 +190,9 @@ mod tests {
     fn finds_any_only_as_a_type() {
         assert!(mentions_any("    readonly f: (a: number) => any;"));
         assert!(mentions_any("export type X = any[];"));
-        assert!(!mentions_any("     * Replay up to this many recent messages"));
+        assert!(!mentions_any(
+            "     * Replay up to this many recent messages"
+        ));
         assert!(!mentions_any("/** one per user, however many tabs. */"));
         assert!(!mentions_any("  company: string;"));
     }

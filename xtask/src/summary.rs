@@ -26,6 +26,26 @@ impl Counts {
     }
 }
 
+impl Counts {
+    /// Adds the counts of `line` if it is one of the closing lines of Node's TAP reporter
+    /// (`# pass N`, `# fail N`, `# skipped N`; `# tests N` counts one suite).
+    pub fn add_tap_line(&mut self, line: &str) {
+        let Some((key, n)) = line.strip_prefix("# ").and_then(|l| l.split_once(' ')) else {
+            return;
+        };
+        let Ok(n) = n.trim().parse::<u64>() else {
+            return;
+        };
+        match key {
+            "pass" => self.passed += n,
+            "fail" => self.failed += n,
+            "skipped" => self.ignored += n,
+            "tests" => self.suites += 1,
+            _ => {}
+        }
+    }
+}
+
 impl std::ops::AddAssign for Counts {
     fn add_assign(&mut self, other: Self) {
         self.passed += other.passed;
@@ -81,6 +101,31 @@ pub fn parse_result_line(line: &str) -> Option<Counts> {
 #[cfg(test)]
 mod tests {
     use super::{Counts, parse_result_line};
+
+    #[test]
+    fn reads_node_tap_totals() {
+        let mut counts = Counts::default();
+        for line in [
+            "# tests 4",
+            "# suites 0",
+            "# pass 3",
+            "# fail 1",
+            "# skipped 0",
+            "ok 1 - x",
+            "# Subtest: a",
+        ] {
+            counts.add_tap_line(line);
+        }
+        assert_eq!(
+            counts,
+            Counts {
+                passed: 3,
+                failed: 1,
+                ignored: 0,
+                suites: 1
+            }
+        );
+    }
 
     #[test]
     fn parses_an_ok_line() {

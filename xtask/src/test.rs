@@ -3,10 +3,12 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::package;
 use crate::process::{Result, Shell, announce};
 use crate::services;
 use crate::summary::Counts;
 use crate::tools::{self, CHROMEDRIVER, WASM_TARGET};
+use crate::web;
 use crate::workspace;
 
 /// The crates whose tests also run compiled to wasm32, in headless Chromium.
@@ -86,7 +88,7 @@ pub fn run(options: &Options) -> Result<()> {
         .args(["test", "--workspace"])
         .run_tee("tests (native)", |line| native.add_line(line));
     if let Err(error) = native_result {
-        print_summary(&native, None);
+        print_summary(&[("native", Some(&native))]);
         return Err(error);
     }
 
@@ -143,50 +145,33 @@ pub fn run(options: &Options) -> Result<()> {
             wasm.add_line(line)
         });
     drop((server, silent));
-    let package_result = match &wasm_result {
-        Ok(()) => package(&shell),
-        Err(_) => Ok(()),
-    };
-    print_summary(&native, Some(&wasm));
-    wasm_result?;
-    package_result?;
-    if wasm.suites == 0 {
-        announce(
-            "note: the wasm32 run printed no `test result:` line (no wasm-bindgen tests in \
-             the wasm crates yet?)",
-        );
+    if let Err(error) = wasm_result {
+        print_summary(&[("native", Some(&native)), (WASM_LABEL, Some(&wasm))]);
+        return Err(error);
     }
-    Ok(())
+    if wasm.suites == 0 {
+        announce("note: the wasm32 run printed no `test result:` line");
+    }
+
+    // The npm package, the demo web app (type-checked with tsc), and Playwright driving
+    // Chromium through the demo against real `tandem serve` processes it starts itself.
+    let mut browser = Counts::default();
+    let browser_result = web::build(&shell).and_then(|dist| {
+        package::print_size(&shell);
+        web::playwright(&shell, &tandem, &dist, |line| browser.add_tap_line(line))
+    });
+    print_summary(&[
+        ("native", Some(&native)),
+        (WASM_LABEL, Some(&wasm)),
+        (BROWSER_LABEL, (browser.suites > 0).then_some(&browser)),
+    ]);
+    browser_result
 }
 
-/// Builds the npm package into `pkg/` (wasm-pack, release, wasm-opt) and prints its size.
-fn package(shell: &Shell) -> Result<()> {
-    shell
-        .cmd("wasm-pack")
-        .args([
-            "build",
-            "crates/tandem-wasm",
-            "--release",
-            "--target",
-            "web",
-        ])
-        .args(["--out-dir", "../../pkg", "--out-name", "tandem"])
-        .run("package (wasm-pack)")?;
-    announce("npm package size (pkg/)");
-    for file in ["tandem_bg.wasm", "tandem.js"] {
-        let path = shell.root().join("pkg").join(file);
-        let raw = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-        let gzipped = shell
-            .cmd("sh")
-            .arg("-c")
-            .arg(format!("gzip -9 -c '{}' | wc -c", path.display()))
-            .capture()
-            .and_then(|s| s.trim().parse::<u64>().ok())
-            .unwrap_or(0);
-        println!("{file:<16} {raw:>8} bytes raw, {gzipped:>8} bytes gzipped");
-    }
-    Ok(())
-}
+/// How the summary names the wasm-bindgen test run.
+const WASM_LABEL: &str = "wasm32 (headless Chromium)";
+/// How the summary names the Playwright run.
+const BROWSER_LABEL: &str = "demo (Playwright, Chromium)";
 
 /// Writes the webdriver capabilities for Chromium to `target/xtask/webdriver.json` (under
 /// `/target`, which git ignores) and returns its absolute path.
@@ -212,18 +197,20 @@ fn webdriver_json() -> String {
     )
 }
 
-/// Prints the counts of each run and the closing line `N passed, M failed`.
-fn print_summary(native: &Counts, wasm: Option<&Counts>) {
-    let mut total = *native;
+/// Prints the counts of each run (`None`: not run, or failed before its counts) and the
+/// closing line `N passed, M failed`.
+fn print_summary(runs: &[(&str, Option<&Counts>)]) {
+    let mut total = Counts::default();
     println!();
     announce("summary");
-    println!("native:                      {native}");
-    match wasm {
-        Some(wasm) => {
-            println!("wasm32 (headless Chromium):  {wasm}");
-            total += *wasm;
+    for (label, counts) in runs {
+        match counts {
+            Some(counts) => {
+                println!("{:<29}{counts}", format!("{label}:"));
+                total += **counts;
+            }
+            None => println!("{:<29}not run or did not finish", format!("{label}:")),
         }
-        None => println!("wasm32 (headless Chromium):  not run"),
     }
     println!("{} passed, {} failed", total.passed, total.failed);
 }

@@ -1,7 +1,7 @@
 //! Installing what the test suite needs, only where it is missing, saying so each time.
 
 use std::io::IsTerminal;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::process::{Result, Shell, announce};
 use crate::workspace;
@@ -13,6 +13,9 @@ pub const CHROMIUM: &str = "/usr/bin/chromium";
 /// Debian's chromedriver binary (package `chromium-driver`).
 pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
+/// Where the npm build tools are installed, relative to the workspace root.
+const JS_TOOLS: &str = "xtask/js-tools";
+
 /// The step name used in messages.
 const STEP: &str = "install tools";
 
@@ -23,18 +26,50 @@ pub fn ensure_all(shell: &Shell) -> Result<()> {
     ensure_wasm_bindgen_cli(shell)?;
     ensure_wasm_pack(shell)?;
     ensure_chromium(shell)?;
-    ensure_binaryen(shell)?;
-    ensure_foreign_peers(shell)
+    ensure_foreign_peers(shell)?;
+    ensure_js_tools(shell)
 }
 
-/// Debian `binaryen` (wasm-opt, which wasm-pack runs on release builds) unless present.
-fn ensure_binaryen(shell: &Shell) -> Result<()> {
-    if let Some(version) = shell.version_of("wasm-opt") {
-        announce(&format!("ok: {} is installed", version.trim()));
+/// What `cargo xtask demo` needs: the wasm target, wasm-pack, wasm-opt, Node and npm.
+pub fn ensure_web(shell: &Shell) -> Result<()> {
+    ensure_wasm_target(shell)?;
+    ensure_wasm_pack(shell)?;
+    ensure_node(shell)?;
+    ensure_js_tools(shell)
+}
+
+/// Node and npm (Debian's packages) unless present.
+fn ensure_node(shell: &Shell) -> Result<()> {
+    if shell.version_of("node").is_none() || shell.version_of("npm").is_none() {
+        apt_install(shell, &["nodejs", "npm"], "node and npm")?;
+    }
+    Ok(())
+}
+
+/// The npm tools of `xtask/js-tools` (binaryen's wasm-opt), from their lockfile.
+fn ensure_js_tools(shell: &Shell) -> Result<()> {
+    if shell
+        .root()
+        .join(JS_TOOLS)
+        .join("node_modules/binaryen/package.json")
+        .exists()
+    {
+        announce("ok: npm binaryen (wasm-opt) is installed in xtask/js-tools");
         return Ok(());
     }
-    announce("installing Debian binaryen (wasm-opt)");
-    apt_install(shell, &["binaryen"], "wasm-opt")
+    announce("installing npm binaryen (wasm-opt) in xtask/js-tools (npm ci)");
+    shell
+        .cmd("npm")
+        .args(["ci", "--no-audit", "--no-fund", "--prefix", JS_TOOLS])
+        .run(STEP)
+}
+
+/// binaryen's wasm-opt from `xtask/js-tools`.
+pub fn wasm_opt(shell: &Shell) -> PathBuf {
+    shell
+        .root()
+        .join(JS_TOOLS)
+        .join("node_modules/.bin/wasm-opt")
 }
 
 /// `rustup target add wasm32-unknown-unknown` unless it is installed.
@@ -272,9 +307,7 @@ fn ensure_foreign_peers(shell: &Shell) -> Result<()> {
             .run(STEP)?;
     }
 
-    if shell.version_of("node").is_none() || shell.version_of("npm").is_none() {
-        apt_install(shell, &["nodejs", "npm"], "node and npm")?;
-    }
+    ensure_node(shell)?;
     let node_dir = root.join("tests/foreign/node");
     if node_dir.join("node_modules/ws/package.json").exists() {
         announce("ok: npm ws is installed in tests/foreign/node");

@@ -377,7 +377,10 @@ impl Room {
 
     /// Leaves the room.
     pub async fn leave(&self) -> Result<(), JsValue> {
-        self.shared.held.borrow_mut().retain(|h| h.room != self.name);
+        self.shared
+            .held
+            .borrow_mut()
+            .retain(|h| h.room != self.name);
         self.shared
             .client
             .leave(&self.name)

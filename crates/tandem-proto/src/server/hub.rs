@@ -314,6 +314,11 @@ impl Hub {
                 if epoch == room.epoch && seq <= room.seq && seq + 1 >= oldest {
                     let from = room.history.iter().position(|s| s.seq > seq);
                     (seq, Some(true), from)
+                } else if epoch != room.epoch || seq < room.seq {
+                    // A gap the client cannot fill: messages aged out, or another
+                    // incarnation of the room (a restarted server). What is retained still
+                    // follows, so nothing retained is lost to it.
+                    (oldest - 1, Some(false), Some(0))
                 } else {
                     (room.seq, Some(false), None)
                 }
