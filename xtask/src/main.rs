@@ -1,8 +1,9 @@
 //! Project tasks for tandem, run as `cargo xtask <command>`.
 //!
 //! `cargo xtask test` installs the tools the test suite needs (when missing), then runs
-//! formatting, clippy and the tests natively and in headless Chromium (wasm32).
-//! `demo` and `bench` are placeholders until their issues land.
+//! formatting, clippy, the tests natively and in headless Chromium (wasm32), builds the npm
+//! package and the demo, and runs the Playwright tests. `cargo xtask demo` builds and
+//! serves the demo. `bench` is a placeholder until its issue lands.
 //!
 //! The crate uses only `std`, so building it costs a couple of seconds.
 
@@ -23,11 +24,10 @@ const USAGE: &str = "\
 usage: cargo xtask <command> [options]
 
 commands:
-  test [--no-install]  install missing tools (rustup target/components, wasm-bindgen-cli,
-                       wasm-pack, Debian chromium + chromium-driver), then run
-                       cargo fmt --check, clippy (native and wasm32), cargo test (native)
-                       and the tandem-proto tests compiled to wasm32 in headless Chromium;
-                       --no-install skips the tool installation step
+  test [--no-install]  install missing tools, then run fmt, clippy (native and wasm32),
+                       the native tests, the wasm32 tests in headless Chromium, build the
+                       npm package (pkg/) and the demo (www/), type-check it, and run the
+                       Playwright tests; --no-install skips the tool installation step
   demo [--no-install] [--addr HOST:PORT]
                        install what is missing, build the npm package (pkg/) and the web
                        app (www/dist), and serve the demo with tandem serve at
@@ -43,11 +43,13 @@ usage: cargo xtask test [--no-install]
 Runs, in order, stopping at the first failure:
   1. tool installation (skipped with --no-install)
   2. cargo fmt --all -- --check
-  3. cargo clippy --workspace --all-targets -- -D warnings
-  4. cargo clippy -p tandem-proto --target wasm32-unknown-unknown --all-targets -- -D warnings
-  5. cargo test --workspace
-  6. cargo test -p tandem-proto --target wasm32-unknown-unknown --tests  (headless Chromium)
-and ends with a line `N passed, M failed` summing both test runs.
+  3. cargo clippy --workspace --all-targets -- -D warnings, and for wasm32
+  4. cargo test --workspace
+  5. the tandem-proto and tandem-client tests compiled to wasm32 (headless Chromium)
+  6. the npm package: wasm-pack, wasm-opt, entry and package.json; its size
+  7. the demo: ts-rs types, npm install, tsc --noEmit, vite build
+  8. Playwright through the demo (www/tests)
+and ends with a line `N passed, M failed` summing every test run.
 ";
 
 fn main() -> ExitCode {

@@ -1,5 +1,6 @@
-//! `cargo xtask test`: tools, formatting, clippy, native tests and wasm tests in headless
-//! Chromium, in that order, stopping at the first failing step, then a summary of counts.
+//! `cargo xtask test`: tools, formatting, clippy, native tests, wasm tests in headless
+//! Chromium, the npm package, the demo and its Playwright tests, in that order, stopping at
+//! the first failing step, then a summary of counts.
 
 use std::path::{Path, PathBuf};
 

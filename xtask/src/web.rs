@@ -66,3 +66,25 @@ fn npm(shell: &Shell, args: &[&str]) -> crate::process::Cmd {
         .args(["--prefix", DIR])
         .args(args.iter().copied())
 }
+
+#[cfg(test)]
+mod tests {
+    /// The README's TypeScript example is type-checked as www/typecheck/readme_example.ts.
+    #[test]
+    fn the_readme_typescript_example_is_the_checked_one() {
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+        let readme = std::fs::read_to_string(format!("{root}/README.md")).unwrap_or_default();
+        let checked = std::fs::read_to_string(format!("{root}/www/typecheck/readme_example.ts"))
+            .unwrap_or_default();
+        let example = readme
+            .split_once("```ts\n")
+            .and_then(|(_, rest)| rest.split_once("```"))
+            .map(|(block, _)| block)
+            .unwrap_or_default();
+        assert!(!example.is_empty(), "README.md has a ```ts example");
+        assert!(
+            checked.contains(example),
+            "www/typecheck/readme_example.ts must hold the README's TypeScript example verbatim"
+        );
+    }
+}
