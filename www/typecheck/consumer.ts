@@ -8,7 +8,11 @@ import type { DemoRequest } from "../src/generated/DemoRequest";
 import type { Profile } from "../src/generated/Profile";
 
 export async function consumer(): Promise<void> {
-  const client = await Client.connect<DemoMessage, Profile>("ws://127.0.0.1:8080", { token: "guest:ada" });
+  const client = await Client.connect<DemoMessage, Profile>("ws://127.0.0.1:8080", {
+    token: "guest:ada",
+    protocols: ["tandem.v1.json"],
+    backoff: { initialMs: 100, maxAttempts: 5 },
+  });
   const room = await client.join("lobby", { meta: { color: "red" }, history: 10 });
   const seq: number = await room.publish({ kind: "chat", text: "hi" });
   await room.publish({ kind: "cursor", x: 0.5, y: 0.5 });

@@ -110,6 +110,13 @@ impl Config {
         self
     }
 
+    /// The WebSocket subprotocols to offer, in preference order (default: every version
+    /// this client speaks, then the `tandem` marker).
+    pub fn protocols(mut self, protocols: Vec<String>) -> Self {
+        self.protocol.protocols = protocols;
+        self
+    }
+
     /// How long a request may wait for its answer. Default 10 s.
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
         self.protocol.request_timeout = timeout;

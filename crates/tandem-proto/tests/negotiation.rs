@@ -108,3 +108,26 @@ fn client_reports_a_server_that_speaks_no_common_protocol() {
         ConnectionState::Closed(CloseReason::ProtocolMismatch(_))
     ));
 }
+
+#[test]
+fn the_client_offers_its_configured_protocols() {
+    use tandem_proto::{Instant, Session, Transmit};
+    let offered = |config: ClientConfig| {
+        let mut session = Session::new(config, 1);
+        session.connect(Instant::ZERO);
+        match session.poll_transmit() {
+            Some(Transmit::Connect { protocols }) => protocols,
+            other => panic!("expected a connect, got {other:?}"),
+        }
+    };
+    assert_eq!(
+        offered(ClientConfig::default()),
+        ["tandem.v1.json", "tandem"],
+        "by default: every version spoken, then the marker"
+    );
+    let only_v1 = ClientConfig {
+        protocols: vec!["tandem.v1.json".into()],
+        ..ClientConfig::default()
+    };
+    assert_eq!(offered(only_v1), ["tandem.v1.json"]);
+}

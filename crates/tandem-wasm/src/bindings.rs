@@ -409,12 +409,6 @@ export interface JoinOptions<P = unknown> extends JoinSettings {
   meta?: P;
 }
 
-/** A member of a room's presence: one per user, however many tabs. */
-export interface Member<P = unknown> {
-  user: string;
-  meta?: P;
-}
-
 /** Every promise of this package rejects with a `TandemError`: an `Error` with a stable `code`. */
 export interface TandemError extends Error {
   readonly name: "TandemError";
@@ -424,33 +418,11 @@ export interface TandemError extends Error {
   readonly room?: string;
 }
 
-export interface MessageEvent<M> {
-  room: string;
-  /** The room's sequence number: consecutive, never repeated. */
-  seq: number;
-  /** The publishing user, or `null` for the server's own broadcasts. */
-  from: string | null;
-  data: M;
-}
-
-export interface PresenceEvent<P = unknown> {
-  room: string;
-  joined: Member<P>[];
-  left: Member<P>[];
-}
-
-export interface JoinedEvent<P = unknown> {
-  room: string;
-  /** After a reconnect: `true` if every missed message follows, `false` if some were lost (refetch). */
-  recovered: boolean | null;
-  members: Member<P>[];
-}
-
 export interface RoomEvents<M, P = unknown> {
   message: MessageEvent<M>;
   presence: PresenceEvent<P>;
   joined: JoinedEvent<P>;
-  left: { room: string };
+  left: LeftEvent;
 }
 
 export interface ClientEvents {

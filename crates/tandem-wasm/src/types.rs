@@ -77,6 +77,10 @@ pub struct ConnectSettings {
     /// How long a request may wait for its answer. Default 10000.
     #[tsify(optional)]
     pub request_timeout_ms: Option<u32>,
+    /// WebSocket subprotocols to offer, in preference order. Default: every protocol
+    /// version this client speaks, then the `tandem` marker.
+    #[tsify(optional)]
+    pub protocols: Option<Vec<String>>,
 }
 
 fn ms(v: u32) -> Duration {
@@ -89,6 +93,9 @@ impl ConnectSettings {
         let mut config = Config::new();
         if let Some(t) = &self.token {
             config = config.token(t.clone());
+        }
+        if let Some(protocols) = &self.protocols {
+            config = config.protocols(protocols.clone());
         }
         if let Some(app) = &self.app {
             config = config.app(tandem_client::AppSchema::new(
@@ -176,4 +183,69 @@ pub struct JoinSettings {
     /// Replay up to this many recent messages on join.
     #[tsify(optional)]
     pub history: Option<u32>,
+}
+
+// The event objects the listeners receive. bindings.rs builds them field by field (with
+// the page's own JSON.parse for payloads, so they are never walked value by value); these
+// types declare their TypeScript shape, generic over the application's message type `M`
+// and presence metadata type `P`.
+
+/// A member of a room's presence: one per user, however many tabs.
+#[allow(dead_code)]
+#[derive(Tsify)]
+pub struct Member<P> {
+    /// The user id.
+    pub user: String,
+    /// The metadata the member joined with.
+    #[tsify(optional)]
+    pub meta: Option<P>,
+}
+
+/// A message in a room, live or replayed.
+#[allow(dead_code)]
+#[derive(Tsify)]
+pub struct MessageEvent<M> {
+    /// The room.
+    pub room: String,
+    /// The room's sequence number: consecutive, never repeated.
+    #[tsify(type = "number")]
+    pub seq: u64,
+    /// The publishing user, or `null` for the server's own broadcasts.
+    #[tsify(type = "string | null")]
+    pub from: Option<String>,
+    /// The payload.
+    pub data: M,
+}
+
+/// A change of a room's presence.
+#[allow(dead_code)]
+#[derive(Tsify)]
+pub struct PresenceEvent<P> {
+    /// The room.
+    pub room: String,
+    /// Members who arrived.
+    pub joined: Vec<Member<P>>,
+    /// Members who left.
+    pub left: Vec<Member<P>>,
+}
+
+/// The room was joined again after a reconnect.
+#[allow(dead_code)]
+#[derive(Tsify)]
+pub struct JoinedEvent<P> {
+    /// The room.
+    pub room: String,
+    /// `true` if every missed message follows, `false` if some were lost (refetch).
+    #[tsify(type = "boolean | null")]
+    pub recovered: Option<bool>,
+    /// The presence snapshot.
+    pub members: Vec<Member<P>>,
+}
+
+/// The room was left.
+#[allow(dead_code)]
+#[derive(Tsify)]
+pub struct LeftEvent {
+    /// The room.
+    pub room: String,
 }

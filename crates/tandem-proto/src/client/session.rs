@@ -40,6 +40,10 @@ pub struct ClientConfig {
     pub handshake_timeout: Duration,
     /// Largest frame accepted from the server. Default 1 MiB.
     pub max_inbound_bytes: usize,
+    /// The WebSocket subprotocols offered, in preference order. Default
+    /// [`client_offer`]: every protocol version this client speaks, then the `tandem`
+    /// marker (so an incompatible server explains itself with close 4005).
+    pub protocols: Vec<String>,
 }
 
 impl Default for ClientConfig {
@@ -55,6 +59,7 @@ impl Default for ClientConfig {
             publish_timeout: Duration::from_secs(10),
             handshake_timeout: Duration::from_secs(10),
             max_inbound_bytes: 1024 * 1024,
+            protocols: client_offer(),
         }
     }
 }
@@ -459,7 +464,7 @@ impl Session {
         self.handshake_error = None;
         self.set_state(ConnectionState::Connecting { attempt });
         self.transmits.push_back(Transmit::Connect {
-            protocols: client_offer(),
+            protocols: self.config.protocols.clone(),
         });
     }
 
