@@ -69,6 +69,11 @@ let countdown: ReturnType<typeof setInterval> | undefined;
 
 function showState(state: State): void {
   ui.badge.dataset.state = state.kind;
+  if (state.kind === "reconnecting") {
+    // How many reconnect waits this page went through: a wait can be a few milliseconds
+    // (the backoff is jittered from 0), too short to watch, but it is counted.
+    ui.badge.dataset.reconnects = String(Number(ui.badge.dataset.reconnects ?? "0") + 1);
+  }
   clearInterval(countdown);
   countdown = undefined;
   ui.drop.disabled = state.kind !== "open";

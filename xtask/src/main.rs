@@ -91,13 +91,7 @@ fn run_test(args: &[String]) -> ExitCode {
             }
         }
     }
-    match test::run(&options) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("error: {message}");
-            ExitCode::FAILURE
-        }
-    }
+    exit_code(test::run(&options))
 }
 
 /// Parses the options of `cargo xtask demo` and runs it.
@@ -125,7 +119,12 @@ fn run_demo(args: &[String]) -> ExitCode {
             }
         }
     }
-    match demo::run(&options) {
+    exit_code(demo::run(&options))
+}
+
+/// Success, or the failure's message on stderr and exit code 1.
+fn exit_code(result: process::Result<()>) -> ExitCode {
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("error: {message}");

@@ -21,7 +21,7 @@ const WASM_LINTED: &[&str] = &["tandem-proto", "tandem-client", "tandem-wasm"];
 /// `--no-sandbox`; the rest keeps a headless test browser quiet and off the network.
 /// (wasm-bindgen-test-runner adds `headless`, `no-sandbox` and `disable-dev-shm-usage`
 /// itself as well; repeating them is harmless and keeps this file self-explanatory.)
-const CHROME_ARGS: &[&str] = &[
+pub const CHROME_ARGS: &[&str] = &[
     "--headless",
     "--no-sandbox",
     "--disable-gpu",

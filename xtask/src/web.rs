@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use crate::package;
 use crate::process::{Result, Shell, announce};
+use crate::test::CHROME_ARGS;
 use crate::tools::CHROMIUM;
 
 /// The web app's directory, relative to the workspace root.
@@ -57,6 +58,7 @@ pub fn playwright(
         .env("TANDEM_BIN", tandem.to_string_lossy())
         .env("TANDEM_DEMO_DIST", dist.to_string_lossy())
         .env("CHROMIUM", CHROMIUM)
+        .env("CHROMIUM_ARGS", CHROME_ARGS.join(" "))
         .run_tee("www: Playwright tests", on_line)
 }
 
