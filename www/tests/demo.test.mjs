@@ -101,6 +101,25 @@ async function open(server, name, room, query = "") {
   return page;
 }
 
+/** Runs `body` with a fresh `tandem serve --guest-names`, stopped afterwards. */
+async function withServer(body) {
+  const server = await Server.start(["--guest-names"]);
+  try {
+    await body(server);
+  } finally {
+    await server.stop();
+  }
+}
+
+/** Alice and bob in `room`, each seeing the other in the presence list. */
+async function aliceAndBob(server, room) {
+  const alice = await open(server, "alice", room);
+  const bob = await open(server, "bob", room);
+  await alice.waitForSelector('#presence li[data-user="bob"]');
+  await bob.waitForSelector('#presence li[data-user="alice"]');
+  return { alice, bob };
+}
+
 async function waitState(page, kind) {
   await page.waitForSelector(`#badge[data-state="${kind}"]`);
 }
@@ -132,15 +151,11 @@ async function presence(page) {
   return page.$$eval("#presence li", (lis) => lis.map((li) => li.dataset.user));
 }
 
-test("two pages in one room see each other's presence, cursors and chat", async () => {
-  const server = await Server.start(["--guest-names"]);
-  try {
-    const alice = await open(server, "alice", "room-1");
-    const bob = await open(server, "bob", "room-1");
+test("two pages in one room see each other's presence, cursors and chat", () =>
+  withServer(async (server) => {
+    const { alice, bob } = await aliceAndBob(server, "room-1");
     await waitState(alice, "open");
     await waitState(bob, "open");
-    await alice.waitForSelector('#presence li[data-user="bob"]');
-    await bob.waitForSelector('#presence li[data-user="alice"]');
 
     // Alice moves her pointer over the board; bob sees her cursor follow.
     const board = await alice.$("#board");
@@ -170,18 +185,11 @@ test("two pages in one room see each other's presence, cursors and chat", async 
     await bob.waitForSelector('#chat li:has-text("second tab here")');
     assert.deepEqual(await presence(bob), ["alice", "bob"], "two tabs of alice are one member");
     assert.deepEqual(await presence(alice2), ["alice", "bob"]);
-  } finally {
-    await server.stop();
-  }
-});
+  }));
 
-test("a killed and restarted server: both pages reconnect, outage chat arrives exactly once", async () => {
-  const server = await Server.start(["--guest-names"]);
-  try {
-    const alice = await open(server, "alice", "room-2");
-    const bob = await open(server, "bob", "room-2");
-    await alice.waitForSelector('#presence li[data-user="bob"]');
-    await bob.waitForSelector('#presence li[data-user="alice"]');
+test("a killed and restarted server: both pages reconnect, outage chat arrives exactly once", () =>
+  withServer(async (server) => {
+    const { alice, bob } = await aliceAndBob(server, "room-2");
 
     const [aliceBefore, bobBefore] = [await reconnects(alice), await reconnects(bob)];
     await server.kill();
@@ -205,17 +213,11 @@ test("a killed and restarted server: both pages reconnect, outage chat arrives e
     assert.equal(await linesSaying(bob, "sent during the outage"), 1);
     assert.equal(await linesSaying(alice, "sent during the outage"), 1);
     await alice.waitForSelector('#chat li.note:has-text("reconnected")');
-  } finally {
-    await server.stop();
-  }
-});
+  }));
 
-test("the drop button: the page recovers and resumes without losing a message", async () => {
-  const server = await Server.start(["--guest-names"]);
-  try {
-    const alice = await open(server, "alice", "room-3");
-    const bob = await open(server, "bob", "room-3");
-    await alice.waitForSelector('#presence li[data-user="bob"]');
+test("the drop button: the page recovers and resumes without losing a message", () =>
+  withServer(async (server) => {
+    const { alice, bob } = await aliceAndBob(server, "room-3");
     await waitState(bob, "open");
     const before = await reconnects(bob);
     await bob.click("#drop");
@@ -224,14 +226,10 @@ test("the drop button: the page recovers and resumes without losing a message", 
     await waitState(bob, "open");
     await bob.waitForSelector('#chat li:has-text("while bob was away")');
     assert.equal(await linesSaying(bob, "while bob was away"), 1);
-  } finally {
-    await server.stop();
-  }
-});
+  }));
 
-test("a bad token shows a clear error and does not retry", async () => {
-  const server = await Server.start(["--guest-names"]);
-  try {
+test("a bad token shows a clear error and does not retry", () =>
+  withServer(async (server) => {
     const page = await open(server, "mallory", "room-4", "&token=forged");
     await page.waitForSelector("#error:not([hidden])");
     const error = await page.textContent("#error");
@@ -240,7 +238,4 @@ test("a bad token shows a clear error and does not retry", async () => {
     // Closed for good: no second connection attempt follows.
     await assert.rejects(page.waitForEvent("websocket", { timeout: 2_000 }), /Timeout/);
     assert.equal(page.sockets.length, 1, "one connection attempt, no retry loop");
-  } finally {
-    await server.stop();
-  }
-});
+  }));

@@ -122,7 +122,7 @@ impl Driver {
 
     /// Tells the session its connection was lost, when it has one (the transport lets go
     /// of the socket itself).
-    pub fn drop_connection(&mut self, now: Instant) {
+    fn drop_connection(&mut self, now: Instant) {
         if self.has_connection() {
             self.session
                 .handle_closed(now, None, "connection dropped by the application");
