@@ -1,0 +1,105 @@
+//! `tandem-bench`: the load generator behind `cargo xtask bench`, and the bare
+//! tokio-tungstenite server it compares tandem with.
+//!
+//! One process drives every server the same way: it speaks tandem's envelopes, the bare
+//! servers' one-letter frames (`b…` broadcast, `e…` echo) and Socket.IO's Engine.IO v4
+//! framing. Each measuring command prints its result as one JSON line on stdout; progress
+//! goes to stderr.
+
+mod bare;
+mod conn;
+mod criterion;
+mod echo;
+mod fanout;
+mod histogram;
+mod idle;
+mod payload;
+mod rss;
+mod storm;
+mod stream;
+mod target;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::target::Target;
+
+/// Command line of `tandem-bench`.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// The server to drive and where it listens.
+#[derive(Debug, clap::Args)]
+struct Server {
+    /// Which protocol the server speaks.
+    #[arg(long, value_enum)]
+    target: Target,
+    /// The server's base URL, `ws://127.0.0.1:PORT`.
+    #[arg(long)]
+    url: String,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the bare tokio-tungstenite server: `b…` frames go to every other connection,
+    /// `e…` frames back to the sender. Prints `listening on ws://ADDR`.
+    BareServer {
+        /// Address to listen on (port 0: a free port).
+        #[arg(long, default_value = "127.0.0.1:0")]
+        addr: std::net::SocketAddr,
+    },
+    /// Fan-out: one publisher, many subscribers in one room; deliveries/s and latency.
+    Fanout(fanout::Args),
+    /// Echo / request round trips at a fixed offered rate; latency percentiles.
+    Echo(echo::Args),
+    /// Server RSS per idle connection.
+    Idle(idle::Args),
+    /// Many clients connecting at once: time until all joined, server peak RSS.
+    Storm(storm::Args),
+    /// Publish a stream of small tandem messages into a room (for the browser figure).
+    Stream(stream::Args),
+    /// Print the medians criterion saved under a directory, as JSON lines.
+    CriterionSummary(criterion::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: starting the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::BareServer { addr } => bare::serve(addr).await,
+            Command::Fanout(args) => fanout::run(args).await,
+            Command::Echo(args) => echo::run(args).await,
+            Command::Idle(args) => idle::run(args).await,
+            Command::Storm(args) => storm::run(args).await,
+            Command::Stream(args) => stream::run(args).await,
+            Command::CriterionSummary(args) => criterion::run(&args),
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Prints one result line (a JSON object) on stdout.
+fn report(value: &serde_json::Value) {
+    println!("{value}");
+}

@@ -1,0 +1,54 @@
+//! Payloads that carry their send time, so any receiver can tell the latency.
+
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// Bytes of every payload (before the protocol wraps it).
+pub const SIZE: usize = 100;
+
+/// Digits of the timestamp inside a payload.
+const DIGITS: usize = 20;
+
+/// The instant all stamps count from (this process only: sender and receiver are both
+/// the load generator).
+fn origin() -> Instant {
+    static ORIGIN: OnceLock<Instant> = OnceLock::new();
+    *ORIGIN.get_or_init(Instant::now)
+}
+
+/// A 100-byte payload `t=<nanoseconds since origin>;xxx…`, safe inside a JSON string.
+pub fn stamped(at: Instant) -> String {
+    let nanos = at.saturating_duration_since(origin()).as_nanos();
+    let mut text = format!("t={nanos:0DIGITS$};");
+    text.extend(std::iter::repeat_n('x', SIZE.saturating_sub(text.len())));
+    text
+}
+
+/// The time since the stamp inside `frame`, if it holds one.
+pub fn age(frame: &str, now: Instant) -> Option<Duration> {
+    let start = frame.find("t=")? + 2;
+    let digits = frame.get(start..start + DIGITS)?;
+    let nanos: u64 = digits.parse().ok()?;
+    let sent = origin() + Duration::from_nanos(nanos);
+    Some(now.saturating_duration_since(sent))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stamp_reads_back_inside_any_envelope() {
+        let sent = Instant::now();
+        let payload = stamped(sent);
+        assert_eq!(payload.len(), SIZE);
+        let frame = format!(r#"{{"k":"event","data":"{payload}"}}"#);
+        let later = sent + Duration::from_millis(3);
+        let age = age(&frame, later).expect("a stamp");
+        assert!(
+            age >= Duration::from_millis(3) && age < Duration::from_millis(4),
+            "{age:?}"
+        );
+        assert_eq!(super::age("no stamp here", later), None);
+    }
+}
