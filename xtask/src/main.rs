@@ -3,11 +3,15 @@
 //! `cargo xtask test` installs the tools the test suite needs (when missing), then runs
 //! formatting, clippy, the tests natively and in headless Chromium (wasm32), builds the npm
 //! package and the demo, and runs the Playwright tests. `cargo xtask demo` builds and
-//! serves the demo. `bench` is a placeholder until its issue lands.
+//! serves the demo. `cargo xtask bench` measures tandem against a bare tokio-tungstenite
+//! server, Node `ws` and Socket.IO and writes BENCHMARKS.md.
 //!
 //! The crate uses only `std`, so building it costs a couple of seconds.
 
+mod bench;
+mod bench_report;
 mod demo;
+mod json;
 mod package;
 mod process;
 mod services;
@@ -32,7 +36,13 @@ commands:
                        install what is missing, build the npm package (pkg/) and the web
                        app (www/dist), and serve the demo with tandem serve at
                        http://127.0.0.1:8080 (or --addr) until Ctrl-C
-  bench                run the benchmarks (not implemented yet: see issue 5)
+  bench [--quick] [--no-install]
+                       build release binaries, start each server (tandem, bare
+                       tokio-tungstenite, Node ws, Socket.IO) and drive it with the
+                       tandem-bench load generator, plus the browser, package-size and
+                       envelope figures; print a table of medians and write BENCHMARKS.md
+                       (--quick: a one-minute smoke run, written to
+                       target/xtask/bench-quick.md instead)
   help                 print this message
 ";
 
@@ -61,7 +71,7 @@ fn main() -> ExitCode {
     match command.as_str() {
         "test" => run_test(rest),
         "demo" => run_demo(rest),
-        "bench" => not_implemented("bench", 5, rest),
+        "bench" => run_bench(rest),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");
             ExitCode::SUCCESS
@@ -133,12 +143,26 @@ fn exit_code(result: process::Result<()>) -> ExitCode {
     }
 }
 
-/// Placeholder for commands whose issue has not landed yet.
-fn not_implemented(command: &str, issue: u32, args: &[String]) -> ExitCode {
-    if args.iter().any(|a| a == "--help" || a == "-h") {
-        println!("usage: cargo xtask {command}  (not implemented yet: see issue {issue})");
-        return ExitCode::SUCCESS;
+/// Parses the options of `cargo xtask bench` and runs it.
+fn run_bench(args: &[String]) -> ExitCode {
+    let mut options = bench::Options {
+        quick: false,
+        install: true,
+    };
+    for arg in args {
+        match arg.as_str() {
+            "--quick" => options.quick = true,
+            "--no-install" => options.install = false,
+            "--help" | "-h" => {
+                print!("{USAGE}");
+                return ExitCode::SUCCESS;
+            }
+            other => {
+                eprintln!("error: unknown option `{other}` for `cargo xtask bench`\n");
+                eprint!("{USAGE}");
+                return ExitCode::from(2);
+            }
+        }
     }
-    eprintln!("cargo xtask {command}: not implemented yet: see issue {issue}");
-    ExitCode::FAILURE
+    exit_code(bench::run(&options))
 }

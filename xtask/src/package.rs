@@ -160,26 +160,48 @@ fn package_json(version: &str, description: &str, license: &str) -> String {
 /// Prints the size of each shipped file, raw and gzipped (`gzip -9`), and the total.
 pub fn print_size(shell: &Shell) {
     announce("npm package size (pkg/)");
-    let files = ["tandem_bg.wasm", "tandem.js", "index.js"];
-    let (mut raw_total, mut gz_total) = (0, 0);
-    for file in files {
-        let path = shell.root().join(DIR).join(file);
-        let raw = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-        let gzipped = shell
-            .cmd("sh")
-            .arg("-c")
-            .arg(format!("gzip -9 -c '{}' | wc -c", path.display()))
-            .capture()
-            .and_then(|s| s.trim().parse::<u64>().ok())
-            .unwrap_or(0);
-        raw_total += raw;
-        gz_total += gzipped;
-        println!("{file:<16} {raw:>8} bytes raw, {gzipped:>8} bytes gzipped");
+    for size in sizes(shell) {
+        println!(
+            "{:<16} {:>8} bytes raw, {:>8} bytes gzipped",
+            size.file, size.raw, size.gzipped
+        );
     }
-    println!(
-        "{:<16} {raw_total:>8} bytes raw, {gz_total:>8} bytes gzipped",
-        "total"
-    );
+}
+
+/// The size of one file of the package (or of all of them: file `total`).
+pub struct FileSize {
+    /// The file's name in pkg/, or `total`.
+    pub file: &'static str,
+    /// Bytes on disk.
+    pub raw: u64,
+    /// Bytes after `gzip -9`.
+    pub gzipped: u64,
+}
+
+/// The sizes of the files a browser loads from the package, then their total.
+pub fn sizes(shell: &Shell) -> Vec<FileSize> {
+    let mut sizes: Vec<FileSize> = ["tandem_bg.wasm", "tandem.js", "index.js"]
+        .into_iter()
+        .map(|file| {
+            let path = shell.root().join(DIR).join(file);
+            let raw = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+            let gzipped = shell
+                .cmd("sh")
+                .arg("-c")
+                .arg(format!("gzip -9 -c '{}' | wc -c", path.display()))
+                .capture()
+                .and_then(|s| s.trim().parse::<u64>().ok())
+                .unwrap_or(0);
+            FileSize { file, raw, gzipped }
+        })
+        .collect();
+    let total = FileSize {
+        file: "total",
+        raw: sizes.iter().map(|s| s.raw).sum(),
+        gzipped: sizes.iter().map(|s| s.gzipped).sum(),
+    };
+    sizes.push(total);
+    sizes
 }
 
 #[cfg(test)]

@@ -29,9 +29,14 @@ impl Drop for Service {
 }
 
 impl Service {
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Starts `command` and waits for its first stdout line that starts with `prefix`; the
     /// rest of that line is the service's URL.
-    fn start(name: &str, mut command: Command, prefix: &str) -> Result<Service> {
+    pub fn start(name: &str, mut command: Command, prefix: &str) -> Result<Service> {
         let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

@@ -38,6 +38,30 @@ pub fn ensure_web(shell: &Shell) -> Result<()> {
     ensure_js_tools(shell)
 }
 
+/// What `cargo xtask bench` needs: the web tools (the npm package is measured and loaded in
+/// Chromium), Chromium, and the Node peers of `bench/node` (ws, Socket.IO) from their lockfile.
+pub fn ensure_bench(shell: &Shell) -> Result<()> {
+    ensure_web(shell)?;
+    ensure_chromium(shell)?;
+    if shell
+        .root()
+        .join("bench/node/node_modules/socket.io/package.json")
+        .exists()
+        && shell
+            .root()
+            .join("bench/node/node_modules/ws/package.json")
+            .exists()
+    {
+        announce("ok: the Node peers (ws, socket.io) are installed in bench/node");
+        return Ok(());
+    }
+    announce("installing the Node peers (ws, socket.io) in bench/node (npm ci)");
+    shell
+        .cmd("npm")
+        .args(["ci", "--no-audit", "--no-fund", "--prefix", "bench/node"])
+        .run(STEP)
+}
+
 /// Node and npm (Debian's packages) unless present.
 fn ensure_node(shell: &Shell) -> Result<()> {
     if shell.version_of("node").is_none() || shell.version_of("npm").is_none() {

@@ -16,13 +16,18 @@ pub const DIR: &str = "www";
 pub fn build(shell: &Shell) -> Result<PathBuf> {
     generate_types(shell)?;
     package::build(shell)?;
-    // `npm install` with the committed lockfile rather than `npm ci`: the lockfile holds
-    // only the platform packages the registry serves for this machine (rollup's native
-    // binary for linux-x64), and `npm ci` refuses a lockfile missing the other optional ones.
-    npm(shell, &["install", "--no-audit", "--no-fund"]).run("www: npm install")?;
+    install(shell)?;
     typecheck(shell)?;
     npm(shell, &["run", "build"]).run("www: vite build")?;
     Ok(shell.root().join(DIR).join("dist"))
+}
+
+/// Installs the web app's npm dependencies (Vite, TypeScript, playwright-core).
+pub fn install(shell: &Shell) -> Result<()> {
+    // `npm install` with the committed lockfile rather than `npm ci`: the lockfile holds
+    // only the platform packages the registry serves for this machine (rollup's native
+    // binary for linux-x64), and `npm ci` refuses a lockfile missing the other optional ones.
+    npm(shell, &["install", "--no-audit", "--no-fund"]).run("www: npm install")
 }
 
 /// Writes `www/src/generated/*.ts` from the Rust types of crates/tandem-demo.

@@ -1,0 +1,448 @@
+//! `cargo xtask bench`: tandem against a bare tokio-tungstenite server, Node `ws` and
+//! Socket.IO on this machine in one run, driven by one load generator (`tandem-bench`),
+//! reported as a markdown table of medians with tandem's ratios, written to BENCHMARKS.md.
+//!
+//! Every measurement starts a fresh server process, so one figure's connections and peak
+//! memory never leak into the next. Runs are interleaved (run 1 of every figure and server,
+//! then run 2, …) so a slow moment of this shared machine does not land on one server only.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::bench_report::{self, Browser, Envelope, Figures};
+use crate::process::{Result, Shell, announce};
+use crate::services::Service;
+use crate::test::CHROME_ARGS;
+use crate::tools::{self, CHROMIUM};
+use crate::{json, package, web, workspace};
+
+/// Options of `cargo xtask bench`.
+pub struct Options {
+    /// The one-minute smoke run: small counts, one run, nothing written to BENCHMARKS.md.
+    pub quick: bool,
+    /// Install missing tools first.
+    pub install: bool,
+}
+
+/// How much each figure does.
+pub struct Plan {
+    /// Runs of each figure; the table shows medians.
+    pub runs: usize,
+    /// Fan-out subscribers.
+    pub subscribers: usize,
+    /// Fan-out seconds measured (after 1 s of warm-up).
+    pub fanout_seconds: f64,
+    /// Echo connections.
+    pub echo_connections: usize,
+    /// Echo requests per second offered, over all connections.
+    pub echo_rate: u32,
+    /// Echo seconds of sending.
+    pub echo_seconds: f64,
+    /// Idle connections.
+    pub idle: usize,
+    /// Connect-storm clients.
+    pub storm: usize,
+    /// Messages streamed to the browser per run.
+    pub browser_count: u64,
+    /// Browser runs per page.
+    pub browser_runs: usize,
+    /// criterion's warm-up and measurement seconds.
+    pub criterion_seconds: (u32, u32),
+}
+
+impl Plan {
+    /// The full benchmark (about ten minutes on two cores, builds excluded).
+    fn full() -> Self {
+        Plan {
+            runs: 3,
+            subscribers: 1000,
+            fanout_seconds: 5.0,
+            echo_connections: 50,
+            echo_rate: 5000,
+            echo_seconds: 5.0,
+            idle: 10_000,
+            storm: 5000,
+            browser_count: 50_000,
+            browser_runs: 3,
+            criterion_seconds: (1, 3),
+        }
+    }
+
+    /// The smoke run: every figure once, small.
+    fn quick() -> Self {
+        Plan {
+            runs: 1,
+            subscribers: 100,
+            fanout_seconds: 1.0,
+            echo_connections: 10,
+            echo_rate: 1000,
+            echo_seconds: 1.0,
+            idle: 1000,
+            storm: 500,
+            browser_count: 5000,
+            browser_runs: 1,
+            criterion_seconds: (1, 1),
+        }
+    }
+}
+
+/// A server under test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Peer {
+    /// `tandem serve` (release).
+    Tandem,
+    /// `tandem-bench bare-server` (release).
+    Bare,
+    /// bench/node/ws_server.mjs.
+    Ws,
+    /// bench/node/socketio_server.mjs.
+    Socketio,
+}
+
+/// Every server, in table order.
+pub const PEERS: [Peer; 4] = [Peer::Tandem, Peer::Bare, Peer::Ws, Peer::Socketio];
+
+impl Peer {
+    /// The load generator's `--target`.
+    fn target(self) -> &'static str {
+        match self {
+            Peer::Tandem => "tandem",
+            Peer::Bare => "bare",
+            Peer::Ws => "ws",
+            Peer::Socketio => "socketio",
+        }
+    }
+
+    /// The column heading.
+    pub fn label(self) -> &'static str {
+        match self {
+            Peer::Tandem => "tandem",
+            Peer::Bare => "bare tokio-tungstenite",
+            Peer::Ws => "Node ws",
+            Peer::Socketio => "Socket.IO",
+        }
+    }
+
+    /// Starts a fresh server on a free loopback port, with the open-files limit raised.
+    fn start(self, bins: &Bins, root: &Path) -> Result<Service> {
+        let (program, args): (PathBuf, Vec<&str>) = match self {
+            Peer::Tandem => (
+                bins.tandem.clone(),
+                vec![
+                    "serve",
+                    "--addr",
+                    "127.0.0.1:0",
+                    "--echo-requests",
+                    // The load generator publishes and requests far above the default
+                    // per-connection rate limit; the other servers have none.
+                    "--rate",
+                    "10000000",
+                    "--burst",
+                    "10000000",
+                    // Idle connections do not ping during the measurement.
+                    "--heartbeat-interval",
+                    "10m",
+                    "--log",
+                    "warn",
+                ],
+            ),
+            Peer::Bare => (
+                bins.load.clone(),
+                vec!["bare-server", "--addr", "127.0.0.1:0"],
+            ),
+            Peer::Ws => (
+                PathBuf::from("node"),
+                vec!["bench/node/ws_server.mjs", "--addr", "127.0.0.1:0"],
+            ),
+            Peer::Socketio => (
+                PathBuf::from("node"),
+                vec!["bench/node/socketio_server.mjs", "--addr", "127.0.0.1:0"],
+            ),
+        };
+        let mut command = with_open_files_raised(&program, &args);
+        command.current_dir(root);
+        let prefix = match self {
+            Peer::Tandem => "tandem listening on ",
+            _ => "listening on ",
+        };
+        let mut service = Service::start(self.label(), command, prefix)?;
+        service.url = service.url.replacen("http://", "ws://", 1);
+        Ok(service)
+    }
+}
+
+/// `sh -c 'ulimit -n <hard limit>; exec program args…'`: 10,000 connections need more open
+/// files than the usual soft limit of 1,024.
+fn with_open_files_raised(program: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new("sh");
+    command
+        .arg("-c")
+        .arg(r#"ulimit -n "$(ulimit -Hn)" 2>/dev/null || true; exec "$0" "$@""#)
+        .arg(program)
+        .args(args);
+    command
+}
+
+/// The release binaries.
+struct Bins {
+    tandem: PathBuf,
+    load: PathBuf,
+}
+
+/// Runs the benchmark and prints (and, unless quick, writes) the report.
+pub fn run(options: &Options) -> Result<()> {
+    let root = workspace::root()?;
+    let shell = Shell::new(root.clone());
+    if options.install {
+        tools::ensure_bench(&shell)?;
+    }
+    let plan = if options.quick {
+        Plan::quick()
+    } else {
+        Plan::full()
+    };
+    shell
+        .cmd("cargo")
+        .args([
+            "build",
+            "--release",
+            "-p",
+            "tandem-cli",
+            "--bin",
+            "tandem",
+            "-p",
+            "tandem-bench",
+        ])
+        .run("build (release)")?;
+    let bins = Bins {
+        tandem: root.join("target/release/tandem"),
+        load: root.join("target/release/tandem-bench"),
+    };
+
+    // The npm package: measured, and loaded by the browser figure.
+    package::build(&shell)?;
+    web::install(&shell)?;
+    let package = package::sizes(&shell);
+
+    let mut figures = Figures::default();
+    for run in 1..=plan.runs {
+        announce(&format!("run {run} of {}", plan.runs));
+        for peer in PEERS {
+            fanout(&shell, &bins, &plan, peer, &mut figures)?;
+        }
+        for peer in PEERS {
+            echo(&shell, &bins, &plan, peer, &mut figures)?;
+        }
+        for peer in PEERS {
+            idle(&shell, &bins, &plan, peer, &mut figures)?;
+        }
+        for peer in PEERS {
+            storm(&shell, &bins, &plan, peer, &mut figures)?;
+        }
+    }
+    let browser = browser(&shell, &bins, &plan)?;
+    let envelope = envelope(&shell, &bins, &plan)?;
+
+    let report = bench_report::render(
+        &bench_report::Machine::describe(&shell),
+        &plan,
+        &figures,
+        &browser,
+        &envelope,
+        &package,
+    );
+    println!("\n{report}");
+    let file = if options.quick {
+        root.join("target/xtask/bench-quick.md")
+    } else {
+        root.join("BENCHMARKS.md")
+    };
+    if let Some(dir) = file.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    }
+    std::fs::write(&file, report).map_err(|e| format!("writing {}: {e}", file.display()))?;
+    announce(&format!("wrote {}", file.display()));
+    Ok(())
+}
+
+/// Starts a fresh `peer`, runs `tandem-bench <figure> --target --url [--pid] extra…`, and
+/// stores each of `keys` from its result line in `figures` under `<figure>.<key>`.
+fn measure(
+    shell: &Shell,
+    bins: &Bins,
+    peer: Peer,
+    figure: &str,
+    extra: &[String],
+    keys: &[&str],
+    figures: &mut Figures,
+) -> Result<()> {
+    let server = peer.start(bins, shell.root())?;
+    let pid = server.pid().to_string();
+    let mut args = vec![
+        figure.to_owned(),
+        "--target".to_owned(),
+        peer.target().to_owned(),
+        "--url".to_owned(),
+        server.url.clone(),
+    ];
+    if matches!(figure, "idle" | "storm") {
+        args.extend(["--pid".to_owned(), pid]);
+    }
+    args.extend(extra.iter().cloned());
+    let load = bins.load.to_string_lossy().into_owned();
+    let mut result = None;
+    shell
+        .cmd("sh")
+        .arg("-c")
+        .arg(r#"ulimit -n "$(ulimit -Hn)" 2>/dev/null || true; exec "$0" "$@""#)
+        .arg(load)
+        .args(args)
+        .run_tee(&format!("{figure} ({})", peer.label()), |line| {
+            if json::string(line, "figure") == Some(figure) {
+                result = Some(line.to_owned());
+            }
+        })?;
+    drop(server);
+    let line = result.ok_or_else(|| format!("{figure} ({}): no result line", peer.label()))?;
+    for key in keys {
+        let value = json::number(&line, key)
+            .ok_or_else(|| format!("{figure} ({}): no `{key}` in {line}", peer.label()))?;
+        figures.add(&format!("{figure}.{key}"), peer, value);
+    }
+    if let Some(failed) = json::number(&line, "failed").filter(|f| *f > 0.0) {
+        figures.note(format!(
+            "{figure} ({}): {failed} clients never joined ({})",
+            peer.label(),
+            json::string(&line, "first_error").unwrap_or("no error text")
+        ));
+    }
+    if let Some(lost) = json::number(&line, "lost").filter(|l| *l > 0.0) {
+        figures.note(format!(
+            "{figure} ({}): {lost} requests unanswered",
+            peer.label()
+        ));
+    }
+    Ok(())
+}
+
+fn fanout(
+    shell: &Shell,
+    bins: &Bins,
+    plan: &Plan,
+    peer: Peer,
+    figures: &mut Figures,
+) -> Result<()> {
+    let extra = [
+        "--subscribers".to_owned(),
+        plan.subscribers.to_string(),
+        "--seconds".to_owned(),
+        plan.fanout_seconds.to_string(),
+    ];
+    let keys = ["deliveries_per_s", "p99_us"];
+    measure(shell, bins, peer, "fanout", &extra, &keys, figures)
+}
+
+fn echo(shell: &Shell, bins: &Bins, plan: &Plan, peer: Peer, figures: &mut Figures) -> Result<()> {
+    let extra = [
+        "--connections".to_owned(),
+        plan.echo_connections.to_string(),
+        "--rate".to_owned(),
+        plan.echo_rate.to_string(),
+        "--seconds".to_owned(),
+        plan.echo_seconds.to_string(),
+    ];
+    let keys = ["p50_us", "p99_us", "p999_us"];
+    measure(shell, bins, peer, "echo", &extra, &keys, figures)
+}
+
+fn idle(shell: &Shell, bins: &Bins, plan: &Plan, peer: Peer, figures: &mut Figures) -> Result<()> {
+    let extra = ["--connections".to_owned(), plan.idle.to_string()];
+    let keys = ["bytes_per_connection"];
+    measure(shell, bins, peer, "idle", &extra, &keys, figures)
+}
+
+fn storm(shell: &Shell, bins: &Bins, plan: &Plan, peer: Peer, figures: &mut Figures) -> Result<()> {
+    let extra = ["--connections".to_owned(), plan.storm.to_string()];
+    let keys = ["all_joined_ms", "peak_rss_kib"];
+    measure(shell, bins, peer, "storm", &extra, &keys, figures)
+}
+
+/// Figure 5: bench/browser/run.mjs drives Chromium through the npm package and through a
+/// plain WebSocket page, both fed by `tandem-bench stream` via a release `tandem serve`.
+fn browser(shell: &Shell, bins: &Bins, plan: &Plan) -> Result<Browser> {
+    let publisher = format!(
+        "[\"{}\",\"stream\"]",
+        bins.load
+            .to_string_lossy()
+            .replace('\\', "\\\\")
+            .replace('"', "\\\"")
+    );
+    let mut runs: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    shell
+        .cmd("node")
+        .arg("bench/browser/run.mjs")
+        .env("TANDEM_BIN", bins.tandem.to_string_lossy())
+        .env("PKG_DIR", shell.root().join(package::DIR).to_string_lossy())
+        .env(
+            "PLAYWRIGHT_FROM",
+            shell.root().join(web::DIR).to_string_lossy(),
+        )
+        .env("PUBLISHER", publisher)
+        .env("COUNT", plan.browser_count.to_string())
+        .env("RUNS", plan.browser_runs.to_string())
+        .env("CHROMIUM", CHROMIUM)
+        .env("CHROMIUM_ARGS", CHROME_ARGS.join(" "))
+        .run_tee("browser (Chromium)", |line| {
+            if json::string(line, "figure") == Some("browser")
+                && let (Some(mode), Some(rate)) = (
+                    json::string(line, "mode"),
+                    json::number(line, "messages_per_s"),
+                )
+            {
+                runs.entry(mode.to_owned()).or_default().push(rate);
+            }
+        })?;
+    let median_of = |mode: &str| {
+        runs.get(mode)
+            .map(|v| bench_report::median(v))
+            .ok_or_else(|| format!("the browser benchmark printed no `{mode}` result"))
+    };
+    Ok(Browser {
+        sdk: median_of("sdk")?,
+        plain: median_of("plain")?,
+    })
+}
+
+/// Figure 7: the criterion benchmark of the envelope, then its medians.
+fn envelope(shell: &Shell, bins: &Bins, plan: &Plan) -> Result<Envelope> {
+    let (warm_up, measure) = plan.criterion_seconds;
+    shell
+        .cmd("cargo")
+        .args(["bench", "-p", "tandem-bench", "--bench", "envelope", "--"])
+        .args(["--warm-up-time", &warm_up.to_string()])
+        .args(["--measurement-time", &measure.to_string()])
+        .run("envelope (criterion)")?;
+    let mut medians = BTreeMap::new();
+    shell
+        .cmd(&bins.load.to_string_lossy())
+        .args(["criterion-summary", "--group", "envelope"])
+        .run_tee("envelope (criterion medians)", |line| {
+            if let (Some(name), Some(ns)) =
+                (json::string(line, "bench"), json::number(line, "median_ns"))
+            {
+                medians.insert(name.to_owned(), ns);
+            }
+        })?;
+    let get = |name: &str| {
+        medians
+            .get(name)
+            .copied()
+            .ok_or_else(|| format!("criterion saved no `{name}` result"))
+    };
+    Ok(Envelope {
+        payload: get("payload_serde_json")?,
+        typed: get("envelope_typed")?,
+        raw: get("envelope_raw")?,
+    })
+}

@@ -1,0 +1,441 @@
+//! The report of `cargo xtask bench`: the machine, the tables of medians with tandem's
+//! ratios, and each target met or missed. Markdown, printed and written to BENCHMARKS.md.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use crate::bench::{PEERS, Peer, Plan};
+use crate::package::FileSize;
+use crate::process::Shell;
+
+/// Every run's value of every server figure, by `<figure>.<key>` and server.
+#[derive(Default)]
+pub struct Figures {
+    values: BTreeMap<(String, Peer), Vec<f64>>,
+    notes: Vec<String>,
+}
+
+impl Figures {
+    /// Stores one run's value.
+    pub fn add(&mut self, key: &str, peer: Peer, value: f64) {
+        self.values
+            .entry((key.to_owned(), peer))
+            .or_default()
+            .push(value);
+    }
+
+    /// Remembers something the report must mention (failed clients, lost requests).
+    pub fn note(&mut self, note: String) {
+        self.notes.push(note);
+    }
+
+    /// The median over the runs.
+    fn get(&self, key: &str, peer: Peer) -> Option<f64> {
+        self.values.get(&(key.to_owned(), peer)).map(|v| median(v))
+    }
+}
+
+/// Figure 5: messages per second delivered to a JS callback.
+pub struct Browser {
+    /// Through the npm package.
+    pub sdk: f64,
+    /// Through a plain `WebSocket` + `JSON.parse` page.
+    pub plain: f64,
+}
+
+/// Figure 7: nanoseconds per message (criterion medians).
+pub struct Envelope {
+    /// serde_json of the payload alone, to text and back.
+    pub payload: f64,
+    /// The payload through tandem's envelope, as an app sends and receives it.
+    pub typed: f64,
+    /// Only the envelope around an already-encoded payload.
+    pub raw: f64,
+}
+
+/// The median of `values` (mean of the middle two for an even count; 0 for none).
+pub fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    match sorted.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => sorted[n / 2],
+        n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
+    }
+}
+
+/// What the figures were measured on.
+pub struct Machine {
+    lines: Vec<(String, String)>,
+}
+
+impl Machine {
+    /// Cores, CPU, memory, kernel, date and the versions of everything compared.
+    pub fn describe(shell: &Shell) -> Self {
+        let capture = |program: &str, args: &[&str]| {
+            shell
+                .cmd(program)
+                .args(args.iter().copied())
+                .capture()
+                .unwrap_or_else(|| "unknown".to_owned())
+        };
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let model = cpuinfo
+            .lines()
+            .find_map(|l| l.strip_prefix("model name"))
+            .map(|rest| rest.trim_start_matches([' ', '\t', ':']).to_owned())
+            .unwrap_or_else(|| "unknown".to_owned());
+        let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+        let memory = meminfo
+            .lines()
+            .find_map(|l| l.strip_prefix("MemTotal:"))
+            .and_then(|rest| {
+                rest.trim()
+                    .trim_end_matches("kB")
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+            })
+            .map_or_else(
+                || "unknown".to_owned(),
+                |kib| format!("{:.1} GiB", kib as f64 / 1024.0 / 1024.0),
+            );
+        let npm_version = |package: &str| {
+            let file = shell
+                .root()
+                .join("bench/node/node_modules")
+                .join(package)
+                .join("package.json");
+            let text = std::fs::read_to_string(file).unwrap_or_default();
+            crate::json::string(&text.replace(": \"", ":\""), "version")
+                .unwrap_or("unknown")
+                .to_owned()
+        };
+        let lines = vec![
+            (
+                "date".to_owned(),
+                capture("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
+            ),
+            (
+                "machine".to_owned(),
+                format!("{} cores ({model}), {memory} memory", capture("nproc", &[])),
+            ),
+            ("kernel".to_owned(), capture("uname", &["-sr"])),
+            ("rustc".to_owned(), capture("rustc", &["--version"])),
+            (
+                "tandem".to_owned(),
+                format!(
+                    "{} (release build)",
+                    capture("target/release/tandem", &["--version"])
+                ),
+            ),
+            (
+                "tokio-tungstenite (bare)".to_owned(),
+                crate::workspace::locked_versions(
+                    &std::fs::read_to_string(shell.root().join("Cargo.lock")).unwrap_or_default(),
+                    "tokio-tungstenite",
+                )
+                .join(", "),
+            ),
+            ("node".to_owned(), capture("node", &["--version"])),
+            ("ws (npm)".to_owned(), npm_version("ws")),
+            ("socket.io (npm)".to_owned(), npm_version("socket.io")),
+            ("chromium".to_owned(), capture("chromium", &["--version"])),
+        ];
+        Machine { lines }
+    }
+}
+
+/// A value with thousands separators and `decimals` decimals.
+fn num(value: f64, decimals: usize) -> String {
+    let text = format!("{:.*}", decimals, value.abs());
+    let (int, frac) = text
+        .split_once('.')
+        .map_or((text.as_str(), None), |(i, f)| (i, Some(f)));
+    let mut grouped = String::new();
+    for (i, c) in int.chars().enumerate() {
+        if i > 0 && (int.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    let sign = if value < 0.0 { "-" } else { "" };
+    match frac {
+        Some(f) => format!("{sign}{grouped}.{f}"),
+        None => format!("{sign}{grouped}"),
+    }
+}
+
+/// One row of the server table: a label, how to read the key, and the unit scaling.
+struct Row {
+    label: String,
+    key: &'static str,
+    scale: f64,
+    decimals: usize,
+}
+
+/// The whole report.
+pub fn render(
+    machine: &Machine,
+    plan: &Plan,
+    figures: &Figures,
+    browser: &Browser,
+    envelope: &Envelope,
+    package: &[FileSize],
+) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "# tandem benchmarks\n");
+    let _ = writeln!(
+        out,
+        "Written by `cargo xtask bench`; every figure below is a median of {} runs, all \
+         servers measured in the same run on this machine. Re-run it to refresh this file.\n",
+        plan.runs
+    );
+    for (name, value) in &machine.lines {
+        let _ = writeln!(out, "- **{name}**: {value}");
+    }
+
+    let rows = [
+        Row {
+            label: format!(
+                "1. fan-out 1→{}: deliveries/s",
+                num(plan.subscribers as f64, 0)
+            ),
+            key: "fanout.deliveries_per_s",
+            scale: 1.0,
+            decimals: 0,
+        },
+        Row {
+            label: "1. fan-out: p99 publish→receive (ms)".to_owned(),
+            key: "fanout.p99_us",
+            scale: 1e-3,
+            decimals: 1,
+        },
+        Row {
+            label: format!(
+                "2. echo at {} req/s: p50 (ms)",
+                num(f64::from(plan.echo_rate), 0)
+            ),
+            key: "echo.p50_us",
+            scale: 1e-3,
+            decimals: 2,
+        },
+        Row {
+            label: "2. echo: p99 (ms)".to_owned(),
+            key: "echo.p99_us",
+            scale: 1e-3,
+            decimals: 2,
+        },
+        Row {
+            label: "2. echo: p99.9 (ms)".to_owned(),
+            key: "echo.p999_us",
+            scale: 1e-3,
+            decimals: 2,
+        },
+        Row {
+            label: format!(
+                "3. idle RSS per connection at {} (bytes)",
+                num(plan.idle as f64, 0)
+            ),
+            key: "idle.bytes_per_connection",
+            scale: 1.0,
+            decimals: 0,
+        },
+        Row {
+            label: format!(
+                "4. connect storm {}: all joined (ms)",
+                num(plan.storm as f64, 0)
+            ),
+            key: "storm.all_joined_ms",
+            scale: 1.0,
+            decimals: 0,
+        },
+        Row {
+            label: "4. connect storm: server peak RSS (MiB)".to_owned(),
+            key: "storm.peak_rss_kib",
+            scale: 1.0 / 1024.0,
+            decimals: 1,
+        },
+    ];
+    let _ = writeln!(out, "\n## Servers\n");
+    let mut heading = String::from("| figure |");
+    let mut rule = String::from("|---|");
+    for peer in PEERS {
+        let _ = write!(heading, " {} |", peer.label());
+        rule.push_str("---:|");
+    }
+    for peer in &PEERS[1..] {
+        let _ = write!(heading, " tandem ÷ {} |", peer.label());
+        rule.push_str("---:|");
+    }
+    let _ = writeln!(out, "{heading}\n{rule}");
+    for row in &rows {
+        let mut line = format!("| {} |", row.label);
+        for peer in PEERS {
+            let cell = figures
+                .get(row.key, peer)
+                .map_or_else(|| "—".to_owned(), |v| num(v * row.scale, row.decimals));
+            let _ = write!(line, " {cell} |");
+        }
+        for peer in &PEERS[1..] {
+            let cell = match (
+                figures.get(row.key, Peer::Tandem),
+                figures.get(row.key, *peer),
+            ) {
+                (Some(t), Some(p)) if p > 0.0 => format!("{:.2}×", t / p),
+                _ => "—".to_owned(),
+            };
+            let _ = write!(line, " {cell} |");
+        }
+        let _ = writeln!(out, "{line}");
+    }
+
+    let _ = writeln!(out, "\n## Browser (5) and envelope cost (7)\n");
+    let _ = writeln!(out, "| figure | value |\n|---|---:|");
+    let _ = writeln!(
+        out,
+        "| 5. Chromium, npm package → JS callback (messages/s) | {} |",
+        num(browser.sdk, 0)
+    );
+    let _ = writeln!(
+        out,
+        "| 5. Chromium, plain `WebSocket` + `JSON.parse` (messages/s) | {} |",
+        num(browser.plain, 0)
+    );
+    let _ = writeln!(
+        out,
+        "| 5. package ÷ plain | {:.2}× |",
+        browser.sdk / browser.plain.max(1.0)
+    );
+    let _ = writeln!(
+        out,
+        "| 7. serde_json of a 100-byte payload, encode + decode (ns) | {} |",
+        num(envelope.payload, 0)
+    );
+    let _ = writeln!(
+        out,
+        "| 7. the same payload through tandem's `event` envelope, typed (ns) | {} ({:.1}×) |",
+        num(envelope.typed, 0),
+        envelope.typed / envelope.payload.max(1.0)
+    );
+    let _ = writeln!(
+        out,
+        "| 7. the envelope around an encoded payload, as the server forwards it (ns) | {} |",
+        num(envelope.raw, 0)
+    );
+
+    let _ = writeln!(out, "\n## npm package (6)\n");
+    let _ = writeln!(
+        out,
+        "| file | raw bytes | gzipped bytes (`gzip -9`) |\n|---|---:|---:|"
+    );
+    for size in package {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} |",
+            size.file,
+            num(size.raw as f64, 0),
+            num(size.gzipped as f64, 0)
+        );
+    }
+
+    let _ = writeln!(out, "\n## Targets\n");
+    for (target, verdict) in targets(figures, browser, package) {
+        let _ = writeln!(out, "- {target}: **{verdict}**");
+    }
+    if !figures.notes.is_empty() {
+        let _ = writeln!(out, "\n## Notes from this run\n");
+        for note in &figures.notes {
+            let _ = writeln!(out, "- {note}");
+        }
+    }
+    out.push_str(METHOD);
+    out
+}
+
+/// The targets of issue 5, each with `met (…)` or `missed (…)`.
+fn targets(figures: &Figures, browser: &Browser, package: &[FileSize]) -> Vec<(String, String)> {
+    let verdict = |ok: bool, detail: String| {
+        if ok {
+            format!("met ({detail})")
+        } else {
+            format!("missed ({detail})")
+        }
+    };
+    let ratio =
+        |key: &str, peer: Peer| match (figures.get(key, Peer::Tandem), figures.get(key, peer)) {
+            (Some(t), Some(p)) if p > 0.0 => Some(t / p),
+            _ => None,
+        };
+    let mut out = Vec::new();
+    if let Some(r) = ratio("fanout.deliveries_per_s", Peer::Bare) {
+        out.push((
+            "fan-out ≥ 0.8× bare".to_owned(),
+            verdict(r >= 0.8, format!("{r:.2}×")),
+        ));
+    }
+    if let Some(bytes) = figures.get("idle.bytes_per_connection", Peer::Tandem) {
+        out.push((
+            "≤ 4 KiB (4,096 bytes) RSS per idle connection".to_owned(),
+            verdict(bytes <= 4096.0, format!("{} bytes", num(bytes, 0))),
+        ));
+    }
+    for (key, name) in [("echo.p50_us", "p50"), ("echo.p99_us", "p99")] {
+        if let Some(r) = ratio(key, Peer::Bare) {
+            out.push((
+                format!("echo {name} ≤ 1.5× bare"),
+                verdict(r <= 1.5, format!("{r:.2}×")),
+            ));
+        }
+    }
+    if let Some(total) = package.iter().find(|s| s.file == "total") {
+        out.push((
+            "npm package ≤ 40 KB (40,960 bytes) gzipped".to_owned(),
+            verdict(
+                total.gzipped <= 40 * 1024,
+                format!("{} bytes", num(total.gzipped as f64, 0)),
+            ),
+        ));
+    }
+    let r = browser.sdk / browser.plain.max(1.0);
+    out.push((
+        "browser ≥ 0.7× plain JS".to_owned(),
+        verdict(r >= 0.7, format!("{r:.2}×")),
+    ));
+    out
+}
+
+/// How each figure is measured.
+const METHOD: &str = "
+## Method
+
+One load generator (`crates/tandem-bench`, Rust, tokio) runs as its own process and drives
+every server the same way; each measurement starts a fresh server on 127.0.0.1 and the
+client sockets come from many loopback source addresses. Payloads are 100 bytes and carry
+their send time. Servers: `tandem serve` (release; per-connection rate limit raised out of
+the way, echo of requests on); a bare tokio-tungstenite server in `tandem-bench` (every
+connection in one room, 4 KiB read buffer, a writer task per connection, no envelope, rooms,
+presence or recovery); Node `ws` with a plain broadcast loop; Socket.IO with
+`socket.to(room).emit` (the load generator speaks Engine.IO v4 framing itself). Both Node
+servers listen with backlog 4096 like the Rust ones.
+
+1. **Fan-out**: 1 publisher and N subscribers joined to one room; the publisher keeps at
+   most 32 messages in flight (sent, not yet received by every subscriber), so each server
+   runs saturated without unbounded queues; deliveries/s counted at the subscribers over the
+   measured seconds after 1 s of warm-up; p99 of publish→receive. tandem also sends the
+   publisher its ack and its own copy of the event (not counted).
+2. **Echo**: open loop at a fixed offered rate spread over the connections; each request
+   carries the time it was due, so a stalled server cannot hide its latency. tandem:
+   `request` → `response`; bare and ws: an echoed frame; Socket.IO: an emit with an ack.
+3. **Idle memory**: server RSS (`/proc/<pid>/status`) after one warm connection, then
+   after N more connections have joined and the RSS has settled; the growth ÷ N.
+4. **Connect storm**: N clients start connecting and joining at the same instant; time until
+   the last has joined (a refused connection is retried, at most 3 attempts); the server's
+   peak RSS (`VmHWM`).
+5. **Browser**: headless Chromium; a page using the npm package (`room.on(\"message\")`)
+   and a page using a bare `WebSocket` with `JSON.parse`, speaking the same protocol to the
+   same release `tandem serve`, each receiving a stream published by `tandem-bench stream`;
+   messages/s from the first to the last message.
+6. **npm package**: the files a page loads from `pkg/`, raw and `gzip -9`.
+7. **Envelope**: criterion (`crates/tandem-bench/benches/envelope.rs`).
+";
