@@ -26,6 +26,7 @@ pub struct Endpoint {
     addr: SocketAddr,
     url: String,
     room: String,
+    rooms: usize,
 }
 
 impl Endpoint {
@@ -47,6 +48,7 @@ impl Endpoint {
             addr,
             url,
             room: ROOM.to_owned(),
+            rooms: 1,
         })
     }
 
@@ -56,18 +58,30 @@ impl Endpoint {
         self
     }
 
+    /// The same server, spreading connections over `rooms` rooms (`<room>-<index % rooms>`)
+    /// instead of one.
+    pub fn spread_over(mut self, rooms: usize) -> Self {
+        self.rooms = rooms.max(1);
+        self
+    }
+
     /// The protocol spoken.
     pub fn target(&self) -> Target {
         self.target
     }
 
     /// Connects (from one of many loopback source addresses, so tens of thousands of
-    /// connections never run out of ports), upgrades, and joins the bench room.
+    /// connections never run out of ports), upgrades, and joins its room.
     pub async fn open(&self, index: usize) -> Result<Ws, String> {
         let mut ws = tokio::time::timeout(STEP, self.upgrade(index))
             .await
             .map_err(|_| format!("connecting to {}: timed out", self.url))??;
-        tokio::time::timeout(STEP, join(self.target, &self.room, &mut ws))
+        let room = if self.rooms > 1 {
+            format!("{}-{}", self.room, index % self.rooms)
+        } else {
+            self.room.clone()
+        };
+        tokio::time::timeout(STEP, join(self.target, &room, &mut ws))
             .await
             .map_err(|_| format!("joining on {}: timed out", self.url))??;
         Ok(ws)
@@ -180,4 +194,19 @@ pub async fn open_many(
         opened.push(ws?);
     }
     Ok(opened)
+}
+
+/// Keeps `ws` read (answering pings, dropping everything else) until it ends, as a real
+/// idle client would: frames nobody reads would pile up in the server.
+pub fn drain(target: Target, mut ws: Ws) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        while let Some(Ok(message)) = ws.next().await {
+            if let Message::Text(text) = message
+                && let Some(answer) = target.answer(&text)
+                && send(&mut ws, answer).await.is_err()
+            {
+                return;
+            }
+        }
+    })
 }

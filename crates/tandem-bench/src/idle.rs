@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::conn::{Endpoint, open_many};
+use crate::conn::{Endpoint, drain, open_many};
 use crate::rss;
 
 /// Options of `tandem-bench idle`.
@@ -10,6 +10,10 @@ use crate::rss;
 pub struct Args {
     #[command(flatten)]
     server: crate::Server,
+    /// Rooms the connections are spread over (tandem and Socket.IO; the bare and ws
+    /// servers have no rooms). Every member of a tandem room sees the others' presence.
+    #[arg(long, default_value_t = 100)]
+    rooms: usize,
     /// The server's process id (its RSS is read from /proc).
     #[arg(long)]
     pid: u32,
@@ -20,28 +24,34 @@ pub struct Args {
 
 /// Runs the idle-memory figure and prints its result line.
 pub async fn run(args: Args) -> Result<(), String> {
-    let endpoint = Endpoint::new(args.server.target, &args.server.url)?;
+    let endpoint = Endpoint::new(args.server.target, &args.server.url)?.spread_over(args.rooms);
     let target = endpoint.target();
     // One connection first, so one-time allocations (buffers, the room) are not counted.
-    let warm = endpoint.open(0).await?;
+    let warm = drain(target, endpoint.open(0).await?);
     let before = rss::settled(args.pid).await?;
     eprintln!(
         "idle {}: opening {} connections",
         target.name(),
         args.connections
     );
-    let idle = open_many(&endpoint, args.connections, 256).await?;
+    let idle: Vec<_> = open_many(&endpoint, args.connections, 256)
+        .await?
+        .into_iter()
+        .map(|ws| drain(target, ws))
+        .collect();
     let after = rss::settled(args.pid).await?;
     let per_connection = (after.saturating_sub(before) * 1024) as f64 / args.connections as f64;
     crate::report(&json!({
         "figure": "idle",
         "target": target.name(),
         "connections": args.connections,
+        "rooms": args.rooms,
         "rss_before_kib": before,
         "rss_after_kib": after,
         "bytes_per_connection": per_connection,
     }));
-    drop(idle);
-    drop(warm);
+    for task in idle.iter().chain([&warm]) {
+        task.abort();
+    }
     Ok(())
 }

@@ -14,6 +14,10 @@ use crate::rss;
 pub struct Args {
     #[command(flatten)]
     server: crate::Server,
+    /// Rooms the connections are spread over (tandem and Socket.IO; the bare and ws
+    /// servers have no rooms). Every member of a tandem room sees the others' presence.
+    #[arg(long, default_value_t = 100)]
+    rooms: usize,
     /// The server's process id (its peak RSS is read from /proc).
     #[arg(long)]
     pid: u32,
@@ -27,7 +31,7 @@ pub struct Args {
 
 /// Runs the connect-storm figure and prints its result line.
 pub async fn run(args: Args) -> Result<(), String> {
-    let endpoint = Endpoint::new(args.server.target, &args.server.url)?;
+    let endpoint = Endpoint::new(args.server.target, &args.server.url)?.spread_over(args.rooms);
     let target = endpoint.target();
     let (rss_before, _) = rss::of(args.pid)?;
     eprintln!(
@@ -72,6 +76,7 @@ pub async fn run(args: Args) -> Result<(), String> {
         "figure": "storm",
         "target": target.name(),
         "connections": args.connections,
+        "rooms": args.rooms,
         "all_joined_ms": all_joined.as_secs_f64() * 1000.0,
         "failed": failed,
         "retried": retried,

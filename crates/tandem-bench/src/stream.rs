@@ -46,9 +46,9 @@ pub async fn run(args: Args) -> Result<(), String> {
         Ok(acked)
     });
     for id in 1..=args.count {
-        // The published object is what the page reads: a number and a short text.
+        // A short text, like a chat line or a small state update.
         let frame = format!(
-            r#"{{"v":1,"k":"publish","id":{id},"room":{room},"data":{{"n":{id},"text":"message number {id}"}}}}"#
+            r#"{{"v":1,"k":"publish","id":{id},"room":{room},"data":"message number {id:08} of the stream, about sixty"}}"#
         );
         sink.feed(Message::text(frame))
             .await
