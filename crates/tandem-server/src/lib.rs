@@ -40,7 +40,7 @@ pub use error::ServerError;
 pub use hooks::{AuthError, BoxFuture, JoinContext, RequestContext};
 pub use limits::Limits;
 pub use origin::OriginPolicy;
-pub use server::{Handle, Running, Server, ServerBuilder};
+pub use server::{Handle, LISTEN_BACKLOG, Running, Server, ServerBuilder};
 pub use token::{Claims, HmacTokens};
 
 pub use tandem_proto;

@@ -224,10 +224,19 @@ impl Server {
         &self.protocol
     }
 
-    /// Binds `addr` and serves on it.
+    /// Binds `addr` (the first of its addresses that binds) with a listen backlog of
+    /// [`LISTEN_BACKLOG`], and serves on it.
     pub async fn bind(self, addr: impl ToSocketAddrs) -> io::Result<Running> {
-        let listener = TcpListener::bind(addr).await?;
-        self.serve(listener)
+        let mut last_error = None;
+        for addr in tokio::net::lookup_host(addr).await? {
+            match listen(addr) {
+                Ok(listener) => return self.serve(listener),
+                Err(e) => last_error = Some(e),
+            }
+        }
+        Err(last_error.unwrap_or_else(|| {
+            io::Error::new(io::ErrorKind::InvalidInput, "no address to bind")
+        }))
     }
 
     /// Serves on `listener` in background tasks of the current tokio runtime.
@@ -291,6 +300,24 @@ async fn relay(
             Err(RecvError::Closed) => return,
         }
     }
+}
+
+/// Pending connections the kernel queues before `accept` (capped by `net.core.somaxconn`).
+/// std's default of 128 drops the SYNs of a connect storm, and each dropped client waits a
+/// one-second retransmit.
+pub const LISTEN_BACKLOG: u32 = 4096;
+
+/// A listener on `addr` with [`LISTEN_BACKLOG`] and `SO_REUSEADDR` (a restarted server can
+/// bind again while old connections are in TIME_WAIT).
+fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 async fn accept_loop(
