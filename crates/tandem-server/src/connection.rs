@@ -29,34 +29,54 @@ const CLOSE_GRACE: Duration = Duration::from_secs(2);
 /// Frames written in one batch before flushing.
 const BATCH: usize = 64;
 
-/// Serves one accepted TCP connection to its end. `_alive` is dropped when it ends.
-pub(crate) async fn serve(mut stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
+/// Does the HTTP part of one accepted TCP connection: a plain request is answered, an
+/// upgrade handed back as a [`Connected`] to run.
+pub(crate) async fn serve(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+) -> Option<Connected> {
     let limits = &shared.limits;
-    let head = match timeout(
+    // The handshake's futures are boxed, so they cost memory only while they run: a
+    // task's size is that of its largest state, and the idle connection's state (the pump)
+    // is what every open connection keeps.
+    let head = match Box::pin(timeout(
         limits.handshake_timeout,
         http::read_head(&mut stream, limits.max_header_bytes),
-    )
+    ))
     .await
     {
         Err(_) => {
             tracing::debug!(%peer, "handshake timeout");
-            let _ = http::respond(&mut stream, 408, "text/plain", "request timeout\n").await;
-            return;
+            let _ = Box::pin(http::respond(
+                &mut stream,
+                408,
+                "text/plain",
+                "request timeout\n",
+            ))
+            .await;
+            return None;
         }
         Ok(Err(HeadError::TooLarge(max))) => {
             tracing::debug!(%peer, max, "request head too large");
             let body = format!("request head over {max} bytes\n");
-            let _ = http::respond(&mut stream, 431, "text/plain", &body).await;
-            http::linger_close(&mut stream).await;
-            return;
+            let _ = Box::pin(http::respond(&mut stream, 431, "text/plain", &body)).await;
+            Box::pin(http::linger_close(&mut stream)).await;
+            return None;
         }
         Ok(Err(e)) => {
             tracing::debug!(%peer, error = %e, "no request head");
             if matches!(e, HeadError::Malformed(_)) {
-                let _ = http::respond(&mut stream, 400, "text/plain", "bad request\n").await;
-                http::linger_close(&mut stream).await;
+                let _ = Box::pin(http::respond(
+                    &mut stream,
+                    400,
+                    "text/plain",
+                    "bad request\n",
+                ))
+                .await;
+                Box::pin(http::linger_close(&mut stream)).await;
             }
-            return;
+            return None;
         }
         Ok(Ok(head)) => head,
     };
@@ -64,11 +84,21 @@ pub(crate) async fn serve(mut stream: TcpStream, peer: SocketAddr, shared: Arc<S
     match head.websocket_key() {
         Ok(Some(key)) => {
             let key = key.to_owned();
-            upgrade(stream, peer, &shared, &head, &key, rest).await;
+            upgrade(stream, peer, &shared, &head, &key, rest).await
         }
-        Ok(None) => answer(&mut stream, &shared, &head).await,
+        Ok(None) => {
+            Box::pin(answer(&mut stream, &shared, &head)).await;
+            None
+        }
         Err(why) => {
-            let _ = http::respond(&mut stream, 400, "text/plain", &format!("{why}\n")).await;
+            let _ = Box::pin(http::respond(
+                &mut stream,
+                400,
+                "text/plain",
+                &format!("{why}\n"),
+            ))
+            .await;
+            None
         }
     }
 }
@@ -119,7 +149,7 @@ async fn upgrade(
     head: &RequestHead,
     key: &str,
     rest: Vec<u8>,
-) {
+) -> Option<Connected> {
     let origin = head.header("origin");
     if !shared.origins.allows(origin, head.header("host")) {
         tracing::info!(%peer, origin, "origin not allowed");
@@ -128,8 +158,8 @@ async fn upgrade(
             origin.unwrap_or_default(),
             shared.origins.describe()
         );
-        let _ = http::respond(&mut stream, 403, "text/plain", &body).await;
-        return;
+        let _ = Box::pin(http::respond(&mut stream, 403, "text/plain", &body)).await;
+        return None;
     }
     let offered = head.tokens("sec-websocket-protocol");
     let protocol = match select_protocol(&offered, SUPPORTED_PROTOCOLS) {
@@ -137,19 +167,25 @@ async fn upgrade(
         ProtocolSelection::Explain(_) => tandem_proto::PROTOCOL_MARKER,
         ProtocolSelection::Refuse(e) => {
             tracing::info!(%peer, error = %e, "no common subprotocol");
-            let _ = http::respond(&mut stream, 400, "text/plain", &format!("{e}\n")).await;
-            return;
+            let _ = Box::pin(http::respond(
+                &mut stream,
+                400,
+                "text/plain",
+                &format!("{e}\n"),
+            ))
+            .await;
+            return None;
         }
     };
     let limits = &shared.limits;
     if shared.connections.load(Ordering::Relaxed) >= limits.max_connections {
         let body = "too many connections; try again later\n";
-        let _ = http::respond(&mut stream, 503, "text/plain", body).await;
-        return;
+        let _ = Box::pin(http::respond(&mut stream, 503, "text/plain", body)).await;
+        return None;
     }
-    if let Err(e) = http::switch_protocols(&mut stream, key, protocol).await {
+    if let Err(e) = Box::pin(http::switch_protocols(&mut stream, key, protocol)).await {
         tracing::debug!(%peer, error = %e, "writing 101");
-        return;
+        return None;
     }
     let config = WebSocketConfig::default()
         .read_buffer_size(limits.read_buffer_bytes)
@@ -175,16 +211,53 @@ async fn upgrade(
         outbox: Outbox { frames, close },
     };
     if commands.send(connect).await.is_err() {
-        return;
+        return None;
     }
     shared.connections.fetch_add(1, Ordering::Relaxed);
     tracing::debug!(%peer, conn, protocol, "connected");
-    let ended = pump(ws, conn, &commands, outbox, order).await;
-    shared.connections.fetch_sub(1, Ordering::Relaxed);
-    if let Some(code) = ended {
-        let _ = commands.send(Command::Closed { conn, code }).await;
+    Some(Connected {
+        ws,
+        conn,
+        peer,
+        commands,
+        outbox,
+        order,
+        shared: shared.clone(),
+    })
+}
+
+/// An upgraded connection, handed back by [`serve`] so it runs in a task of its own: a
+/// task is as large as its largest state, and the handshake's states are larger than the
+/// pump that every open connection keeps for its whole life.
+pub(crate) struct Connected {
+    ws: WebSocketStream<TcpStream>,
+    conn: u64,
+    peer: SocketAddr,
+    commands: mpsc::Sender<Command>,
+    outbox: mpsc::Receiver<Message>,
+    order: oneshot::Receiver<CloseOrder>,
+    shared: Arc<Shared>,
+}
+
+impl Connected {
+    /// Moves frames until the connection ends, then tells the core.
+    pub(crate) async fn run(self) {
+        let Connected {
+            ws,
+            conn,
+            peer,
+            commands,
+            outbox,
+            order,
+            shared,
+        } = self;
+        let ended = pump(ws, conn, &commands, outbox, order).await;
+        shared.connections.fetch_sub(1, Ordering::Relaxed);
+        if let Some(code) = ended {
+            let _ = commands.send(Command::Closed { conn, code }).await;
+        }
+        tracing::debug!(%peer, conn, "disconnected");
     }
-    tracing::debug!(%peer, conn, "disconnected");
 }
 
 /// Moves frames both ways until the socket ends or the core closes it. Returns `Some(code)`
@@ -199,14 +272,14 @@ async fn pump(
     loop {
         tokio::select! {
             order_result = &mut order => {
-                close_with(&mut ws, &mut outbox, order_result.ok()).await;
+                Box::pin(close_with(&mut ws, &mut outbox, order_result.ok())).await;
                 return None;
             }
             frame = outbox.recv() => {
                 let Some(frame) = frame else {
                     // The core dropped the outbox: right after a close order, or because
                     // the server stopped.
-                    close_with(&mut ws, &mut outbox, order.try_recv().ok()).await;
+                    Box::pin(close_with(&mut ws, &mut outbox, order.try_recv().ok())).await;
                     return None;
                 };
                 if ws.feed(frame).await.is_err() {
@@ -225,7 +298,7 @@ async fn pump(
                 tokio::select! {
                     flushed = ws.flush() => if flushed.is_err() { return Some(None) },
                     order_result = &mut order => {
-                        close_with(&mut ws, &mut outbox, order_result.ok()).await;
+                        Box::pin(close_with(&mut ws, &mut outbox, order_result.ok())).await;
                         return None;
                     }
                 }
@@ -236,13 +309,13 @@ async fn pump(
                     Some(Ok(Message::Binary(_))) => Command::Binary { conn },
                     Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
                     Some(Ok(Message::Close(frame))) => {
-                        let _ = timeout(CLOSE_GRACE, ws.flush()).await;
+                        let _ = Box::pin(timeout(CLOSE_GRACE, ws.flush())).await;
                         return Some(frame.map(|f| u16::from(f.code)));
                     }
                     Some(Err(WsError::Capacity(CapacityError::MessageTooLong { size, max_size }))) => {
                         tracing::debug!(conn, size, max_size, "message far over the size limit");
                         let order = (close::MESSAGE_TOO_BIG, "message too big".to_owned());
-                        close_with(&mut ws, &mut outbox, Some(order)).await;
+                        Box::pin(close_with(&mut ws, &mut outbox, Some(order))).await;
                         return Some(Some(close::MESSAGE_TOO_BIG));
                     }
                     Some(Err(e)) => {
@@ -284,4 +357,24 @@ async fn close_with(
         Ok::<(), WsError>(())
     })
     .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn size_of_run<F, Fut>(_: F) -> usize
+    where
+        F: Fn(Connected) -> Fut,
+    {
+        std::mem::size_of::<Fut>()
+    }
+
+    /// Every open connection keeps its task for its whole life, so that task must not
+    /// carry the handshake's states (a 4 KiB stack buffer once made it 4.7 KB).
+    #[test]
+    fn an_open_connections_task_stays_small() {
+        let size = size_of_run(Connected::run);
+        assert!(size <= 1024 * 4, "Connected::run's future is {size} bytes");
+    }
 }

@@ -86,13 +86,14 @@ pub(crate) async fn read_head<S: AsyncRead + Unpin>(
         if buf.len() >= max {
             return Err(HeadError::TooLarge(max));
         }
-        let mut chunk = [0u8; 1024];
-        let want = chunk.len().min(max - buf.len());
-        let n = stream.read(&mut chunk[..want]).await?;
+        // Read straight into `buf` (no stack buffer: this future lives inside every
+        // connection's task, whose size is that of its largest state).
+        let want = 1024.min(max - buf.len());
+        buf.reserve(want);
+        let n = (&mut *stream).take(want as u64).read_buf(&mut buf).await?;
         if n == 0 {
             return Err(HeadError::Closed);
         }
-        buf.extend_from_slice(&chunk[..n]);
         let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
         let mut req = httparse::Request::new(&mut headers);
         match req.parse(&buf) {
@@ -175,7 +176,8 @@ pub(crate) async fn linger_close<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut
     const MAX_DISCARD: usize = 1024 * 1024;
     let _ = stream.shutdown().await;
     let _ = tokio::time::timeout(LINGER, async {
-        let mut sink = [0u8; 4096];
+        // On the heap: a stack array would be part of every connection task's size.
+        let mut sink = vec![0u8; 4096];
         let mut discarded = 0;
         while discarded < MAX_DISCARD {
             match stream.read(&mut sink).await {

@@ -234,9 +234,8 @@ impl Server {
                 Err(e) => last_error = Some(e),
             }
         }
-        Err(last_error.unwrap_or_else(|| {
-            io::Error::new(io::ErrorKind::InvalidInput, "no address to bind")
-        }))
+        Err(last_error
+            .unwrap_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no address to bind")))
     }
 
     /// Serves on `listener` in background tasks of the current tokio runtime.
@@ -335,8 +334,13 @@ async fn accept_loop(
                     let shared = shared.clone();
                     let alive = alive.clone();
                     tokio::spawn(async move {
-                        connection::serve(stream, peer, shared).await;
-                        drop(alive);
+                        if let Some(connected) = connection::serve(stream, peer, shared).await {
+                            // A task of its own, sized for the open connection only.
+                            tokio::spawn(async move {
+                                connected.run().await;
+                                drop(alive);
+                            });
+                        }
                     });
                 }
                 Err(e) => {
