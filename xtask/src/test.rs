@@ -1,16 +1,16 @@
 //! `cargo xtask test`: tools, formatting, clippy, native tests, wasm tests in headless
-//! Chromium, the npm package, the demo and its Playwright tests, in that order, stopping at
-//! the first failing step, then a summary of counts.
+//! Chromium, the npm package, the demo and its Playwright tests, and a smoke run of the
+//! benchmark, in that order, stopping at the first failing step, then a summary of counts.
 
 use std::path::{Path, PathBuf};
 
-use crate::package;
 use crate::process::{Result, Shell, announce};
 use crate::services;
 use crate::summary::Counts;
 use crate::tools::{self, CHROMEDRIVER, WASM_TARGET};
 use crate::web;
 use crate::workspace;
+use crate::{bench, package};
 
 /// The crates whose tests also run compiled to wasm32, in headless Chromium.
 const WASM_CRATES: &[&str] = &["tandem-proto", "tandem-client"];
@@ -161,12 +161,21 @@ pub fn run(options: &Options) -> Result<()> {
         package::print_size(&shell);
         web::playwright(&shell, &tandem, &dist, |line| browser.add_tap_line(line))
     });
+    // The benchmark's smoke run keeps `cargo xtask bench` working; its figures are printed,
+    // never checked.
+    let result = browser_result.and_then(|()| {
+        announce("benchmark smoke run: cargo xtask bench --quick (figures not checked)");
+        bench::run(&bench::Options {
+            quick: true,
+            install: options.install,
+        })
+    });
     print_summary(&[
         ("native", Some(&native)),
         (WASM_LABEL, Some(&wasm)),
         (BROWSER_LABEL, (browser.suites > 0).then_some(&browser)),
     ]);
-    browser_result
+    result
 }
 
 /// How the summary names the wasm-bindgen test run.
