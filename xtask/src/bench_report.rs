@@ -428,10 +428,13 @@ servers listen with backlog 4096 like the Rust ones.
    carries the time it was due, so a stalled server cannot hide its latency. tandem:
    `request` → `response`; bare and ws: an echoed frame; Socket.IO: an emit with an ack.
 3. **Idle memory**: server RSS (`/proc/<pid>/status`) after one warm connection, then
-   after N more connections have joined and the RSS has settled; the growth ÷ N.
-4. **Connect storm**: N clients start connecting and joining at the same instant; time until
-   the last has joined (a refused connection is retried, at most 3 attempts); the server's
-   peak RSS (`VmHWM`).
+   after N more connections have joined and the RSS has settled; the growth ÷ N. tandem
+   and Socket.IO clients join one of 100 rooms (tandem: hello, welcome, join, joined with
+   the room's presence, and a presence diff to the room per arrival); the bare and ws
+   servers have no rooms. The clients keep reading, as real ones do.
+4. **Connect storm**: N clients start connecting and joining (100 rooms, as above) at the
+   same instant; time until the last has joined (a refused connection is retried, at most
+   3 attempts); the server's peak RSS (`VmHWM`).
 5. **Browser**: headless Chromium; a page using the npm package (`room.on(\"message\")`)
    and a page using a bare `WebSocket` with `JSON.parse`, speaking the same protocol to the
    same release `tandem serve`, each receiving a stream published by `tandem-bench stream`;
