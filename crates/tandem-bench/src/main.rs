@@ -69,6 +69,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let _ = payload::origin();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
