@@ -209,9 +209,12 @@ pub fn run(options: &Options) -> Result<()> {
             "--release",
             "-p",
             "tandem-cli",
+            "-p",
+            "tandem-bench",
+            // `--bin` filters every selected package: name both binaries.
             "--bin",
             "tandem",
-            "-p",
+            "--bin",
             "tandem-bench",
         ])
         .run("build (release)")?;
