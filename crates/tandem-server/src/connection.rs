@@ -48,32 +48,20 @@ pub(crate) async fn serve(
     {
         Err(_) => {
             tracing::debug!(%peer, "handshake timeout");
-            let _ = Box::pin(http::respond(
-                &mut stream,
-                408,
-                "text/plain",
-                "request timeout\n",
-            ))
-            .await;
+            refuse(&mut stream, 408, "request timeout\n").await;
             return None;
         }
         Ok(Err(HeadError::TooLarge(max))) => {
             tracing::debug!(%peer, max, "request head too large");
             let body = format!("request head over {max} bytes\n");
-            let _ = Box::pin(http::respond(&mut stream, 431, "text/plain", &body)).await;
+            refuse(&mut stream, 431, &body).await;
             Box::pin(http::linger_close(&mut stream)).await;
             return None;
         }
         Ok(Err(e)) => {
             tracing::debug!(%peer, error = %e, "no request head");
             if matches!(e, HeadError::Malformed(_)) {
-                let _ = Box::pin(http::respond(
-                    &mut stream,
-                    400,
-                    "text/plain",
-                    "bad request\n",
-                ))
-                .await;
+                refuse(&mut stream, 400, "bad request\n").await;
                 Box::pin(http::linger_close(&mut stream)).await;
             }
             return None;
@@ -91,16 +79,17 @@ pub(crate) async fn serve(
             None
         }
         Err(why) => {
-            let _ = Box::pin(http::respond(
-                &mut stream,
-                400,
-                "text/plain",
-                &format!("{why}\n"),
-            ))
-            .await;
+            refuse(&mut stream, 400, &format!("{why}\n")).await;
             None
         }
     }
+}
+
+/// Answers `status` with a plain-text `body`. Boxed, so the answer's future is not part of
+/// the connection task's size (see [`Connected`]); a failed write needs no handling, the
+/// connection ends either way.
+async fn refuse(stream: &mut TcpStream, status: u16, body: &str) {
+    let _ = Box::pin(http::respond(stream, status, "text/plain", body)).await;
 }
 
 /// Answers a plain HTTP request.
@@ -158,7 +147,7 @@ async fn upgrade(
             origin.unwrap_or_default(),
             shared.origins.describe()
         );
-        let _ = Box::pin(http::respond(&mut stream, 403, "text/plain", &body)).await;
+        refuse(&mut stream, 403, &body).await;
         return None;
     }
     let offered = head.tokens("sec-websocket-protocol");
@@ -167,20 +156,14 @@ async fn upgrade(
         ProtocolSelection::Explain(_) => tandem_proto::PROTOCOL_MARKER,
         ProtocolSelection::Refuse(e) => {
             tracing::info!(%peer, error = %e, "no common subprotocol");
-            let _ = Box::pin(http::respond(
-                &mut stream,
-                400,
-                "text/plain",
-                &format!("{e}\n"),
-            ))
-            .await;
+            refuse(&mut stream, 400, &format!("{e}\n")).await;
             return None;
         }
     };
     let limits = &shared.limits;
     if shared.connections.load(Ordering::Relaxed) >= limits.max_connections {
         let body = "too many connections; try again later\n";
-        let _ = Box::pin(http::respond(&mut stream, 503, "text/plain", body)).await;
+        refuse(&mut stream, 503, body).await;
         return None;
     }
     if let Err(e) = Box::pin(http::switch_protocols(&mut stream, key, protocol)).await {
