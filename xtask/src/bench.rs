@@ -23,6 +23,9 @@ pub struct Options {
     pub quick: bool,
     /// Install missing tools first.
     pub install: bool,
+    /// Build the npm package (and install the web app's npm dependencies, where
+    /// playwright-core comes from) first; `cargo xtask test` has just done both.
+    pub build_package: bool,
 }
 
 /// How much each figure does.
@@ -172,13 +175,16 @@ impl Peer {
     }
 }
 
-/// `sh -c 'ulimit -n <hard limit>; exec program args…'`: 10,000 connections need more open
-/// files than the usual soft limit of 1,024.
+/// The `sh -c` script that raises the open-files limit to the hard limit, then runs
+/// `$0 "$@"`: 10,000 connections need more than the usual soft limit of 1,024. Both the
+/// servers and the load generator run under it.
+const RAISE_OPEN_FILES: &str = r#"ulimit -n "$(ulimit -Hn)" 2>/dev/null || true; exec "$0" "$@""#;
+
+/// `program args…` under [`RAISE_OPEN_FILES`].
 fn with_open_files_raised(program: &Path, args: &[&str]) -> Command {
     let mut command = Command::new("sh");
     command
-        .arg("-c")
-        .arg(r#"ulimit -n "$(ulimit -Hn)" 2>/dev/null || true; exec "$0" "$@""#)
+        .args(["-c", RAISE_OPEN_FILES])
         .arg(program)
         .args(args);
     command
@@ -224,8 +230,10 @@ pub fn run(options: &Options) -> Result<()> {
     };
 
     // The npm package: measured, and loaded by the browser figure.
-    package::build(&shell)?;
-    web::install(&shell)?;
+    if options.build_package {
+        package::build(&shell)?;
+        web::install(&shell)?;
+    }
     let package = package::sizes(&shell);
 
     let mut figures = Figures::default();
@@ -297,8 +305,7 @@ fn measure(
     let mut result = None;
     shell
         .cmd("sh")
-        .arg("-c")
-        .arg(r#"ulimit -n "$(ulimit -Hn)" 2>/dev/null || true; exec "$0" "$@""#)
+        .args(["-c", RAISE_OPEN_FILES])
         .arg(load)
         .args(args)
         .run_tee(&format!("{figure} ({})", peer.label()), |line| {

@@ -151,6 +151,7 @@ fn run_bench(args: &[String]) -> ExitCode {
     let mut options = bench::Options {
         quick: false,
         install: true,
+        build_package: true,
     };
     for arg in args {
         match arg.as_str() {
