@@ -27,6 +27,7 @@ pub fn ensure_all(shell: &Shell) -> Result<()> {
     ensure_wasm_pack(shell)?;
     ensure_chromium(shell)?;
     ensure_foreign_peers(shell)?;
+    ensure_bench_peers(shell)?;
     ensure_js_tools(shell)
 }
 
@@ -39,18 +40,19 @@ pub fn ensure_web(shell: &Shell) -> Result<()> {
 }
 
 /// What `cargo xtask bench` needs: the web tools (the npm package is measured and loaded in
-/// Chromium), Chromium, and the Node peers of `bench/node` (ws, Socket.IO) from their lockfile.
+/// Chromium), Chromium, and the Node peers of `bench/node`.
 pub fn ensure_bench(shell: &Shell) -> Result<()> {
     ensure_web(shell)?;
     ensure_chromium(shell)?;
-    if shell
-        .root()
-        .join("bench/node/node_modules/socket.io/package.json")
-        .exists()
-        && shell
-            .root()
-            .join("bench/node/node_modules/ws/package.json")
-            .exists()
+    ensure_bench_peers(shell)
+}
+
+/// The benchmark's Node peers (ws, Socket.IO) in `bench/node`, from their lockfile.
+fn ensure_bench_peers(shell: &Shell) -> Result<()> {
+    let peers = shell.root().join("bench/node/node_modules");
+    if ["socket.io", "ws"]
+        .iter()
+        .all(|p| peers.join(p).join("package.json").exists())
     {
         announce("ok: the Node peers (ws, socket.io) are installed in bench/node");
         return Ok(());
@@ -62,12 +64,30 @@ pub fn ensure_bench(shell: &Shell) -> Result<()> {
         .run(STEP)
 }
 
-/// Node and npm (Debian's packages) unless present.
+/// The oldest Node the web app's tools run on (Vite 7 needs 20.19).
+const NODE_MIN: (u32, u32) = (20, 19);
+
+/// Node and npm (Debian's packages) unless present; then fails clearly if that Node is
+/// older than [`NODE_MIN`] (Debian 12's own is 18), rather than letting Vite fail later.
 fn ensure_node(shell: &Shell) -> Result<()> {
     if shell.version_of("node").is_none() || shell.version_of("npm").is_none() {
         apt_install(shell, &["nodejs", "npm"], "node and npm")?;
     }
-    Ok(())
+    let version = shell.version_of("node").unwrap_or_default();
+    match node_version(&version) {
+        Some(v) if v >= NODE_MIN => Ok(()),
+        _ => Err(format!(
+            "step `{STEP}` failed: node `{version}` is too old or missing; Vite 7 needs Node \
+             {}.{} or newer (install it from nodejs.org or NodeSource, then run again)",
+            NODE_MIN.0, NODE_MIN.1
+        )),
+    }
+}
+
+/// `(major, minor)` of a `node --version` answer like `v20.20.2`.
+fn node_version(text: &str) -> Option<(u32, u32)> {
+    let mut parts = text.trim().trim_start_matches('v').split('.');
+    Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
 }
 
 /// The npm tools of `xtask/js-tools` (binaryen's wasm-opt), from their lockfile.
@@ -343,4 +363,18 @@ fn ensure_foreign_peers(shell: &Shell) -> Result<()> {
         .cmd("npm")
         .args(["ci", "--no-audit", "--no-fund", "--prefix", dir.as_str()])
         .run(STEP)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{NODE_MIN, node_version};
+
+    #[test]
+    fn reads_node_versions() {
+        assert_eq!(node_version("v20.20.2\n"), Some((20, 20)));
+        assert_eq!(node_version("v18.19.0"), Some((18, 19)));
+        assert!(node_version("v18.19.0") < Some(NODE_MIN));
+        assert!(node_version("v20.19.0") >= Some(NODE_MIN));
+        assert_eq!(node_version("not node"), None);
+    }
 }
