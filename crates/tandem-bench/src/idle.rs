@@ -2,21 +2,14 @@
 
 use serde_json::json;
 
-use crate::conn::{Endpoint, drain, open_many};
+use crate::conn::{drain, open_many};
 use crate::rss;
 
 /// Options of `tandem-bench idle`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(flatten)]
-    server: crate::Server,
-    /// Rooms the connections are spread over (tandem and Socket.IO; the bare and ws
-    /// servers have no rooms). Every member of a tandem room sees the others' presence.
-    #[arg(long, default_value_t = 100)]
-    rooms: usize,
-    /// The server's process id (its RSS is read from /proc).
-    #[arg(long)]
-    pid: u32,
+    crowd: crate::Crowd,
     /// Idle connections to open.
     #[arg(long, default_value_t = 10_000)]
     connections: usize,
@@ -24,11 +17,11 @@ pub struct Args {
 
 /// Runs the idle-memory figure and prints its result line.
 pub async fn run(args: Args) -> Result<(), String> {
-    let endpoint = Endpoint::new(args.server.target, &args.server.url)?.spread_over(args.rooms);
+    let endpoint = args.crowd.endpoint()?;
     let target = endpoint.target();
     // One connection first, so one-time allocations (buffers, the room) are not counted.
     let warm = drain(target, endpoint.open(0).await?);
-    let before = rss::settled(args.pid).await?;
+    let before = rss::settled(args.crowd.pid).await?;
     eprintln!(
         "idle {}: opening {} connections",
         target.name(),
@@ -39,13 +32,13 @@ pub async fn run(args: Args) -> Result<(), String> {
         .into_iter()
         .map(|ws| drain(target, ws))
         .collect();
-    let after = rss::settled(args.pid).await?;
+    let after = rss::settled(args.crowd.pid).await?;
     let per_connection = (after.saturating_sub(before) * 1024) as f64 / args.connections as f64;
     crate::report(&json!({
         "figure": "idle",
         "target": target.name(),
         "connections": args.connections,
-        "rooms": args.rooms,
+        "rooms": args.crowd.rooms,
         "rss_before_kib": before,
         "rss_after_kib": after,
         "bytes_per_connection": per_connection,

@@ -44,6 +44,27 @@ struct Server {
     url: String,
 }
 
+/// A server measured in memory, with its connections spread over rooms (idle, storm).
+#[derive(Debug, clap::Args)]
+struct Crowd {
+    #[command(flatten)]
+    server: Server,
+    /// Rooms the connections are spread over (tandem and Socket.IO; the bare and ws
+    /// servers have no rooms). Every member of a tandem room sees the others' presence.
+    #[arg(long, default_value_t = 100)]
+    rooms: usize,
+    /// The server's process id (its RSS is read from /proc).
+    #[arg(long)]
+    pid: u32,
+}
+
+impl Crowd {
+    /// Where to connect, spreading connections over the rooms.
+    fn endpoint(&self) -> Result<conn::Endpoint, String> {
+        Ok(conn::Endpoint::new(self.server.target, &self.server.url)?.spread_over(self.rooms))
+    }
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the bare tokio-tungstenite server: `b…` frames go to every other connection,

@@ -6,21 +6,13 @@ use std::time::Instant;
 use futures_util::future::join_all;
 use serde_json::json;
 
-use crate::conn::Endpoint;
 use crate::rss;
 
 /// Options of `tandem-bench storm`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(flatten)]
-    server: crate::Server,
-    /// Rooms the connections are spread over (tandem and Socket.IO; the bare and ws
-    /// servers have no rooms). Every member of a tandem room sees the others' presence.
-    #[arg(long, default_value_t = 100)]
-    rooms: usize,
-    /// The server's process id (its peak RSS is read from /proc).
-    #[arg(long)]
-    pid: u32,
+    crowd: crate::Crowd,
     /// Clients connecting at once.
     #[arg(long, default_value_t = 5000)]
     connections: usize,
@@ -31,9 +23,9 @@ pub struct Args {
 
 /// Runs the connect-storm figure and prints its result line.
 pub async fn run(args: Args) -> Result<(), String> {
-    let endpoint = Endpoint::new(args.server.target, &args.server.url)?.spread_over(args.rooms);
+    let endpoint = args.crowd.endpoint()?;
     let target = endpoint.target();
-    let (rss_before, _) = rss::of(args.pid)?;
+    let (rss_before, _) = rss::of(args.crowd.pid)?;
     eprintln!(
         "storm {}: {} clients at once",
         target.name(),
@@ -55,7 +47,7 @@ pub async fn run(args: Args) -> Result<(), String> {
     });
     let results = join_all(clients).await;
     let all_joined = start.elapsed();
-    let (_, peak) = rss::of(args.pid)?;
+    let (_, peak) = rss::of(args.crowd.pid)?;
     let mut failed = 0;
     let mut retried = 0;
     let mut first_error = None;
@@ -76,7 +68,7 @@ pub async fn run(args: Args) -> Result<(), String> {
         "figure": "storm",
         "target": target.name(),
         "connections": args.connections,
-        "rooms": args.rooms,
+        "rooms": args.crowd.rooms,
         "all_joined_ms": all_joined.as_secs_f64() * 1000.0,
         "failed": failed,
         "retried": retried,
