@@ -10,7 +10,8 @@
 //                    `--url ws://127.0.0.1:PORT/ --room R --count N`, runs it once the page has
 //                    joined, and expects exit status 0 once all N are published. If its last stdout
 //                    line is JSON with `messages_per_s`, that rate is reported as publisher_messages_per_s.
-//                    (default: [node, --experimental-websocket, publish.mjs next to this script])
+//                    (default: ["../../target/release/tandem-bench", "stream"], the load
+//                    generator's publisher; `cargo xtask bench` builds it)
 //   COUNT            messages per measurement (default 20000)
 //   RUNS             measurements per mode and scenario (default 3); run by run: sdk then plain
 //   CHROMIUM         the browser (default /usr/bin/chromium)
@@ -83,7 +84,7 @@ function config() {
   if (!tandem || !existsSync(tandem)) throw new Error(`no tandem binary: set TANDEM_BIN (got ${JSON.stringify(tandem)})`);
   const pkgDir = path.resolve(process.env.PKG_DIR || path.join(ROOT, "pkg"));
   if (!existsSync(path.join(pkgDir, "index.js"))) throw new Error(`PKG_DIR ${pkgDir} holds no index.js (build the npm package first)`);
-  let publisher = [process.execPath, "--experimental-websocket", path.join(HERE, "publish.mjs")];
+  let publisher = [path.join(ROOT, "target", "release", "tandem-bench"), "stream"];
   if (process.env.PUBLISHER) {
     try {
       publisher = JSON.parse(process.env.PUBLISHER);
