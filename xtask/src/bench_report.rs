@@ -29,6 +29,14 @@ impl Figures {
         self.notes.push(note);
     }
 
+    /// tandem's median divided by `peer`'s, when both were measured.
+    fn ratio(&self, key: &str, peer: Peer) -> Option<f64> {
+        match (self.get(key, Peer::Tandem), self.get(key, peer)) {
+            (Some(t), Some(p)) if p > 0.0 => Some(t / p),
+            _ => None,
+        }
+    }
+
     /// The median over the runs.
     fn get(&self, key: &str, peer: Peer) -> Option<f64> {
         self.values.get(&(key.to_owned(), peer)).map(|v| median(v))
@@ -278,13 +286,9 @@ pub fn render(
             let _ = write!(line, " {cell} |");
         }
         for peer in &PEERS[1..] {
-            let cell = match (
-                figures.get(row.key, Peer::Tandem),
-                figures.get(row.key, *peer),
-            ) {
-                (Some(t), Some(p)) if p > 0.0 => format!("{:.2}×", t / p),
-                _ => "—".to_owned(),
-            };
+            let cell = figures
+                .ratio(row.key, *peer)
+                .map_or_else(|| "—".to_owned(), |r| format!("{r:.2}×"));
             let _ = write!(line, " {cell} |");
         }
         let _ = writeln!(out, "{line}");
@@ -362,13 +366,8 @@ fn targets(figures: &Figures, browser: &Browser, package: &[FileSize]) -> Vec<(S
             format!("missed ({detail})")
         }
     };
-    let ratio =
-        |key: &str, peer: Peer| match (figures.get(key, Peer::Tandem), figures.get(key, peer)) {
-            (Some(t), Some(p)) if p > 0.0 => Some(t / p),
-            _ => None,
-        };
     let mut out = Vec::new();
-    if let Some(r) = ratio("fanout.deliveries_per_s", Peer::Bare) {
+    if let Some(r) = figures.ratio("fanout.deliveries_per_s", Peer::Bare) {
         out.push((
             "fan-out ≥ 0.8× bare".to_owned(),
             verdict(r >= 0.8, format!("{r:.2}×")),
@@ -381,7 +380,7 @@ fn targets(figures: &Figures, browser: &Browser, package: &[FileSize]) -> Vec<(S
         ));
     }
     for (key, name) in [("echo.p50_us", "p50"), ("echo.p99_us", "p99")] {
-        if let Some(r) = ratio(key, Peer::Bare) {
+        if let Some(r) = figures.ratio(key, Peer::Bare) {
             out.push((
                 format!("echo {name} ≤ 1.5× bare"),
                 verdict(r <= 1.5, format!("{r:.2}×")),
