@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::ErrorCode;
-use crate::frame::{Frame, Id, Kind, WIRE_VERSION};
+use crate::frame::{Frame, Id, Kind, Payload, WIRE_VERSION};
 
 /// The default largest frame, in bytes, either side accepts (64 KiB).
 pub const DEFAULT_MAX_FRAME_BYTES: usize = 64 * 1024;
@@ -261,9 +261,51 @@ fn to_body<T: serde::Serialize>(body: &T) -> String {
     serde_json::to_string(body).unwrap_or_else(|_| String::from("{}"))
 }
 
+/// Encodes an `event` frame around its sequence number: `head`, then the number in
+/// decimal, then `tail` is exactly [`encode`] of the event. A shared broker that numbers
+/// messages (Redis) splices the number in without parsing JSON.
+pub fn encode_event_around_seq(room: &str, from: Option<&str>, data: &Payload) -> (String, String) {
+    const SEQ: &str = ",\"seq\":0";
+    let whole = encode(&Frame::Event(crate::frame::Event {
+        room: room.to_owned(),
+        seq: 0,
+        from: from.map(str::to_owned),
+        data: data.clone(),
+    }));
+    // Quotes inside the room name are escaped, so the first `,"seq":0` is the field.
+    match whole.find(SEQ) {
+        Some(at) => {
+            let split = at + SEQ.len() - 1;
+            (whole[..split].to_owned(), whole[split + 1..].to_owned())
+        }
+        None => (whole, String::new()),
+    }
+}
+
 /// Encodes an application payload for a frame.
 pub fn encode_payload<T: serde::Serialize + ?Sized>(
     value: &T,
 ) -> Result<crate::frame::Payload, serde_json::Error> {
     serde_json::value::to_raw_value(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_event_split_around_its_seq_is_the_whole_event_again() {
+        let data =
+            encode_payload(&serde_json::json!({"seq": 0, "x": ",\"seq\":0"})).expect("a payload");
+        for (room, from) in [("plain", Some("alice")), ("tricky,\"seq\":0 \u{e9}", None)] {
+            let (head, tail) = encode_event_around_seq(room, from, &data);
+            let whole = encode(&Frame::Event(crate::frame::Event {
+                room: room.to_owned(),
+                seq: 4_503_599_627_370_495,
+                from: from.map(str::to_owned),
+                data: data.clone(),
+            }));
+            assert_eq!(format!("{head}4503599627370495{tail}"), whole);
+        }
+    }
 }

@@ -53,7 +53,8 @@ pub use client::{
 };
 pub use close::CloseAction;
 pub use codec::{
-    DEFAULT_MAX_FRAME_BYTES, DecodeError, decode, decode_payload, encode, encode_payload,
+    DEFAULT_MAX_FRAME_BYTES, DecodeError, decode, decode_payload, encode, encode_event_around_seq,
+    encode_payload,
 };
 pub use error::ErrorCode;
 pub use frame::{ErrorBody, Frame, Id, Kind, Member, Payload};
@@ -64,7 +65,7 @@ pub use negotiate::{
 pub use rate::RateLimit;
 pub use rng::Rng;
 pub use server::{
-    ConnId, ConnState, Delivery, Hub, HubConfig, JoinRequest, Recipients, Server, ServerConfig,
-    ServerConnection, ServerEvent, ServerTransmit, Start,
+    ConnId, ConnState, Delivery, Hub, HubConfig, JoinRequest, MemberChange, Notice, Recipients,
+    RoomState, Server, ServerConfig, ServerConnection, ServerEvent, ServerTransmit, Start,
 };
 pub use time::Instant;

@@ -93,7 +93,14 @@ struct Room {
     history: VecDeque<Stored>,
     subscribers: Vec<ConnId>,
     snapshot: Option<Arc<[ConnId]>>,
+    /// The users with a connection on this node (counted, lingering after a drop).
     presence: BTreeMap<String, PresenceEntry>,
+    /// Clustered: whether `epoch` and `seq` come from the broker yet.
+    known: bool,
+    /// Clustered: joins waiting for the broker's room state.
+    pending: usize,
+    /// Clustered: the room's members on every node, as the broker reports them.
+    view: BTreeMap<String, Option<Payload>>,
 }
 
 impl Room {
@@ -124,7 +131,17 @@ impl Room {
         }
     }
 
-    fn members(&self) -> Vec<Member> {
+    fn members(&self, clustered: bool) -> Vec<Member> {
+        if clustered {
+            return self
+                .view
+                .iter()
+                .map(|(user, meta)| Member {
+                    user: user.clone(),
+                    meta: meta.clone(),
+                })
+                .collect();
+        }
         self.presence
             .iter()
             .map(|(user, e)| Member {
@@ -134,9 +151,145 @@ impl Room {
             .collect()
     }
 
-    fn is_idle(&self) -> bool {
-        self.subscribers.is_empty() && self.presence.is_empty()
+    /// Whether nothing keeps the room: no member, no presence, no join on its way, and
+    /// (on a single node, where the hub is the history) no history.
+    fn is_removable(&self, clustered: bool) -> bool {
+        self.subscribers.is_empty()
+            && self.presence.is_empty()
+            && self.pending == 0
+            && (clustered || self.history.is_empty())
     }
+
+    /// How many stored messages are at or before the room's position (a clustered room
+    /// may hold a few newer ones, from the broker's state, that arrive live next).
+    fn settled(&self) -> usize {
+        self.history.partition_point(|s| s.seq <= self.seq)
+    }
+
+    /// Starts the room over at `epoch`/`seq`, forgetting what it stored.
+    fn restart_at(&mut self, epoch: u64, seq: u64) {
+        self.epoch = epoch;
+        self.seq = seq;
+        self.known = true;
+        self.history.clear();
+    }
+
+    /// Stores one event (in order, once) and trims.
+    fn store(&mut self, now: Instant, config: &HubConfig, seq: u64, frame: Bytes) {
+        if config.history_len > 0 && self.history.back().is_none_or(|s| s.seq < seq) {
+            self.history.push_back(Stored {
+                seq,
+                at: now,
+                frame,
+            });
+            self.trim(now, config);
+        }
+    }
+
+    /// Takes the broker's state of a clustered room. Members already here that were
+    /// reading another epoch are returned: they must start over. Returns the members
+    /// new to the view, to announce to the members already here.
+    fn merge(
+        &mut self,
+        now: Instant,
+        config: &HubConfig,
+        state: RoomState,
+        resets: &mut Vec<ConnId>,
+    ) -> Vec<Member> {
+        let readers = !self.subscribers.is_empty();
+        if self.known && self.epoch == state.epoch {
+            let mut all: BTreeMap<u64, Stored> = std::mem::take(&mut self.history)
+                .into_iter()
+                .map(|s| (s.seq, s))
+                .collect();
+            for (seq, frame) in state.history {
+                all.entry(seq).or_insert(Stored {
+                    seq,
+                    at: now,
+                    frame,
+                });
+            }
+            // Keep the contiguous run that ends with the newest message.
+            let mut run: Vec<Stored> = Vec::with_capacity(all.len());
+            for (_, s) in all.into_iter().rev() {
+                if run.last().is_some_and(|next| next.seq != s.seq + 1) {
+                    break;
+                }
+                run.push(s);
+            }
+            run.reverse();
+            self.history = run.into();
+            if !readers {
+                self.seq = self.seq.max(state.seq);
+            }
+        } else {
+            if self.known && readers {
+                resets.extend(self.subscribers.iter().copied());
+            }
+            self.restart_at(state.epoch, state.seq);
+            self.history = state
+                .history
+                .into_iter()
+                .map(|(seq, frame)| Stored {
+                    seq,
+                    at: now,
+                    frame,
+                })
+                .collect();
+        }
+        self.trim(now, config);
+        let mut arrived = Vec::new();
+        if readers {
+            for m in state.members {
+                if !self.view.contains_key(&m.user) {
+                    self.view.insert(m.user.clone(), m.meta.clone());
+                    arrived.push(m);
+                }
+            }
+        } else {
+            self.view = state
+                .members
+                .into_iter()
+                .map(|m| (m.user, m.meta))
+                .collect();
+        }
+        arrived
+    }
+}
+
+/// A clustered room as the shared broker has it: the answer to a
+/// [`super::ServerEvent::Sync`].
+#[derive(Debug, Clone, Default)]
+pub struct RoomState {
+    /// The room's epoch.
+    pub epoch: u64,
+    /// The room's latest sequence number.
+    pub seq: u64,
+    /// The retained events, oldest first: `(seq, encoded event frame)`.
+    pub history: Vec<(u64, Bytes)>,
+    /// The room's members on every node (the joining user included).
+    pub members: Vec<Member>,
+}
+
+/// What a clustered hub asks the broker to record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    /// `user` has no connection left in `room` on this node.
+    Depart {
+        /// The room.
+        room: String,
+        /// The user.
+        user: String,
+    },
+}
+
+/// A change of a clustered room's members, as the broker announces it.
+#[derive(Debug, Clone)]
+pub enum MemberChange {
+    /// The user arrived (on some node).
+    Joined(Member),
+    /// The user is gone from every node.
+    Left(String),
 }
 
 struct ConnInfo {
@@ -181,6 +334,9 @@ pub struct Hub {
     conns: HashMap<ConnId, ConnInfo>,
     out: VecDeque<Delivery>,
     next_linger: Option<Instant>,
+    clustered: bool,
+    notices: VecDeque<Notice>,
+    resets: Vec<ConnId>,
 }
 
 impl Hub {
@@ -194,7 +350,26 @@ impl Hub {
             conns: HashMap::new(),
             out: VecDeque::new(),
             next_linger: None,
+            clustered: false,
+            notices: VecDeque::new(),
+            resets: Vec::new(),
         }
+    }
+
+    /// A hub for one node of a cluster: a shared broker numbers the messages, keeps the
+    /// history and the members of every node, and this hub is the node's replica. Joins go
+    /// through [`Hub::prepare_join`] and [`Hub::join_synced`]; events and member changes
+    /// come in through [`Hub::apply_event`] and [`Hub::apply_member`].
+    pub fn clustered(config: HubConfig, seed: u64) -> Self {
+        Hub {
+            clustered: true,
+            ..Hub::new(config, seed)
+        }
+    }
+
+    /// Whether this hub is a node of a cluster.
+    pub fn is_clustered(&self) -> bool {
+        self.clustered
     }
 
     /// The room named `name`, created with a fresh epoch if it does not exist.
@@ -211,6 +386,9 @@ impl Hub {
             subscribers: Vec::new(),
             snapshot: None,
             presence: BTreeMap::new(),
+            known: false,
+            pending: 0,
+            view: BTreeMap::new(),
         })
     }
 
@@ -231,7 +409,10 @@ impl Hub {
 
     /// The presence members of a room.
     pub fn members(&self, room: &str) -> Vec<Member> {
-        self.rooms.get(room).map(Room::members).unwrap_or_default()
+        self.rooms
+            .get(room)
+            .map(|r| r.members(self.clustered))
+            .unwrap_or_default()
     }
 
     /// Whether `conn` is subscribed to `room`.
@@ -249,6 +430,75 @@ impl Hub {
         conn: ConnId,
         user: &str,
         request: JoinRequest,
+    ) -> Result<JoinOutcome, ErrorCode> {
+        self.attach(now, conn, user, request, None)
+    }
+
+    /// Clustered: checks a join can proceed and holds the room until the broker's state
+    /// arrives (events meanwhile are kept). Returns whether `user` is new to the room on
+    /// this node, so the broker must count its arrival.
+    pub fn prepare_join(
+        &mut self,
+        conn: ConnId,
+        user: &str,
+        room_name: &str,
+    ) -> Result<bool, ErrorCode> {
+        if let Some(info) = self.conns.get(&conn) {
+            let already = info.rooms.iter().any(|r| r == room_name);
+            if !already && info.rooms.len() >= self.config.max_rooms_per_conn {
+                return Err(ErrorCode::TooManyRooms);
+            }
+        }
+        let room = Self::room_entry(&mut self.rooms, &mut self.rng, room_name);
+        room.pending += 1;
+        Ok(!room.presence.contains_key(user))
+    }
+
+    /// Clustered: completes a join [`Hub::prepare_join`] held, with the broker's `state`.
+    pub fn join_synced(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        user: &str,
+        request: JoinRequest,
+        state: RoomState,
+    ) -> Result<JoinOutcome, ErrorCode> {
+        self.release(&request.room);
+        self.attach(now, conn, user, request, Some(state))
+    }
+
+    /// Clustered: drops a join [`Hub::prepare_join`] held that will not complete.
+    pub fn cancel_join(&mut self, room_name: &str) {
+        self.release(room_name);
+        if self
+            .rooms
+            .get(room_name)
+            .is_some_and(|r| r.is_removable(self.clustered))
+        {
+            self.rooms.remove(room_name);
+        }
+    }
+
+    fn release(&mut self, room_name: &str) {
+        if let Some(room) = self.rooms.get_mut(room_name) {
+            room.pending = room.pending.saturating_sub(1);
+        }
+    }
+
+    /// Whether `user` has a connection (or a lingering one) in `room` on this node.
+    pub fn is_present(&self, room: &str, user: &str) -> bool {
+        self.rooms
+            .get(room)
+            .is_some_and(|r| r.presence.contains_key(user))
+    }
+
+    fn attach(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        user: &str,
+        request: JoinRequest,
+        state: Option<RoomState>,
     ) -> Result<JoinOutcome, ErrorCode> {
         let JoinRequest {
             id,
@@ -269,8 +519,19 @@ impl Hub {
             info.rooms.push(room_name.to_owned());
         }
         let config = self.config;
+        let clustered = self.clustered;
         let room = Self::room_entry(&mut self.rooms, &mut self.rng, room_name);
         room.trim(now, &config);
+        let mut newcomers = Vec::new();
+        if let Some(state) = state {
+            let before = self.resets.len();
+            newcomers = room.merge(now, &config, state, &mut self.resets);
+            if self.resets.len() > before {
+                // The members already here start over; the joiner is the first reader.
+                room.subscribers.clear();
+                room.snapshot = None;
+            }
+        }
         if !already {
             room.subscribers.push(conn);
             room.snapshot = None;
@@ -293,19 +554,23 @@ impl Hub {
                             linger_until: None,
                         },
                     );
-                    arrived = Some(Member {
-                        user: user.to_owned(),
-                        meta,
-                    });
+                    // Clustered, the broker announces arrivals to every node.
+                    if !clustered {
+                        arrived = Some(Member {
+                            user: user.to_owned(),
+                            meta,
+                        });
+                    }
                 }
             }
         }
 
         // Which stored messages to replay, and what position to report.
+        let settled = room.settled();
         let (seq, recovered, replay_from) = match start {
             Start::Fresh { history } => {
-                let n = (history as usize).min(room.history.len());
-                let from = room.history.len() - n;
+                let n = (history as usize).min(settled);
+                let from = settled - n;
                 let seq = room.history.get(from).map_or(room.seq, |s| s.seq - 1);
                 (seq, None, Some(from))
             }
@@ -325,7 +590,7 @@ impl Hub {
             }
         };
         let outcome_epoch = room.epoch;
-        let presence = room.members();
+        let presence = room.members(clustered);
         let joined = Frame::Joined(frame::Joined {
             id,
             room: room_name.to_owned(),
@@ -340,7 +605,7 @@ impl Hub {
         });
         let mut replayed = 0;
         if let Some(from) = replay_from {
-            for stored in room.history.iter().skip(from) {
+            for stored in room.history.iter().take(settled).skip(from) {
                 self.out.push_back(Delivery {
                     to: Recipients::One(conn),
                     frame: stored.frame.clone(),
@@ -348,7 +613,8 @@ impl Hub {
                 replayed += 1;
             }
         }
-        if let Some(member) = arrived {
+        newcomers.extend(arrived);
+        if !newcomers.is_empty() {
             let others: Arc<[ConnId]> = room
                 .subscribers
                 .iter()
@@ -358,7 +624,7 @@ impl Hub {
             if !others.is_empty() {
                 let diff = Frame::Presence(frame::Presence {
                     room: room_name.to_owned(),
-                    joined: vec![member],
+                    joined: newcomers,
                     left: Vec::new(),
                 });
                 self.out.push_back(Delivery {
@@ -373,6 +639,88 @@ impl Hub {
             recovered,
             replayed,
         })
+    }
+
+    /// Clustered: an event the broker numbered arrives. Members here receive it unless
+    /// they already have it; a room that missed messages (a gap, or a new epoch) sends its
+    /// members to start over ([`Hub::poll_reset`]), since what they missed is in the
+    /// broker's history for their resume.
+    pub fn apply_event(
+        &mut self,
+        now: Instant,
+        room_name: &str,
+        epoch: u64,
+        seq: u64,
+        frame: Bytes,
+    ) {
+        let config = self.config;
+        let Some(room) = self.rooms.get_mut(room_name) else {
+            // Nobody here reads the room.
+            return;
+        };
+        if !room.known {
+            room.restart_at(epoch, seq.saturating_sub(1));
+        } else if epoch != room.epoch || seq > room.seq + 1 {
+            if !room.subscribers.is_empty() {
+                self.resets.extend(room.subscribers.drain(..));
+                room.snapshot = None;
+            }
+            room.restart_at(epoch, seq.saturating_sub(1));
+        } else if seq <= room.seq {
+            return;
+        }
+        room.seq = seq;
+        room.store(now, &config, seq, frame.clone());
+        if !room.subscribers.is_empty() {
+            self.out.push_back(Delivery {
+                to: Recipients::Many(room.recipients()),
+                frame,
+            });
+        }
+    }
+
+    /// Clustered: the broker announces a member change in `room`.
+    pub fn apply_member(&mut self, room_name: &str, change: MemberChange) {
+        let Some(room) = self.rooms.get_mut(room_name) else {
+            return;
+        };
+        let (joined, left) = match change {
+            MemberChange::Joined(m) => {
+                if room.view.contains_key(&m.user) {
+                    return;
+                }
+                room.view.insert(m.user.clone(), m.meta.clone());
+                (vec![m], Vec::new())
+            }
+            MemberChange::Left(user) => match room.view.remove(&user) {
+                Some(meta) => (Vec::new(), vec![Member { user, meta }]),
+                None => return,
+            },
+        };
+        if !room.subscribers.is_empty() {
+            let diff = Frame::Presence(frame::Presence {
+                room: room_name.to_owned(),
+                joined,
+                left,
+            });
+            self.out.push_back(Delivery {
+                to: Recipients::Many(room.recipients()),
+                frame: Bytes::from(encode(&diff)),
+            });
+        }
+    }
+
+    /// Clustered: the next departure to tell the broker about.
+    #[must_use]
+    pub fn poll_notice(&mut self) -> Option<Notice> {
+        self.notices.pop_front()
+    }
+
+    /// Clustered: the next connection whose rooms missed messages; close it so its client
+    /// resumes (from the broker's history) wherever it reconnects.
+    #[must_use]
+    pub fn poll_reset(&mut self) -> Option<ConnId> {
+        self.resets.pop()
     }
 
     /// Unsubscribes `conn` from `room`; its user leaves presence now if it has no other
@@ -425,9 +773,16 @@ impl Hub {
             }
         }
         if let Some(member) = gone {
-            Self::announce_left(&mut self.out, room_name, room, vec![member]);
+            if self.clustered {
+                self.notices.push_back(Notice::Depart {
+                    room: room_name.to_owned(),
+                    user: member.user,
+                });
+            } else {
+                Self::announce_left(&mut self.out, room_name, room, vec![member]);
+            }
         }
-        if room.is_idle() && room.history.is_empty() {
+        if room.is_removable(self.clustered) {
             self.rooms.remove(room_name);
         }
     }
@@ -483,14 +838,8 @@ impl Hub {
             from,
             data: data.clone(),
         })));
-        if config.history_len > 0 {
-            room.history.push_back(Stored {
-                seq,
-                at: now,
-                frame: bytes.clone(),
-            });
-            room.trim(now, &config);
-        }
+        room.known = true;
+        room.store(now, &config, seq, bytes.clone());
         if !room.subscribers.is_empty() {
             self.out.push_back(Delivery {
                 to: Recipients::Many(room.recipients()),
@@ -528,8 +877,16 @@ impl Hub {
                 }
                 _ => true,
             });
-            Self::announce_left(&mut self.out, name, room, left);
-            if room.is_idle() && room.history.is_empty() {
+            if self.clustered {
+                self.notices
+                    .extend(left.into_iter().map(|m| Notice::Depart {
+                        room: name.clone(),
+                        user: m.user,
+                    }));
+            } else {
+                Self::announce_left(&mut self.out, name, room, left);
+            }
+            if room.is_removable(self.clustered) {
                 empty.push(name.clone());
             }
         }
@@ -543,9 +900,10 @@ impl Hub {
     /// with no member, no presence and no history left, so abandoned rooms free their memory.
     pub fn sweep(&mut self, now: Instant) {
         let config = self.config;
+        let clustered = self.clustered;
         self.rooms.retain(|_, room| {
             room.trim(now, &config);
-            !(room.is_idle() && room.history.is_empty())
+            !room.is_removable(clustered)
         });
     }
 

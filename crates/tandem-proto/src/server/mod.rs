@@ -5,7 +5,10 @@ mod connection;
 mod hub;
 
 pub use connection::{ConnState, ServerConnection};
-pub use hub::{ConnId, Delivery, Hub, HubConfig, JoinOutcome, JoinRequest, Recipients, Start};
+pub use hub::{
+    ConnId, Delivery, Hub, HubConfig, JoinOutcome, JoinRequest, MemberChange, Notice, Recipients,
+    RoomState, Start,
+};
 
 use std::collections::{HashMap, VecDeque};
 
@@ -54,6 +57,14 @@ pub struct ServerConfig {
     pub sweep_interval: Duration,
     /// Longest room name in bytes. Default 256.
     pub max_room_name: usize,
+    /// One node of a cluster: a shared broker numbers messages and keeps history and
+    /// presence, through [`ServerEvent::Publish`], [`ServerEvent::Sync`] and
+    /// [`ServerEvent::Depart`]. Default false (this node is the whole server).
+    pub clustered: bool,
+    /// User ids of connections accepted without authentication are this prefix and the
+    /// connection id. Default `"conn-"`; a cluster node adds its own name so ids stay
+    /// unique across nodes.
+    pub anonymous_prefix: String,
 }
 
 impl Default for ServerConfig {
@@ -72,6 +83,8 @@ impl Default for ServerConfig {
             handle_requests: false,
             sweep_interval: Duration::from_secs(1),
             max_room_name: 256,
+            clustered: false,
+            anonymous_prefix: String::from("conn-"),
         }
     }
 }
@@ -129,6 +142,45 @@ pub enum ServerEvent {
         /// The payload.
         data: Payload,
     },
+    /// Clustered: a member publishes; the broker numbers and spreads the message, then
+    /// answer with [`Server::handle_published`]. The event itself comes back to every
+    /// node through [`Server::handle_remote_event`].
+    Publish {
+        /// The connection.
+        conn: ConnId,
+        /// The publish's id.
+        id: Id,
+        /// The room.
+        room: String,
+        /// The publishing user.
+        from: String,
+        /// The payload.
+        data: Payload,
+    },
+    /// Clustered: a join needs the room's state from the broker (recording the user's
+    /// arrival first when `arrive`); answer with [`Server::handle_synced`].
+    Sync {
+        /// The connection.
+        conn: ConnId,
+        /// The join's id.
+        id: Id,
+        /// The room.
+        room: String,
+        /// The joining user.
+        user: String,
+        /// Presence metadata.
+        meta: Option<Payload>,
+        /// Whether the user is new to the room on this node.
+        arrive: bool,
+    },
+    /// Clustered: `user` has no connection left in `room` on this node; the broker
+    /// announces the departure if no other node has the user either.
+    Depart {
+        /// The room.
+        room: String,
+        /// The user.
+        user: String,
+    },
     /// The answer to a request made with [`Server::request`].
     Response {
         /// The connection.
@@ -138,6 +190,13 @@ pub enum ServerEvent {
         /// The answer, or why there is none (`timeout`, `unavailable` when the connection closed).
         result: Result<Payload, ErrorBody>,
     },
+}
+
+/// A clustered join waiting for the broker.
+struct PendingSync {
+    request: JoinRequest,
+    user: String,
+    arrive: bool,
 }
 
 struct Conn {
@@ -179,19 +238,26 @@ pub struct Server {
     transmits: VecDeque<ServerTransmit>,
     events: VecDeque<ServerEvent>,
     next_sweep: Option<Instant>,
+    syncs: HashMap<(ConnId, Id), PendingSync>,
 }
 
 impl Server {
     /// A server with no connections. `seed` must differ between runs of a node (it makes
     /// the room epochs, which tell clients when history was lost).
     pub fn new(config: ServerConfig, seed: u64) -> Self {
+        let hub = if config.clustered {
+            Hub::clustered(config.hub, seed)
+        } else {
+            Hub::new(config.hub, seed)
+        };
         Server {
-            hub: Hub::new(config.hub, seed),
+            hub,
             config,
             conns: HashMap::new(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             next_sweep: None,
+            syncs: HashMap::new(),
         }
     }
 
@@ -311,7 +377,7 @@ impl Server {
             }
             Frame::Leave(l) => {
                 self.hub.leave(now, conn, &l.room);
-                self.drain_hub();
+                self.drain_hub(now);
                 self.send(
                     conn,
                     &Frame::Left(frame::Left {
@@ -320,9 +386,30 @@ impl Server {
                     }),
                 );
             }
+            Frame::Publish(p) if self.config.clustered => {
+                if self.hub.is_member(conn, &p.room) {
+                    let from = self.user(conn);
+                    self.events.push_back(ServerEvent::Publish {
+                        conn,
+                        id: p.id,
+                        room: p.room,
+                        from,
+                        data: p.data,
+                    });
+                } else {
+                    let message = format!("not a member of room {:?}; join it first", p.room);
+                    self.send_error(
+                        conn,
+                        Some(p.id),
+                        Some(p.room),
+                        ErrorCode::NotJoined,
+                        message,
+                    );
+                }
+            }
             Frame::Publish(p) => match self.hub.publish(now, conn, &p.room, &p.data) {
                 Ok(seq) => {
-                    self.drain_hub();
+                    self.drain_hub(now);
                     self.send(conn, &Frame::Ack(frame::Ack { id: p.id, seq }));
                 }
                 Err(code) => {
@@ -404,7 +491,8 @@ impl Server {
                 token: hello.token,
             });
         } else {
-            self.welcome(conn, format!("conn-{conn}"));
+            let user = format!("{}{conn}", self.config.anonymous_prefix);
+            self.welcome(conn, user);
         }
     }
 
@@ -491,16 +579,121 @@ impl Server {
     fn join_now(&mut self, now: Instant, conn: ConnId, req: JoinRequest) {
         let user = self.user(conn);
         let (id, room) = (req.id, req.room.clone());
-        match self.hub.join(now, conn, &user, req) {
-            Ok(_) => self.drain_hub(),
-            Err(code) => {
-                let message = format!(
-                    "at most {} rooms per connection",
-                    self.config.hub.max_rooms_per_conn
+        let joined = if self.config.clustered {
+            self.hub.prepare_join(conn, &user, &room).map(|arrive| {
+                self.events.push_back(ServerEvent::Sync {
+                    conn,
+                    id,
+                    room: room.clone(),
+                    user: user.clone(),
+                    meta: req.meta.clone(),
+                    arrive,
+                });
+                self.syncs.insert(
+                    (conn, id),
+                    PendingSync {
+                        request: req,
+                        user,
+                        arrive,
+                    },
                 );
-                self.send_error(conn, Some(id), Some(room), code, message);
+            })
+        } else {
+            self.hub.join(now, conn, &user, req).map(drop)
+        };
+        match joined {
+            Ok(()) => self.drain_hub(now),
+            Err(code) => self.refuse_join(conn, id, room, code),
+        }
+    }
+
+    fn refuse_join(&mut self, conn: ConnId, id: Id, room: String, code: ErrorCode) {
+        let message = format!(
+            "at most {} rooms per connection",
+            self.config.hub.max_rooms_per_conn
+        );
+        self.send_error(conn, Some(id), Some(room), code, message);
+    }
+
+    /// Clustered: the broker's answer to [`ServerEvent::Sync`]. The join completes with
+    /// the room's state, or fails with the broker's error (the connection stays open).
+    pub fn handle_synced(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        id: Id,
+        result: Result<RoomState, ErrorBody>,
+    ) {
+        let Some(PendingSync {
+            request,
+            user,
+            arrive,
+        }) = self.syncs.remove(&(conn, id))
+        else {
+            return;
+        };
+        let room = request.room.clone();
+        let outcome = match result {
+            Ok(state) if self.conns.contains_key(&conn) => self
+                .hub
+                .join_synced(now, conn, &user, request, state)
+                .map_err(|code| (code, None)),
+            Ok(_) => Err((ErrorCode::Unavailable, None)),
+            Err(e) => Err((e.code, Some(e.message))),
+        };
+        if let Err((code, message)) = outcome {
+            self.hub.cancel_join(&room);
+            // The broker counted an arrival that will not stay.
+            if arrive && !self.hub.is_present(&room, &user) {
+                self.events.push_back(ServerEvent::Depart {
+                    room: room.clone(),
+                    user,
+                });
+            }
+            if self.conns.contains_key(&conn) {
+                match message {
+                    Some(m) => self.send_error(conn, Some(id), Some(room), code, m),
+                    None => self.refuse_join(conn, id, room, code),
+                }
             }
         }
+        self.drain_hub(now);
+    }
+
+    /// Clustered: the broker's answer to [`ServerEvent::Publish`]: the sequence number it
+    /// gave the message (acknowledged to the publisher), or why it could not take it.
+    pub fn handle_published(
+        &mut self,
+        conn: ConnId,
+        id: Id,
+        room: String,
+        result: Result<u64, ErrorBody>,
+    ) {
+        match result {
+            Ok(seq) => self.send(conn, &Frame::Ack(frame::Ack { id, seq })),
+            Err(e) => self.send_error(conn, Some(id), Some(room), e.code, e.message),
+        }
+    }
+
+    /// Clustered: an event the broker numbered (`frame` is the encoded `event`).
+    /// Connections of a room that missed messages are closed with 1013, so their clients
+    /// resume from the broker's history.
+    pub fn handle_remote_event(
+        &mut self,
+        now: Instant,
+        room: &str,
+        epoch: u64,
+        seq: u64,
+        frame: Bytes,
+    ) {
+        self.hub.apply_event(now, room, epoch, seq, frame);
+        self.drain_hub(now);
+    }
+
+    /// Clustered: the broker announces a member change in `room`.
+    pub fn handle_remote_member(&mut self, now: Instant, room: &str, change: MemberChange) {
+        self.hub.apply_member(room, change);
+        self.drain_hub(now);
     }
 
     fn take_pending_join(&mut self, conn: ConnId, id: Id) -> Option<JoinRequest> {
@@ -557,7 +750,7 @@ impl Server {
     /// Broadcasts `data` in `room` on the server's behalf; returns the sequence number.
     pub fn broadcast(&mut self, now: Instant, room: &str, data: &Payload) -> u64 {
         let seq = self.hub.broadcast(now, room, None, data);
-        self.drain_hub();
+        self.drain_hub(now);
         seq
     }
 
@@ -581,7 +774,14 @@ impl Server {
     /// Closes every connection (graceful shutdown): `code` is 1001 or 1012, and clients are
     /// told to come back after `hint`.
     pub fn shutdown(&mut self, now: Instant, code: u16, hint: Duration) {
-        let reason = close::reason_with_hint("server shutting down", hint);
+        self.close_all(now, code, "server shutting down", hint);
+    }
+
+    /// Closes every connection with `code` and `why`, telling clients to come back after
+    /// `hint` (1013 when the broker is unreachable: nothing can be published meanwhile).
+    /// Their users linger in presence for the presence timeout.
+    pub fn close_all(&mut self, now: Instant, code: u16, why: &str, hint: Duration) {
+        let reason = close::reason_with_hint(why, hint);
         let conns: Vec<ConnId> = self.conns.keys().copied().collect();
         for conn in conns {
             self.close(now, conn, code, reason.clone(), Ending::Abrupt);
@@ -613,7 +813,7 @@ impl Server {
             });
         }
         self.hub.disconnect(now, conn, ending == Ending::Abrupt);
-        self.drain_hub();
+        self.drain_hub(now);
         if self.conns.is_empty() && self.hub.poll_timeout().is_none() {
             self.next_sweep = None;
         }
@@ -627,7 +827,7 @@ impl Server {
     /// Checks deadlines: hello and heartbeat timeouts, request timeouts, lingering presence.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.hub.handle_timeout(now);
-        self.drain_hub();
+        self.drain_hub(now);
         if self.next_sweep.is_none_or(|t| t > now) {
             return;
         }
@@ -682,9 +882,22 @@ impl Server {
             .to_owned()
     }
 
-    fn drain_hub(&mut self) {
-        while let Some(d) = self.hub.poll_delivery() {
-            self.transmits.push_back(ServerTransmit::Frame(d));
+    fn drain_hub(&mut self, now: Instant) {
+        loop {
+            while let Some(d) = self.hub.poll_delivery() {
+                self.transmits.push_back(ServerTransmit::Frame(d));
+            }
+            while let Some(Notice::Depart { room, user }) = self.hub.poll_notice() {
+                self.events.push_back(ServerEvent::Depart { room, user });
+            }
+            let Some(conn) = self.hub.poll_reset() else {
+                break;
+            };
+            let reason = close::reason_with_hint(
+                "this node missed messages of a room; resume",
+                Duration::ZERO,
+            );
+            self.close(now, conn, close::TRY_AGAIN_LATER, reason, Ending::Abrupt);
         }
     }
 
