@@ -662,7 +662,7 @@ impl Hub {
             room.restart_at(epoch, seq.saturating_sub(1));
         } else if epoch != room.epoch || seq > room.seq + 1 {
             if !room.subscribers.is_empty() {
-                self.resets.extend(room.subscribers.drain(..));
+                self.resets.append(&mut room.subscribers);
                 room.snapshot = None;
             }
             room.restart_at(epoch, seq.saturating_sub(1));
