@@ -1,51 +1,144 @@
-//! The `Broker` seam: how one node's server-side broadcasts reach every node of a cluster.
+//! The `Broker` seam: what joins the nodes of a cluster.
 //!
-//! A single node needs nothing more than [`MemoryBroker`], the default: it hands each
-//! broadcast straight back to the nodes attached to it in this process. A multi-node
-//! backend (Redis) implements the same trait.
+//! A single node needs nothing more than [`MemoryBroker`], the default: the node numbers
+//! messages, keeps history and presence itself, and the broker only hands server-side
+//! broadcasts back to it. A clustered broker (`tandem-redis`) takes those jobs over for
+//! every node: it numbers each room's messages in one order, keeps the history (so a client
+//! resumes on any node) and the members of every node, and tells each node what happened
+//! through [`BrokerMessage`]s.
 
 use std::sync::Arc;
 
-use tandem_proto::Payload;
+use bytes::Bytes;
+use tandem_proto::{HubConfig, MemberChange, Payload, RoomState};
 use tokio::sync::broadcast;
 
 use crate::hooks::BoxFuture;
 
-/// One server-side broadcast travelling between nodes.
+/// What a broker tells the node attached to it.
 #[derive(Debug, Clone)]
-pub struct Publication {
-    /// The room.
-    pub room: String,
-    /// The payload, already JSON.
-    pub data: Arc<Payload>,
+#[non_exhaustive]
+pub enum BrokerMessage {
+    /// A server-side broadcast for the node to number itself (unclustered brokers).
+    Broadcast {
+        /// The room.
+        room: String,
+        /// The payload, already JSON.
+        data: Arc<Payload>,
+    },
+    /// Clustered: a message the broker numbered, as the encoded `event` frame.
+    Event {
+        /// The room.
+        room: String,
+        /// The room's epoch.
+        epoch: u64,
+        /// The message's sequence number.
+        seq: u64,
+        /// The encoded `event` frame, shared by every receiver.
+        frame: Bytes,
+    },
+    /// Clustered: a member arrived in or left a room (on some node).
+    Member {
+        /// The room.
+        room: String,
+        /// What changed.
+        change: MemberChange,
+    },
+    /// Clustered: the broker cannot be reached, or messages from it were lost. Nothing can
+    /// be published until [`BrokerMessage::Up`]; the node sends its clients away with 1013.
+    Down {
+        /// Why, for the logs.
+        why: String,
+    },
+    /// Clustered: the broker is reachable again (and the node's stale presence is cleared).
+    Up,
 }
 
-/// Why a broker could not take a publication.
+/// Why a broker could not do what it was asked.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum BrokerError {
     /// The backend cannot be reached; try again later.
     #[error("broker unavailable: {0}")]
     Unavailable(String),
+    /// This broker does not keep rooms for a cluster (a node asked a clustered operation of
+    /// an unclustered broker).
+    #[error("the {0} broker does not number messages for a cluster")]
+    Unsupported(&'static str),
 }
 
-/// Carries server-side broadcasts between the nodes of a cluster.
+/// A join as a clustered broker takes it.
+#[derive(Debug, Clone)]
+pub struct SyncRequest {
+    /// The room.
+    pub room: String,
+    /// The joining user.
+    pub user: String,
+    /// Presence metadata.
+    pub meta: Option<Payload>,
+    /// Whether the user is new to the room on this node (count its arrival).
+    pub arrive: bool,
+}
+
+/// Joins the nodes of a cluster. See the module docs.
 pub trait Broker: Send + Sync + 'static {
     /// A short name for logs and `/healthz`.
     fn name(&self) -> &'static str;
-    /// Publishes to every attached node, this one included.
-    fn publish(&self, publication: Publication) -> BoxFuture<Result<(), BrokerError>>;
-    /// Attaches a node: every later publication arrives on the receiver.
-    fn subscribe(&self) -> broadcast::Receiver<Publication>;
+
+    /// Whether this broker numbers messages and keeps history and presence for a cluster.
+    /// Default false: the node does it all, and only [`Broker::broadcast`] is used.
+    fn is_clustered(&self) -> bool {
+        false
+    }
+
+    /// This node's name in the cluster (part of anonymous user ids). Default `"local"`.
+    fn node(&self) -> &str {
+        "local"
+    }
+
+    /// Attaches a node whose rooms keep history and presence as `rooms` says: every later
+    /// message for it arrives on the receiver.
+    fn attach(&self, rooms: &HubConfig) -> broadcast::Receiver<BrokerMessage>;
+
+    /// A server-side broadcast, to every node.
+    fn broadcast(&self, room: String, data: Arc<Payload>) -> BoxFuture<Result<(), BrokerError>>;
+
+    /// Clustered: numbers, stores and spreads a member's message; returns its sequence
+    /// number. Calls from one node are numbered in the order they are made.
+    fn publish(
+        &self,
+        room: String,
+        from: String,
+        data: Payload,
+    ) -> BoxFuture<Result<u64, BrokerError>> {
+        let _ = (room, from, data);
+        let name = self.name();
+        Box::pin(async move { Err(BrokerError::Unsupported(name)) })
+    }
+
+    /// Clustered: records an arrival (if the request says so) and returns the room's state.
+    fn sync(&self, request: SyncRequest) -> BoxFuture<Result<RoomState, BrokerError>> {
+        let _ = request;
+        let name = self.name();
+        Box::pin(async move { Err(BrokerError::Unsupported(name)) })
+    }
+
+    /// Clustered: `user` has no connection left in `room` on this node.
+    fn depart(&self, room: String, user: String) -> BoxFuture<Result<(), BrokerError>> {
+        let _ = (room, user);
+        let name = self.name();
+        Box::pin(async move { Err(BrokerError::Unsupported(name)) })
+    }
+
     /// Whether the backend is reachable now.
     fn is_healthy(&self) -> bool;
 }
 
 /// The in-process broker: every node attached to one `MemoryBroker` (normally just one)
-/// receives every publication. The default.
+/// receives every server-side broadcast, and numbers it itself. The default.
 #[derive(Debug, Clone)]
 pub struct MemoryBroker {
-    tx: broadcast::Sender<Publication>,
+    tx: broadcast::Sender<BrokerMessage>,
 }
 
 impl Default for MemoryBroker {
@@ -61,14 +154,14 @@ impl Broker for MemoryBroker {
         "memory"
     }
 
-    fn publish(&self, publication: Publication) -> BoxFuture<Result<(), BrokerError>> {
-        // No receivers only means no node is running; nothing to deliver.
-        let _ = self.tx.send(publication);
-        Box::pin(async { Ok(()) })
+    fn attach(&self, _rooms: &HubConfig) -> broadcast::Receiver<BrokerMessage> {
+        self.tx.subscribe()
     }
 
-    fn subscribe(&self) -> broadcast::Receiver<Publication> {
-        self.tx.subscribe()
+    fn broadcast(&self, room: String, data: Arc<Payload>) -> BoxFuture<Result<(), BrokerError>> {
+        // No receivers only means no node is running; nothing to deliver.
+        let _ = self.tx.send(BrokerMessage::Broadcast { room, data });
+        Box::pin(async { Ok(()) })
     }
 
     fn is_healthy(&self) -> bool {

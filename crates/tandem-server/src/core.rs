@@ -7,12 +7,13 @@ use std::sync::Arc;
 
 use core::time::Duration;
 use tandem_proto::{
-    ConnId, Delivery, ErrorBody, ErrorCode, Id, Payload, Recipients, Server as Protocol,
+    ConnId, Delivery, ErrorBody, ErrorCode, Id, Payload, Recipients, RoomState, Server as Protocol,
     ServerEvent, ServerTransmit,
 };
 use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
+use crate::broker::{Broker, BrokerError, BrokerMessage, SyncRequest};
 use crate::clock::Clock;
 use crate::hooks::{AuthError, Hooks, JoinContext, RequestContext};
 use crate::server::Handle;
@@ -66,16 +67,41 @@ pub(crate) enum Command {
         data: Payload,
         reply: oneshot::Sender<Result<Payload, ErrorBody>>,
     },
-    /// A server-side broadcast arrived from the broker.
-    Broadcast { room: String, data: Arc<Payload> },
+    /// The broker says something.
+    Broker(BrokerMessage),
+    /// The broker numbered (or refused) a member's publish.
+    Published {
+        conn: ConnId,
+        id: Id,
+        room: String,
+        result: Result<u64, ErrorBody>,
+    },
+    /// The broker answered a clustered join.
+    Synced {
+        conn: ConnId,
+        id: Id,
+        result: Result<RoomState, ErrorBody>,
+    },
     /// Close every connection with `code`, telling clients to come back after `hint`.
     Shutdown { code: u16, hint: Duration },
     /// Stop the task.
     Stop,
 }
 
+/// How long clients are told to wait before reconnecting while the broker is down.
+const BROKER_RETRY: Duration = Duration::from_secs(1);
+
+/// A broker failure as the client sees it.
+fn unavailable(e: BrokerError) -> ErrorBody {
+    ErrorBody {
+        code: ErrorCode::Unavailable,
+        message: format!("{e}; try again"),
+    }
+}
+
 pub(crate) struct Core {
     protocol: Protocol,
+    broker: Arc<dyn Broker>,
     clock: Clock,
     hooks: Hooks,
     handle: Handle,
@@ -85,9 +111,16 @@ pub(crate) struct Core {
 }
 
 impl Core {
-    pub fn new(protocol: Protocol, clock: Clock, hooks: Hooks, handle: Handle) -> Self {
+    pub fn new(
+        protocol: Protocol,
+        broker: Arc<dyn Broker>,
+        clock: Clock,
+        hooks: Hooks,
+        handle: Handle,
+    ) -> Self {
         Core {
             protocol,
+            broker,
             clock,
             hooks,
             handle,
@@ -179,11 +212,42 @@ impl Core {
                     }));
                 }
             },
-            Command::Broadcast { room, data } => {
-                p.broadcast(now, &room, &data);
-            }
+            Command::Broker(message) => self.handle_broker(message),
+            Command::Published {
+                conn,
+                id,
+                room,
+                result,
+            } => p.handle_published(conn, id, room, result),
+            Command::Synced { conn, id, result } => p.handle_synced(now, conn, id, result),
             Command::Shutdown { code, hint } => p.shutdown(now, code, hint),
             Command::Stop => {}
+        }
+    }
+
+    fn handle_broker(&mut self, message: BrokerMessage) {
+        let now = self.clock.now();
+        let p = &mut self.protocol;
+        match message {
+            BrokerMessage::Broadcast { room, data } => {
+                p.broadcast(now, &room, &data);
+            }
+            BrokerMessage::Event {
+                room,
+                epoch,
+                seq,
+                frame,
+            } => p.handle_remote_event(now, &room, epoch, seq, frame),
+            BrokerMessage::Member { room, change } => p.handle_remote_member(now, &room, change),
+            BrokerMessage::Down { why } => {
+                tracing::warn!(%why, connections = p.connection_count(),
+                    "broker down: closing every connection with 1013 until it is back");
+                p.set_unavailable(now, Some(("broker unavailable", BROKER_RETRY)));
+            }
+            BrokerMessage::Up => {
+                tracing::info!("broker reachable: accepting connections");
+                p.set_unavailable(now, None);
+            }
         }
     }
 
@@ -287,6 +351,54 @@ impl Core {
                 tokio::spawn(async move {
                     let result = hook(ctx, data).await;
                     let _ = commands.send(Command::Respond { conn, id, result }).await;
+                });
+            }
+            ServerEvent::Publish {
+                conn,
+                id,
+                room,
+                from,
+                data,
+            } => {
+                // Asked now, so one node's publishes are numbered in the order they came.
+                let numbered = self.broker.publish(room.clone(), from, data);
+                tokio::spawn(async move {
+                    let result = numbered.await.map_err(unavailable);
+                    let answer = Command::Published {
+                        conn,
+                        id,
+                        room,
+                        result,
+                    };
+                    let _ = commands.send(answer).await;
+                });
+            }
+            ServerEvent::Sync {
+                conn,
+                id,
+                room,
+                user,
+                meta,
+                arrive,
+            } => {
+                let synced = self.broker.sync(SyncRequest {
+                    room,
+                    user,
+                    meta,
+                    arrive,
+                });
+                tokio::spawn(async move {
+                    let result = synced.await.map_err(unavailable);
+                    let _ = commands.send(Command::Synced { conn, id, result }).await;
+                });
+            }
+            ServerEvent::Depart { room, user } => {
+                let departed = self.broker.depart(room.clone(), user.clone());
+                tokio::spawn(async move {
+                    if let Err(e) = departed.await {
+                        // The broker clears this node's presence when it is back.
+                        tracing::warn!(%room, %user, error = %e, "departure not recorded");
+                    }
                 });
             }
             ServerEvent::Response { conn, id, result } => {

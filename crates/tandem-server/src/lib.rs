@@ -35,7 +35,7 @@ mod origin;
 mod server;
 mod token;
 
-pub use broker::{Broker, BrokerError, MemoryBroker, Publication};
+pub use broker::{Broker, BrokerError, BrokerMessage, MemoryBroker, SyncRequest};
 pub use error::ServerError;
 pub use hooks::{AuthError, BoxFuture, JoinContext, RequestContext};
 pub use limits::Limits;

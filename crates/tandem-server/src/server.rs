@@ -15,7 +15,7 @@ use tokio::net::{TcpListener, ToSocketAddrs};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use crate::broker::{Broker, MemoryBroker, Publication};
+use crate::broker::{Broker, BrokerMessage, MemoryBroker};
 use crate::clock::Clock;
 use crate::connection;
 use crate::core::{Command, Core};
@@ -256,11 +256,33 @@ impl Server {
             shared: shared.clone(),
         };
         let clock = Clock::start();
-        let protocol = tandem_proto::Server::new(self.protocol, self.seed);
-        let core =
-            tokio::spawn(Core::new(protocol, clock, self.hooks, handle.clone()).run(command_rx));
+        let mut config = self.protocol;
+        if self.broker.is_clustered() {
+            config.clustered = true;
+            config.anonymous_prefix = format!("conn-{}-", self.broker.node());
+        }
+        let clustered = config.clustered;
+        let messages = self.broker.attach(&config.hub);
+        let mut protocol = tandem_proto::Server::new(config, self.seed);
+        if clustered {
+            // Until the broker reports itself reachable.
+            protocol.set_unavailable(
+                clock.now(),
+                Some(("broker connecting", Duration::from_secs(1))),
+            );
+        }
+        let core = tokio::spawn(
+            Core::new(
+                protocol,
+                self.broker.clone(),
+                clock,
+                self.hooks,
+                handle.clone(),
+            )
+            .run(command_rx),
+        );
 
-        let relay = tokio::spawn(relay(self.broker.subscribe(), commands.clone()));
+        let relay = tokio::spawn(relay(messages, commands.clone()));
         let (stop, stop_rx) = oneshot::channel();
         let (alive, alive_rx) = mpsc::channel::<()>(1);
         let accept = tokio::spawn(accept_loop(listener, shared, stop_rx, alive));
@@ -278,25 +300,26 @@ impl Server {
     }
 }
 
-/// Feeds broadcasts from the broker into the core.
+/// Feeds what the broker says into the core. Messages lost to a lagging relay are
+/// reported as the broker being down, so clients resume from the broker's history.
 async fn relay(
-    mut from: tokio::sync::broadcast::Receiver<Publication>,
+    mut from: tokio::sync::broadcast::Receiver<BrokerMessage>,
     commands: mpsc::Sender<Command>,
 ) {
     use tokio::sync::broadcast::error::RecvError;
     loop {
-        match from.recv().await {
-            Ok(p) => {
-                let command = Command::Broadcast {
-                    room: p.room,
-                    data: p.data,
-                };
-                if commands.send(command).await.is_err() {
-                    return;
+        let message = match from.recv().await {
+            Ok(m) => m,
+            Err(RecvError::Lagged(n)) => {
+                tracing::warn!(n, "broker relay lagged; messages lost");
+                BrokerMessage::Down {
+                    why: format!("{n} broker messages lost to a lagging relay"),
                 }
             }
-            Err(RecvError::Lagged(n)) => tracing::warn!(n, "broker relay lagged; broadcasts lost"),
             Err(RecvError::Closed) => return,
+        };
+        if commands.send(Command::Broker(message)).await.is_err() {
+            return;
         }
     }
 }
@@ -446,10 +469,7 @@ impl Handle {
             tandem_proto::encode_payload(data).map_err(|e| ServerError::Payload(e.to_string()))?;
         self.shared
             .broker
-            .publish(Publication {
-                room: room.to_owned(),
-                data: Arc::new(data),
-            })
+            .broadcast(room.to_owned(), Arc::new(data))
             .await
             .map_err(ServerError::Broker)
     }

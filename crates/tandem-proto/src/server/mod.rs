@@ -239,6 +239,7 @@ pub struct Server {
     events: VecDeque<ServerEvent>,
     next_sweep: Option<Instant>,
     syncs: HashMap<(ConnId, Id), PendingSync>,
+    unavailable: Option<String>,
 }
 
 impl Server {
@@ -258,6 +259,7 @@ impl Server {
             events: VecDeque::new(),
             next_sweep: None,
             syncs: HashMap::new(),
+            unavailable: None,
         }
     }
 
@@ -298,6 +300,14 @@ impl Server {
                 conn,
                 code: close::PROTOCOL_MISMATCH,
                 reason: close::truncate_reason(&reason, close::MAX_REASON_BYTES).to_owned(),
+            });
+            return;
+        }
+        if let Some(reason) = &self.unavailable {
+            self.transmits.push_back(ServerTransmit::Close {
+                conn,
+                code: close::TRY_AGAIN_LATER,
+                reason: reason.clone(),
             });
             return;
         }
@@ -771,20 +781,36 @@ impl Server {
         self.forget(now, conn, ending);
     }
 
+    /// Clustered: while the broker cannot be reached, every connection is closed with 1013,
+    /// `why` and the retry `hint`, and new ones at once; `None` serves again.
+    pub fn set_unavailable(&mut self, now: Instant, unavailable: Option<(&str, Duration)>) {
+        self.unavailable = unavailable.map(|(why, hint)| close::reason_with_hint(why, hint));
+        if let Some((why, hint)) = unavailable {
+            // No lingering: the broker clears this node's presence when it is back.
+            self.close_all(now, close::TRY_AGAIN_LATER, why, hint, false);
+        }
+    }
+
     /// Closes every connection (graceful shutdown): `code` is 1001 or 1012, and clients are
     /// told to come back after `hint`.
     pub fn shutdown(&mut self, now: Instant, code: u16, hint: Duration) {
-        self.close_all(now, code, "server shutting down", hint);
+        self.close_all(now, code, "server shutting down", hint, true);
     }
 
     /// Closes every connection with `code` and `why`, telling clients to come back after
     /// `hint` (1013 when the broker is unreachable: nothing can be published meanwhile).
-    /// Their users linger in presence for the presence timeout.
-    pub fn close_all(&mut self, now: Instant, code: u16, why: &str, hint: Duration) {
+    /// With `linger`, their users stay in presence for the presence timeout (they are
+    /// expected back); without, they leave at once.
+    pub fn close_all(&mut self, now: Instant, code: u16, why: &str, hint: Duration, linger: bool) {
         let reason = close::reason_with_hint(why, hint);
+        let ending = if linger {
+            Ending::Abrupt
+        } else {
+            Ending::Clean
+        };
         let conns: Vec<ConnId> = self.conns.keys().copied().collect();
         for conn in conns {
-            self.close(now, conn, code, reason.clone(), Ending::Abrupt);
+            self.close(now, conn, code, reason.clone(), ending);
         }
     }
 
