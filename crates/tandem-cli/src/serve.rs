@@ -2,11 +2,13 @@
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::Args;
 use core::time::Duration;
 use tandem_proto::{AppSchema, close};
 use tandem_proto::{ErrorBody, ErrorCode};
+use tandem_redis::{RedisBroker, RedisOptions};
 use tandem_server::{AuthError, HmacTokens, Limits, OriginPolicy, Server};
 
 use crate::duration;
@@ -91,9 +93,23 @@ pub struct ServeArgs {
     #[arg(long, value_parser = duration::parse, default_value = "5m")]
     history_age: Duration,
 
-    /// How long a member whose connection dropped stays in presence.
+    /// How long a member whose connection dropped stays in presence (and, with --redis,
+    /// how long a node that stopped renewing its liveness keeps its members).
     #[arg(long, value_parser = duration::parse, default_value = "5s")]
     presence_timeout: Duration,
+
+    /// Join a cluster of nodes through this Redis (`redis://host:port[/db]`): one order per
+    /// room, history and presence shared by every node. Without it, this node stands alone.
+    #[arg(long, env = "TANDEM_REDIS", value_name = "URL")]
+    redis: Option<String>,
+
+    /// Prefix of the Redis keys and channel; nodes with the same prefix form one cluster.
+    #[arg(long, default_value = "tandem", requires = "redis")]
+    redis_prefix: String,
+
+    /// This node's name in the cluster (default: random).
+    #[arg(long, requires = "redis")]
+    node_name: Option<String>,
 
     /// Heartbeat interval announced to clients (they ping when quiet this long).
     #[arg(long, value_parser = duration::parse, default_value = "25s")]
@@ -261,6 +277,23 @@ async fn serve(args: ServeArgs) -> ExitCode {
             let result = authenticate(token.as_deref(), tokens.as_ref(), guest_names);
             async move { result }
         });
+    }
+    if let Some(url) = &args.redis {
+        let options = RedisOptions {
+            prefix: args.redis_prefix.clone(),
+            node: args.node_name.clone(),
+            ..RedisOptions::default()
+        };
+        match RedisBroker::with_options(url, options) {
+            Ok(broker) => {
+                tracing::info!(redis = %url, "clustered through redis");
+                builder = builder.broker(Arc::new(broker));
+            }
+            Err(e) => {
+                eprintln!("tandem: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
     }
     let running = match builder.build().bind(args.addr).await {
         Ok(r) => r,

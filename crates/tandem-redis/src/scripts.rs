@@ -1,0 +1,157 @@
+//! The Lua scripts: each runs atomically in Redis, so numbering, storing and announcing a
+//! message (or a member change) is one step for the whole cluster.
+//!
+//! `ARGV[1]` is always the key prefix. Time is Redis's own (`TIME`), so every node agrees
+//! on a message's age.
+
+use redis::Script;
+
+/// Shared by every script: departures (one node's, or all of a node's), the clock, and
+/// trimming a history list by count and age.
+const PRELUDE: &str = r#"
+local p = ARGV[1]
+local function depart(node, room, user)
+  if redis.call('SREM', p .. ':np:' .. node, #room .. ':' .. room .. user) == 1 then
+    local c = redis.call('HINCRBY', p .. ':pc:' .. room, user, -1)
+    if c <= 0 then
+      redis.call('HDEL', p .. ':pc:' .. room, user)
+      redis.call('HDEL', p .. ':pm:' .. room, user)
+      redis.call('PUBLISH', p .. ':bus', 'L' .. #room .. ':' .. room .. user)
+    end
+  end
+end
+local function depart_all(node)
+  for _, e in ipairs(redis.call('SMEMBERS', p .. ':np:' .. node)) do
+    local i = string.find(e, ':', 1, true)
+    local n = tonumber(string.sub(e, 1, i - 1))
+    depart(node, string.sub(e, i + 1, i + n), string.sub(e, i + n + 1))
+  end
+  redis.call('DEL', p .. ':np:' .. node)
+end
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local function trim(hist, maxlen, age, now)
+  redis.call('LTRIM', hist, -maxlen, -1)
+  while true do
+    local e = redis.call('LINDEX', hist, 0)
+    if not e then break end
+    local a = string.find(e, ' ', 1, true)
+    local b = string.find(e, ' ', a + 1, true)
+    if tonumber(string.sub(e, a + 1, b - 1)) >= now - age then break end
+    redis.call('LPOP', hist)
+  end
+end
+"#;
+
+/// Numbers, stores and announces one message. ARGV: prefix, room, event head, event tail,
+/// history length, history age (ms), an epoch for a new room. Returns the sequence number.
+const PUBLISH: &str = r#"
+local room = ARGV[2]
+local meta = p .. ':room:' .. room
+redis.call('HSETNX', meta, 'epoch', ARGV[7])
+local epoch = redis.call('HGET', meta, 'epoch')
+local seq = redis.call('HINCRBY', meta, 'seq', 1)
+local frame = ARGV[3] .. seq .. ARGV[4]
+local maxlen = tonumber(ARGV[5])
+if maxlen > 0 then
+  local hist = p .. ':hist:' .. room
+  local now = now_ms()
+  redis.call('RPUSH', hist, seq .. ' ' .. now .. ' ' .. frame)
+  trim(hist, maxlen, tonumber(ARGV[6]), now)
+  redis.call('PEXPIRE', hist, ARGV[6])
+end
+redis.call('PUBLISH', p .. ':bus', 'E' .. epoch .. ' ' .. seq .. ' ' .. #room .. ':' .. room .. frame)
+return seq
+"#;
+
+/// Counts an arrival (when asked) and returns the room: epoch, seq, retained events
+/// (`seq ms frame`), members (user, meta, ...). ARGV: prefix, room, user, meta, arrive
+/// ("1"/"0"), node, history length, history age (ms), an epoch for a new room.
+const SYNC: &str = r#"
+local room, user = ARGV[2], ARGV[3]
+if ARGV[5] == '1' then
+  if redis.call('SADD', p .. ':np:' .. ARGV[6], #room .. ':' .. room .. user) == 1 then
+    local c = redis.call('HINCRBY', p .. ':pc:' .. room, user, 1)
+    redis.call('HSET', p .. ':pm:' .. room, user, ARGV[4])
+    if c == 1 then
+      redis.call('PUBLISH', p .. ':bus', 'J' .. #room .. ':' .. room .. #user .. ':' .. user .. ARGV[4])
+    end
+  end
+end
+local meta = p .. ':room:' .. room
+redis.call('HSETNX', meta, 'epoch', ARGV[9])
+local epoch = redis.call('HGET', meta, 'epoch')
+local seq = redis.call('HGET', meta, 'seq') or '0'
+local entries = {}
+local maxlen = tonumber(ARGV[7])
+if maxlen > 0 then
+  local hist = p .. ':hist:' .. room
+  trim(hist, maxlen, tonumber(ARGV[8]), now_ms())
+  entries = redis.call('LRANGE', hist, 0, -1)
+end
+return {epoch, seq, entries, redis.call('HGETALL', p .. ':pm:' .. room)}
+"#;
+
+/// One node's user has no connection left in a room. ARGV: prefix, node, room, user.
+const DEPART: &str = r#"
+depart(ARGV[2], ARGV[3], ARGV[4])
+return 1
+"#;
+
+/// Renews a node's liveness and reaps the nodes whose liveness expired (their members
+/// leave). ARGV: prefix, node, liveness (ms). Returns how many nodes were reaped.
+const BEAT: &str = r#"
+redis.call('SET', p .. ':node:' .. ARGV[2], '1', 'PX', ARGV[3])
+redis.call('SADD', p .. ':nodes', ARGV[2])
+local reaped = 0
+for _, n in ipairs(redis.call('SMEMBERS', p .. ':nodes')) do
+  if redis.call('EXISTS', p .. ':node:' .. n) == 0 then
+    depart_all(n)
+    redis.call('SREM', p .. ':nodes', n)
+    reaped = reaped + 1
+  end
+end
+return reaped
+"#;
+
+/// Clears everything a node holds (after it lost Redis, its clients were sent away).
+/// ARGV: prefix, node.
+const RECLAIM: &str = r#"
+depart_all(ARGV[2])
+return 1
+"#;
+
+/// The compiled scripts (each knows its SHA1 for `EVALSHA`).
+pub(crate) struct Scripts {
+    pub publish: Script,
+    pub sync: Script,
+    pub depart: Script,
+    pub beat: Script,
+    pub reclaim: Script,
+}
+
+impl Scripts {
+    pub fn new() -> Self {
+        let with_prelude = |body: &str| Script::new(&format!("{PRELUDE}{body}"));
+        Scripts {
+            publish: with_prelude(PUBLISH),
+            sync: with_prelude(SYNC),
+            depart: with_prelude(DEPART),
+            beat: with_prelude(BEAT),
+            reclaim: with_prelude(RECLAIM),
+        }
+    }
+
+    /// Every script, for `SCRIPT LOAD` after Redis lost them (a restart).
+    pub fn all(&self) -> [&Script; 5] {
+        [
+            &self.publish,
+            &self.sync,
+            &self.depart,
+            &self.beat,
+            &self.reclaim,
+        ]
+    }
+}

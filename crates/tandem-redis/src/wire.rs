@@ -1,0 +1,159 @@
+//! What travels on the `bus` channel and in the history lists, as the scripts write it.
+//!
+//! - `E<epoch> <seq> <room length>:<room><event frame>`: a numbered message;
+//! - `J<room length>:<room><user length>:<user><meta JSON or nothing>`: a member arrived;
+//! - `L<room length>:<room><user>`: a member left every node;
+//! - a history entry is `<seq> <ms> <event frame>`.
+//!
+//! Lengths are in bytes. Anything else is reported and skipped, never trusted.
+
+use bytes::Bytes;
+use tandem_proto::{Member, MemberChange, Payload};
+use tandem_server::BrokerMessage;
+
+/// Why a bus message or history entry could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unreadable broker message: {0}")]
+pub(crate) struct Unreadable(&'static str);
+
+/// Reads one message from the bus.
+pub(crate) fn parse_bus(message: &[u8]) -> Result<BrokerMessage, Unreadable> {
+    let (&tag, rest) = message.split_first().ok_or(Unreadable("empty"))?;
+    match tag {
+        b'E' => {
+            let (epoch, rest) = number_until(rest, b' ')?;
+            let (seq, rest) = number_until(rest, b' ')?;
+            let (room, frame) = sized(rest)?;
+            Ok(BrokerMessage::Event {
+                room,
+                epoch,
+                seq,
+                frame: Bytes::copy_from_slice(frame),
+            })
+        }
+        b'J' => {
+            let (room, rest) = sized(rest)?;
+            let (user, meta) = sized(rest)?;
+            let meta = payload(meta)?;
+            Ok(BrokerMessage::Member {
+                room,
+                change: MemberChange::Joined(Member { user, meta }),
+            })
+        }
+        b'L' => {
+            let (room, user) = sized(rest)?;
+            let user = String::from_utf8(user.to_vec()).map_err(|_| Unreadable("user"))?;
+            Ok(BrokerMessage::Member {
+                room,
+                change: MemberChange::Left(user),
+            })
+        }
+        _ => Err(Unreadable("unknown tag")),
+    }
+}
+
+/// Reads one history entry: its sequence number and event frame.
+pub(crate) fn parse_entry(entry: &[u8]) -> Result<(u64, Bytes), Unreadable> {
+    let (seq, rest) = number_until(entry, b' ')?;
+    let (_ms, frame) = number_until(rest, b' ')?;
+    Ok((seq, Bytes::copy_from_slice(frame)))
+}
+
+/// Presence metadata as stored: JSON, or nothing.
+pub(crate) fn payload(meta: &[u8]) -> Result<Option<Payload>, Unreadable> {
+    if meta.is_empty() {
+        return Ok(None);
+    }
+    let text = String::from_utf8(meta.to_vec()).map_err(|_| Unreadable("meta"))?;
+    serde_json::value::RawValue::from_string(text)
+        .map(Some)
+        .map_err(|_| Unreadable("meta"))
+}
+
+fn number_until(bytes: &[u8], end: u8) -> Result<(u64, &[u8]), Unreadable> {
+    let at = bytes
+        .iter()
+        .position(|b| *b == end)
+        .ok_or(Unreadable("number"))?;
+    let n = std::str::from_utf8(&bytes[..at])
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .ok_or(Unreadable("number"))?;
+    Ok((n, &bytes[at + 1..]))
+}
+
+/// `<length>:<that many bytes>` (UTF-8), then the rest.
+fn sized(bytes: &[u8]) -> Result<(String, &[u8]), Unreadable> {
+    let (len, rest) = number_until(bytes, b':')?;
+    let len = usize::try_from(len).map_err(|_| Unreadable("length"))?;
+    if rest.len() < len {
+        return Err(Unreadable("short"));
+    }
+    let (text, rest) = rest.split_at(len);
+    let text = String::from_utf8(text.to_vec()).map_err(|_| Unreadable("text"))?;
+    Ok((text, rest))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn reads_what_the_scripts_write() {
+        let room = "r:1 é";
+        let e = format!(
+            "E9007199254740991 42 {}:{room}{{\"k\":\"event\"}}",
+            room.len()
+        );
+        match parse_bus(e.as_bytes()).unwrap() {
+            BrokerMessage::Event {
+                room: r,
+                epoch,
+                seq,
+                frame,
+            } => {
+                assert_eq!((r.as_str(), epoch, seq), (room, 9_007_199_254_740_991, 42));
+                assert_eq!(&frame[..], b"{\"k\":\"event\"}");
+            }
+            other => panic!("{other:?}"),
+        }
+        let j = format!("J{}:{room}5:alice{{\"c\":1}}", room.len());
+        match parse_bus(j.as_bytes()).unwrap() {
+            BrokerMessage::Member {
+                change: MemberChange::Joined(m),
+                ..
+            } => {
+                assert_eq!(m.user, "alice");
+                assert_eq!(m.meta.unwrap().get(), "{\"c\":1}");
+            }
+            other => panic!("{other:?}"),
+        }
+        let l = format!("L{}:{room}bob", room.len());
+        assert!(matches!(
+            parse_bus(l.as_bytes()).unwrap(),
+            BrokerMessage::Member { change: MemberChange::Left(u), .. } if u == "bob"
+        ));
+        assert_eq!(parse_entry(b"7 1700000000000 {}").unwrap().0, 7);
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        for bad in [
+            &b""[..],
+            b"X",
+            b"E",
+            b"E1 2 ",
+            b"E1 2 99:short",
+            b"Jx:",
+            b"J3:abc9:al",
+            b"J1:a5:alice{not json",
+            b"L",
+            b"E18446744073709551616 1 1:a{}",
+        ] {
+            assert!(parse_bus(bad).is_err(), "{bad:?}");
+        }
+        assert!(parse_entry(b"7").is_err());
+    }
+}

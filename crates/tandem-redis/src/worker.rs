@@ -1,0 +1,279 @@
+//! The one task that runs a node's scripts: operations go out in the order the node asked
+//! for them (so one node's publishes are numbered in order), many per round trip as one
+//! pipeline.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use core::time::Duration;
+use redis::aio::MultiplexedConnection;
+use redis::{Pipeline, Value};
+use tandem_proto::{Member, RoomState};
+use tandem_server::{BrokerError, SyncRequest};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::scripts::Scripts;
+use crate::wire;
+
+/// Operations one pipeline carries at most.
+const BATCH: usize = 512;
+/// How long a pipeline (or a connection attempt) may take before Redis counts as gone.
+const DEADLINE: Duration = Duration::from_secs(3);
+
+/// One script call and where its answer goes.
+pub(crate) enum Op {
+    Publish {
+        room: String,
+        head: String,
+        tail: String,
+        reply: oneshot::Sender<Result<u64, BrokerError>>,
+    },
+    Sync {
+        request: SyncRequest,
+        reply: oneshot::Sender<Result<RoomState, BrokerError>>,
+    },
+    Depart {
+        room: String,
+        user: String,
+        reply: oneshot::Sender<Result<(), BrokerError>>,
+    },
+    /// Liveness and reaping; the answer is the number of nodes reaped.
+    Beat {
+        reply: oneshot::Sender<Result<u64, BrokerError>>,
+    },
+    Reclaim {
+        reply: oneshot::Sender<Result<(), BrokerError>>,
+    },
+}
+
+/// What the scripts need besides each operation's own arguments.
+pub(crate) struct Setup {
+    pub client: redis::Client,
+    pub prefix: String,
+    pub node: String,
+    pub history_len: usize,
+    pub history_age_ms: u64,
+    pub liveness_ms: u64,
+    /// Whether the last pipeline went through.
+    pub ok: Arc<AtomicBool>,
+}
+
+/// Runs operations until every sender is gone.
+pub(crate) async fn run(setup: Setup, mut ops: mpsc::UnboundedReceiver<Op>) {
+    let scripts = Scripts::new();
+    let mut conn: Option<MultiplexedConnection> = None;
+    let mut batch = Vec::with_capacity(BATCH);
+    while let Some(first) = ops.recv().await {
+        batch.push(first);
+        while batch.len() < BATCH {
+            match ops.try_recv() {
+                Ok(op) => batch.push(op),
+                Err(_) => break,
+            }
+        }
+        let pipe = pipeline(&setup, &scripts, &batch);
+        let result = query(&setup, &scripts, &mut conn, &pipe).await;
+        setup.ok.store(result.is_ok(), Ordering::Relaxed);
+        match result {
+            Ok(values) => answer(batch.drain(..), values),
+            Err(e) => {
+                tracing::warn!(error = %e, ops = batch.len(), "redis pipeline failed");
+                for op in batch.drain(..) {
+                    fail(op, BrokerError::Unavailable(e.clone()));
+                }
+            }
+        }
+    }
+}
+
+fn pipeline(setup: &Setup, scripts: &Scripts, batch: &[Op]) -> Pipeline {
+    let mut pipe = redis::pipe();
+    let p = setup.prefix.as_str();
+    for op in batch {
+        let cmd = pipe.cmd("EVALSHA");
+        match op {
+            Op::Publish {
+                room, head, tail, ..
+            } => {
+                cmd.arg(scripts.publish.get_hash()).arg(0).arg(p).arg(room);
+                cmd.arg(head).arg(tail).arg(setup.history_len);
+                cmd.arg(setup.history_age_ms).arg(new_epoch());
+            }
+            Op::Sync { request, .. } => {
+                let meta = request.meta.as_ref().map_or("", |m| m.get());
+                let arrive = if request.arrive { "1" } else { "0" };
+                cmd.arg(scripts.sync.get_hash()).arg(0).arg(p);
+                cmd.arg(&request.room)
+                    .arg(&request.user)
+                    .arg(meta)
+                    .arg(arrive);
+                cmd.arg(&setup.node).arg(setup.history_len);
+                cmd.arg(setup.history_age_ms).arg(new_epoch());
+            }
+            Op::Depart { room, user, .. } => {
+                cmd.arg(scripts.depart.get_hash()).arg(0).arg(p);
+                cmd.arg(&setup.node).arg(room).arg(user);
+            }
+            Op::Beat { .. } => {
+                cmd.arg(scripts.beat.get_hash()).arg(0).arg(p);
+                cmd.arg(&setup.node).arg(setup.liveness_ms);
+            }
+            Op::Reclaim { .. } => {
+                cmd.arg(scripts.reclaim.get_hash())
+                    .arg(0)
+                    .arg(p)
+                    .arg(&setup.node);
+            }
+        }
+    }
+    pipe
+}
+
+/// Sends the pipeline, connecting first if needed; loads the scripts once if Redis lost
+/// them (it was restarted) and tries again.
+async fn query(
+    setup: &Setup,
+    scripts: &Scripts,
+    conn: &mut Option<MultiplexedConnection>,
+    pipe: &Pipeline,
+) -> Result<Vec<Value>, String> {
+    for attempt in 0..2 {
+        let c = match conn {
+            Some(c) => c,
+            None => {
+                let connecting = setup.client.get_multiplexed_async_connection();
+                let c = match tokio::time::timeout(DEADLINE, connecting).await {
+                    Ok(Ok(c)) => c,
+                    Ok(Err(e)) => return Err(e.to_string()),
+                    Err(_) => return Err("connecting to redis timed out".into()),
+                };
+                conn.insert(c)
+            }
+        };
+        match tokio::time::timeout(DEADLINE, pipe.query_async::<Vec<Value>>(c)).await {
+            Ok(Ok(values)) => return Ok(values),
+            Ok(Err(e)) if attempt == 0 && e.to_string().to_lowercase().contains("noscript") => {
+                for script in scripts.all() {
+                    script
+                        .load_async(c)
+                        .await
+                        .map_err(|e| format!("loading scripts: {e}"))?;
+                }
+            }
+            Ok(Err(e)) => {
+                *conn = None;
+                return Err(e.to_string());
+            }
+            Err(_) => {
+                *conn = None;
+                return Err("redis did not answer in time".into());
+            }
+        }
+    }
+    Err("scripts missing after loading them".into())
+}
+
+fn answer(batch: impl Iterator<Item = Op>, values: Vec<Value>) {
+    let mut values = values.into_iter();
+    for op in batch {
+        let Some(value) = values.next() else {
+            fail(op, BrokerError::Unavailable("short pipeline reply".into()));
+            continue;
+        };
+        // A reply whose receiver is gone needs no handling: the asker gave up.
+        match op {
+            Op::Publish { reply, .. } => {
+                let _ = reply.send(number(&value));
+            }
+            Op::Sync { reply, .. } => {
+                let _ = reply.send(room_state(value));
+            }
+            Op::Depart { reply, .. } | Op::Reclaim { reply } => {
+                let _ = reply.send(Ok(()));
+            }
+            Op::Beat { reply } => {
+                let _ = reply.send(number(&value));
+            }
+        }
+    }
+}
+
+fn fail(op: Op, e: BrokerError) {
+    match op {
+        Op::Publish { reply, .. } | Op::Beat { reply } => {
+            let _ = reply.send(Err(e));
+        }
+        Op::Sync { reply, .. } => {
+            let _ = reply.send(Err(e));
+        }
+        Op::Depart { reply, .. } | Op::Reclaim { reply } => {
+            let _ = reply.send(Err(e));
+        }
+    }
+}
+
+fn unexpected(what: &str) -> BrokerError {
+    BrokerError::Unavailable(format!("unexpected reply from redis ({what})"))
+}
+
+fn number(value: &Value) -> Result<u64, BrokerError> {
+    match value {
+        Value::Int(n) => u64::try_from(*n).map_err(|_| unexpected("negative number")),
+        _ => Err(unexpected("not a number")),
+    }
+}
+
+fn text(value: &Value) -> Option<&[u8]> {
+    match value {
+        Value::BulkString(b) => Some(b),
+        Value::SimpleString(s) => Some(s.as_bytes()),
+        _ => None,
+    }
+}
+
+fn room_state(value: Value) -> Result<RoomState, BrokerError> {
+    let Value::Array(parts) = value else {
+        return Err(unexpected("sync reply"));
+    };
+    let [epoch, seq, Value::Array(entries), Value::Array(members)] = parts.as_slice() else {
+        return Err(unexpected("sync reply shape"));
+    };
+    let decimal = |v: &Value| {
+        text(v)
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .and_then(|s| s.parse::<u64>().ok())
+            .ok_or_else(|| unexpected("epoch or seq"))
+    };
+    let mut history = Vec::with_capacity(entries.len());
+    for e in entries {
+        let entry = text(e).ok_or_else(|| unexpected("history entry"))?;
+        history.push(wire::parse_entry(entry).map_err(|e| unexpected(&e.to_string()))?);
+    }
+    let mut list = Vec::with_capacity(members.len() / 2);
+    for pair in members.chunks(2) {
+        let [user, meta] = pair else {
+            return Err(unexpected("members"));
+        };
+        let user = text(user)
+            .and_then(|b| String::from_utf8(b.to_vec()).ok())
+            .ok_or_else(|| unexpected("member"))?;
+        let meta = wire::payload(text(meta).unwrap_or_default())
+            .map_err(|e| unexpected(&e.to_string()))?;
+        list.push(Member { user, meta });
+    }
+    Ok(RoomState {
+        epoch: decimal(epoch)?,
+        seq: decimal(seq)?,
+        history,
+        members: list,
+    })
+}
+
+/// An epoch for a room Redis does not know yet: random, 53 bits (JavaScript-safe).
+fn new_epoch() -> u64 {
+    use std::hash::BuildHasher;
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    std::collections::hash_map::RandomState::new().hash_one(nanos) >> 11
+}
