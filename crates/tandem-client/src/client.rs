@@ -145,11 +145,15 @@ impl<M: Serialize + DeserializeOwned> Client<M> {
     /// opens are queued (within the offline queue's bounds) and sent once it does.
     pub fn start(url: &str, config: Config) -> Result<Self, Error> {
         crate::transport::check_url(url)?;
+        for fallback in &config.fallback_urls {
+            crate::transport::check_url(fallback)?;
+        }
+        let endpoints = crate::endpoints::Endpoints::new(url.to_owned(), &config.fallback_urls);
         let (commands, command_rx) = mpsc::unbounded_channel();
         let (events, event_rx) = mpsc::unbounded_channel();
         let (state, state_rx) = watch::channel(ConnectionState::Idle);
         crate::transport::spawn(
-            url.to_owned(),
+            endpoints,
             config,
             command_rx,
             Outputs {

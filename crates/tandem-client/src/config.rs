@@ -49,6 +49,7 @@ pub struct Config {
     pub(crate) protocol: ClientConfig,
     pub(crate) token_provider: Option<TokenProvider>,
     pub(crate) seed: Option<u64>,
+    pub(crate) fallback_urls: Vec<String>,
 }
 
 impl std::fmt::Debug for Config {
@@ -65,6 +66,13 @@ impl Config {
     /// The defaults.
     pub fn new() -> Self {
         Config::default()
+    }
+
+    /// More server URLs (nodes of one cluster): after a failure or close the client moves
+    /// to the next URL in turn and resumes its session there. Default none.
+    pub fn fallback_urls<S: Into<String>>(mut self, urls: impl IntoIterator<Item = S>) -> Self {
+        self.fallback_urls = urls.into_iter().map(Into::into).collect();
+        self
     }
 
     /// A fixed token sent in every hello.

@@ -39,6 +39,7 @@ impl Driver {
             protocol,
             token_provider,
             seed,
+            fallback_urls: _,
         } = config;
         Driver {
             session: Session::new(protocol, seed.unwrap_or_else(fresh_seed)),

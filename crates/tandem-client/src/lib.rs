@@ -27,6 +27,7 @@
 mod client;
 mod config;
 mod driver;
+mod endpoints;
 mod error;
 mod event;
 #[cfg(not(target_arch = "wasm32"))]

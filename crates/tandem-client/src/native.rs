@@ -16,6 +16,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use crate::client::{Command, Outputs};
 use crate::config::{Config, TokenFuture};
 use crate::driver::Driver;
+use crate::endpoints::Endpoints;
 use crate::error::Error;
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -42,12 +43,12 @@ pub(crate) fn check_url(url: &str) -> Result<(), Error> {
 
 /// Starts the driver task on the current tokio runtime.
 pub(crate) fn spawn(
-    url: String,
+    endpoints: Endpoints,
     config: Config,
     commands: mpsc::UnboundedReceiver<Command>,
     outputs: Outputs,
 ) {
-    tokio::spawn(run(url, config, commands, outputs));
+    tokio::spawn(run(endpoints, config, commands, outputs));
 }
 
 /// A seed for the reconnect jitter when the configuration gives none.
@@ -92,7 +93,7 @@ fn open(url: String, protocols: Vec<String>, max_inbound: usize) -> Opening {
 }
 
 async fn run(
-    url: String,
+    mut endpoints: Endpoints,
     config: Config,
     mut commands: mpsc::UnboundedReceiver<Command>,
     outputs: Outputs,
@@ -112,7 +113,8 @@ async fn run(
             match t {
                 Transmit::Connect { protocols } => {
                     socket = None;
-                    opening = Some(open(url.clone(), protocols, max_inbound));
+                    let url = endpoints.next().to_owned();
+                    opening = Some(open(url, protocols, max_inbound));
                 }
                 Transmit::Send(text) => {
                     let sent = match socket.as_mut() {

@@ -17,6 +17,7 @@ use web_sys::{BinaryType, CloseEvent, Event, EventTarget, MessageEvent, WebSocke
 use crate::client::{Command, Outputs};
 use crate::config::Config;
 use crate::driver::Driver;
+use crate::endpoints::Endpoints;
 use crate::error::Error;
 
 /// Resolves `url` for the page: `ws://` and `wss://` as they are; a path (`/ws`) against
@@ -123,7 +124,7 @@ impl Drop for Listener {
 /// Everything one browser client owns.
 struct Web {
     driver: Driver,
-    url: String,
+    endpoints: Endpoints,
     clock: Clock,
     socket: Option<Socket>,
     /// Sockets whose open or close is still in flight count as this generation.
@@ -136,7 +137,7 @@ type Shared = Rc<RefCell<Web>>;
 
 /// Starts the client: listeners now, then a local task feeding it the handle's commands.
 pub(crate) fn spawn(
-    url: String,
+    endpoints: Endpoints,
     config: Config,
     mut commands: mpsc::UnboundedReceiver<Command>,
     outputs: Outputs,
@@ -144,10 +145,10 @@ pub(crate) fn spawn(
     // A seed from the page's random source: 53 random bits.
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
     let fresh_seed = || (js_sys::Math::random() * 9_007_199_254_740_992.0) as u64;
-    let url = resolve(&url).unwrap_or(url);
+    let endpoints = endpoints.map(|url| resolve(&url).unwrap_or(url));
     let web: Shared = Rc::new(RefCell::new(Web {
         driver: Driver::new(config, outputs, fresh_seed),
-        url,
+        endpoints,
         clock: Clock::new(),
         socket: None,
         generation: 0,
@@ -312,7 +313,8 @@ fn open(web: &Shared, w: &mut Web, protocols: &[String]) {
     for p in protocols {
         offer.push(&p.into());
     }
-    let ws = match WebSocket::new_with_str_sequence(&w.url, &offer) {
+    let url = w.endpoints.next().to_owned();
+    let ws = match WebSocket::new_with_str_sequence(&url, &offer) {
         Ok(ws) => ws,
         Err(e) => {
             let now = w.clock.now();

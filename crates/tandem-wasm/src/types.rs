@@ -81,6 +81,10 @@ pub struct ConnectSettings {
     /// version this client speaks, then the `tandem` marker.
     #[tsify(optional)]
     pub protocols: Option<Vec<String>>,
+    /// More server URLs (nodes of one cluster): after a failure or close the client moves
+    /// to the next in turn and resumes its session there.
+    #[tsify(optional)]
+    pub fallback_urls: Option<Vec<String>>,
 }
 
 fn ms(v: u32) -> Duration {
@@ -119,6 +123,9 @@ impl ConnectSettings {
         config = config.backoff(backoff).heartbeat(heartbeat).queue(queue);
         if let Some(t) = self.request_timeout_ms {
             config = config.request_timeout(ms(t));
+        }
+        if let Some(urls) = &self.fallback_urls {
+            config = config.fallback_urls(urls.iter().cloned());
         }
         config
     }
