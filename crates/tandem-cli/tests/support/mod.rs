@@ -5,6 +5,7 @@
 
 pub mod proxy;
 pub mod raw;
+pub mod redis;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -122,6 +123,18 @@ pub async fn chat_client(url: &str, user: &str) -> Client<Chat> {
     .unwrap()
 }
 
+/// A client of [`Chat`] for `user` that tries `urls` in turn (the first, then the next after
+/// each failure), connected to one of them.
+pub async fn cluster_client(urls: &[String], user: &str) -> Client<Chat> {
+    let config = Config::new()
+        .token(token(user))
+        .seed(7)
+        .fallback_urls(urls[1..].iter().cloned());
+    within("connect", Client::connect(&urls[0], config))
+        .await
+        .unwrap()
+}
+
 /// A `tandem serve` process on 127.0.0.1.
 pub struct TandemProcess {
     child: Child,
@@ -204,6 +217,22 @@ impl TandemProcess {
             .await
             .starts_with("HTTP/1.1 200")
     }
+
+    /// Waits until `/healthz` says `healthy` (200) or not (503), asking every 20 ms.
+    pub async fn wait_healthy(&self, healthy: bool) {
+        within(&format!("/healthz to be healthy={healthy}"), async {
+            while self.healthy().await != healthy {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await;
+    }
+
+    /// Whether the process is still running (it did not exit or panic).
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
 }
 
 /// A raw HTTP/1.1 GET; returns the whole response text.
