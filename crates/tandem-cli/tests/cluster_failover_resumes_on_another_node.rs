@@ -46,7 +46,11 @@ async fn a_client_of_a_dead_node_resumes_on_the_other_with_no_loss_or_duplicate(
         _ => None,
     })
     .await;
-    assert_eq!(recovered, Some(true), "node 2 has the room's history from Redis");
+    assert_eq!(
+        recovered,
+        Some(true),
+        "node 2 has the room's history from Redis"
+    );
     let bob = publishing.await.unwrap();
     let after = messages(&mut alice_events, "room", 35).await;
     let all: Vec<(u64, u32)> = before
@@ -63,6 +67,9 @@ async fn a_client_of_a_dead_node_resumes_on_the_other_with_no_loss_or_duplicate(
         _ => None,
     })
     .await;
-    assert!(left.iter().all(|m| m.user != "alice"), "alice is still here, on node 2");
+    assert!(
+        left.iter().all(|m| m.user != "alice"),
+        "alice is still here, on node 2"
+    );
     drop((bob, carol, alice));
 }

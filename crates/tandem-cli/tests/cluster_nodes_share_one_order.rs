@@ -51,7 +51,11 @@ async fn clients_on_two_nodes_see_one_order_and_each_other() {
     assert_eq!(seqs, (1..=50).collect::<Vec<_>>(), "numbered once, no gap");
     let mut ns: Vec<u32> = at_alice.iter().map(|(_, m)| m.n).collect();
     let alice_order: Vec<u32> = ns.iter().copied().filter(|n| *n < 100).collect();
-    assert_eq!(alice_order, (0..25).collect::<Vec<_>>(), "each publisher's order kept");
+    assert_eq!(
+        alice_order,
+        (0..25).collect::<Vec<_>>(),
+        "each publisher's order kept"
+    );
     ns.sort();
     ns.dedup();
     assert_eq!(ns.len(), 50, "every message exactly once");

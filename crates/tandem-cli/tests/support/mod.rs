@@ -232,7 +232,6 @@ impl TandemProcess {
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
     }
-
 }
 
 /// A raw HTTP/1.1 GET; returns the whole response text.
