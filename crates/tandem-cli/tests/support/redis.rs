@@ -56,7 +56,7 @@ impl RedisProcess {
             return false;
         }
         let mut buf = [0u8; 7];
-        matches!(s.read_exact(&mut buf).await, Ok(_) if &buf == b"+PONG\r\n")
+        s.read_exact(&mut buf).await.is_ok() && &buf == b"+PONG\r\n"
     }
 
     /// The URL nodes connect with.
