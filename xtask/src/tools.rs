@@ -26,6 +26,7 @@ pub fn ensure_all(shell: &Shell) -> Result<()> {
     ensure_wasm_bindgen_cli(shell)?;
     ensure_wasm_pack(shell)?;
     ensure_chromium(shell)?;
+    ensure_redis(shell)?;
     ensure_foreign_peers(shell)?;
     ensure_bench_peers(shell)?;
     ensure_js_tools(shell)
@@ -242,6 +243,23 @@ fn ensure_wasm_pack(shell: &Shell) -> Result<()> {
     }
     announce("installing wasm-pack (builds from source and takes a few minutes)");
     shell.cmd("cargo").args(["install", "wasm-pack"]).run(STEP)
+}
+
+/// Debian `redis-server`, which the multi-node tests and the two-node benchmark start
+/// themselves on free loopback ports (never a system service).
+pub fn ensure_redis(shell: &Shell) -> Result<()> {
+    if let Some(version) = shell.version_of("redis-server") {
+        announce(&format!("ok: {version} is installed"));
+        return Ok(());
+    }
+    announce("installing Debian redis-server");
+    apt_install(shell, &["redis-server"], "redis-server")?;
+    if shell.version_of("redis-server").is_none() {
+        return Err(format!(
+            "step `{STEP}` failed: redis-server is still missing after apt-get install"
+        ));
+    }
+    Ok(())
 }
 
 /// Debian `chromium` and `chromium-driver` unless both binaries exist.
