@@ -129,7 +129,12 @@ impl Peer {
 
     /// Starts a fresh server on a free loopback port, with the open-files limit raised.
     fn start(self, bins: &Bins, root: &Path) -> Result<Service> {
-        let (program, args): (PathBuf, Vec<&str>) = match self {
+        self.start_with(bins, root, &[])
+    }
+
+    /// [`Peer::start`] with `extra` arguments for the server.
+    fn start_with(self, bins: &Bins, root: &Path, extra: &[&str]) -> Result<Service> {
+        let (program, mut args): (PathBuf, Vec<&str>) = match self {
             Peer::Tandem => (
                 bins.tandem.clone(),
                 vec![
@@ -163,6 +168,7 @@ impl Peer {
                 vec!["bench/node/socketio_server.mjs", "--addr", "127.0.0.1:0"],
             ),
         };
+        args.extend_from_slice(extra);
         let mut command = with_open_files_raised(&program, &args);
         command.current_dir(root);
         let prefix = match self {
@@ -242,6 +248,7 @@ pub fn run(options: &Options) -> Result<()> {
         for peer in PEERS {
             fanout(&shell, &bins, &plan, peer, &mut figures)?;
         }
+        fanout_two_nodes(&shell, &bins, &plan, &mut figures)?;
         for peer in PEERS {
             echo(&shell, &bins, &plan, peer, &mut figures)?;
         }
@@ -351,6 +358,84 @@ fn fanout(
     ];
     let keys = ["deliveries_per_s", "p99_us"];
     measure(shell, bins, peer, "fanout", &extra, &keys, figures)
+}
+
+/// Figure 1b: the fan-out over two tandem nodes joined by a fresh `redis-server`: the
+/// publisher on node 1, half the subscribers on each node.
+fn fanout_two_nodes(shell: &Shell, bins: &Bins, plan: &Plan, figures: &mut Figures) -> Result<()> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map_err(|e| format!("finding a free port for redis-server: {e}"))?
+        .port();
+    let mut command = Command::new("redis-server");
+    command
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--save", "", "--appendonly", "no"]);
+    let redis_url = format!("redis://127.0.0.1:{port}");
+    let redis = Service::start_when("redis-server", command, "Ready to accept", |line| {
+        line.contains("Ready to accept").then(|| redis_url.clone())
+    })?;
+    let flags = ["--redis", redis.url.as_str()];
+    let one = Peer::Tandem.start_with(bins, shell.root(), &flags)?;
+    let two = Peer::Tandem.start_with(bins, shell.root(), &flags)?;
+    // A node serves once it has subscribed to Redis.
+    for node in [&one, &two] {
+        wait_healthy(&node.url)?;
+    }
+    let load = bins.load.to_string_lossy().into_owned();
+    let args = [
+        "fanout",
+        "--target",
+        "tandem",
+        "--url",
+        &one.url,
+        "--also-url",
+        &two.url,
+        "--subscribers",
+        &plan.subscribers.to_string(),
+        "--seconds",
+        &plan.fanout_seconds.to_string(),
+    ];
+    let mut result = None;
+    shell
+        .cmd("sh")
+        .args(["-c", RAISE_OPEN_FILES])
+        .arg(load)
+        .args(args)
+        .run_tee("fanout (tandem, two nodes over Redis)", |line| {
+            if json::string(line, "figure") == Some("fanout") {
+                result = Some(line.to_owned());
+            }
+        })?;
+    drop((one, two, redis));
+    let line = result.ok_or("fanout (two nodes): no result line")?;
+    for key in ["deliveries_per_s", "p99_us"] {
+        let value = json::number(&line, key)
+            .ok_or_else(|| format!("fanout (two nodes): no `{key}` in {line}"))?;
+        figures.add(&format!("fanout2.{key}"), Peer::Tandem, value);
+    }
+    Ok(())
+}
+
+/// Waits (at most 10 s) until the node at `url` answers `/healthz` with 200.
+fn wait_healthy(url: &str) -> Result<()> {
+    use std::io::{Read, Write};
+    let addr = url.trim_start_matches("ws://").trim_end_matches('/');
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::time::Instant::now() < deadline {
+        if let Ok(mut s) = std::net::TcpStream::connect(addr) {
+            let ask = format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+            let mut answer = String::new();
+            if s.write_all(ask.as_bytes()).is_ok()
+                && s.read_to_string(&mut answer).is_ok()
+                && answer.starts_with("HTTP/1.1 200")
+            {
+                return Ok(());
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    Err(format!("the node at {url} did not become healthy in 10 s"))
 }
 
 fn echo(shell: &Shell, bins: &Bins, plan: &Plan, peer: Peer, figures: &mut Figures) -> Result<()> {

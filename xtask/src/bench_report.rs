@@ -220,6 +220,19 @@ pub fn render(
             decimals: 1,
         },
         Row {
+            label: "1b. fan-out, two tandem nodes over Redis (subscribers split): deliveries/s"
+                .to_owned(),
+            key: "fanout2.deliveries_per_s",
+            scale: 1.0,
+            decimals: 0,
+        },
+        Row {
+            label: "1b. two nodes: p99 publish→receive (ms)".to_owned(),
+            key: "fanout2.p99_us",
+            scale: 1e-3,
+            decimals: 1,
+        },
+        Row {
             label: format!(
                 "2. echo at {} req/s: p50 (ms)",
                 num(f64::from(plan.echo_rate), 0)

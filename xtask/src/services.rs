@@ -36,7 +36,20 @@ impl Service {
 
     /// Starts `command` and waits for its first stdout line that starts with `prefix`; the
     /// rest of that line is the service's URL.
-    pub fn start(name: &str, mut command: Command, prefix: &str) -> Result<Service> {
+    pub fn start(name: &str, command: Command, prefix: &str) -> Result<Service> {
+        Self::start_when(name, command, prefix, |line| {
+            line.strip_prefix(prefix).map(|url| url.trim().to_owned())
+        })
+    }
+
+    /// Starts `command` and waits for the first stdout line `ready` maps to the service's
+    /// URL; `waiting_for` names that line in the error.
+    pub fn start_when(
+        name: &str,
+        mut command: Command,
+        waiting_for: &str,
+        mut ready: impl FnMut(&str) -> Option<String>,
+    ) -> Result<Service> {
         let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -60,13 +73,17 @@ impl Service {
         loop {
             match rx.recv_timeout(STARTUP) {
                 Ok(line) => {
-                    if let Some(url) = line.strip_prefix(prefix) {
-                        service.url = url.trim().to_owned();
+                    if let Some(url) = ready(&line) {
+                        service.url = url;
                         announce(&format!("started {name} at {}", service.url));
                         return Ok(service);
                     }
                 }
-                Err(_) => return Err(format!("{name} printed no `{prefix}` line in {STARTUP:?}")),
+                Err(_) => {
+                    return Err(format!(
+                        "{name} printed no `{waiting_for}` line in {STARTUP:?}"
+                    ));
+                }
             }
         }
     }

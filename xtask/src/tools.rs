@@ -41,10 +41,11 @@ pub fn ensure_web(shell: &Shell) -> Result<()> {
 }
 
 /// What `cargo xtask bench` needs: the web tools (the npm package is measured and loaded in
-/// Chromium), Chromium, and the Node peers of `bench/node`.
+/// Chromium), Chromium, redis-server (the two-node figure), and the Node peers of `bench/node`.
 pub fn ensure_bench(shell: &Shell) -> Result<()> {
     ensure_web(shell)?;
     ensure_chromium(shell)?;
+    ensure_redis(shell)?;
     ensure_bench_peers(shell)
 }
 

@@ -31,6 +31,10 @@ pub struct Args {
     /// Messages in flight at most.
     #[arg(long, default_value_t = 32)]
     window: u64,
+    /// A second node of the same cluster: half the subscribers join there (the publisher
+    /// stays on `--url`), so every message crosses the broker.
+    #[arg(long, value_name = "URL")]
+    also_url: Option<String>,
 }
 
 /// State shared by the publisher and the subscribers.
@@ -48,7 +52,16 @@ pub async fn run(args: Args) -> Result<(), String> {
         target.name(),
         args.subscribers
     );
-    let subscribers = open_many(&endpoint, args.subscribers, 128).await?;
+    let mut subscribers = Vec::with_capacity(args.subscribers);
+    match &args.also_url {
+        Some(url) => {
+            let second = Endpoint::new(args.server.target, url)?;
+            let half = args.subscribers / 2;
+            subscribers.extend(open_many(&endpoint, args.subscribers - half, 128).await?);
+            subscribers.extend(open_many(&second, half, 128).await?);
+        }
+        None => subscribers.extend(open_many(&endpoint, args.subscribers, 128).await?),
+    }
     let publisher = endpoint.open(args.subscribers).await?;
 
     let shared = Arc::new(Shared {
