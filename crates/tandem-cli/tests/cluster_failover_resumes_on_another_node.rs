@@ -7,7 +7,7 @@
 mod support;
 
 use support::redis::{RedisProcess, node};
-use support::{Chat, chat_client, cluster_client, messages, wait_for, wait_state};
+use support::{Chat, chat_client, cluster_client, messages, rejoined, wait_for, wait_state};
 use tandem_client::{ConnectionState, Event};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -41,11 +41,7 @@ async fn a_client_of_a_dead_node_resumes_on_the_other_with_no_loss_or_duplicate(
         matches!(s, ConnectionState::Reconnecting { .. })
     })
     .await;
-    let recovered = wait_for(&mut alice_events, "alice's resume on node 2", |e| match e {
-        Event::Joined { recovered, .. } => Some(recovered),
-        _ => None,
-    })
-    .await;
+    let recovered = rejoined(&mut alice_events, "alice's resume on node 2").await;
     assert_eq!(
         recovered,
         Some(true),

@@ -8,8 +8,7 @@ mod support;
 
 use support::raw::{recv, send, welcomed};
 use support::redis::{RedisProcess, node};
-use support::{Chat, cluster_client, messages, token, wait_for};
-use tandem_client::Event;
+use support::{Chat, cluster_client, messages, rejoined, token};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resume_after_restarting_every_node_recovers_within_the_window_only() {
@@ -37,11 +36,7 @@ async fn resume_after_restarting_every_node_recovers_within_the_window_only() {
     });
     one.restart().await;
     two.restart().await;
-    let recovered = wait_for(&mut alice_events, "alice's resume", |e| match e {
-        Event::Joined { recovered, .. } => Some(recovered),
-        _ => None,
-    })
-    .await;
+    let recovered = rejoined(&mut alice_events, "alice's resume").await;
     assert_eq!(
         recovered,
         Some(true),

@@ -8,8 +8,7 @@
 mod support;
 
 use support::redis::{RedisProcess, node};
-use support::{Chat, cluster_client, messages, wait_for, within};
-use tandem_client::Event;
+use support::{Chat, cluster_client, messages, rejoined, within};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redis_restart_under_load_is_survived_and_reported_as_a_gap() {
@@ -61,11 +60,7 @@ async fn a_redis_restart_under_load_is_survived_and_reported_as_a_gap() {
     one.wait_healthy(true).await;
     two.wait_healthy(true).await;
 
-    let recovered = wait_for(&mut alice_events, "alice's resume", |e| match e {
-        Event::Joined { recovered, .. } => Some(recovered),
-        _ => None,
-    })
-    .await;
+    let recovered = rejoined(&mut alice_events, "alice's resume").await;
     assert_eq!(
         recovered,
         Some(false),

@@ -108,6 +108,18 @@ pub async fn wait_state<M: serde::de::DeserializeOwned>(
     .await
 }
 
+/// Waits for the next `joined` (a join or an automatic resume) and returns its `recovered`.
+pub async fn rejoined<M: serde::de::DeserializeOwned>(
+    events: &mut Events<M>,
+    what: &str,
+) -> Option<bool> {
+    wait_for(events, what, |e| match e {
+        Event::Joined { recovered, .. } => Some(recovered),
+        _ => None,
+    })
+    .await
+}
+
 /// A token for `user` valid for an hour.
 pub fn token(user: &str) -> String {
     tandem_server::HmacTokens::new(SECRET).issue(user, Duration::from_secs(3600))
