@@ -257,6 +257,24 @@ impl Room {
     }
 }
 
+/// One presence diff for `to`, encoded once.
+fn presence_diff(
+    room: &str,
+    joined: Vec<Member>,
+    left: Vec<Member>,
+    to: Arc<[ConnId]>,
+) -> Delivery {
+    let diff = Frame::Presence(frame::Presence {
+        room: room.to_owned(),
+        joined,
+        left,
+    });
+    Delivery {
+        to: Recipients::Many(to),
+        frame: Bytes::from(encode(&diff)),
+    }
+}
+
 /// A clustered room as the shared broker has it: the answer to a
 /// [`super::ServerEvent::Sync`].
 #[derive(Debug, Clone, Default)]
@@ -622,15 +640,8 @@ impl Hub {
                 .filter(|c| *c != conn)
                 .collect();
             if !others.is_empty() {
-                let diff = Frame::Presence(frame::Presence {
-                    room: room_name.to_owned(),
-                    joined: newcomers,
-                    left: Vec::new(),
-                });
-                self.out.push_back(Delivery {
-                    to: Recipients::Many(others),
-                    frame: Bytes::from(encode(&diff)),
-                });
+                let diff = presence_diff(room_name, newcomers, Vec::new(), others);
+                self.out.push_back(diff);
             }
         }
         Ok(JoinOutcome {
@@ -697,17 +708,7 @@ impl Hub {
                 None => return,
             },
         };
-        if !room.subscribers.is_empty() {
-            let diff = Frame::Presence(frame::Presence {
-                room: room_name.to_owned(),
-                joined,
-                left,
-            });
-            self.out.push_back(Delivery {
-                to: Recipients::Many(room.recipients()),
-                frame: Bytes::from(encode(&diff)),
-            });
-        }
+        Self::announce(&mut self.out, room_name, room, joined, left);
     }
 
     /// Clustered: the next departure to tell the broker about.
@@ -779,7 +780,7 @@ impl Hub {
                     user: member.user,
                 });
             } else {
-                Self::announce_left(&mut self.out, room_name, room, vec![member]);
+                Self::announce(&mut self.out, room_name, room, Vec::new(), vec![member]);
             }
         }
         if room.is_removable(self.clustered) {
@@ -787,19 +788,18 @@ impl Hub {
         }
     }
 
-    fn announce_left(out: &mut VecDeque<Delivery>, name: &str, room: &mut Room, left: Vec<Member>) {
-        if room.subscribers.is_empty() || left.is_empty() {
+    /// Tells every member of `room` who arrived and who left, if anyone did.
+    fn announce(
+        out: &mut VecDeque<Delivery>,
+        name: &str,
+        room: &mut Room,
+        joined: Vec<Member>,
+        left: Vec<Member>,
+    ) {
+        if room.subscribers.is_empty() || (joined.is_empty() && left.is_empty()) {
             return;
         }
-        let diff = Frame::Presence(frame::Presence {
-            room: name.to_owned(),
-            joined: Vec::new(),
-            left,
-        });
-        out.push_back(Delivery {
-            to: Recipients::Many(room.recipients()),
-            frame: Bytes::from(encode(&diff)),
-        });
+        out.push_back(presence_diff(name, joined, left, room.recipients()));
     }
 
     /// Broadcasts `data` in `room` from `conn` (which must be a member), returning the
@@ -884,7 +884,7 @@ impl Hub {
                         user: m.user,
                     }));
             } else {
-                Self::announce_left(&mut self.out, name, room, left);
+                Self::announce(&mut self.out, name, room, Vec::new(), left);
             }
             if room.is_removable(self.clustered) {
                 empty.push(name.clone());
