@@ -90,26 +90,11 @@ impl RedisBroker {
         })
     }
 
-    fn ask<T>(
+    fn ask<T: Send + 'static>(
         &self,
         op: impl FnOnce(oneshot::Sender<Result<T, BrokerError>>) -> Op,
-    ) -> BoxFuture<Result<T, BrokerError>>
-    where
-        T: Send + 'static,
-    {
-        let (reply, answer) = oneshot::channel();
-        // Queued now, before the future is polled: the order of calls is the order in Redis.
-        let queued = self.ops.send(op(reply)).is_ok();
-        Box::pin(async move {
-            if !queued {
-                return Err(BrokerError::Unavailable(
-                    "the broker is not attached".into(),
-                ));
-            }
-            answer
-                .await
-                .unwrap_or_else(|_| Err(BrokerError::Unavailable("the broker stopped".into())))
-        })
+    ) -> BoxFuture<Result<T, BrokerError>> {
+        queue(&self.ops, op)
     }
 
     fn publish_frame(
@@ -203,22 +188,24 @@ impl Broker for RedisBroker {
 }
 
 fn random_node() -> String {
-    use std::hash::BuildHasher;
-    let n = std::collections::hash_map::RandomState::new().hash_one(std::process::id());
-    format!("{:08x}", n as u32)
+    format!("{:08x}", worker::random() as u32)
 }
 
-/// Runs one operation and waits for its answer.
-async fn run_op<T>(
+/// Queues one operation for the worker now, before the returned future is polled (so the
+/// order of calls is the order in Redis); the future is its answer.
+fn queue<T: Send + 'static>(
     ops: &mpsc::UnboundedSender<Op>,
     op: impl FnOnce(oneshot::Sender<Result<T, BrokerError>>) -> Op,
-) -> Result<T, BrokerError> {
+) -> BoxFuture<Result<T, BrokerError>> {
     let (reply, answer) = oneshot::channel();
-    ops.send(op(reply))
-        .map_err(|_| BrokerError::Unavailable("the broker stopped".into()))?;
-    answer
-        .await
-        .unwrap_or_else(|_| Err(BrokerError::Unavailable("the broker stopped".into())))
+    let queued = ops.send(op(reply)).is_ok();
+    Box::pin(async move {
+        let stopped = || BrokerError::Unavailable("the broker stopped".into());
+        if !queued {
+            return Err(stopped());
+        }
+        answer.await.unwrap_or_else(|_| Err(stopped()))
+    })
 }
 
 /// Listens on the bus and tells the node; on losing it, says `Down`, and once it is back
@@ -289,10 +276,10 @@ async fn listen(
         .await
         .map_err(|_| "subscribing timed out".to_owned())?
         .map_err(|e| e.to_string())?;
-    run_op(ops, |reply| Op::Reclaim { reply })
+    queue(ops, |reply| Op::Reclaim { reply })
         .await
         .map_err(|e| e.to_string())?;
-    run_op(ops, |reply| Op::Beat { reply })
+    queue(ops, |reply| Op::Beat { reply })
         .await
         .map_err(|e| e.to_string())?;
     Ok(pubsub)
@@ -304,7 +291,7 @@ async fn beat(ops: mpsc::UnboundedSender<Op>, every: Duration) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        match run_op(&ops, |reply| Op::Beat { reply }).await {
+        match queue(&ops, |reply| Op::Beat { reply }).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(n, "reaped nodes whose liveness expired"),
             Err(e) => tracing::debug!(error = %e, "liveness not renewed"),

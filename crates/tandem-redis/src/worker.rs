@@ -89,6 +89,9 @@ pub(crate) async fn run(setup: Setup, mut ops: mpsc::UnboundedReceiver<Op>) {
 fn pipeline(setup: &Setup, scripts: &Scripts, batch: &[Op]) -> Pipeline {
     let mut pipe = redis::pipe();
     let p = setup.prefix.as_str();
+    // The epoch a room gets if Redis does not know it yet: one draw serves the batch (epochs
+    // are compared within one room only), 53 bits so JavaScript numbers hold it.
+    let new_epoch = random() >> 11;
     for op in batch {
         let cmd = pipe.cmd("EVALSHA");
         match op {
@@ -97,7 +100,7 @@ fn pipeline(setup: &Setup, scripts: &Scripts, batch: &[Op]) -> Pipeline {
             } => {
                 cmd.arg(scripts.publish.get_hash()).arg(0).arg(p).arg(room);
                 cmd.arg(head).arg(tail).arg(setup.history_len);
-                cmd.arg(setup.history_age_ms).arg(new_epoch());
+                cmd.arg(setup.history_age_ms).arg(new_epoch);
             }
             Op::Sync { request, .. } => {
                 let meta = request.meta.as_ref().map_or("", |m| m.get());
@@ -108,7 +111,7 @@ fn pipeline(setup: &Setup, scripts: &Scripts, batch: &[Op]) -> Pipeline {
                     .arg(meta)
                     .arg(arrive);
                 cmd.arg(&setup.node).arg(setup.history_len);
-                cmd.arg(setup.history_age_ms).arg(new_epoch());
+                cmd.arg(setup.history_age_ms).arg(new_epoch);
             }
             Op::Depart { room, user, .. } => {
                 cmd.arg(scripts.depart.get_hash()).arg(0).arg(p);
@@ -269,11 +272,11 @@ fn room_state(value: Value) -> Result<RoomState, BrokerError> {
     })
 }
 
-/// An epoch for a room Redis does not know yet: random, 53 bits (JavaScript-safe).
-fn new_epoch() -> u64 {
+/// 64 random bits (std's per-process random hash keys, over the time and the process).
+pub(crate) fn random() -> u64 {
     use std::hash::BuildHasher;
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
-    std::collections::hash_map::RandomState::new().hash_one(nanos) >> 11
+    std::collections::hash_map::RandomState::new().hash_one((nanos, std::process::id()))
 }
