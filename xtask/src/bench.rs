@@ -308,6 +308,21 @@ fn measure(
         args.extend(["--pid".to_owned(), pid]);
     }
     args.extend(extra.iter().cloned());
+    let label = format!("{figure} ({})", peer.label());
+    let line = run_load(shell, bins, figure, &label, &args);
+    drop(server);
+    record(figures, figure, peer, &label, &line?, keys)
+}
+
+/// Runs the load generator with `args` (raising the open-files limit) and returns its
+/// result line for `figure`.
+fn run_load(
+    shell: &Shell,
+    bins: &Bins,
+    figure: &str,
+    label: &str,
+    args: &[String],
+) -> Result<String> {
     let load = bins.load.to_string_lossy().into_owned();
     let mut result = None;
     shell
@@ -315,30 +330,37 @@ fn measure(
         .args(["-c", RAISE_OPEN_FILES])
         .arg(load)
         .args(args)
-        .run_tee(&format!("{figure} ({})", peer.label()), |line| {
+        .run_tee(label, |line| {
             if json::string(line, "figure") == Some(figure) {
                 result = Some(line.to_owned());
             }
         })?;
-    drop(server);
-    let line = result.ok_or_else(|| format!("{figure} ({}): no result line", peer.label()))?;
+    result.ok_or_else(|| format!("{label}: no result line"))
+}
+
+/// Stores each of `keys` from a result `line` in `figures` under `<prefix>.<key>` for
+/// `peer`, and notes clients that never joined and requests left unanswered.
+fn record(
+    figures: &mut Figures,
+    prefix: &str,
+    peer: Peer,
+    label: &str,
+    line: &str,
+    keys: &[&str],
+) -> Result<()> {
     for key in keys {
-        let value = json::number(&line, key)
-            .ok_or_else(|| format!("{figure} ({}): no `{key}` in {line}", peer.label()))?;
-        figures.add(&format!("{figure}.{key}"), peer, value);
+        let value =
+            json::number(line, key).ok_or_else(|| format!("{label}: no `{key}` in {line}"))?;
+        figures.add(&format!("{prefix}.{key}"), peer, value);
     }
-    if let Some(failed) = json::number(&line, "failed").filter(|f| *f > 0.0) {
+    if let Some(failed) = json::number(line, "failed").filter(|f| *f > 0.0) {
         figures.note(format!(
-            "{figure} ({}): {failed} clients never joined ({})",
-            peer.label(),
-            json::string(&line, "first_error").unwrap_or("no error text")
+            "{label}: {failed} clients never joined ({})",
+            json::string(line, "first_error").unwrap_or("no error text")
         ));
     }
-    if let Some(lost) = json::number(&line, "lost").filter(|l| *l > 0.0) {
-        figures.note(format!(
-            "{figure} ({}): {lost} requests unanswered",
-            peer.label()
-        ));
+    if let Some(lost) = json::number(line, "lost").filter(|l| *l > 0.0) {
+        figures.note(format!("{label}: {lost} requests unanswered"));
     }
     Ok(())
 }
@@ -350,14 +372,28 @@ fn fanout(
     peer: Peer,
     figures: &mut Figures,
 ) -> Result<()> {
-    let extra = [
+    measure(
+        shell,
+        bins,
+        peer,
+        "fanout",
+        &fanout_args(plan),
+        &FANOUT_KEYS,
+        figures,
+    )
+}
+
+/// What the fan-out figures keep from a result line.
+const FANOUT_KEYS: [&str; 2] = ["deliveries_per_s", "p99_us"];
+
+/// The fan-out's size and length, for one node or two.
+fn fanout_args(plan: &Plan) -> [String; 4] {
+    [
         "--subscribers".to_owned(),
         plan.subscribers.to_string(),
         "--seconds".to_owned(),
         plan.fanout_seconds.to_string(),
-    ];
-    let keys = ["deliveries_per_s", "p99_us"];
-    measure(shell, bins, peer, "fanout", &extra, &keys, figures)
+    ]
 }
 
 /// Figure 1b: the fan-out over two tandem nodes joined by a fresh `redis-server`: the
@@ -382,8 +418,7 @@ fn fanout_two_nodes(shell: &Shell, bins: &Bins, plan: &Plan, figures: &mut Figur
     for node in [&one, &two] {
         wait_healthy(&node.url)?;
     }
-    let load = bins.load.to_string_lossy().into_owned();
-    let args = [
+    let node_args = [
         "fanout",
         "--target",
         "tandem",
@@ -391,30 +426,20 @@ fn fanout_two_nodes(shell: &Shell, bins: &Bins, plan: &Plan, figures: &mut Figur
         &one.url,
         "--also-url",
         &two.url,
-        "--subscribers",
-        &plan.subscribers.to_string(),
-        "--seconds",
-        &plan.fanout_seconds.to_string(),
     ];
-    let mut result = None;
-    shell
-        .cmd("sh")
-        .args(["-c", RAISE_OPEN_FILES])
-        .arg(load)
-        .args(args)
-        .run_tee("fanout (tandem, two nodes over Redis)", |line| {
-            if json::string(line, "figure") == Some("fanout") {
-                result = Some(line.to_owned());
-            }
-        })?;
+    let mut args: Vec<String> = node_args.into_iter().map(str::to_owned).collect();
+    args.extend(fanout_args(plan));
+    let label = "fanout (tandem, two nodes over Redis)";
+    let line = run_load(shell, bins, "fanout", label, &args);
     drop((one, two, redis));
-    let line = result.ok_or("fanout (two nodes): no result line")?;
-    for key in ["deliveries_per_s", "p99_us"] {
-        let value = json::number(&line, key)
-            .ok_or_else(|| format!("fanout (two nodes): no `{key}` in {line}"))?;
-        figures.add(&format!("fanout2.{key}"), Peer::Tandem, value);
-    }
-    Ok(())
+    record(
+        figures,
+        "fanout2",
+        Peer::Tandem,
+        label,
+        &line?,
+        &FANOUT_KEYS,
+    )
 }
 
 /// Waits (at most 10 s) until the node at `url` answers `/healthz` with 200.
