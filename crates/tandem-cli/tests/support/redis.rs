@@ -39,7 +39,6 @@ impl RedisProcess {
         let redis = RedisProcess { child, port };
         within("redis-server to answer PING", async {
             while !redis.answers().await {
-                tokio::task::yield_now().await;
                 tokio::time::sleep(std::time::Duration::from_millis(20)).await;
             }
         })
