@@ -1,4 +1,4 @@
-//! The npm package in `pkg/`: built by wasm-pack (release), shrunk by wasm-opt, then given
+//! The npm package in `pkg/`: built by wasm-pack (profile `wasm-release`), shrunk by wasm-opt, then given
 //! its entry module and package.json, and measured.
 //!
 //! wasm-pack's `web` target exports an `init()` that every page would have to call first,
@@ -43,7 +43,9 @@ pub fn build(shell: &Shell) -> Result<()> {
         .args([
             "build",
             "crates/tandem-wasm",
-            "--release",
+            // Cargo.toml's `wasm-release`: the release build, optimized for size.
+            "--profile",
+            "wasm-release",
             "--target",
             "web",
         ])

@@ -59,12 +59,22 @@ pub enum DecodeError {
         /// The frame's `id`, if it had a readable one.
         id: Option<Id>,
     },
+    /// The frame's kind travels the other way: a server got a kind only servers send, or
+    /// a client one only clients send.
+    #[error("{kind} frames travel the other way: a {kind} frame is not for this side")]
+    WrongDirection {
+        /// The frame's kind.
+        kind: Kind,
+        /// The frame's `id`, if it had a readable one.
+        id: Option<Id>,
+    },
     /// A field has the wrong JSON type.
-    #[error("{kind} frame has a wrong type at `{field}`: {detail}")]
+    #[error("{kind} frame has a wrong type{}: {detail}", at_field(field))]
     WrongType {
         /// The frame's kind, or `"frame"` for the header fields.
         kind: String,
-        /// The path of the offending field, e.g. `presence[0].user`.
+        /// The path of the offending field, e.g. `presence[0].user`; empty when the
+        /// build tracks no paths (the `field-paths` feature, off in the npm package).
         field: String,
         /// What was expected and found.
         detail: String,
@@ -83,6 +93,7 @@ impl DecodeError {
             DecodeError::UnknownKind { .. } => ErrorCode::UnknownKind,
             DecodeError::MissingField { .. } => ErrorCode::MissingField,
             DecodeError::WrongType { .. } => ErrorCode::WrongType,
+            DecodeError::WrongDirection { .. } => ErrorCode::UnexpectedFrame,
         }
     }
 
@@ -91,9 +102,19 @@ impl DecodeError {
         match self {
             DecodeError::UnknownKind { id, .. }
             | DecodeError::MissingField { id, .. }
-            | DecodeError::WrongType { id, .. } => *id,
+            | DecodeError::WrongType { id, .. }
+            | DecodeError::WrongDirection { id, .. } => *id,
             _ => None,
         }
+    }
+}
+
+/// ` at `field`` for a [`DecodeError::WrongType`] that knows its field, else nothing.
+fn at_field(field: &str) -> String {
+    if field.is_empty() {
+        String::new()
+    } else {
+        format!(" at `{field}`")
     }
 }
 
@@ -105,13 +126,97 @@ struct Header<'a> {
     id: Option<Id>,
 }
 
-/// Decodes one text frame, refusing anything over `max_bytes`.
+/// Decodes one text frame of any kind, refusing anything over `max_bytes`.
+///
+/// A server decodes with [`decode_from_client`] and a client with [`decode_from_server`]:
+/// each accepts only the kinds its peer sends, and a client built for the browser then
+/// carries no decoder for the kinds only a server reads.
 pub fn decode(bytes: &[u8], max_bytes: usize) -> Result<Frame, DecodeError> {
+    let (kind, k) = header(bytes, max_bytes)?;
+    Ok(match kind {
+        Kind::Hello => Frame::Hello(parse(bytes, k)?),
+        Kind::Join => Frame::Join(parse(bytes, k)?),
+        Kind::Resume => Frame::Resume(parse(bytes, k)?),
+        Kind::Leave => Frame::Leave(parse(bytes, k)?),
+        Kind::Publish => Frame::Publish(parse(bytes, k)?),
+        _ => server_frame(bytes, kind, k)?,
+    })
+}
+
+/// Decodes one text frame a client sent (what a server reads). The kinds only a server
+/// sends are refused with [`DecodeError::WrongDirection`].
+pub fn decode_from_client(bytes: &[u8], max_bytes: usize) -> Result<Frame, DecodeError> {
+    let (kind, k) = header(bytes, max_bytes)?;
+    Ok(match kind {
+        Kind::Hello => Frame::Hello(parse(bytes, k)?),
+        Kind::Join => Frame::Join(parse(bytes, k)?),
+        Kind::Resume => Frame::Resume(parse(bytes, k)?),
+        Kind::Leave => Frame::Leave(parse(bytes, k)?),
+        Kind::Publish => Frame::Publish(parse(bytes, k)?),
+        Kind::Request => Frame::Request(parse(bytes, k)?),
+        Kind::Response => Frame::Response(parse(bytes, k)?),
+        Kind::Ping => Frame::Ping,
+        Kind::Pong => Frame::Pong,
+        _ => return Err(misdirected(bytes, kind)),
+    })
+}
+
+/// Decodes one text frame a server sent (what a client reads). The kinds only a client
+/// sends are refused with [`DecodeError::WrongDirection`].
+pub fn decode_from_server(bytes: &[u8], max_bytes: usize) -> Result<Frame, DecodeError> {
+    let (kind, k) = header(bytes, max_bytes)?;
+    server_frame(bytes, kind, k)
+}
+
+/// The frames a server sends, parsed; any other kind is misdirected.
+fn server_frame(bytes: &[u8], kind: Kind, k: &str) -> Result<Frame, DecodeError> {
+    Ok(match kind {
+        Kind::Welcome => Frame::Welcome(parse(bytes, k)?),
+        Kind::Joined => Frame::Joined(parse(bytes, k)?),
+        Kind::Left => Frame::Left(parse(bytes, k)?),
+        Kind::Ack => Frame::Ack(parse(bytes, k)?),
+        Kind::Event => Frame::Event(parse(bytes, k)?),
+        Kind::Request => Frame::Request(parse(bytes, k)?),
+        Kind::Response => Frame::Response(parse(bytes, k)?),
+        Kind::Presence => Frame::Presence(parse(bytes, k)?),
+        Kind::Error => Frame::Error(parse(bytes, k)?),
+        Kind::Ping => Frame::Ping,
+        Kind::Pong => Frame::Pong,
+        _ => return Err(misdirected(bytes, kind)),
+    })
+}
+
+fn misdirected(bytes: &[u8], kind: Kind) -> DecodeError {
+    DecodeError::WrongDirection {
+        kind,
+        id: frame_id(bytes),
+    }
+}
+
+/// The start of every frame tandem's own [`encode`] writes, up to the kind's name.
+const ENCODED_START: &[u8] = b"{\"v\":1,\"k\":\"";
+
+/// Checks the size, the `v` and the `k` of a frame: its kind, and the kind's wire name.
+///
+/// A frame as tandem writes it, `{"v":1,"k":"<kind>",...`, is recognised without a parse,
+/// so a frame is parsed once; anything else (other field order, spaces, escapes) takes
+/// the general path, which parses the header fields first.
+fn header(bytes: &[u8], max_bytes: usize) -> Result<(Kind, &'static str), DecodeError> {
     if bytes.len() > max_bytes {
         return Err(DecodeError::TooLarge {
             size: bytes.len(),
             limit: max_bytes,
         });
+    }
+    const _: () = assert!(WIRE_VERSION == 1, "ENCODED_START spells the wire version");
+    if let Some(rest) = bytes.strip_prefix(ENCODED_START) {
+        let name = rest.iter().position(|b| *b == b'"').map(|end| &rest[..end]);
+        let kind = name
+            .and_then(|n| std::str::from_utf8(n).ok())
+            .and_then(Kind::from_wire);
+        if let Some(kind) = kind {
+            return Ok((kind, kind.as_str()));
+        }
     }
     // serde would accept a struct written as an array; a frame is an object, nothing else.
     if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
@@ -119,7 +224,7 @@ pub fn decode(bytes: &[u8], max_bytes: usize) -> Result<Frame, DecodeError> {
             detail: "a frame must be a JSON object".into(),
         });
     }
-    let header: Header<'_> = parse(bytes, "frame", None)?;
+    let header: Header<'_> = parse(bytes, "frame")?;
     let version = header.v.ok_or_else(|| DecodeError::MissingField {
         kind: "frame".into(),
         field: "v".into(),
@@ -140,35 +245,18 @@ pub fn decode(bytes: &[u8], max_bytes: usize) -> Result<Frame, DecodeError> {
         kind: name.clone().into_owned(),
         id: header.id,
     })?;
-    let id = header.id;
-    let k = kind.as_str();
-    Ok(match kind {
-        Kind::Hello => Frame::Hello(parse(bytes, k, id)?),
-        Kind::Welcome => Frame::Welcome(parse(bytes, k, id)?),
-        Kind::Join => Frame::Join(parse(bytes, k, id)?),
-        Kind::Resume => Frame::Resume(parse(bytes, k, id)?),
-        Kind::Joined => Frame::Joined(parse(bytes, k, id)?),
-        Kind::Leave => Frame::Leave(parse(bytes, k, id)?),
-        Kind::Left => Frame::Left(parse(bytes, k, id)?),
-        Kind::Publish => Frame::Publish(parse(bytes, k, id)?),
-        Kind::Ack => Frame::Ack(parse(bytes, k, id)?),
-        Kind::Event => Frame::Event(parse(bytes, k, id)?),
-        Kind::Request => Frame::Request(parse(bytes, k, id)?),
-        Kind::Response => Frame::Response(parse(bytes, k, id)?),
-        Kind::Presence => Frame::Presence(parse(bytes, k, id)?),
-        Kind::Ping => Frame::Ping,
-        Kind::Pong => Frame::Pong,
-        Kind::Error => Frame::Error(parse(bytes, k, id)?),
-    })
+    Ok((kind, kind.as_str()))
+}
+
+/// The frame's `id`, when it has a readable one: read only on the way to an error, so a
+/// good frame is parsed once.
+fn frame_id(bytes: &[u8]) -> Option<Id> {
+    serde_json::from_slice::<Header<'_>>(bytes).ok()?.id
 }
 
 /// Parses `bytes` as `T`, turning serde's error into the matching [`DecodeError`].
 /// The fast path is a plain parse; only a failure pays for locating the bad field.
-fn parse<'a, T: Deserialize<'a>>(
-    bytes: &'a [u8],
-    kind: &str,
-    id: Option<Id>,
-) -> Result<T, DecodeError> {
+fn parse<'a, T: Deserialize<'a>>(bytes: &'a [u8], kind: &str) -> Result<T, DecodeError> {
     let err = match serde_json::from_slice::<T>(bytes) {
         Ok(v) => return Ok(v),
         Err(e) => e,
@@ -188,25 +276,47 @@ fn parse<'a, T: Deserialize<'a>>(
         return Err(DecodeError::MissingField {
             kind: kind.to_owned(),
             field,
-            id,
+            id: frame_id(bytes),
         });
     }
+    let Some(path) = field_path::<T>(bytes) else {
+        return Err(DecodeError::Malformed {
+            detail: format!("a frame must be a JSON object ({msg})"),
+        });
+    };
+    Err(DecodeError::WrongType {
+        kind: kind.to_owned(),
+        detail: if path.is_empty() {
+            msg
+        } else {
+            strip_position(&msg)
+        },
+        field: path,
+        id: frame_id(bytes),
+    })
+}
+
+/// Where in `bytes` parsing `T` fails: the field's path, or `None` when the failure is at
+/// the top (the frame is no object). Re-parses, so only ever called for a bad frame.
+#[cfg(feature = "field-paths")]
+fn field_path<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Option<String> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let path = match serde_path_to_error::deserialize::<_, T>(&mut de) {
         Ok(_) => String::new(),
         Err(e) => e.path().to_string(),
     };
-    if path.is_empty() || path == "." {
-        return Err(DecodeError::Malformed {
-            detail: format!("a frame must be a JSON object ({msg})"),
-        });
-    }
-    Err(DecodeError::WrongType {
-        kind: kind.to_owned(),
-        field: path,
-        detail: strip_position(&msg),
-        id,
-    })
+    (!path.is_empty() && path != ".").then_some(path)
+}
+
+/// Without the `field-paths` feature no path is tracked: the field is left empty and the
+/// error's detail keeps serde_json's line and column instead.
+#[cfg(not(feature = "field-paths"))]
+#[expect(
+    clippy::extra_unused_type_parameters,
+    reason = "the same signature as with the feature on"
+)]
+fn field_path<'a, T: Deserialize<'a>>(_bytes: &'a [u8]) -> Option<String> {
+    Some(String::new())
 }
 
 fn strip_position(msg: &str) -> String {
@@ -220,7 +330,7 @@ fn strip_position(msg: &str) -> String {
 pub fn decode_payload<T: DeserializeOwned>(
     payload: &serde_json::value::RawValue,
 ) -> Result<T, DecodeError> {
-    parse(payload.get().as_bytes(), "payload", None)
+    parse(payload.get().as_bytes(), "payload")
 }
 
 /// Encodes a frame as JSON text, `{"v":1,"k":"<kind>",...}`.

@@ -7,7 +7,10 @@ mod support;
 #[cfg(target_arch = "wasm32")]
 use wasm_bindgen_test::wasm_bindgen_test as test;
 
-use tandem_proto::{DecodeError, ErrorCode, decode, decode_payload};
+use tandem_proto::{
+    DecodeError, ErrorCode, Frame, Kind, decode, decode_from_client, decode_from_server,
+    decode_payload,
+};
 
 #[test]
 fn malformed_json_is_malformed() {
@@ -134,4 +137,72 @@ fn unsupported_version_is_refused() {
         }
     );
     assert_eq!(e.code(), ErrorCode::UnsupportedVersion);
+}
+
+#[test]
+fn each_side_refuses_the_kinds_only_it_sends() {
+    let hello = br#"{"v":1,"k":"hello","id":3,"app":{"name":"a","versions":[1]}}"#;
+    let e = decode_from_server(hello, 1024).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            DecodeError::WrongDirection {
+                kind: Kind::Hello,
+                id: Some(3)
+            }
+        ),
+        "{e:?}"
+    );
+    assert_eq!(e.code(), ErrorCode::UnexpectedFrame);
+    assert!(matches!(
+        decode_from_client(hello, 1024),
+        Ok(Frame::Hello(_))
+    ));
+    let event = br#"{"v":1,"k":"event","room":"r","seq":4,"data":1}"#;
+    let e = decode_from_client(event, 1024).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            DecodeError::WrongDirection {
+                kind: Kind::Event,
+                id: None
+            }
+        ),
+        "{e:?}"
+    );
+    assert!(matches!(
+        decode_from_server(event, 1024),
+        Ok(Frame::Event(_))
+    ));
+    assert!(matches!(decode(event, 1024), Ok(Frame::Event(_))));
+}
+
+#[test]
+fn a_header_in_another_order_or_spacing_decodes_the_same() {
+    let ours = br#"{"v":1,"k":"ack","id":7,"seq":9}"#;
+    for other in [
+        &br#"{"k":"ack","v":1,"id":7,"seq":9}"#[..],
+        br#" { "v" : 1 , "k" : "ack" , "id" : 7 , "seq" : 9 } "#,
+        br#"{"v":1,"k":"\u0061ck","id":7,"seq":9}"#,
+    ] {
+        let (Frame::Ack(a), Frame::Ack(b)) = (
+            decode_from_server(other, 1024).expect("a frame"),
+            decode_from_server(ours, 1024).expect("a frame"),
+        ) else {
+            panic!("both are acks");
+        };
+        assert_eq!((a.id, a.seq), (b.id, b.seq));
+        assert_eq!((a.id, a.seq), (7, 9));
+    }
+    // The header's own checks hold on both paths.
+    let e = decode(br#"{"v":1,"k":"teleport","id":4}"#, 1024).unwrap_err();
+    assert!(
+        matches!(e, DecodeError::UnknownKind { id: Some(4), .. }),
+        "{e:?}"
+    );
+    let e = decode(br#"{"v":1,"k":"ack","id":4}"#, 1024).unwrap_err();
+    assert!(
+        matches!(e, DecodeError::MissingField { ref field, id: Some(4), .. } if field == "seq"),
+        "{e:?}"
+    );
 }

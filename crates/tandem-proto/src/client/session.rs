@@ -8,7 +8,7 @@ use core::time::Duration;
 use super::queue::{OfflineQueue, QueueLimits, Queued};
 use crate::backoff::Backoff;
 use crate::close::{self, CloseAction};
-use crate::codec::{DEFAULT_MAX_FRAME_BYTES, decode, encode};
+use crate::codec::{DEFAULT_MAX_FRAME_BYTES, decode_from_server, encode};
 use crate::error::ErrorCode;
 use crate::frame::{self, ErrorBody, Frame, Id, Member, Payload};
 use crate::heartbeat::{Heartbeat, HeartbeatAction, HeartbeatConfig};
@@ -682,7 +682,7 @@ impl Session {
         if let Some(hb) = self.heartbeat.as_mut() {
             hb.handle_recv(now);
         }
-        let frame = match decode(bytes, self.config.max_inbound_bytes) {
+        let frame = match decode_from_server(bytes, self.config.max_inbound_bytes) {
             Ok(f) => f,
             Err(e) => {
                 self.events.push_back(ClientEvent::Error {

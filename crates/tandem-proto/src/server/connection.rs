@@ -4,9 +4,9 @@
 use std::collections::HashMap;
 
 use crate::close;
-use crate::codec::{DecodeError, decode};
+use crate::codec::{DecodeError, decode_from_client};
 use crate::error::ErrorCode;
-use crate::frame::{Frame, Id};
+use crate::frame::{Frame, Id, Kind};
 use crate::heartbeat::{Heartbeat, HeartbeatAction};
 use crate::rate::{RateLimiter, Verdict};
 use crate::server::{ConnId, ServerConfig};
@@ -128,22 +128,15 @@ impl ServerConnection {
                 };
             }
         }
-        let frame = match decode(bytes, config.max_frame_bytes) {
+        let frame = match decode_from_client(bytes, config.max_frame_bytes) {
             Ok(frame) => frame,
+            Err(DecodeError::WrongDirection { kind, .. }) => return self.unexpected(kind, config),
             Err(e) => return self.bad_frame(e, config),
         };
         match (&self.state, frame) {
             (_, Frame::Ping) => Inbound::Frame(Frame::Ping),
             (_, Frame::Pong) => Inbound::Nothing,
             (ConnState::AwaitingHello, f @ Frame::Hello(_)) => Inbound::Frame(f),
-            (ConnState::AwaitingHello, f) => Inbound::Close {
-                code: close::PROTOCOL_ERROR,
-                reason: format!("expected hello, got {}", f.kind()),
-            },
-            (ConnState::Authenticating, f) => Inbound::Close {
-                code: close::PROTOCOL_ERROR,
-                reason: format!("got {} before welcome", f.kind()),
-            },
             (ConnState::Open { .. }, Frame::Hello(_)) => Inbound::Close {
                 code: close::PROTOCOL_ERROR,
                 reason: "hello sent twice".into(),
@@ -163,7 +156,22 @@ impl ServerConnection {
                     Inbound::Nothing
                 }
             }
-            (ConnState::Open { .. }, f) => {
+            (_, f) => self.unexpected(f.kind(), config),
+        }
+    }
+
+    /// A frame of a kind this connection's state does not take (or one only servers send).
+    fn unexpected(&mut self, kind: Kind, config: &ServerConfig) -> Inbound {
+        match self.state {
+            ConnState::AwaitingHello => Inbound::Close {
+                code: close::PROTOCOL_ERROR,
+                reason: format!("expected hello, got {kind}"),
+            },
+            ConnState::Authenticating => Inbound::Close {
+                code: close::PROTOCOL_ERROR,
+                reason: format!("got {kind} before welcome"),
+            },
+            ConnState::Open { .. } => {
                 self.bad_frames += 1;
                 if self.bad_frames > config.max_bad_frames {
                     return Inbound::Close {
@@ -174,10 +182,10 @@ impl ServerConnection {
                 Inbound::Error {
                     id: None,
                     code: ErrorCode::UnexpectedFrame,
-                    message: format!("{} frames are sent by the server, not the client", f.kind()),
+                    message: format!("{kind} frames are sent by the server, not the client"),
                 }
             }
-            (ConnState::Closed, _) => Inbound::Nothing,
+            ConnState::Closed => Inbound::Nothing,
         }
     }
 
