@@ -19,6 +19,9 @@
 //                    (default "--headless --no-sandbox --disable-gpu --disable-background-networking --disable-component-update --disable-sync")
 //   PLAYWRIGHT_FROM  a directory whose node_modules holds playwright-core (default ../../www)
 //   DEBUG            if set, failures also print their stack
+//   PROFILE          a directory: each measurement is also CPU-profiled through the Chrome
+//                    DevTools protocol, written there as <scenario>-<mode>-<run>.cpuprofile
+//                    (open it in DevTools), and its top functions by self time go to stderr
 //   SCENARIOS        comma separated, default "live":
 //                    live     the page receives while the publisher publishes; the rate is from
 //                             message 1 to message N: (N - 1) / time
@@ -108,6 +111,7 @@ function config() {
       .filter((arg) => arg !== ""),
     playwrightFrom: path.resolve(process.env.PLAYWRIGHT_FROM || path.join(ROOT, "www")),
     scenarios: scenarios(),
+    profileDir: process.env.PROFILE ? path.resolve(process.env.PROFILE) : undefined,
   };
 }
 
@@ -243,6 +247,7 @@ async function measure(cfg, browser, server, staticDir, scenario, mode, run) {
     let error = await page.evaluate(() => window.benchError);
     if (error !== undefined) throw new Error(`${mode} page failed before the stream: ${error}${context()}`);
 
+    const profiler = cfg.profileDir ? await startProfiler(page) : undefined;
     if (scenario === "backlog") {
       await page.evaluate((releasePath) => window.benchHold(releasePath), `/${release}`);
     }
@@ -256,6 +261,7 @@ async function measure(cfg, browser, server, staticDir, scenario, mode, run) {
         throw new Error(`${mode} page gave no result: ${err.message.split("\n")[0]} (page status: ${got})${context()}`);
       });
     const [publisherRate] = await Promise.all([published, finished]);
+    if (profiler) await stopProfiler(profiler, path.join(cfg.profileDir, `${scenario}-${mode}-${run}.cpuprofile`));
     error = await page.evaluate(() => window.benchError);
     if (error !== undefined) throw new Error(`${mode} page failed during the stream: ${error}${context()}`);
     const result = await page.evaluate(() => window.benchResult);
@@ -267,6 +273,32 @@ async function measure(cfg, browser, server, staticDir, scenario, mode, run) {
   } finally {
     await page.close().catch(() => {});
   }
+}
+
+/** Starts the V8 sampling profiler of `page` (PROFILE). */
+async function startProfiler(page) {
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send("Profiler.enable");
+  await cdp.send("Profiler.setSamplingInterval", { interval: 100 });
+  await cdp.send("Profiler.start");
+  return cdp;
+}
+
+/** Stops it, writes the profile to `file`, and prints its top functions by self time. */
+async function stopProfiler(cdp, file) {
+  const { profile } = await cdp.send("Profiler.stop");
+  await fs.mkdir(path.dirname(file), { recursive: true });
+  await fs.writeFile(file, JSON.stringify(profile));
+  const self = new Map();
+  const sampled = profile.samples.length || 1;
+  for (const node of profile.nodes) {
+    const frame = node.callFrame;
+    const name = `${frame.functionName || "(anonymous)"} ${path.basename(frame.url || "")}`.trim();
+    self.set(name, (self.get(name) ?? 0) + (node.hitCount ?? 0));
+  }
+  const top = [...self].sort((a, b) => b[1] - a[1]).slice(0, 25);
+  console.error(`profile ${path.basename(file)} (${sampled} samples), self time:`);
+  for (const [name, hits] of top) console.error(`  ${((100 * hits) / sampled).toFixed(1).padStart(5)}%  ${name}`);
 }
 
 function median(values) {

@@ -48,25 +48,31 @@ pub(crate) fn check_url(url: &str) -> Result<(), Error> {
     })
 }
 
-/// Milliseconds since the transport started, from `performance.now()`.
+/// Milliseconds since the transport started, from `performance.now()` (`Date.now()`
+/// where the page has no `performance`). The `Performance` object is looked up once: the
+/// clock is read on every message.
 struct Clock {
+    performance: Option<web_sys::Performance>,
     origin: f64,
-}
-
-fn performance_now() -> f64 {
-    web_sys::window()
-        .and_then(|w| w.performance())
-        .map_or_else(js_sys::Date::now, |p| p.now())
 }
 
 impl Clock {
     fn new() -> Self {
-        Clock {
-            origin: performance_now(),
-        }
+        let performance = web_sys::window().and_then(|w| w.performance());
+        let mut clock = Clock {
+            performance,
+            origin: 0.0,
+        };
+        clock.origin = clock.millis();
+        clock
+    }
+    fn millis(&self) -> f64 {
+        self.performance
+            .as_ref()
+            .map_or_else(js_sys::Date::now, web_sys::Performance::now)
     }
     fn now(&self) -> Instant {
-        let ms = (performance_now() - self.origin).max(0.0);
+        let ms = (self.millis() - self.origin).max(0.0);
         // Whole milliseconds since start; far below 2^53.
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
         Instant::from_millis(ms as u64)
@@ -284,10 +290,19 @@ fn pump(web: &Shared) {
     }
 }
 
-/// Arms (or re-arms) the one timer at the session's next deadline.
+/// Arms (or re-arms) the one timer at the session's next deadline. A timer armed for an
+/// earlier moment is kept: firing early is harmless (`handle_timeout` acts only on what is
+/// due, then this re-arms), and a heartbeat deadline that moves with every message would
+/// otherwise cost a `clearTimeout` and a `setTimeout` per message.
 fn arm(web: &Shared, w: &mut Web) {
     let deadline = w.driver.session.poll_timeout();
-    if w.timer.as_ref().map(|(at, _)| *at) == deadline {
+    let armed = w.timer.as_ref().map(|(at, _)| *at);
+    if let (Some(armed), Some(deadline)) = (armed, deadline)
+        && armed <= deadline
+    {
+        return;
+    }
+    if deadline.is_none() && armed.is_none() {
         return;
     }
     w.timer = deadline.map(|at| {

@@ -119,6 +119,14 @@ extern "C" {
     fn web_sys_console_error(e: &JsValue);
 }
 
+#[wasm_bindgen(module = "/js/events.js")]
+extern "C" {
+    /// `{ room, seq, from, data: JSON.parse(data) }`, built on the JavaScript side: one
+    /// crossing per message instead of one per field.
+    #[wasm_bindgen(js_name = messageEvent)]
+    fn message_event(room: &JsValue, seq: f64, from: &JsValue, data: &str) -> JsValue;
+}
+
 fn parse(raw: &RawValue) -> JsValue {
     JSON::parse(raw.get()).unwrap_or(JsValue::UNDEFINED)
 }
@@ -257,8 +265,27 @@ impl Client {
     }
 }
 
+/// The last string turned into a JavaScript string, kept to skip converting it again.
+#[derive(Default)]
+struct LastString(Option<(String, JsValue)>);
+
+impl LastString {
+    fn get(&mut self, text: &str) -> JsValue {
+        match &self.0 {
+            Some((last, value)) if last == text => value.clone(),
+            _ => {
+                let value = JsValue::from(text);
+                self.0 = Some((text.to_owned(), value.clone()));
+                value
+            }
+        }
+    }
+}
+
 /// Feeds the client's events to the JavaScript listeners until the client closes.
 async fn dispatch(weak: std::rc::Weak<Shared>, mut events: tandem_client::Events<Raw>) {
+    // A stream of messages in one room, from one sender, crosses those names once.
+    let (mut rooms, mut senders) = (LastString::default(), LastString::default());
     while let Some(event) = events.next().await {
         let Some(shared) = weak.upgrade() else { return };
         match event {
@@ -269,11 +296,8 @@ async fn dispatch(weak: std::rc::Weak<Shared>, mut events: tandem_client::Events
                 from,
                 data,
             } => {
-                let o = js_sys::Object::new();
-                set(&o, "room", &room.as_str().into());
-                set(&o, "seq", &JsValue::from_f64(seq as f64));
-                set(&o, "from", &from.map_or(JsValue::NULL, |f| f.into()));
-                set(&o, "data", &parse(&data));
+                let from = from.map_or(JsValue::NULL, |f| senders.get(&f));
+                let o = message_event(&rooms.get(&room), seq as f64, &from, data.get());
                 shared.emit("message", Some(&room), &o);
             }
             Event::Presence { room, joined, left } => {

@@ -1,0 +1,13 @@
+// Builds the event objects the listeners receive, in one call from wasm per event: the
+// keys are JavaScript's own, and the payload's JSON text is parsed by the engine.
+
+/** A `message` event: `{ room, seq, from, data }`; `data` is the parsed payload. */
+export function messageEvent(room, seq, from, data) {
+  let value;
+  try {
+    value = JSON.parse(data);
+  } catch {
+    value = undefined; // the protocol checked it is JSON; this is never reached
+  }
+  return { room, seq, from, data: value };
+}
