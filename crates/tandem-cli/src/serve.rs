@@ -73,7 +73,8 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = Limits::default().max_rooms_per_connection)]
     max_rooms: usize,
 
-    /// WebSocket read buffer per connection in bytes (allocated up front).
+    /// WebSocket read buffer per connection in bytes (allocated up front; also the most
+    /// one read takes: raise it for many large messages).
     #[arg(long, default_value_t = Limits::default().read_buffer_bytes)]
     read_buffer_bytes: usize,
 

@@ -12,22 +12,21 @@ use futures_util::{SinkExt, StreamExt};
 use tandem_proto::close;
 use tandem_proto::negotiate::{ProtocolSelection, SUPPORTED_PROTOCOLS, select_protocol};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio::time::timeout;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::frame::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message, error::CapacityError};
 
-use crate::core::{CloseOrder, Command, Outbox};
+use crate::core::Command;
 use crate::files;
 use crate::http::{self, HeadError, RequestHead};
+use crate::outbox::{CloseOrder, Inbox, Taken, outbox};
 use crate::server::Shared;
 
 /// How long a close frame may take to go out before the socket is dropped.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
-/// Frames written in one batch before flushing.
-const BATCH: usize = 64;
 
 /// Does the HTTP part of one accepted TCP connection: a plain request is answered, an
 /// upgrade handed back as a [`Connected`] to run.
@@ -185,13 +184,12 @@ async fn upgrade(
     let ws = WebSocketStream::from_partially_read(stream, rest, Role::Server, Some(config)).await;
 
     let conn = shared.next_conn.fetch_add(1, Ordering::Relaxed);
-    let (frames, outbox) = mpsc::channel(limits.outbound_queue.max(1));
-    let (close, order) = oneshot::channel();
+    let (outbox, inbox) = outbox(limits.outbound_queue);
     let commands = shared.commands.clone();
     let connect = Command::Connect {
         conn,
         protocol,
-        outbox: Outbox { frames, close },
+        outbox,
     };
     if commands.send(connect).await.is_err() {
         return None;
@@ -203,8 +201,7 @@ async fn upgrade(
         conn,
         peer,
         commands,
-        outbox,
-        order,
+        inbox,
         shared: shared.clone(),
     })
 }
@@ -217,71 +214,64 @@ pub(crate) struct Connected {
     conn: u64,
     peer: SocketAddr,
     commands: mpsc::Sender<Command>,
-    outbox: mpsc::Receiver<Message>,
-    order: oneshot::Receiver<CloseOrder>,
+    inbox: Inbox,
     shared: Arc<Shared>,
 }
 
 impl Connected {
     /// Moves frames until the connection ends, then tells the core.
-    pub(crate) async fn run(self) {
+    ///
+    /// Not an `async fn`: its future would keep `self` whole beside the parts moved out
+    /// of it, and the pump would hold the socket a second time. The block below owns each
+    /// part once, and the pump borrows the socket (see `an_open_connections_task_stays_small`).
+    pub(crate) fn run(self) -> impl Future<Output = ()> {
         let Connected {
-            ws,
+            mut ws,
             conn,
             peer,
             commands,
-            outbox,
-            order,
+            mut inbox,
             shared,
         } = self;
-        let ended = pump(ws, conn, &commands, outbox, order).await;
-        shared.connections.fetch_sub(1, Ordering::Relaxed);
-        if let Some(code) = ended {
-            let _ = commands.send(Command::Closed { conn, code }).await;
+        async move {
+            let ended = pump(&mut ws, conn, &commands, &mut inbox).await;
+            drop(ws);
+            shared.connections.fetch_sub(1, Ordering::Relaxed);
+            if let Some(code) = ended {
+                let _ = Box::pin(commands.send(Command::Closed { conn, code })).await;
+            }
+            tracing::debug!(%peer, conn, "disconnected");
         }
-        tracing::debug!(%peer, conn, "disconnected");
     }
 }
 
 /// Moves frames both ways until the socket ends or the core closes it. Returns `Some(code)`
 /// when the core must still be told the socket closed (`code` from the peer's close frame).
 async fn pump(
-    mut ws: WebSocketStream<TcpStream>,
+    ws: &mut WebSocketStream<TcpStream>,
     conn: u64,
     commands: &mpsc::Sender<Command>,
-    mut outbox: mpsc::Receiver<Message>,
-    mut order: oneshot::Receiver<CloseOrder>,
+    inbox: &mut Inbox,
 ) -> Option<Option<u16>> {
     loop {
         tokio::select! {
-            order_result = &mut order => {
-                Box::pin(close_with(&mut ws, &mut outbox, order_result.ok())).await;
-                return None;
-            }
-            frame = outbox.recv() => {
-                let Some(frame) = frame else {
-                    // The core dropped the outbox: right after a close order, or because
-                    // the server stopped.
-                    Box::pin(close_with(&mut ws, &mut outbox, order.try_recv().ok())).await;
-                    return None;
+            taken = inbox.take() => {
+                let frames = match taken {
+                    Taken::Frames(frames) => frames,
+                    Taken::Close(order) => {
+                        Box::pin(close_with(ws, inbox, order)).await;
+                        return None;
+                    }
                 };
-                if ws.feed(frame).await.is_err() {
-                    return Some(None);
-                }
-                for _ in 1..BATCH {
-                    match outbox.try_recv() {
-                        Ok(frame) => {
-                            if ws.feed(frame).await.is_err() {
-                                return Some(None);
-                            }
-                        }
-                        Err(_) => break,
+                for frame in frames {
+                    if ws.feed(frame).await.is_err() {
+                        return Some(None);
                     }
                 }
                 tokio::select! {
                     flushed = ws.flush() => if flushed.is_err() { return Some(None) },
-                    order_result = &mut order => {
-                        Box::pin(close_with(&mut ws, &mut outbox, order_result.ok())).await;
+                    order = inbox.closed() => {
+                        Box::pin(close_with(ws, inbox, order)).await;
                         return None;
                     }
                 }
@@ -298,7 +288,7 @@ async fn pump(
                     Some(Err(WsError::Capacity(CapacityError::MessageTooLong { size, max_size }))) => {
                         tracing::debug!(conn, size, max_size, "message far over the size limit");
                         let order = (close::MESSAGE_TOO_BIG, "message too big".to_owned());
-                        Box::pin(close_with(&mut ws, &mut outbox, Some(order))).await;
+                        Box::pin(close_with(ws, inbox, Some(order))).await;
                         return Some(Some(close::MESSAGE_TOO_BIG));
                     }
                     Some(Err(e)) => {
@@ -307,8 +297,17 @@ async fn pump(
                     }
                     None => return Some(None),
                 };
-                if commands.send(command).await.is_err() {
-                    return None;
+                // Boxed only when the core is behind: the send future holds a whole
+                // command, and every open connection's task is as large as its largest
+                // state.
+                match commands.try_send(command) {
+                    Ok(()) => {}
+                    Err(mpsc::error::TrySendError::Full(command)) => {
+                        if Box::pin(commands.send(command)).await.is_err() {
+                            return None;
+                        }
+                    }
+                    Err(mpsc::error::TrySendError::Closed(_)) => return None,
                 }
             }
         }
@@ -320,7 +319,7 @@ async fn pump(
 /// for the peer's answer. A peer that reads nothing gets at most [`CLOSE_GRACE`].
 async fn close_with(
     ws: &mut WebSocketStream<TcpStream>,
-    outbox: &mut mpsc::Receiver<Message>,
+    inbox: &mut Inbox,
     order: Option<CloseOrder>,
 ) {
     let (code, reason) = order.unwrap_or_else(|| (close::GOING_AWAY, "server stopped".to_owned()));
@@ -329,8 +328,10 @@ async fn close_with(
         reason: reason.into(),
     };
     let _ = timeout(CLOSE_GRACE, async {
-        while let Ok(pending) = outbox.try_recv() {
-            ws.feed(pending).await?;
+        while let Some(Taken::Frames(pending)) = inbox.try_take() {
+            for frame in pending {
+                ws.feed(frame).await?;
+            }
         }
         ws.close(Some(frame)).await?;
         // Wait for the peer's close reply so the close handshake completes.

@@ -16,18 +16,8 @@ use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use crate::broker::{Broker, BrokerError, BrokerMessage, SyncRequest};
 use crate::clock::Clock;
 use crate::hooks::{AuthError, Hooks, JoinContext, RequestContext};
+use crate::outbox::{Outbox, PushError};
 use crate::server::Handle;
-
-/// A close code and reason for one connection.
-pub(crate) type CloseOrder = (u16, String);
-
-/// Where the core writes to one connection.
-pub(crate) struct Outbox {
-    /// Frames, bounded: a full outbox makes the connection a slow consumer.
-    pub frames: mpsc::Sender<Message>,
-    /// The order to close, sent once.
-    pub close: oneshot::Sender<CloseOrder>,
-}
 
 /// What the core task is told.
 pub(crate) enum Command {
@@ -259,7 +249,7 @@ impl Core {
                     ServerTransmit::Frame(d) => self.deliver(d),
                     ServerTransmit::Close { conn, code, reason } => {
                         if let Some(outbox) = self.outboxes.remove(&conn) {
-                            let _ = outbox.close.send((code, reason));
+                            outbox.close(code, reason);
                         }
                     }
                 }
@@ -295,11 +285,11 @@ impl Core {
 
     fn push(&mut self, conn: ConnId, message: Message) {
         if let Some(outbox) = self.outboxes.get(&conn) {
-            match outbox.frames.try_send(message) {
+            match outbox.push(message) {
                 Ok(()) => {}
-                Err(mpsc::error::TrySendError::Full(_)) => self.slow.push(conn),
+                Err(PushError::Full) => self.slow.push(conn),
                 // The connection task is gone; its `Closed` is on the way.
-                Err(mpsc::error::TrySendError::Closed(_)) => {}
+                Err(PushError::Gone) => {}
             }
         }
     }

@@ -32,6 +32,7 @@ mod hooks;
 mod http;
 mod limits;
 mod origin;
+mod outbox;
 mod server;
 mod token;
 

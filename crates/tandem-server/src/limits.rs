@@ -26,7 +26,9 @@ pub struct Limits {
     /// Rooms one connection may be in at once. Default 64.
     pub max_rooms_per_connection: usize,
     /// WebSocket read buffer per connection, allocated up front (tungstenite's own default
-    /// of 128 KiB is far too large for many idle connections). Default 2 KiB.
+    /// of 128 KiB is far too large for many idle connections), and the most one read takes
+    /// from the socket. Default 512 bytes: an idle connection keeps it whole, while client
+    /// frames are small; a server taking many large messages reads faster with more.
     pub read_buffer_bytes: usize,
     /// Bytes buffered before a write reaches the socket (everything is flushed after each
     /// batch anyway). Default 8 KiB.
@@ -48,7 +50,7 @@ impl Default for Limits {
             handshake_timeout: Duration::from_secs(10),
             max_header_bytes: 8 * 1024,
             max_rooms_per_connection: 64,
-            read_buffer_bytes: 2 * 1024,
+            read_buffer_bytes: 512,
             write_buffer_bytes: 8 * 1024,
             max_write_buffer_bytes: 1024 * 1024,
             max_connections: 100_000,

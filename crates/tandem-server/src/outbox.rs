@@ -1,0 +1,255 @@
+//! One connection's outbox: the frames the core has for it, bounded, and the order to
+//! close it. The core pushes ([`Outbox`]); the connection's task takes everything queued
+//! at once ([`Inbox`]).
+//!
+//! An empty outbox holds no buffer: the queue is handed over whole to the writer, so an
+//! idle connection keeps only the small shared header (a tokio channel keeps a block of
+//! 32 slots and two cache-padded halves, about 2.3 KB, for as long as it lives).
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::sync::Notify;
+use tokio_tungstenite::tungstenite::Message;
+
+/// Code and reason of a close the core ordered.
+pub(crate) type CloseOrder = (u16, String);
+
+/// Why [`Outbox::push`] did not queue a frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PushError {
+    /// The outbox holds its limit: the connection is a slow consumer.
+    Full,
+    /// The connection's task is gone (its `Closed` is on the way to the core).
+    Gone,
+}
+
+/// What the connection's task takes out.
+#[derive(Debug)]
+pub(crate) enum Taken {
+    /// Every frame queued so far, in order.
+    Frames(VecDeque<Message>),
+    /// Close: the core's order, or `None` when the core dropped the outbox without one
+    /// (the server stopped).
+    Close(Option<CloseOrder>),
+}
+
+#[derive(Debug, Default)]
+struct State {
+    frames: VecDeque<Message>,
+    close: Option<CloseOrder>,
+    /// The core dropped its end.
+    core_gone: bool,
+    /// The connection's task dropped its end.
+    conn_gone: bool,
+}
+
+#[derive(Debug)]
+struct Shared {
+    state: Mutex<State>,
+    limit: usize,
+    /// Wakes the connection's task: frames after an empty queue, a close, the core gone.
+    ready: Notify,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // No code panics while holding the lock; a poisoned lock still holds whole data.
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// A new outbox holding at most `limit` frames: the core's end and the connection's end.
+pub(crate) fn outbox(limit: usize) -> (Outbox, Inbox) {
+    let shared = Arc::new(Shared {
+        state: Mutex::new(State::default()),
+        limit: limit.max(1),
+        ready: Notify::new(),
+    });
+    (
+        Outbox {
+            shared: shared.clone(),
+        },
+        Inbox { shared },
+    )
+}
+
+/// The core's end.
+#[derive(Debug)]
+pub(crate) struct Outbox {
+    shared: Arc<Shared>,
+}
+
+impl Outbox {
+    /// Queues `message`, unless the outbox is full or the connection gone.
+    pub(crate) fn push(&self, message: Message) -> Result<(), PushError> {
+        let was_empty = {
+            let mut state = self.shared.lock();
+            if state.conn_gone {
+                return Err(PushError::Gone);
+            }
+            if state.frames.len() >= self.shared.limit {
+                return Err(PushError::Full);
+            }
+            state.frames.push_back(message);
+            state.frames.len() == 1
+        };
+        // A queue that was not empty already has a wake-up on the way: the task takes
+        // the whole queue each time it wakes.
+        if was_empty {
+            self.shared.ready.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Orders the connection closed with `code` and `reason`, after what is queued.
+    pub(crate) fn close(self, code: u16, reason: String) {
+        self.shared.lock().close = Some((code, reason));
+        // Dropping `self` wakes the task.
+    }
+}
+
+impl Drop for Outbox {
+    fn drop(&mut self) {
+        self.shared.lock().core_gone = true;
+        self.shared.ready.notify_one();
+    }
+}
+
+/// The connection task's end.
+#[derive(Debug)]
+pub(crate) struct Inbox {
+    shared: Arc<Shared>,
+}
+
+impl Inbox {
+    /// Waits until there are frames (all of them are taken) or a close.
+    pub(crate) async fn take(&mut self) -> Taken {
+        loop {
+            if let Some(taken) = self.try_take() {
+                return taken;
+            }
+            self.shared.ready.notified().await;
+        }
+    }
+
+    /// What [`Inbox::take`] would return now, if anything. Queued frames come before a
+    /// close.
+    pub(crate) fn try_take(&mut self) -> Option<Taken> {
+        let mut state = self.shared.lock();
+        if !state.frames.is_empty() {
+            return Some(Taken::Frames(std::mem::take(&mut state.frames)));
+        }
+        if let Some(order) = state.close.take() {
+            return Some(Taken::Close(Some(order)));
+        }
+        state.core_gone.then_some(Taken::Close(None))
+    }
+
+    /// Waits for a close (the core's order, or `None` when the core is gone), leaving
+    /// queued frames where they are.
+    pub(crate) async fn closed(&mut self) -> Option<CloseOrder> {
+        loop {
+            {
+                let mut state = self.shared.lock();
+                if let Some(order) = state.close.take() {
+                    return Some(order);
+                }
+                if state.core_gone {
+                    return None;
+                }
+            }
+            self.shared.ready.notified().await;
+        }
+    }
+}
+
+impl Drop for Inbox {
+    fn drop(&mut self) {
+        let mut state = self.shared.lock();
+        state.conn_gone = true;
+        state.frames = VecDeque::new();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(s: &str) -> Message {
+        Message::text(s)
+    }
+
+    fn frames(taken: Option<Taken>) -> Vec<String> {
+        match taken {
+            Some(Taken::Frames(f)) => f
+                .into_iter()
+                .map(|m| m.into_text().map(|t| t.to_string()).unwrap_or_default())
+                .collect(),
+            other => panic!("expected frames, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn frames_come_out_in_order_all_at_once_and_then_the_queue_holds_no_buffer() {
+        let (outbox, mut inbox) = outbox(8);
+        for s in ["a", "b", "c"] {
+            assert_eq!(outbox.push(text(s)), Ok(()));
+        }
+        assert_eq!(frames(inbox.try_take()), ["a", "b", "c"]);
+        assert!(inbox.try_take().is_none());
+        assert_eq!(inbox.shared.lock().frames.capacity(), 0);
+    }
+
+    #[test]
+    fn a_full_outbox_refuses_and_a_gone_connection_refuses() {
+        let (outbox, inbox) = outbox(2);
+        assert_eq!(outbox.push(text("1")), Ok(()));
+        assert_eq!(outbox.push(text("2")), Ok(()));
+        assert_eq!(outbox.push(text("3")), Err(PushError::Full));
+        drop(inbox);
+        assert_eq!(outbox.push(text("4")), Err(PushError::Gone));
+    }
+
+    #[test]
+    fn queued_frames_go_out_before_the_close_order() {
+        let (outbox, mut inbox) = outbox(8);
+        assert_eq!(outbox.push(text("last words")), Ok(()));
+        outbox.close(4000, "bye".into());
+        assert_eq!(frames(inbox.try_take()), ["last words"]);
+        assert!(matches!(
+            inbox.try_take(),
+            Some(Taken::Close(Some((4000, ref why)))) if why == "bye"
+        ));
+    }
+
+    #[test]
+    fn a_dropped_core_end_means_close_without_an_order() {
+        let (outbox, mut inbox) = outbox(8);
+        drop(outbox);
+        assert!(matches!(inbox.try_take(), Some(Taken::Close(None))));
+    }
+
+    #[tokio::test]
+    async fn the_task_wakes_for_frames_pushed_while_it_waits() {
+        let (outbox, mut inbox) = outbox(8);
+        let waiter = tokio::spawn(async move {
+            let taken = inbox.take().await;
+            (taken, inbox)
+        });
+        assert_eq!(outbox.push(text("x")), Ok(()));
+        let (taken, mut inbox) = tokio::time::timeout(std::time::Duration::from_secs(5), waiter)
+            .await
+            .expect("woken within 5 s")
+            .expect("the task ran");
+        assert_eq!(frames(Some(taken)), ["x"]);
+        outbox.close(1000, String::new());
+        let order = tokio::time::timeout(std::time::Duration::from_secs(5), inbox.closed()).await;
+        assert_eq!(
+            order.expect("woken within 5 s"),
+            Some((1000, String::new()))
+        );
+    }
+}
