@@ -8,7 +8,8 @@ mod support;
 
 use support::raw::{recv, send, welcomed};
 use support::redis::{RedisProcess, node};
-use support::{Chat, cluster_client, messages, rejoined, token};
+use support::{Chat, cluster_client, messages, rejoined, token, wait_state};
+use tandem_client::ConnectionState;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resume_after_restarting_every_node_recovers_within_the_window_only() {
@@ -19,6 +20,7 @@ async fn resume_after_restarting_every_node_recovers_within_the_window_only() {
     let alice = cluster_client(&[one.url(), two.url()], "alice").await;
     let bob = cluster_client(&[two.url(), one.url()], "bob").await;
     let mut alice_events = alice.events();
+    let mut bob_events = bob.events();
     alice.join("room").await.unwrap();
     bob.join("room").await.unwrap();
     for n in 1..=3 {
@@ -28,6 +30,12 @@ async fn resume_after_restarting_every_node_recovers_within_the_window_only() {
 
     one.kill().await;
     two.kill().await;
+    // Once bob's client has seen its connection go (before, a publish could still leave
+    // on the dying socket and fail with `ConnectionLost`, as an op in flight does).
+    wait_state(&mut bob_events, "bob reconnecting", |s| {
+        matches!(s, ConnectionState::Reconnecting { .. })
+    })
+    .await;
     // Sent while no node runs: held in bob's offline queue.
     let held = tokio::spawn(async move {
         let four = bob.publish("room", &Chat::new(4)).await.unwrap();
