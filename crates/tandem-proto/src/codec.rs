@@ -133,56 +133,55 @@ struct Header<'a> {
 /// carries no decoder for the kinds only a server reads.
 pub fn decode(bytes: &[u8], max_bytes: usize) -> Result<Frame, DecodeError> {
     let (kind, k) = header(bytes, max_bytes)?;
-    Ok(match kind {
-        Kind::Hello => Frame::Hello(parse(bytes, k)?),
-        Kind::Join => Frame::Join(parse(bytes, k)?),
-        Kind::Resume => Frame::Resume(parse(bytes, k)?),
-        Kind::Leave => Frame::Leave(parse(bytes, k)?),
-        Kind::Publish => Frame::Publish(parse(bytes, k)?),
-        _ => server_frame(bytes, kind, k)?,
-    })
+    client_frame(bytes, kind, k)
+        .or_else(|| server_frame(bytes, kind, k))
+        .unwrap_or_else(|| Err(misdirected(bytes, kind)))
 }
 
 /// Decodes one text frame a client sent (what a server reads). The kinds only a server
 /// sends are refused with [`DecodeError::WrongDirection`].
 pub fn decode_from_client(bytes: &[u8], max_bytes: usize) -> Result<Frame, DecodeError> {
     let (kind, k) = header(bytes, max_bytes)?;
-    Ok(match kind {
-        Kind::Hello => Frame::Hello(parse(bytes, k)?),
-        Kind::Join => Frame::Join(parse(bytes, k)?),
-        Kind::Resume => Frame::Resume(parse(bytes, k)?),
-        Kind::Leave => Frame::Leave(parse(bytes, k)?),
-        Kind::Publish => Frame::Publish(parse(bytes, k)?),
-        Kind::Request => Frame::Request(parse(bytes, k)?),
-        Kind::Response => Frame::Response(parse(bytes, k)?),
-        Kind::Ping => Frame::Ping,
-        Kind::Pong => Frame::Pong,
-        _ => return Err(misdirected(bytes, kind)),
-    })
+    client_frame(bytes, kind, k).unwrap_or_else(|| Err(misdirected(bytes, kind)))
 }
 
 /// Decodes one text frame a server sent (what a client reads). The kinds only a client
 /// sends are refused with [`DecodeError::WrongDirection`].
 pub fn decode_from_server(bytes: &[u8], max_bytes: usize) -> Result<Frame, DecodeError> {
     let (kind, k) = header(bytes, max_bytes)?;
-    server_frame(bytes, kind, k)
+    server_frame(bytes, kind, k).unwrap_or_else(|| Err(misdirected(bytes, kind)))
 }
 
-/// The frames a server sends, parsed; any other kind is misdirected.
-fn server_frame(bytes: &[u8], kind: Kind, k: &str) -> Result<Frame, DecodeError> {
-    Ok(match kind {
-        Kind::Welcome => Frame::Welcome(parse(bytes, k)?),
-        Kind::Joined => Frame::Joined(parse(bytes, k)?),
-        Kind::Left => Frame::Left(parse(bytes, k)?),
-        Kind::Ack => Frame::Ack(parse(bytes, k)?),
-        Kind::Event => Frame::Event(parse(bytes, k)?),
-        Kind::Request => Frame::Request(parse(bytes, k)?),
-        Kind::Response => Frame::Response(parse(bytes, k)?),
-        Kind::Presence => Frame::Presence(parse(bytes, k)?),
-        Kind::Error => Frame::Error(parse(bytes, k)?),
-        Kind::Ping => Frame::Ping,
-        Kind::Pong => Frame::Pong,
-        _ => return Err(misdirected(bytes, kind)),
+/// A frame of a kind clients send, parsed; `None` for the kinds only a server sends.
+fn client_frame(bytes: &[u8], kind: Kind, k: &str) -> Option<Result<Frame, DecodeError>> {
+    Some(match kind {
+        Kind::Hello => parse(bytes, k).map(Frame::Hello),
+        Kind::Join => parse(bytes, k).map(Frame::Join),
+        Kind::Resume => parse(bytes, k).map(Frame::Resume),
+        Kind::Leave => parse(bytes, k).map(Frame::Leave),
+        Kind::Publish => parse(bytes, k).map(Frame::Publish),
+        Kind::Request | Kind::Response | Kind::Ping | Kind::Pong => {
+            return server_frame(bytes, kind, k);
+        }
+        _ => return None,
+    })
+}
+
+/// A frame of a kind servers send, parsed; `None` for the kinds only a client sends.
+fn server_frame(bytes: &[u8], kind: Kind, k: &str) -> Option<Result<Frame, DecodeError>> {
+    Some(match kind {
+        Kind::Welcome => parse(bytes, k).map(Frame::Welcome),
+        Kind::Joined => parse(bytes, k).map(Frame::Joined),
+        Kind::Left => parse(bytes, k).map(Frame::Left),
+        Kind::Ack => parse(bytes, k).map(Frame::Ack),
+        Kind::Event => parse(bytes, k).map(Frame::Event),
+        Kind::Request => parse(bytes, k).map(Frame::Request),
+        Kind::Response => parse(bytes, k).map(Frame::Response),
+        Kind::Presence => parse(bytes, k).map(Frame::Presence),
+        Kind::Error => parse(bytes, k).map(Frame::Error),
+        Kind::Ping => Ok(Frame::Ping),
+        Kind::Pong => Ok(Frame::Pong),
+        _ => return None,
     })
 }
 
