@@ -24,6 +24,7 @@ use crate::files;
 use crate::http::{self, HeadError, RequestHead};
 use crate::outbox::{CloseOrder, Inbox, Taken, outbox};
 use crate::server::Shared;
+use crate::writer::Writer;
 
 /// How long a close frame may take to go out before the socket is dropped.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
@@ -171,12 +172,10 @@ async fn upgrade(
     }
     let config = WebSocketConfig::default()
         .read_buffer_size(limits.read_buffer_bytes)
-        .write_buffer_size(limits.write_buffer_bytes)
-        .max_write_buffer_size(
-            limits
-                .max_write_buffer_bytes
-                .max(limits.write_buffer_bytes + 1),
-        )
+        // tungstenite writes only its own frames (pongs, the close handshake), at once;
+        // the core's frames go through this connection's `Writer`.
+        .write_buffer_size(0)
+        .max_write_buffer_size(limits.max_write_buffer_bytes.max(1))
         // Frames up to twice the limit reach the protocol, which answers with a typed
         // error and 1009; anything larger is cut off here.
         .max_message_size(Some(limits.max_message_bytes.saturating_mul(2)))
@@ -234,7 +233,8 @@ impl Connected {
             shared,
         } = self;
         async move {
-            let ended = pump(&mut ws, conn, &commands, &mut inbox).await;
+            let mut writer = Writer::new(shared.limits.write_buffer_bytes);
+            let ended = pump(&mut ws, conn, &commands, &mut inbox, &mut writer).await;
             drop(ws);
             shared.connections.fetch_sub(1, Ordering::Relaxed);
             if let Some(code) = ended {
@@ -247,31 +247,30 @@ impl Connected {
 
 /// Moves frames both ways until the socket ends or the core closes it. Returns `Some(code)`
 /// when the core must still be told the socket closed (`code` from the peer's close frame).
+///
+/// Outside the write arm the writer is idle, so tungstenite may write its own frames
+/// (pongs, the close reply) while reading.
 async fn pump(
     ws: &mut WebSocketStream<TcpStream>,
     conn: u64,
     commands: &mpsc::Sender<Command>,
     inbox: &mut Inbox,
+    writer: &mut Writer,
 ) -> Option<Option<u16>> {
     loop {
         tokio::select! {
             taken = inbox.take() => {
-                let frames = match taken {
-                    Taken::Frames(frames) => frames,
+                match taken {
+                    Taken::Frames(frames) => writer.extend(frames),
                     Taken::Close(order) => {
-                        Box::pin(close_with(ws, inbox, order)).await;
+                        Box::pin(close_with(ws, writer, inbox, order)).await;
                         return None;
-                    }
-                };
-                for frame in frames {
-                    if ws.feed(frame).await.is_err() {
-                        return Some(None);
                     }
                 }
                 tokio::select! {
-                    flushed = ws.flush() => if flushed.is_err() { return Some(None) },
+                    written = write(ws, writer) => if written.is_err() { return Some(None) },
                     order = inbox.closed() => {
-                        Box::pin(close_with(ws, inbox, order)).await;
+                        Box::pin(close_with(ws, writer, inbox, order)).await;
                         return None;
                     }
                 }
@@ -288,7 +287,7 @@ async fn pump(
                     Some(Err(WsError::Capacity(CapacityError::MessageTooLong { size, max_size }))) => {
                         tracing::debug!(conn, size, max_size, "message far over the size limit");
                         let order = (close::MESSAGE_TOO_BIG, "message too big".to_owned());
-                        Box::pin(close_with(ws, inbox, Some(order))).await;
+                        Box::pin(close_with(ws, writer, inbox, Some(order))).await;
                         return Some(Some(close::MESSAGE_TOO_BIG));
                     }
                     Some(Err(e)) => {
@@ -314,11 +313,21 @@ async fn pump(
     }
 }
 
+/// Writes what tungstenite still holds (a pong cut off by a full socket), then the
+/// writer's frames. Cancel safe, like [`Writer::write_to`]; tungstenite holds nothing once
+/// the writer has begun, since nothing reads meanwhile.
+async fn write(ws: &mut WebSocketStream<TcpStream>, writer: &mut Writer) -> Result<(), WsError> {
+    ws.flush().await?;
+    writer.write_to(ws.get_mut()).await?;
+    Ok(())
+}
+
 /// Writes what is still queued (an error frame often precedes its close), then a close
 /// frame (1001 when the order never came because the server stopped), and waits briefly
 /// for the peer's answer. A peer that reads nothing gets at most [`CLOSE_GRACE`].
 async fn close_with(
     ws: &mut WebSocketStream<TcpStream>,
+    writer: &mut Writer,
     inbox: &mut Inbox,
     order: Option<CloseOrder>,
 ) {
@@ -329,10 +338,9 @@ async fn close_with(
     };
     let _ = timeout(CLOSE_GRACE, async {
         while let Some(Taken::Frames(pending)) = inbox.try_take() {
-            for frame in pending {
-                ws.feed(frame).await?;
-            }
+            writer.extend(pending);
         }
+        write(ws, writer).await?;
         ws.close(Some(frame)).await?;
         // Wait for the peer's close reply so the close handshake completes.
         while let Some(msg) = ws.next().await {

@@ -11,7 +11,7 @@ use tandem_proto::{
     ServerEvent, ServerTransmit,
 };
 use tokio::sync::{mpsc, oneshot};
-use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
+use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use crate::broker::{Broker, BrokerError, BrokerMessage, SyncRequest};
 use crate::clock::Clock;
@@ -274,18 +274,18 @@ impl Core {
             return;
         };
         match d.to {
-            Recipients::One(conn) => self.push(conn, Message::Text(text)),
+            Recipients::One(conn) => self.push(conn, text),
             Recipients::Many(list) => {
                 for conn in list.iter() {
-                    self.push(*conn, Message::Text(text.clone()));
+                    self.push(*conn, text.clone());
                 }
             }
         }
     }
 
-    fn push(&mut self, conn: ConnId, message: Message) {
+    fn push(&mut self, conn: ConnId, frame: Utf8Bytes) {
         if let Some(outbox) = self.outboxes.get(&conn) {
-            match outbox.push(message) {
+            match outbox.push(frame) {
                 Ok(()) => {}
                 Err(PushError::Full) => self.slow.push(conn),
                 // The connection task is gone; its `Closed` is on the way.

@@ -35,6 +35,7 @@ mod origin;
 mod outbox;
 mod server;
 mod token;
+mod writer;
 
 pub use broker::{Broker, BrokerError, BrokerMessage, MemoryBroker, SyncRequest};
 pub use error::ServerError;

@@ -10,7 +10,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::Notify;
-use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 /// Code and reason of a close the core ordered.
 pub(crate) type CloseOrder = (u16, String);
@@ -28,7 +28,7 @@ pub(crate) enum PushError {
 #[derive(Debug)]
 pub(crate) enum Taken {
     /// Every frame queued so far, in order.
-    Frames(VecDeque<Message>),
+    Frames(VecDeque<Utf8Bytes>),
     /// Close: the core's order, or `None` when the core dropped the outbox without one
     /// (the server stopped).
     Close(Option<CloseOrder>),
@@ -36,7 +36,7 @@ pub(crate) enum Taken {
 
 #[derive(Debug, Default)]
 struct State {
-    frames: VecDeque<Message>,
+    frames: VecDeque<Utf8Bytes>,
     close: Option<CloseOrder>,
     /// The core dropped its end.
     core_gone: bool,
@@ -83,8 +83,8 @@ pub(crate) struct Outbox {
 }
 
 impl Outbox {
-    /// Queues `message`, unless the outbox is full or the connection gone.
-    pub(crate) fn push(&self, message: Message) -> Result<(), PushError> {
+    /// Queues the text frame `frame`, unless the outbox is full or the connection gone.
+    pub(crate) fn push(&self, frame: Utf8Bytes) -> Result<(), PushError> {
         let was_empty = {
             let mut state = self.shared.lock();
             if state.conn_gone {
@@ -93,7 +93,7 @@ impl Outbox {
             if state.frames.len() >= self.shared.limit {
                 return Err(PushError::Full);
             }
-            state.frames.push_back(message);
+            state.frames.push_back(frame);
             state.frames.len() == 1
         };
         // A queue that was not empty already has a wake-up on the way: the task takes
@@ -178,16 +178,13 @@ impl Drop for Inbox {
 mod tests {
     use super::*;
 
-    fn text(s: &str) -> Message {
-        Message::text(s)
+    fn text(s: &str) -> Utf8Bytes {
+        Utf8Bytes::from(s)
     }
 
     fn frames(taken: Option<Taken>) -> Vec<String> {
         match taken {
-            Some(Taken::Frames(f)) => f
-                .into_iter()
-                .map(|m| m.into_text().map(|t| t.to_string()).unwrap_or_default())
-                .collect(),
+            Some(Taken::Frames(f)) => f.into_iter().map(|t| t.to_string()).collect(),
             other => panic!("expected frames, got {other:?}"),
         }
     }
