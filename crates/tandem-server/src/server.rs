@@ -359,10 +359,7 @@ async fn accept_loop(
                     tokio::spawn(async move {
                         if let Some(connected) = connection::serve(stream, peer, shared).await {
                             // A task of its own, sized for the open connection only.
-                            tokio::spawn(async move {
-                                connected.run().await;
-                                drop(alive);
-                            });
+                            tokio::spawn(connected.run(alive));
                         }
                     });
                 }
