@@ -78,7 +78,8 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = Limits::default().read_buffer_bytes)]
     read_buffer_bytes: usize,
 
-    /// WebSocket write buffer per connection in bytes.
+    /// Most bytes framed and written at once per connection (the buffer is freed once
+    /// everything queued is written).
     #[arg(long, default_value_t = Limits::default().write_buffer_bytes)]
     write_buffer_bytes: usize,
 

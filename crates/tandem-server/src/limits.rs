@@ -30,11 +30,12 @@ pub struct Limits {
     /// from the socket. Default 512 bytes: an idle connection keeps it whole, while client
     /// frames are small; a server taking many large messages reads faster with more.
     pub read_buffer_bytes: usize,
-    /// Bytes buffered before a write reaches the socket (everything is flushed after each
-    /// batch anyway). Default 8 KiB.
+    /// Most bytes framed and written to the socket at once. Queued frames are framed into
+    /// a buffer of up to this size (a larger frame on its own), which is freed once the
+    /// queue is written: an idle connection keeps no write buffer. Default 8 KiB.
     pub write_buffer_bytes: usize,
-    /// Bytes that may pile up unwritten in one connection's WebSocket writer before the
-    /// connection is treated as broken. Default 1 MiB.
+    /// Bytes of tungstenite's own frames (pongs, the close handshake) that may pile up
+    /// unwritten before the connection is treated as broken. Default 1 MiB.
     pub max_write_buffer_bytes: usize,
     /// Open connections the node accepts; more are refused with 503. Default 100,000.
     pub max_connections: usize,
