@@ -347,10 +347,16 @@ pub fn render(
         "| file | raw bytes | gzipped bytes (`gzip -9`) |\n|---|---:|---:|"
     );
     for size in package {
+        let file = match size.file {
+            "bundled" => {
+                "as a page's bundle carries it: esbuild `--bundle --minify` of index.js, plus the wasm"
+            }
+            file => file,
+        };
         let _ = writeln!(
             out,
             "| {} | {} | {} |",
-            size.file,
+            file,
             num(size.raw as f64, 0),
             num(size.gzipped as f64, 0)
         );
@@ -401,12 +407,16 @@ fn targets(figures: &Figures, browser: &Browser, package: &[FileSize]) -> Vec<(S
         }
     }
     if let Some(total) = package.iter().find(|s| s.file == "total") {
+        // The peers' sizes in the target are esbuild-minified; tandem's are given both ways.
+        let bundled = package.iter().find(|s| s.file == "bundled");
+        let size = bundled.map_or(total.gzipped, |b| b.gzipped);
+        let mut figure = format!("{} bytes as shipped", num(total.gzipped as f64, 0));
+        if let Some(b) = bundled {
+            let _ = write!(figure, ", {} bytes bundled", num(b.gzipped as f64, 0));
+        }
         out.push((
             "npm package ≤ 40 KB (40,960 bytes) gzipped".to_owned(),
-            verdict(
-                total.gzipped <= 40 * 1024,
-                format!("{} bytes", num(total.gzipped as f64, 0)),
-            ),
+            verdict(size <= 40 * 1024, figure),
         ));
     }
     let r = browser.sdk / browser.plain.max(1.0);
@@ -451,6 +461,8 @@ servers listen with backlog 4096 like the Rust ones.
    and a page using a bare `WebSocket` with `JSON.parse`, speaking the same protocol to the
    same release `tandem serve`, each receiving a stream published by `tandem-bench stream`;
    messages/s from the first to the last message.
-6. **npm package**: the files a page loads from `pkg/`, raw and `gzip -9`.
+6. **npm package**: the files a page loads from `pkg/`, raw and `gzip -9`; then the
+   package as a page's bundle carries it (esbuild `--bundle --minify` of `index.js`, as
+   the target's peer sizes were measured, plus the wasm).
 7. **Envelope**: criterion (`crates/tandem-bench/benches/envelope.rs`).
 ";

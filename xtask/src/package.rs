@@ -180,20 +180,28 @@ pub struct FileSize {
     pub gzipped: u64,
 }
 
-/// The sizes of the files a browser loads from the package, then their total.
+/// Bytes of `path` after `gzip -9` (0 when it cannot be read).
+fn gzipped(shell: &Shell, path: &Path) -> u64 {
+    shell
+        .cmd("sh")
+        .arg("-c")
+        .arg(format!("gzip -9 -c '{}' | wc -c", path.display()))
+        .capture()
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .unwrap_or(0)
+}
+
+/// The sizes of the files a browser loads from the package, then their total, then
+/// `bundled`: what a page's bundle carries for `import { Client } from "tandem-sdk"`
+/// (esbuild `--bundle --minify` of `index.js`, the way the peers' sizes in the target
+/// were measured) plus the wasm.
 pub fn sizes(shell: &Shell) -> Vec<FileSize> {
     let mut sizes: Vec<FileSize> = ["tandem_bg.wasm", "tandem.js", "index.js"]
         .into_iter()
         .map(|file| {
             let path = shell.root().join(DIR).join(file);
             let raw = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-            let gzipped = shell
-                .cmd("sh")
-                .arg("-c")
-                .arg(format!("gzip -9 -c '{}' | wc -c", path.display()))
-                .capture()
-                .and_then(|s| s.trim().parse::<u64>().ok())
-                .unwrap_or(0);
+            let gzipped = gzipped(shell, &path);
             FileSize { file, raw, gzipped }
         })
         .collect();
@@ -202,8 +210,45 @@ pub fn sizes(shell: &Shell) -> Vec<FileSize> {
         raw: sizes.iter().map(|s| s.raw).sum(),
         gzipped: sizes.iter().map(|s| s.gzipped).sum(),
     };
+    let bundled = bundle(shell).map(|js| FileSize {
+        file: "bundled",
+        raw: js.raw + sizes[0].raw,
+        gzipped: js.gzipped + sizes[0].gzipped,
+    });
     sizes.push(total);
+    sizes.extend(bundled);
     sizes
+}
+
+/// The package's JavaScript as a bundler ships it: `index.js` and what it imports,
+/// bundled and minified by esbuild (npm, `xtask/js-tools`) into `target/package-bundle/`.
+fn bundle(shell: &Shell) -> Option<FileSize> {
+    let out = shell.root().join("target/package-bundle/index.min.js");
+    shell
+        .cmd(&tools::esbuild(shell).to_string_lossy())
+        .arg(
+            shell
+                .root()
+                .join(DIR)
+                .join("index.js")
+                .to_string_lossy()
+                .as_ref(),
+        )
+        .args([
+            "--bundle",
+            "--minify",
+            "--format=esm",
+            "--log-level=warning",
+        ])
+        .arg(format!("--outfile={}", out.display()))
+        .run("package (esbuild --bundle --minify, to measure)")
+        .ok()?;
+    let raw = std::fs::metadata(&out).ok()?.len();
+    Some(FileSize {
+        file: "index.min.js",
+        raw,
+        gzipped: gzipped(shell, &out),
+    })
 }
 
 #[cfg(test)]

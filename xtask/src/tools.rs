@@ -92,18 +92,17 @@ fn node_version(text: &str) -> Option<(u32, u32)> {
     Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
 }
 
-/// The npm tools of `xtask/js-tools` (binaryen's wasm-opt), from their lockfile.
+/// The npm tools of `xtask/js-tools` (binaryen's wasm-opt, esbuild), from their lockfile.
 fn ensure_js_tools(shell: &Shell) -> Result<()> {
-    if shell
-        .root()
-        .join(JS_TOOLS)
-        .join("node_modules/binaryen/package.json")
-        .exists()
+    let modules = shell.root().join(JS_TOOLS).join("node_modules");
+    if ["binaryen", "esbuild"]
+        .iter()
+        .all(|tool| modules.join(tool).join("package.json").exists())
     {
-        announce("ok: npm binaryen (wasm-opt) is installed in xtask/js-tools");
+        announce("ok: npm binaryen (wasm-opt) and esbuild are installed in xtask/js-tools");
         return Ok(());
     }
-    announce("installing npm binaryen (wasm-opt) in xtask/js-tools (npm ci)");
+    announce("installing npm binaryen (wasm-opt) and esbuild in xtask/js-tools (npm ci)");
     shell
         .cmd("npm")
         .args(["ci", "--no-audit", "--no-fund", "--prefix", JS_TOOLS])
@@ -116,6 +115,14 @@ pub fn wasm_opt(shell: &Shell) -> PathBuf {
         .root()
         .join(JS_TOOLS)
         .join("node_modules/.bin/wasm-opt")
+}
+
+/// esbuild from `xtask/js-tools`, to measure the package as a page's bundle carries it.
+pub fn esbuild(shell: &Shell) -> PathBuf {
+    shell
+        .root()
+        .join(JS_TOOLS)
+        .join("node_modules/.bin/esbuild")
 }
 
 /// `rustup target add wasm32-unknown-unknown` unless it is installed.
