@@ -116,11 +116,13 @@ mod tests {
     use std::task::{Context, Poll};
     use tokio_tungstenite::tungstenite::protocol::frame::Frame;
 
-    /// A socket taking at most `step` bytes per write.
+    /// A socket taking at most `step` bytes per write; after `writes_left` writes (when
+    /// set) it stays pending, as a full socket does.
     #[derive(Default)]
     struct Trickle {
         out: Vec<u8>,
         step: usize,
+        writes_left: Option<usize>,
     }
 
     impl AsyncWrite for Trickle {
@@ -129,6 +131,11 @@ mod tests {
             _: &mut Context<'_>,
             buf: &[u8],
         ) -> Poll<io::Result<usize>> {
+            match &mut self.writes_left {
+                Some(0) => return Poll::Pending,
+                Some(left) => *left -= 1,
+                None => {}
+            }
             let n = buf.len().min(self.step);
             self.out.extend_from_slice(&buf[..n]);
             Poll::Ready(Ok(n))
@@ -178,50 +185,22 @@ mod tests {
 
     #[tokio::test]
     async fn a_write_dropped_midway_is_finished_by_the_next_call() {
-        /// Takes `step` bytes, then stays pending until told to go on.
-        struct Stall {
-            out: Vec<u8>,
-            stalled: bool,
-        }
-        impl AsyncWrite for Stall {
-            fn poll_write(
-                mut self: Pin<&mut Self>,
-                _: &mut Context<'_>,
-                buf: &[u8],
-            ) -> Poll<io::Result<usize>> {
-                if self.stalled {
-                    return Poll::Pending;
-                }
-                self.stalled = true;
-                let n = buf.len().min(5);
-                self.out.extend_from_slice(&buf[..n]);
-                Poll::Ready(Ok(n))
-            }
-            fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-                Poll::Ready(Ok(()))
-            }
-            fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-                Poll::Ready(Ok(()))
-            }
-        }
         let texts = vec!["hello there".to_owned(), "second".to_owned()];
-        let mut socket = Stall {
-            out: Vec::new(),
-            stalled: false,
+        let mut socket = Trickle {
+            step: 5,
+            writes_left: Some(1),
+            ..Trickle::default()
         };
         let mut writer = Writer::new(1024);
         writer.extend(queue(&texts));
         let first = futures_util::FutureExt::now_or_never(writer.write_to(&mut socket));
         assert!(first.is_none(), "the socket stalled after 5 bytes");
+        assert_eq!(socket.out.len(), 5);
         assert!(!writer.is_idle());
-        socket.stalled = false;
-        // Unstalled, it takes 5 bytes per write; the rest comes from the same buffer.
-        let mut rest = Trickle {
-            out: std::mem::take(&mut socket.out),
-            step: 5,
-        };
-        writer.write_to(&mut rest).await.expect("writes");
-        assert_eq!(rest.out, as_tungstenite_frames(&texts));
+        // The socket drains: the rest comes from the same buffer, 5 bytes per write.
+        socket.writes_left = None;
+        writer.write_to(&mut socket).await.expect("writes");
+        assert_eq!(socket.out, as_tungstenite_frames(&texts));
     }
 
     #[tokio::test]
