@@ -13,6 +13,8 @@ use tandem_proto::{
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::config::Config;
+use crate::driver::{Reply, Sink};
+use crate::endpoints::Endpoints;
 use crate::error::Error;
 use crate::event::{Event, IncomingRequest, Joined, Responder};
 
@@ -22,38 +24,40 @@ pub(crate) enum Command {
         room: String,
         meta: Option<Payload>,
         history: u32,
-        reply: oneshot::Sender<Result<Joined, Error>>,
+        reply: Reply<Joined>,
     },
     Leave {
         room: String,
-        reply: oneshot::Sender<Result<(), Error>>,
+        reply: Reply<()>,
     },
     Publish {
         room: String,
         data: Payload,
-        reply: oneshot::Sender<Result<u64, Error>>,
+        reply: Reply<u64>,
     },
     Request {
         room: Option<String>,
         data: Payload,
-        reply: oneshot::Sender<Result<Payload, Error>>,
+        reply: Reply<Payload>,
     },
     Respond {
         id: Id,
         result: Result<Payload, ErrorBody>,
     },
     Close {
-        reply: oneshot::Sender<()>,
+        reply: Reply<()>,
     },
     /// Drop the transport as a network failure would.
     DropConnection,
 }
 
-/// Where a driver reports to the handle.
-pub(crate) struct Outputs {
-    /// Taken away once the session is closed for good, which ends the event stream.
-    pub events: Option<mpsc::UnboundedSender<ClientEvent>>,
-    pub state: watch::Sender<ConnectionState>,
+/// `url` and the configured fallbacks, each checked.
+pub(crate) fn endpoints(url: &str, config: &Config) -> Result<Endpoints, Error> {
+    crate::transport::check_url(url)?;
+    for fallback in &config.fallback_urls {
+        crate::transport::check_url(fallback)?;
+    }
+    Ok(Endpoints::new(url.to_owned(), &config.fallback_urls))
 }
 
 struct Inner {
@@ -82,10 +86,21 @@ impl JoinOptions {
         Ok(self)
     }
 
+    /// Presence metadata already encoded as JSON.
+    pub fn raw_meta(mut self, meta: Payload) -> Self {
+        self.meta = Some(meta);
+        self
+    }
+
     /// Replays up to `n` recent messages on join (as [`Event::Message`]s).
     pub fn history(mut self, n: u32) -> Self {
         self.history = n;
         self
+    }
+
+    /// The metadata and the history count.
+    pub(crate) fn into_parts(self) -> (Option<Payload>, u32) {
+        (self.meta, self.history)
     }
 }
 
@@ -143,12 +158,11 @@ impl<M: Serialize + DeserializeOwned> Client<M> {
 
     /// Starts connecting to `url` without waiting: operations made before the connection
     /// opens are queued (within the offline queue's bounds) and sent once it does.
+    // In the browser the handle's commands hold JavaScript functions and nothing crosses
+    // threads; the handle is the same `Arc` on both targets.
+    #[cfg_attr(target_arch = "wasm32", allow(clippy::arc_with_non_send_sync))]
     pub fn start(url: &str, config: Config) -> Result<Self, Error> {
-        crate::transport::check_url(url)?;
-        for fallback in &config.fallback_urls {
-            crate::transport::check_url(fallback)?;
-        }
-        let endpoints = crate::endpoints::Endpoints::new(url.to_owned(), &config.fallback_urls);
+        let endpoints = endpoints(url, &config)?;
         let (commands, command_rx) = mpsc::unbounded_channel();
         let (events, event_rx) = mpsc::unbounded_channel();
         let (state, state_rx) = watch::channel(ConnectionState::Idle);
@@ -156,10 +170,13 @@ impl<M: Serialize + DeserializeOwned> Client<M> {
             endpoints,
             config,
             command_rx,
-            Outputs {
-                events: Some(events),
-                state,
-            },
+            // Dropped when the session closes for good, which ends the event stream.
+            Box::new(move |event| {
+                if let ClientEvent::StateChanged(s) = &event {
+                    state.send_replace(s.clone());
+                }
+                let _ = events.send(event);
+            }) as Sink,
         );
         Ok(Client {
             inner: Arc::new(Inner {
@@ -187,14 +204,16 @@ impl<M: Serialize + DeserializeOwned> Client<M> {
         }
     }
 
-    async fn ask<T>(
-        &self,
-        make: impl FnOnce(oneshot::Sender<Result<T, Error>>) -> Command,
-    ) -> Result<T, Error> {
+    async fn ask<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, Error>
+    where
+        T: Send + 'static,
+    {
         let (reply, answer) = oneshot::channel();
         self.inner
             .commands
-            .send(make(reply))
+            .send(make(Box::new(move |result| {
+                let _ = reply.send(result);
+            })))
             .map_err(|_| Error::Stopped)?;
         answer.await.map_err(|_| Error::Stopped)?
     }
@@ -206,10 +225,11 @@ impl<M: Serialize + DeserializeOwned> Client<M> {
 
     /// Joins `room` with presence metadata and/or history replay.
     pub async fn join_with(&self, room: &str, options: JoinOptions) -> Result<Joined, Error> {
+        let (meta, history) = options.into_parts();
         self.ask(|reply| Command::Join {
             room: room.to_owned(),
-            meta: options.meta,
-            history: options.history,
+            meta,
+            history,
             reply,
         })
         .await
@@ -263,6 +283,9 @@ impl<M: Serialize + DeserializeOwned> Client<M> {
     /// Closes the connection for good (pending operations fail with `Closed`).
     pub async fn close(&self) {
         let (reply, done) = oneshot::channel();
+        let reply: Reply<()> = Box::new(move |_| {
+            let _ = reply.send(());
+        });
         if self.inner.commands.send(Command::Close { reply }).is_ok() {
             let _ = done.await;
         }

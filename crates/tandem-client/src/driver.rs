@@ -5,27 +5,41 @@
 use std::collections::HashMap;
 
 use tandem_proto::{ClientEvent, ConnectionState, Id, Instant, Payload, Session, TokenError};
-use tokio::sync::oneshot;
 
-use crate::client::{Command, Outputs};
+use crate::client::Command;
 use crate::config::{Config, TokenFuture, TokenProvider};
 use crate::error::Error;
 use crate::event::Joined;
 
+/// Where an operation's answer goes: called once, with the result. (`Send` natively, where
+/// the driver runs on a tokio task; not in the browser, where it may hold JS functions.)
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) type Reply<T> = Box<dyn FnOnce(Result<T, Error>) + Send>;
+/// Where an operation's answer goes: called once, with the result.
+#[cfg(target_arch = "wasm32")]
+pub(crate) type Reply<T> = Box<dyn FnOnce(Result<T, Error>)>;
+
+/// Where the session's events go, in order; dropped once the session is closed for good.
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) type Sink = Box<dyn FnMut(ClientEvent) + Send>;
+/// Where the session's events go, in order; dropped once the session is closed for good.
+#[cfg(target_arch = "wasm32")]
+pub(crate) type Sink = Box<dyn FnMut(ClientEvent)>;
+
 /// An operation waiting for its answer.
 enum Waiting {
-    Join(oneshot::Sender<Result<Joined, Error>>),
-    Leave(oneshot::Sender<Result<(), Error>>),
-    Publish(oneshot::Sender<Result<u64, Error>>),
-    Request(oneshot::Sender<Result<Payload, Error>>),
+    Join(Reply<Joined>),
+    Leave(Reply<()>),
+    Publish(Reply<u64>),
+    Request(Reply<Payload>),
 }
 
 /// The session plus the bookkeeping between it and the handle.
 pub(crate) struct Driver {
     pub session: Session,
-    pub outputs: Outputs,
+    sink: Option<Sink>,
     waiting: HashMap<Id, Waiting>,
-    closers: Vec<oneshot::Sender<()>>,
+    closers: Vec<Reply<()>>,
     token_provider: Option<TokenProvider>,
     /// Whether the session asked for a token the transport has not fetched yet.
     token_wanted: bool,
@@ -34,7 +48,7 @@ pub(crate) struct Driver {
 impl Driver {
     /// A driver for `config`; `fresh_seed` draws the jitter seed when the configuration
     /// gives none (each target has its own random source).
-    pub fn new(config: Config, outputs: Outputs, fresh_seed: impl FnOnce() -> u64) -> Self {
+    pub fn new(config: Config, sink: Sink, fresh_seed: impl FnOnce() -> u64) -> Self {
         let Config {
             protocol,
             token_provider,
@@ -43,7 +57,7 @@ impl Driver {
         } = config;
         Driver {
             session: Session::new(protocol, seed.unwrap_or_else(fresh_seed)),
-            outputs,
+            sink: Some(sink),
             waiting: HashMap::new(),
             closers: Vec::new(),
             token_provider,
@@ -85,7 +99,7 @@ impl Driver {
                     self.waiting.insert(id, Waiting::Join(reply));
                 }
                 Err(e) => {
-                    let _ = reply.send(Err(e.into()));
+                    reply(Err(e.into()));
                 }
             },
             Command::Leave { room, reply } => match s.leave(now, &room) {
@@ -93,7 +107,7 @@ impl Driver {
                     self.waiting.insert(id, Waiting::Leave(reply));
                 }
                 Err(e) => {
-                    let _ = reply.send(Err(e.into()));
+                    reply(Err(e.into()));
                 }
             },
             Command::Publish { room, data, reply } => match s.publish(now, &room, data) {
@@ -101,7 +115,7 @@ impl Driver {
                     self.waiting.insert(id, Waiting::Publish(reply));
                 }
                 Err(e) => {
-                    let _ = reply.send(Err(e.into()));
+                    reply(Err(e.into()));
                 }
             },
             Command::Request { room, data, reply } => match s.request(now, room.as_deref(), data) {
@@ -109,7 +123,7 @@ impl Driver {
                     self.waiting.insert(id, Waiting::Request(reply));
                 }
                 Err(e) => {
-                    let _ = reply.send(Err(e.into()));
+                    reply(Err(e.into()));
                 }
             },
             Command::Respond { id, result } => s.respond(now, id, result),
@@ -150,16 +164,16 @@ impl Driver {
             self.route(event);
         }
         if self.is_closed() {
-            self.outputs.events = None;
+            self.sink = None;
             for closer in self.closers.drain(..) {
-                let _ = closer.send(());
+                closer(Ok(()));
             }
         }
     }
 
-    fn emit(&self, event: ClientEvent) {
-        if let Some(events) = &self.outputs.events {
-            let _ = events.send(event);
+    fn emit(&mut self, event: ClientEvent) {
+        if let Some(sink) = &mut self.sink {
+            sink(event);
         }
     }
 
@@ -170,29 +184,26 @@ impl Driver {
             ClientEvent::TokenRequired => self.token_wanted = true,
             ClientEvent::Published { id, seq, .. } => {
                 if let Some(Waiting::Publish(reply)) = self.waiting.remove(&id) {
-                    let _ = reply.send(Ok(seq));
+                    reply(Ok(seq));
                 }
             }
             ClientEvent::Response { id, data } => {
                 if let Some(Waiting::Request(reply)) = self.waiting.remove(&id) {
-                    let _ = reply.send(Ok(data));
+                    reply(Ok(data));
                 }
             }
             ClientEvent::Failed { id, error } => {
                 let error = Error::from(error);
                 match self.waiting.remove(&id) {
-                    Some(Waiting::Join(r)) => drop(r.send(Err(error))),
-                    Some(Waiting::Leave(r)) => drop(r.send(Err(error))),
-                    Some(Waiting::Publish(r)) => drop(r.send(Err(error))),
-                    Some(Waiting::Request(r)) => drop(r.send(Err(error))),
+                    Some(Waiting::Join(r)) => r(Err(error)),
+                    Some(Waiting::Leave(r)) => r(Err(error)),
+                    Some(Waiting::Publish(r)) => r(Err(error)),
+                    Some(Waiting::Request(r)) => r(Err(error)),
                     None => {}
                 }
             }
             event => {
                 match &event {
-                    ClientEvent::StateChanged(state) => {
-                        self.outputs.state.send_replace(state.clone());
-                    }
                     ClientEvent::Joined {
                         id: Some(id),
                         room,
@@ -200,7 +211,7 @@ impl Driver {
                         ..
                     } => {
                         if let Some(Waiting::Join(reply)) = self.waiting.remove(id) {
-                            let _ = reply.send(Ok(Joined {
+                            reply(Ok(Joined {
                                 room: room.clone(),
                                 members: members.clone(),
                             }));
@@ -208,7 +219,7 @@ impl Driver {
                     }
                     ClientEvent::Left { id, .. } => {
                         if let Some(Waiting::Leave(reply)) = self.waiting.remove(id) {
-                            let _ = reply.send(Ok(()));
+                            reply(Ok(()));
                         }
                     }
                     _ => {}

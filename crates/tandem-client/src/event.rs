@@ -73,7 +73,7 @@ pub enum Event<M> {
 }
 
 /// Where a request's answer goes.
-pub(crate) trait Responder: Send + Sync {
+pub(crate) trait Responder: crate::config::MaybeSend + crate::config::MaybeSync {
     fn respond(&self, id: Id, result: Result<Payload, ErrorBody>);
 }
 

@@ -44,9 +44,11 @@ pub use config::{Config, MaybeSend, MaybeSync, TokenFuture};
 pub use error::Error;
 pub use event::{Event, IncomingRequest, Joined};
 pub use tandem_proto::{
-    AppSchema, Backoff, CloseReason, ConnectionState, ErrorCode, HeartbeatConfig, Member, OpError,
-    QueueLimits, TokenError,
+    AppSchema, Backoff, ClientEvent, CloseReason, ConnectionState, ErrorBody, ErrorCode,
+    HeartbeatConfig, Member, OpError, Payload, QueueLimits, TokenError,
 };
+#[cfg(target_arch = "wasm32")]
+pub use web::CallbackClient;
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]

@@ -13,9 +13,9 @@ use tokio_tungstenite::tungstenite::protocol::frame::CloseFrame;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use crate::client::{Command, Outputs};
+use crate::client::Command;
 use crate::config::{Config, TokenFuture};
-use crate::driver::Driver;
+use crate::driver::{Driver, Sink};
 use crate::endpoints::Endpoints;
 use crate::error::Error;
 
@@ -46,9 +46,9 @@ pub(crate) fn spawn(
     endpoints: Endpoints,
     config: Config,
     commands: mpsc::UnboundedReceiver<Command>,
-    outputs: Outputs,
+    sink: Sink,
 ) {
-    tokio::spawn(run(endpoints, config, commands, outputs));
+    tokio::spawn(run(endpoints, config, commands, sink));
 }
 
 /// A seed for the reconnect jitter when the configuration gives none.
@@ -96,9 +96,9 @@ async fn run(
     mut endpoints: Endpoints,
     config: Config,
     mut commands: mpsc::UnboundedReceiver<Command>,
-    outputs: Outputs,
+    sink: Sink,
 ) {
-    let mut driver = Driver::new(config, outputs, fresh_seed);
+    let mut driver = Driver::new(config, sink, fresh_seed);
     let max_inbound = driver.session.config().max_inbound_bytes;
     let clock = Clock(tokio::time::Instant::now());
     let mut socket: Option<Socket> = None;

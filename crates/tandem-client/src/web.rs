@@ -5,20 +5,24 @@
 //! dropped: no leak, no reconnect after close.
 
 use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::rc::{Rc, Weak};
 
 use gloo_timers::callback::Timeout;
-use tandem_proto::{Instant, Transmit, close};
+use tandem_proto::{
+    ClientEvent, ConnectionState, ErrorBody, Id, Instant, Payload, Transmit, close,
+};
 use tokio::sync::mpsc;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
 use web_sys::{BinaryType, CloseEvent, Event, EventTarget, MessageEvent, WebSocket};
 
-use crate::client::{Command, Outputs};
+use crate::client::{Command, JoinOptions};
 use crate::config::Config;
-use crate::driver::Driver;
+use crate::driver::{Driver, Reply, Sink};
 use crate::endpoints::Endpoints;
 use crate::error::Error;
+use crate::event::Joined;
 
 /// Resolves `url` for the page: `ws://` and `wss://` as they are; a path (`/ws`) against
 /// the page's own host, with `wss://` on https pages.
@@ -113,13 +117,13 @@ impl Drop for Socket {
 }
 
 /// A window listener, removed on drop.
-struct Listener {
+struct WindowListener {
     target: EventTarget,
     kind: &'static str,
     callback: Closure<dyn FnMut(Event)>,
 }
 
-impl Drop for Listener {
+impl Drop for WindowListener {
     fn drop(&mut self) {
         let _ = self
             .target
@@ -136,62 +140,213 @@ struct Web {
     /// Sockets whose open or close is still in flight count as this generation.
     generation: u64,
     timer: Option<(Instant, Timeout)>,
-    listeners: Vec<Listener>,
+    listeners: Vec<WindowListener>,
 }
 
-type Shared = Rc<RefCell<Web>>;
+/// What waits to reach the application. It is handed over only once the client is no
+/// longer borrowed, so an event listener or an answer may call the client again.
+enum Out {
+    Event(ClientEvent),
+    Answer(Box<dyn FnOnce()>),
+}
 
-/// Starts the client: listeners now, then a local task feeding it the handle's commands.
+/// The client, and what it hands to the application.
+struct Host {
+    web: RefCell<Web>,
+    out: Rc<RefCell<VecDeque<Out>>>,
+    /// The application's event callback; let go once the client is closed for good.
+    on_event: RefCell<Option<Sink>>,
+}
+
+type Shared = Rc<Host>;
+
+/// The browser client driven by callbacks rather than futures: every call returns at
+/// once, and answers and events arrive through the callbacks given, on the page's event
+/// loop. This is what the npm package's bindings use (they answer with promises of their
+/// own); [`Client`](crate::Client) in the browser is built on it.
+///
+/// Callbacks never run inside another call on the client, so a callback may call the
+/// client again. Dropping the client closes it for good and removes its socket, timer and
+/// window listeners.
+pub struct CallbackClient {
+    host: Shared,
+}
+
+impl std::fmt::Debug for CallbackClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallbackClient").finish_non_exhaustive()
+    }
+}
+
+impl CallbackClient {
+    /// Starts connecting to `url` (`ws://`, `wss://`, or a path on this page's host) and
+    /// its fallbacks; `on_event` gets every event of the session, in order.
+    pub fn start(
+        url: &str,
+        config: Config,
+        on_event: impl FnMut(ClientEvent) + 'static,
+    ) -> Result<Self, Error> {
+        let endpoints = crate::client::endpoints(url, &config)?;
+        Ok(Self::launch(endpoints, config, Box::new(on_event)))
+    }
+
+    fn launch(endpoints: Endpoints, config: Config, on_event: Sink) -> Self {
+        // A seed from the page's random source: 53 random bits.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let fresh_seed = || (js_sys::Math::random() * 9_007_199_254_740_992.0) as u64;
+        let endpoints = endpoints.map(|url| resolve(&url).unwrap_or(url));
+        let out: Rc<RefCell<VecDeque<Out>>> = Rc::default();
+        let sink = {
+            let out = out.clone();
+            Box::new(move |event| out.borrow_mut().push_back(Out::Event(event)))
+        };
+        let host: Shared = Rc::new(Host {
+            web: RefCell::new(Web {
+                driver: Driver::new(config, sink, fresh_seed),
+                endpoints,
+                clock: Clock::new(),
+                socket: None,
+                generation: 0,
+                timer: None,
+                listeners: Vec::new(),
+            }),
+            out,
+            on_event: RefCell::new(Some(on_event)),
+        });
+        listen(&host);
+        with(&Rc::downgrade(&host), |w, now| {
+            w.driver.session.connect(now)
+        });
+        CallbackClient { host }
+    }
+
+    /// The connection state now.
+    pub fn state(&self) -> ConnectionState {
+        self.host.web.borrow().driver.session.state().clone()
+    }
+
+    /// Joins `room`; `reply` gets the presence snapshot, or why not.
+    pub fn join(
+        &self,
+        room: &str,
+        options: JoinOptions,
+        reply: impl FnOnce(Result<Joined, Error>) + 'static,
+    ) {
+        let (meta, history) = options.into_parts();
+        self.command(Command::Join {
+            room: room.to_owned(),
+            meta,
+            history,
+            reply: self.later(reply),
+        });
+    }
+
+    /// Leaves `room`; `reply` gets the server's answer.
+    pub fn leave(&self, room: &str, reply: impl FnOnce(Result<(), Error>) + 'static) {
+        self.command(Command::Leave {
+            room: room.to_owned(),
+            reply: self.later(reply),
+        });
+    }
+
+    /// Publishes raw JSON `data` in `room`; `reply` gets its sequence number once the
+    /// server acknowledged it.
+    pub fn publish(
+        &self,
+        room: &str,
+        data: Payload,
+        reply: impl FnOnce(Result<u64, Error>) + 'static,
+    ) {
+        self.command(Command::Publish {
+            room: room.to_owned(),
+            data,
+            reply: self.later(reply),
+        });
+    }
+
+    /// Asks the server, about `room` if given; `reply` gets the raw JSON answer.
+    pub fn request(
+        &self,
+        room: Option<&str>,
+        data: Payload,
+        reply: impl FnOnce(Result<Payload, Error>) + 'static,
+    ) {
+        self.command(Command::Request {
+            room: room.map(str::to_owned),
+            data,
+            reply: self.later(reply),
+        });
+    }
+
+    /// Answers the server's request `id` (from [`ClientEvent::Request`]).
+    pub fn respond(&self, id: Id, result: Result<Payload, ErrorBody>) {
+        self.command(Command::Respond { id, result });
+    }
+
+    /// Drops the connection as a network failure would; the client reconnects and resumes.
+    pub fn drop_connection(&self) {
+        self.command(Command::DropConnection);
+    }
+
+    /// Closes for good; `done` runs once closed. Pending operations fail with `closed`.
+    pub fn close(&self, done: impl FnOnce() + 'static) {
+        let reply = self.later(move |_: Result<(), Error>| done());
+        self.command(Command::Close { reply });
+    }
+
+    /// `reply`, called once the client is no longer borrowed.
+    fn later<T: 'static>(&self, reply: impl FnOnce(Result<T, Error>) + 'static) -> Reply<T> {
+        let out = self.host.out.clone();
+        Box::new(move |result| {
+            out.borrow_mut()
+                .push_back(Out::Answer(Box::new(move || reply(result))));
+        })
+    }
+
+    /// Applies one command, then pumps.
+    pub(crate) fn command(&self, command: Command) {
+        with(&Rc::downgrade(&self.host), |w, now| {
+            if w.driver.drops_socket(&command) {
+                // The socket's handlers go with it; the server sees a closed socket.
+                w.generation += 1;
+                if let Some(socket) = w.socket.take() {
+                    socket.shut(close::NORMAL, "connection dropped by the application");
+                }
+            }
+            w.driver.command(now, command);
+        });
+    }
+}
+
+impl Drop for CallbackClient {
+    /// Closes for good and lets go of the socket, the timer and the listeners.
+    fn drop(&mut self) {
+        with(&Rc::downgrade(&self.host), |w, now| {
+            w.driver.session.close(now)
+        });
+        let mut w = self.host.web.borrow_mut();
+        w.generation += 1;
+        if let Some(socket) = w.socket.take() {
+            socket.shut(close::NORMAL, "client closed");
+        }
+        w.timer = None;
+        w.listeners.clear();
+    }
+}
+
+/// Starts the client behind a [`Client`](crate::Client): a local task feeds it the
+/// handle's commands until every handle is gone, then drops it (closing it for good).
 pub(crate) fn spawn(
     endpoints: Endpoints,
     config: Config,
     mut commands: mpsc::UnboundedReceiver<Command>,
-    outputs: Outputs,
+    sink: Sink,
 ) {
-    // A seed from the page's random source: 53 random bits.
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-    let fresh_seed = || (js_sys::Math::random() * 9_007_199_254_740_992.0) as u64;
-    let endpoints = endpoints.map(|url| resolve(&url).unwrap_or(url));
-    let web: Shared = Rc::new(RefCell::new(Web {
-        driver: Driver::new(config, outputs, fresh_seed),
-        endpoints,
-        clock: Clock::new(),
-        socket: None,
-        generation: 0,
-        timer: None,
-        listeners: Vec::new(),
-    }));
-    listen(&web);
-    {
-        let mut w = web.borrow_mut();
-        let now = w.clock.now();
-        w.driver.session.connect(now);
-    }
-    pump(&web);
+    let client = CallbackClient::launch(endpoints, config, sink);
     wasm_bindgen_futures::spawn_local(async move {
         while let Some(command) = commands.recv().await {
-            {
-                let mut w = web.borrow_mut();
-                let now = w.clock.now();
-                if w.driver.drops_socket(&command) {
-                    // The socket's handlers go with it; the server sees a closed socket.
-                    w.generation += 1;
-                    if let Some(socket) = w.socket.take() {
-                        socket.shut(close::NORMAL, "connection dropped by the application");
-                    }
-                }
-                w.driver.command(now, command);
-            }
-            pump(&web);
+            client.command(command);
         }
-        // Every handle is gone: close for good and let go of everything.
-        {
-            let mut w = web.borrow_mut();
-            let now = w.clock.now();
-            w.driver.session.close(now);
-        }
-        pump(&web);
-        teardown(&web);
     });
 }
 
@@ -207,7 +362,7 @@ fn listen(web: &Shared) {
             .add_event_listener_with_callback(kind, callback.as_ref().unchecked_ref())
             .is_ok()
         {
-            listeners.push(Listener {
+            listeners.push(WindowListener {
                 target,
                 kind,
                 callback,
@@ -238,18 +393,41 @@ fn listen(web: &Shared) {
             }),
         );
     }
-    web.borrow_mut().listeners = listeners;
+    web.web.borrow_mut().listeners = listeners;
 }
 
 /// Runs `f` on the client if it still exists, then pumps.
-fn with(weak: &Weak<RefCell<Web>>, f: impl FnOnce(&mut Web, Instant)) {
-    let Some(web) = weak.upgrade() else { return };
+fn with(weak: &Weak<Host>, f: impl FnOnce(&mut Web, Instant)) {
+    let Some(host) = weak.upgrade() else { return };
     {
-        let mut w = web.borrow_mut();
+        let mut w = host.web.borrow_mut();
         let now = w.clock.now();
         f(&mut w, now);
     }
-    pump(&web);
+    pump(&host);
+}
+
+/// Hands what waits to the application. A callback that calls the client again lands
+/// here while an outer call is handing over; that outer loop hands over what it adds.
+fn deliver(host: &Host) {
+    let Ok(mut on_event) = host.on_event.try_borrow_mut() else {
+        return;
+    };
+    loop {
+        let next = host.out.borrow_mut().pop_front();
+        match next {
+            Some(Out::Event(event)) => {
+                if let Some(f) = on_event.as_mut() {
+                    f(event);
+                }
+            }
+            Some(Out::Answer(answer)) => answer(),
+            None => break,
+        }
+    }
+    if host.web.try_borrow().is_ok_and(|w| w.driver.is_closed()) {
+        *on_event = None;
+    }
 }
 
 /// Writes out what the session wants, routes its events, fetches a token if asked, and
@@ -257,7 +435,7 @@ fn with(weak: &Weak<RefCell<Web>>, f: impl FnOnce(&mut Web, Instant)) {
 fn pump(web: &Shared) {
     let fetch;
     {
-        let mut w = web.borrow_mut();
+        let mut w = web.web.borrow_mut();
         while let Some(t) = w.driver.session.poll_transmit() {
             match t {
                 Transmit::Connect { protocols } => open(web, &mut w, &protocols),
@@ -288,6 +466,7 @@ fn pump(web: &Shared) {
             with(&weak, |w, now| w.driver.session.handle_token(now, token));
         });
     }
+    deliver(web);
 }
 
 /// Arms (or re-arms) the one timer at the session's next deadline. A timer armed for an
@@ -340,7 +519,7 @@ fn open(web: &Shared, w: &mut Web, protocols: &[String]) {
     };
     ws.set_binary_type(BinaryType::Arraybuffer);
     // Each handler acts only while its socket is the current one.
-    let current = move |weak: &Weak<RefCell<Web>>, f: &mut dyn FnMut(&mut Web, Instant)| {
+    let current = move |weak: &Weak<Host>, f: &mut dyn FnMut(&mut Web, Instant)| {
         with(weak, |w, now| {
             if w.generation == generation {
                 f(w, now);
@@ -397,15 +576,4 @@ fn open(web: &Shared, w: &mut Web, protocols: &[String]) {
         _on_close: on_close,
         _on_error: on_error,
     });
-}
-
-/// Drops the socket, the timer and the listeners.
-fn teardown(web: &Shared) {
-    let mut w = web.borrow_mut();
-    w.generation += 1;
-    if let Some(socket) = w.socket.take() {
-        socket.shut(close::NORMAL, "client closed");
-    }
-    w.timer = None;
-    w.listeners.clear();
 }

@@ -1,20 +1,24 @@
-//! The `Client` and `Room` classes. Payloads cross the boundary as JSON text: the page's
-//! own `JSON.stringify` / `JSON.parse` (fast in every engine) on one side, the protocol's
-//! raw JSON on the other, so a message is never walked value by value.
+//! The `Client` and `Room` classes, over the callback-driven browser client: each call
+//! returns at once (promises are settled by the client's callbacks), and listeners are
+//! called from the socket's own event, with no task or microtask in between. Payloads cross
+//! the boundary as JSON text: the page's own `JSON.stringify` / `JSON.parse` (fast in every
+//! engine) on one side, the protocol's raw JSON on the other, so a message is never walked
+//! value by value.
 
 use std::cell::{Cell, RefCell};
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 
 use js_sys::{Function, JSON, Promise, Reflect};
 use serde_json::value::RawValue;
-use tandem_client::{Client as Inner, Config, Event, Member, TokenError};
+use tandem_client::{
+    CallbackClient, ClientEvent, Config, ErrorBody, ErrorCode, JoinOptions, Member, Payload,
+    TokenError,
+};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
 use crate::error::{js_error, to_js};
 use crate::types::{ConnectSettings, JoinSettings, State};
-
-type Raw = Box<RawValue>;
 
 /// A listener registration: its id, the event name, the room (for room events).
 struct Listener {
@@ -35,14 +39,42 @@ struct Held {
 /// How many room events are held for listeners not registered yet; later ones are dropped.
 const MAX_HELD: usize = 1024;
 
+/// `Client.connect`'s promise until the first welcome (or the reason none will come), and
+/// the client itself meanwhile: the page holds no handle to it yet.
+struct Connecting {
+    settle: Settle,
+    client: Rc<Shared>,
+}
+
 struct Shared {
-    client: Inner<Raw>,
+    client: RefCell<Option<CallbackClient>>,
     listeners: RefCell<Vec<Listener>>,
     held: RefCell<Vec<Held>>,
     next_id: Cell<u32>,
+    connecting: RefCell<Option<Connecting>>,
+    /// A stream of messages in one room, from one sender, crosses those names once.
+    rooms: RefCell<LastString>,
+    senders: RefCell<LastString>,
 }
 
 impl Shared {
+    /// A promise for one operation on the client, its answer turned by `ok`; a client
+    /// already let go of rejects with `stopped`.
+    fn ask<T: 'static>(
+        &self,
+        op: impl FnOnce(&CallbackClient, Answer<T>),
+        ok: impl FnOnce(T) -> JsValue + 'static,
+    ) -> Promise {
+        promise(|settle| {
+            let reply: Answer<T> =
+                Box::new(move |result| settle(result.map(ok).map_err(|e| to_js(&e))));
+            match &*self.client.borrow() {
+                Some(client) => op(client, reply),
+                None => reply(Err(tandem_client::Error::Stopped)),
+            }
+        })
+    }
+
     fn add(self: &Rc<Self>, event: String, room: Option<String>, callback: Function) -> Function {
         let id = self.next_id.get();
         self.next_id.set(id + 1);
@@ -111,6 +143,101 @@ impl Shared {
             }
         }
     }
+
+    /// Feeds one of the client's events to the JavaScript listeners.
+    fn dispatch(self: &Rc<Self>, event: ClientEvent) {
+        match event {
+            ClientEvent::StateChanged(s) => {
+                self.settle_connect(&s);
+                self.emit("state", None, &state_value(&State::from(&s)));
+            }
+            ClientEvent::Message {
+                room,
+                seq,
+                from,
+                data,
+            } => {
+                let from = from.map_or(JsValue::NULL, |f| self.senders.borrow_mut().get(&f));
+                let name = self.rooms.borrow_mut().get(&room);
+                let o = message_event(&name, seq as f64, &from, data.get());
+                self.emit("message", Some(&room), &o);
+            }
+            ClientEvent::Presence { room, joined, left } => {
+                let o = js_sys::Object::new();
+                set(&o, "room", &room.as_str().into());
+                set(&o, "joined", &members(&joined));
+                set(&o, "left", &members(&left));
+                self.emit("presence", Some(&room), &o);
+            }
+            ClientEvent::Joined {
+                room,
+                recovered,
+                members: list,
+                ..
+            } => {
+                let o = js_sys::Object::new();
+                set(&o, "room", &room.as_str().into());
+                set(
+                    &o,
+                    "recovered",
+                    &recovered.map_or(JsValue::NULL, JsValue::from_bool),
+                );
+                set(&o, "members", &members(&list));
+                self.emit("joined", Some(&room), &o);
+            }
+            ClientEvent::Left { room, .. } => {
+                let o = js_sys::Object::new();
+                set(&o, "room", &room.as_str().into());
+                self.emit("left", Some(&room), &o);
+            }
+            ClientEvent::Error {
+                room,
+                code,
+                message,
+            } => {
+                let e = js_error(code.as_str(), &message);
+                if let Some(r) = &room {
+                    set(e.unchecked_ref(), "room", &r.as_str().into());
+                }
+                self.emit("error", None, &e);
+            }
+            // Requests from the server are answered `rejected` until the JS API grows a
+            // request handler.
+            ClientEvent::Request { id, .. } => {
+                if let Some(client) = &*self.client.borrow() {
+                    client.respond(
+                        id,
+                        Err(ErrorBody {
+                            code: ErrorCode::Rejected,
+                            message: "this client answers no requests".to_owned(),
+                        }),
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Settles `Client.connect`'s promise at the first welcome, or when the client closes
+    /// for good before it.
+    fn settle_connect(self: &Rc<Self>, state: &tandem_client::ConnectionState) {
+        use tandem_client::ConnectionState as S;
+        if !matches!(state, S::Open | S::Closed(_)) {
+            return;
+        }
+        let Some(connecting) = self.connecting.borrow_mut().take() else {
+            return;
+        };
+        match state {
+            S::Closed(reason) => {
+                (connecting.settle)(Err(to_js(&tandem_client::Error::Closed(reason.clone()))));
+            }
+            _ => (connecting.settle)(Ok(Client {
+                shared: connecting.client,
+            }
+            .into())),
+        }
+    }
 }
 
 #[wasm_bindgen]
@@ -127,11 +254,32 @@ extern "C" {
     fn message_event(room: &JsValue, seq: f64, from: &JsValue, data: &str) -> JsValue;
 }
 
+/// Settles a promise: `Ok` resolves it, `Err` rejects it.
+type Settle = Box<dyn FnOnce(Result<JsValue, JsValue>)>;
+
+/// A promise settled by whatever `start` does with its [`Settle`].
+fn promise(start: impl FnOnce(Settle)) -> Promise {
+    let mut start = Some(start);
+    Promise::new(&mut |resolve: Function, reject: Function| {
+        if let Some(start) = start.take() {
+            start(Box::new(move |result| {
+                let _ = match result {
+                    Ok(value) => resolve.call1(&JsValue::UNDEFINED, &value),
+                    Err(error) => reject.call1(&JsValue::UNDEFINED, &error),
+                };
+            }));
+        }
+    })
+}
+
+/// Where the client's answer to one operation goes.
+type Answer<T> = Box<dyn FnOnce(Result<T, tandem_client::Error>)>;
+
 fn parse(raw: &RawValue) -> JsValue {
     JSON::parse(raw.get()).unwrap_or(JsValue::UNDEFINED)
 }
 
-fn stringify(value: &JsValue) -> Result<Raw, JsValue> {
+fn stringify(value: &JsValue) -> Result<Payload, JsValue> {
     let text = JSON::stringify(value)
         .ok()
         .and_then(|s| s.as_string())
@@ -160,6 +308,43 @@ fn state_value(state: &State) -> JsValue {
     serde_wasm_bindgen::to_value(state).unwrap_or(JsValue::NULL)
 }
 
+/// The settings in `options` (`T::default()` when none are given).
+fn settings<T: Default + serde::de::DeserializeOwned>(options: &JsValue) -> Result<T, JsValue> {
+    if options.is_undefined() || options.is_null() {
+        return Ok(T::default());
+    }
+    serde_wasm_bindgen::from_value(options.clone())
+        .map_err(|e| js_error("invalid_options", &e.to_string()))
+}
+
+/// The configuration `options` give, with its `getToken` callback, if any.
+fn config(options: &JsValue) -> Result<Config, JsValue> {
+    let mut config = settings::<ConnectSettings>(options)?.config();
+    let get_token = Reflect::get(options, &"getToken".into())
+        .ok()
+        .and_then(|f| f.dyn_into::<Function>().ok());
+    if let Some(get_token) = get_token {
+        config = config.token_provider(move || {
+            let result = get_token.call0(&JsValue::NULL);
+            async move {
+                let value = match result {
+                    Ok(v) if v.has_type::<Promise>() => JsFuture::from(Promise::from(v)).await,
+                    other => other,
+                };
+                match value {
+                    Ok(v) => v
+                        .as_string()
+                        .ok_or_else(|| TokenError::Unauthorized("getToken gave no string".into())),
+                    Err(e) => Err(TokenError::Unavailable(
+                        e.as_string().unwrap_or_else(|| "getToken failed".into()),
+                    )),
+                }
+            }
+        });
+    }
+    Ok(config)
+}
+
 /// A connection to a tandem server. `Client.connect` resolves once the server has
 /// welcomed the client.
 #[wasm_bindgen(skip_typescript)]
@@ -170,54 +355,53 @@ pub struct Client {
 #[wasm_bindgen]
 impl Client {
     /// Connects to `url` (`ws://`, `wss://`, or a path on this page's host).
-    pub async fn connect(url: String, options: JsValue) -> Result<Client, JsValue> {
-        let settings: ConnectSettings = if options.is_undefined() || options.is_null() {
-            ConnectSettings::default()
-        } else {
-            serde_wasm_bindgen::from_value(options.clone())
-                .map_err(|e| js_error("invalid_options", &e.to_string()))?
+    pub fn connect(url: String, options: JsValue) -> Promise {
+        let config = match config(&options) {
+            Ok(config) => config,
+            Err(e) => return Promise::reject(&e),
         };
-        let mut config: Config = settings.config();
-        let get_token = Reflect::get(&options, &"getToken".into())
-            .ok()
-            .and_then(|f| f.dyn_into::<Function>().ok());
-        if let Some(get_token) = get_token {
-            config = config.token_provider(move || {
-                let result = get_token.call0(&JsValue::NULL);
-                async move {
-                    let value = match result {
-                        Ok(v) if v.has_type::<Promise>() => JsFuture::from(Promise::from(v)).await,
-                        other => other,
-                    };
-                    match value {
-                        Ok(v) => v.as_string().ok_or_else(|| {
-                            TokenError::Unauthorized("getToken gave no string".into())
-                        }),
-                        Err(e) => Err(TokenError::Unavailable(
-                            e.as_string().unwrap_or_else(|| "getToken failed".into()),
-                        )),
-                    }
-                }
-            });
-        }
-        let client = Inner::<Raw>::start(&url, config).map_err(|e| to_js(&e))?;
         let shared = Rc::new(Shared {
-            client,
+            client: RefCell::new(None),
             listeners: RefCell::new(Vec::new()),
             held: RefCell::new(Vec::new()),
             next_id: Cell::new(1),
+            connecting: RefCell::new(None),
+            rooms: RefCell::default(),
+            senders: RefCell::default(),
         });
-        let events = shared.client.events();
-        wasm_bindgen_futures::spawn_local(dispatch(Rc::downgrade(&shared), events));
-        // Wait for the first welcome, or the reason it will never come.
-        shared.client.opened().await.map_err(|e| to_js(&e))?;
-        Ok(Client { shared })
+        promise(|settle| {
+            *shared.connecting.borrow_mut() = Some(Connecting {
+                settle,
+                client: shared.clone(),
+            });
+            let weak: Weak<Shared> = Rc::downgrade(&shared);
+            let started = CallbackClient::start(&url, config, move |event| {
+                if let Some(shared) = weak.upgrade() {
+                    shared.dispatch(event);
+                }
+            });
+            match started {
+                Ok(client) => *shared.client.borrow_mut() = Some(client),
+                Err(e) => {
+                    let connecting = shared.connecting.borrow_mut().take();
+                    if let Some(connecting) = connecting {
+                        (connecting.settle)(Err(to_js(&e)));
+                    }
+                }
+            }
+        })
     }
 
     /// The connection state now.
     #[wasm_bindgen(getter)]
     pub fn state(&self) -> JsValue {
-        state_value(&State::from(&self.shared.client.state()))
+        let state = self
+            .shared
+            .client
+            .borrow()
+            .as_ref()
+            .map(CallbackClient::state);
+        state.map_or(JsValue::NULL, |s| state_value(&State::from(&s)))
     }
 
     /// Listens to `state` or `error` events; returns a function that unsubscribes.
@@ -226,42 +410,50 @@ impl Client {
     }
 
     /// Joins `room`, with presence metadata (`meta`) and history replay (`history`).
-    pub async fn join(&self, room: String, options: JsValue) -> Result<Room, JsValue> {
-        let settings: JoinSettings = if options.is_undefined() || options.is_null() {
-            JoinSettings::default()
-        } else {
-            serde_wasm_bindgen::from_value(options.clone())
-                .map_err(|e| js_error("invalid_options", &e.to_string()))?
-        };
-        let mut join = tandem_client::JoinOptions::new().history(settings.history.unwrap_or(0));
-        if let Ok(meta) = Reflect::get(&options, &"meta".into()) {
-            if !meta.is_undefined() {
-                join = join.meta(&stringify(&meta)?).map_err(|e| to_js(&e))?;
+    pub fn join(&self, room: String, options: JsValue) -> Promise {
+        let prepared = settings::<JoinSettings>(&options).and_then(|settings| {
+            let mut join = JoinOptions::new().history(settings.history.unwrap_or(0));
+            if let Ok(meta) = Reflect::get(&options, &"meta".into()) {
+                if !meta.is_undefined() {
+                    join = join.raw_meta(stringify(&meta)?);
+                }
             }
-        }
-        let joined = self
-            .shared
-            .client
-            .join_with(&room, join)
-            .await
-            .map_err(|e| to_js(&e))?;
-        Ok(Room {
-            shared: self.shared.clone(),
-            name: room,
-            members: RefCell::new(joined.members),
-        })
+            Ok(join)
+        });
+        let join = match prepared {
+            Ok(join) => join,
+            Err(e) => return Promise::reject(&e),
+        };
+        let shared = self.shared.clone();
+        let name = room.clone();
+        self.shared.ask(
+            |c, reply| c.join(&room, join, reply),
+            move |joined: tandem_client::Joined| {
+                Room {
+                    shared,
+                    name,
+                    members: RefCell::new(joined.members),
+                }
+                .into()
+            },
+        )
     }
 
     /// Drops the connection as a network failure would; the client reconnects and
     /// resumes (to watch recovery in a demo, or test it).
     #[wasm_bindgen(js_name = dropConnection)]
     pub fn drop_connection(&self) {
-        self.shared.client.drop_connection();
+        if let Some(client) = &*self.shared.client.borrow() {
+            client.drop_connection();
+        }
     }
 
     /// Closes the connection for good.
-    pub async fn close(&self) {
-        self.shared.client.close().await;
+    pub fn close(&self) -> Promise {
+        self.shared.ask(
+            |c, reply| c.close(move || reply(Ok(()))),
+            |()| JsValue::UNDEFINED,
+        )
     }
 }
 
@@ -278,69 +470,6 @@ impl LastString {
                 self.0 = Some((text.to_owned(), value.clone()));
                 value
             }
-        }
-    }
-}
-
-/// Feeds the client's events to the JavaScript listeners until the client closes.
-async fn dispatch(weak: std::rc::Weak<Shared>, mut events: tandem_client::Events<Raw>) {
-    // A stream of messages in one room, from one sender, crosses those names once.
-    let (mut rooms, mut senders) = (LastString::default(), LastString::default());
-    while let Some(event) = events.next().await {
-        let Some(shared) = weak.upgrade() else { return };
-        match event {
-            Event::State(s) => shared.emit("state", None, &state_value(&State::from(&s))),
-            Event::Message {
-                room,
-                seq,
-                from,
-                data,
-            } => {
-                let from = from.map_or(JsValue::NULL, |f| senders.get(&f));
-                let o = message_event(&rooms.get(&room), seq as f64, &from, data.get());
-                shared.emit("message", Some(&room), &o);
-            }
-            Event::Presence { room, joined, left } => {
-                let o = js_sys::Object::new();
-                set(&o, "room", &room.as_str().into());
-                set(&o, "joined", &members(&joined));
-                set(&o, "left", &members(&left));
-                shared.emit("presence", Some(&room), &o);
-            }
-            Event::Joined {
-                room,
-                recovered,
-                members: list,
-            } => {
-                let o = js_sys::Object::new();
-                set(&o, "room", &room.as_str().into());
-                set(
-                    &o,
-                    "recovered",
-                    &recovered.map_or(JsValue::NULL, JsValue::from_bool),
-                );
-                set(&o, "members", &members(&list));
-                shared.emit("joined", Some(&room), &o);
-            }
-            Event::Left { room } => {
-                let o = js_sys::Object::new();
-                set(&o, "room", &room.as_str().into());
-                shared.emit("left", Some(&room), &o);
-            }
-            Event::Error {
-                room,
-                code,
-                message,
-            } => {
-                let e = js_error(code.as_str(), &message);
-                if let Some(r) = &room {
-                    set(e.unchecked_ref(), "room", &r.as_str().into());
-                }
-                shared.emit("error", None, &e);
-            }
-            // Requests from the server are answered `rejected` (dropped) until the JS API
-            // grows a request handler.
-            _ => {}
         }
     }
 }
@@ -368,27 +497,27 @@ impl Room {
     }
 
     /// Publishes `data`; resolves with its sequence number once acknowledged.
-    pub async fn publish(&self, data: JsValue) -> Result<f64, JsValue> {
-        let raw = stringify(&data)?;
-        let seq = self
-            .shared
-            .client
-            .publish(&self.name, &raw)
-            .await
-            .map_err(|e| to_js(&e))?;
-        Ok(seq as f64)
+    pub fn publish(&self, data: JsValue) -> Promise {
+        let raw = match stringify(&data) {
+            Ok(raw) => raw,
+            Err(e) => return Promise::reject(&e),
+        };
+        self.shared.ask(
+            |c, reply| c.publish(&self.name, raw, reply),
+            |seq| JsValue::from(seq as f64),
+        )
     }
 
     /// Sends a request about this room; resolves with the answer.
-    pub async fn request(&self, data: JsValue) -> Result<JsValue, JsValue> {
-        let raw = stringify(&data)?;
-        let answer: Raw = self
-            .shared
-            .client
-            .request(Some(&self.name), &raw)
-            .await
-            .map_err(|e| to_js(&e))?;
-        Ok(parse(&answer))
+    pub fn request(&self, data: JsValue) -> Promise {
+        let raw = match stringify(&data) {
+            Ok(raw) => raw,
+            Err(e) => return Promise::reject(&e),
+        };
+        self.shared.ask(
+            |c, reply| c.request(Some(&self.name), raw, reply),
+            |answer: Payload| parse(&answer),
+        )
     }
 
     /// Listens to `message`, `presence`, `joined` (after a reconnect, with `recovered`) or
@@ -400,16 +529,15 @@ impl Room {
     }
 
     /// Leaves the room.
-    pub async fn leave(&self) -> Result<(), JsValue> {
+    pub fn leave(&self) -> Promise {
         self.shared
             .held
             .borrow_mut()
             .retain(|h| h.room != self.name);
-        self.shared
-            .client
-            .leave(&self.name)
-            .await
-            .map_err(|e| to_js(&e))
+        self.shared.ask(
+            |c, reply| c.leave(&self.name, reply),
+            |()| JsValue::UNDEFINED,
+        )
     }
 }
 
