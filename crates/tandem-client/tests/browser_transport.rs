@@ -1,7 +1,8 @@
 //! The browser transport in headless Chromium against a real `tandem serve` started by
 //! `cargo xtask test` (its URL and tokens come in at compile time): connect, negotiate,
 //! join, publish, request, close; a silent peer's death found by the heartbeat; close codes
-//! reported. Native builds compile this file to nothing.
+//! reported; the callback client its bindings use. Native builds compile this file to
+//! nothing.
 
 #![cfg(target_arch = "wasm32")]
 #![allow(clippy::unwrap_used)]
@@ -207,4 +208,77 @@ async fn close_codes_are_reported() {
         "{err:?}"
     );
     assert!(Client::<Chat>::start("http://nope", Config::new()).is_err());
+}
+
+/// The callback client runs its callbacks outside its own calls, so each may call it again:
+/// the open state joins, the join's answer publishes, the publish's answer closes.
+/// Every answer and event arrives, in order.
+#[wasm_bindgen_test]
+async fn callback_client_callbacks_may_call_it_again() {
+    use std::cell::RefCell;
+    use std::rc::{Rc, Weak};
+    use tandem_client::{CallbackClient, ClientEvent, JoinOptions};
+    use tokio::sync::mpsc;
+
+    type Slot = Rc<RefCell<Option<CallbackClient>>>;
+    /// Runs `f` on the client in `slot`, if it is still there.
+    fn on(slot: &Weak<RefCell<Option<CallbackClient>>>, f: impl FnOnce(&CallbackClient)) {
+        if let Some(slot) = slot.upgrade() {
+            if let Some(client) = &*slot.borrow() {
+                f(client);
+            }
+        }
+    }
+
+    let slot: Slot = Rc::default();
+    let (log, mut seen) = mpsc::unbounded_channel::<String>();
+    let on_event = {
+        let slot = Rc::downgrade(&slot);
+        move |event: ClientEvent| match event {
+            ClientEvent::StateChanged(ConnectionState::Open) => {
+                let (slot2, log) = (slot.clone(), log.clone());
+                on(&slot, |c| {
+                    c.join("callback-room", JoinOptions::new(), move |joined| {
+                        let _ = log.send(format!("joined: {}", joined.is_ok()));
+                        on(&slot2, |c| {
+                            let data = serde_json::value::RawValue::from_string(
+                                r#"{"n":1,"text":"again"}"#.to_owned(),
+                            )
+                            .unwrap();
+                            let slot3 = slot2.clone();
+                            c.publish("callback-room", data, move |seq| {
+                                let _ = log.send(format!("published: {}", seq.is_ok()));
+                                on(&slot3, |c| c.close(|| {}));
+                            });
+                        });
+                    });
+                });
+            }
+            ClientEvent::Message { data, .. } => {
+                let _ = log.send(format!("message: {}", data.get()));
+            }
+            ClientEvent::StateChanged(ConnectionState::Closed(reason)) => {
+                let _ = log.send(format!("closed: {reason:?}"));
+            }
+            _ => {}
+        }
+    };
+    let client =
+        CallbackClient::start(server_url(), Config::new().token(token("alice")), on_event).unwrap();
+    *slot.borrow_mut() = Some(client);
+    let mut got = Vec::new();
+    while got.len() < 4 {
+        let line = within("the callback client's next answer", seen.recv()).await;
+        got.push(line.unwrap());
+    }
+    // On one node the publisher's own event comes before its `ack` (PROTOCOL.md).
+    assert_eq!(
+        got,
+        [
+            "joined: true",
+            r#"message: {"n":1,"text":"again"}"#,
+            "published: true",
+            "closed: ClientClosed",
+        ]
+    );
 }
