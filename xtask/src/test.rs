@@ -13,7 +13,7 @@ use crate::workspace;
 use crate::{bench, package};
 
 /// The crates whose tests also run compiled to wasm32, in headless Chromium.
-const WASM_CRATES: &[&str] = &["tandem-proto", "tandem-client"];
+const WASM_CRATES: &[&str] = &["tandem-proto", "tandem-client", "tandem-wasm"];
 /// The crates clippy also checks compiled to wasm32.
 const WASM_LINTED: &[&str] = &["tandem-proto", "tandem-client", "tandem-wasm"];
 

@@ -149,7 +149,7 @@ impl Shared {
         match event {
             ClientEvent::StateChanged(s) => {
                 self.settle_connect(&s);
-                self.emit("state", None, &state_value(&State::from(&s)));
+                self.emit("state", None, &State::from(&s).to_js());
             }
             ClientEvent::Message {
                 room,
@@ -304,22 +304,9 @@ fn members(list: &[Member]) -> JsValue {
     out.into()
 }
 
-fn state_value(state: &State) -> JsValue {
-    serde_wasm_bindgen::to_value(state).unwrap_or(JsValue::NULL)
-}
-
-/// The settings in `options` (`T::default()` when none are given).
-fn settings<T: Default + serde::de::DeserializeOwned>(options: &JsValue) -> Result<T, JsValue> {
-    if options.is_undefined() || options.is_null() {
-        return Ok(T::default());
-    }
-    serde_wasm_bindgen::from_value(options.clone())
-        .map_err(|e| js_error("invalid_options", &e.to_string()))
-}
-
 /// The configuration `options` give, with its `getToken` callback, if any.
 fn config(options: &JsValue) -> Result<Config, JsValue> {
-    let mut config = settings::<ConnectSettings>(options)?.config();
+    let mut config = ConnectSettings::from_js(options)?.config();
     let get_token = Reflect::get(options, &"getToken".into())
         .ok()
         .and_then(|f| f.dyn_into::<Function>().ok());
@@ -401,7 +388,7 @@ impl Client {
             .borrow()
             .as_ref()
             .map(CallbackClient::state);
-        state.map_or(JsValue::NULL, |s| state_value(&State::from(&s)))
+        state.map_or(JsValue::NULL, |s| State::from(&s).to_js())
     }
 
     /// Listens to `state` or `error` events; returns a function that unsubscribes.
@@ -411,7 +398,7 @@ impl Client {
 
     /// Joins `room`, with presence metadata (`meta`) and history replay (`history`).
     pub fn join(&self, room: String, options: JsValue) -> Promise {
-        let prepared = settings::<JoinSettings>(&options).and_then(|settings| {
+        let prepared = JoinSettings::from_js(&options).and_then(|settings| {
             let mut join = JoinOptions::new().history(settings.history.unwrap_or(0));
             if let Ok(meta) = Reflect::get(&options, &"meta".into()) {
                 if !meta.is_undefined() {

@@ -16,6 +16,7 @@
 
 mod bindings;
 mod error;
+mod options;
 mod types;
 
 pub use bindings::{Client, Room};

@@ -1,5 +1,6 @@
 //! The shapes JavaScript sees, as Rust types: their TypeScript declarations are generated
-//! from these by tsify, so no TypeScript type copies a Rust one by hand.
+//! from these by tsify, so no TypeScript type copies a Rust one by hand. `options.rs` reads
+//! and builds the values themselves.
 
 use serde::{Deserialize, Serialize};
 use tandem_client::{Backoff, Config, ConnectionState, HeartbeatConfig, QueueLimits};
