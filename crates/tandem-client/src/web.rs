@@ -214,9 +214,7 @@ impl CallbackClient {
             on_event: RefCell::new(Some(on_event)),
         });
         listen(&host);
-        with(&Rc::downgrade(&host), |w, now| {
-            w.driver.session.connect(now)
-        });
+        run(&host, |w, now| w.driver.session.connect(now));
         CallbackClient { host }
     }
 
@@ -305,7 +303,7 @@ impl CallbackClient {
 
     /// Applies one command, then pumps.
     pub(crate) fn command(&self, command: Command) {
-        with(&Rc::downgrade(&self.host), |w, now| {
+        run(&self.host, |w, now| {
             if w.driver.drops_socket(&command) {
                 // The socket's handlers go with it; the server sees a closed socket.
                 w.generation += 1;
@@ -321,9 +319,7 @@ impl CallbackClient {
 impl Drop for CallbackClient {
     /// Closes for good and lets go of the socket, the timer and the listeners.
     fn drop(&mut self) {
-        with(&Rc::downgrade(&self.host), |w, now| {
-            w.driver.session.close(now)
-        });
+        run(&self.host, |w, now| w.driver.session.close(now));
         let mut w = self.host.web.borrow_mut();
         w.generation += 1;
         if let Some(socket) = w.socket.take() {
@@ -398,13 +394,19 @@ fn listen(web: &Shared) {
 
 /// Runs `f` on the client if it still exists, then pumps.
 fn with(weak: &Weak<Host>, f: impl FnOnce(&mut Web, Instant)) {
-    let Some(host) = weak.upgrade() else { return };
+    if let Some(host) = weak.upgrade() {
+        run(&host, f);
+    }
+}
+
+/// Runs `f` on the client, then pumps.
+fn run(host: &Shared, f: impl FnOnce(&mut Web, Instant)) {
     {
         let mut w = host.web.borrow_mut();
         let now = w.clock.now();
         f(&mut w, now);
     }
-    pump(&host);
+    pump(host);
 }
 
 /// Hands what waits to the application. A callback that calls the client again lands
