@@ -263,7 +263,7 @@ async fn serve(args: ServeArgs) -> ExitCode {
             let request: tandem_demo::DemoRequest =
                 serde_json::from_str(data.get()).map_err(|e| error(ErrorCode::WrongType, e))?;
             let reply = tandem_demo::answer(&request, ctx.server.connections());
-            serde_json::value::to_raw_value(&reply).map_err(|e| error(ErrorCode::Internal, e))
+            tandem_proto::encode_payload(&reply).map_err(|e| error(ErrorCode::Internal, e))
         });
     }
     if let Some(dir) = &args.static_dir {

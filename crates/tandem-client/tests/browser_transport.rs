@@ -241,10 +241,9 @@ async fn callback_client_callbacks_may_call_it_again() {
                     c.join("callback-room", JoinOptions::new(), move |joined| {
                         let _ = log.send(format!("joined: {}", joined.is_ok()));
                         on(&slot2, |c| {
-                            let data = serde_json::value::RawValue::from_string(
-                                r#"{"n":1,"text":"again"}"#.to_owned(),
-                            )
-                            .unwrap();
+                            let data =
+                                tandem_proto::Payload::from_json(r#"{"n":1,"text":"again"}"#)
+                                    .unwrap();
                             let slot3 = slot2.clone();
                             c.publish("callback-room", data, move |seq| {
                                 let _ = log.send(format!("published: {}", seq.is_ok()));

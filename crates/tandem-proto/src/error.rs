@@ -55,6 +55,39 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// Every code but [`ErrorCode::Unknown`].
+    const KNOWN: [ErrorCode; 20] = [
+        ErrorCode::MalformedFrame,
+        ErrorCode::UnknownKind,
+        ErrorCode::MissingField,
+        ErrorCode::WrongType,
+        ErrorCode::UnsupportedVersion,
+        ErrorCode::TooLarge,
+        ErrorCode::UnexpectedFrame,
+        ErrorCode::RateLimited,
+        ErrorCode::Unauthorized,
+        ErrorCode::TokenExpired,
+        ErrorCode::Forbidden,
+        ErrorCode::NotJoined,
+        ErrorCode::TooManyRooms,
+        ErrorCode::AppVersionMismatch,
+        ErrorCode::ProtocolMismatch,
+        ErrorCode::NoHandler,
+        ErrorCode::Rejected,
+        ErrorCode::Timeout,
+        ErrorCode::Unavailable,
+        ErrorCode::Internal,
+    ];
+
+    /// The code with this wire name; [`ErrorCode::Unknown`] for a name this version does
+    /// not know.
+    pub fn from_wire(name: &str) -> ErrorCode {
+        ErrorCode::KNOWN
+            .into_iter()
+            .find(|c| c.as_str() == name)
+            .unwrap_or(ErrorCode::Unknown)
+    }
+
     /// The wire name, e.g. `"not_joined"`.
     pub fn as_str(self) -> &'static str {
         match self {

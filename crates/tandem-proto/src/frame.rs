@@ -5,12 +5,9 @@
 //! ([`Payload`]) so the core never re-parses them and the server forwards them as bytes.
 
 use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
 
 use crate::error::ErrorCode;
-
-/// An application payload: raw JSON, parsed into the application's own types at the edge.
-pub type Payload = Box<RawValue>;
+pub use crate::payload::Payload;
 
 /// A correlation id chosen by the sender of a join, leave, publish or request.
 pub type Id = u64;
@@ -103,6 +100,40 @@ impl Kind {
             Kind::Pong => "pong",
             Kind::Error => "error",
         }
+    }
+
+    /// Whether clients send frames of this kind (what a server reads).
+    pub const fn sent_by_client(self) -> bool {
+        matches!(
+            self,
+            Kind::Hello
+                | Kind::Join
+                | Kind::Resume
+                | Kind::Leave
+                | Kind::Publish
+                | Kind::Request
+                | Kind::Response
+                | Kind::Ping
+                | Kind::Pong
+        )
+    }
+
+    /// Whether servers send frames of this kind (what a client reads).
+    pub const fn sent_by_server(self) -> bool {
+        matches!(
+            self,
+            Kind::Welcome
+                | Kind::Joined
+                | Kind::Left
+                | Kind::Ack
+                | Kind::Event
+                | Kind::Request
+                | Kind::Response
+                | Kind::Presence
+                | Kind::Ping
+                | Kind::Pong
+                | Kind::Error
+        )
     }
 
     /// The kind with this wire name, if any.

@@ -101,7 +101,7 @@ fn wrong_application_payload_type_is_typed() {
         x: f64,
         y: f64,
     }
-    let raw = serde_json::value::RawValue::from_string(r#"{"x":1,"y":"up"}"#.into()).unwrap();
+    let raw = tandem_proto::Payload::from_json(r#"{"x":1,"y":"up"}"#).unwrap();
     let e = decode_payload::<Cursor>(&raw).unwrap_err();
     assert!(
         matches!(e, DecodeError::WrongType { ref field, .. } if field == "y"),

@@ -65,7 +65,7 @@ pub(crate) fn payload(meta: &[u8]) -> Result<Option<Payload>, Unreadable> {
         return Ok(None);
     }
     let text = String::from_utf8(meta.to_vec()).map_err(|_| Unreadable("meta"))?;
-    serde_json::value::RawValue::from_string(text)
+    Payload::from_json(text)
         .map(Some)
         .map_err(|_| Unreadable("meta"))
 }

@@ -9,7 +9,6 @@ use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
 
 use js_sys::{Function, JSON, Promise, Reflect};
-use serde_json::value::RawValue;
 use tandem_client::{
     CallbackClient, ClientEvent, Config, ErrorBody, ErrorCode, JoinOptions, Member, Payload,
     TokenError,
@@ -275,7 +274,7 @@ fn promise(start: impl FnOnce(Settle)) -> Promise {
 /// Where the client's answer to one operation goes.
 type Answer<T> = Box<dyn FnOnce(Result<T, tandem_client::Error>)>;
 
-fn parse(raw: &RawValue) -> JsValue {
+fn parse(raw: &Payload) -> JsValue {
     JSON::parse(raw.get()).unwrap_or(JsValue::UNDEFINED)
 }
 
@@ -284,7 +283,7 @@ fn stringify(value: &JsValue) -> Result<Payload, JsValue> {
         .ok()
         .and_then(|s| s.as_string())
         .ok_or_else(|| js_error("payload", "the value cannot be sent as JSON"))?;
-    RawValue::from_string(text).map_err(|e| js_error("payload", &e.to_string()))
+    Payload::from_json(text).map_err(|e| js_error("payload", &e.to_string()))
 }
 
 fn set(obj: &js_sys::Object, key: &str, value: &JsValue) {

@@ -2,6 +2,8 @@
 //! fake clock (the quinn `Pair` idea). Nothing sleeps; time moves only in `advance`.
 #![allow(dead_code, missing_docs)]
 
+pub mod frames;
+
 use core::time::Duration;
 
 use tandem_proto::{
@@ -57,7 +59,7 @@ pub fn with_token(token: &str) -> ClientConfig {
 }
 
 pub fn json(text: &str) -> Payload {
-    serde_json::value::RawValue::from_string(text.to_owned()).expect("valid json")
+    Payload::from_json(text).expect("valid json")
 }
 
 impl Net {

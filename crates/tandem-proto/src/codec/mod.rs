@@ -1,12 +1,15 @@
 //! The codec: frames to JSON text and back, with a size limit and a typed error per bad input.
 
-use std::borrow::Cow;
+mod read;
+mod write;
 
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::ErrorCode;
-use crate::frame::{Frame, Id, Kind, Payload, WIRE_VERSION};
+use crate::frame::{Frame, Id, Kind, WIRE_VERSION};
+use crate::json::{Fault, push_u64};
+use crate::payload::Payload;
+use read::Bad;
 
 /// The default largest frame, in bytes, either side accepts (64 KiB).
 pub const DEFAULT_MAX_FRAME_BYTES: usize = 64 * 1024;
@@ -118,187 +121,186 @@ fn at_field(field: &str) -> String {
     }
 }
 
-#[derive(Deserialize)]
-struct Header<'a> {
-    v: Option<u64>,
-    #[serde(borrow)]
-    k: Option<Cow<'a, str>>,
-    id: Option<Id>,
-}
-
 /// Decodes one text frame of any kind, refusing anything over `max_bytes`.
 ///
 /// A server decodes with [`decode_from_client`] and a client with [`decode_from_server`]:
-/// each accepts only the kinds its peer sends, and a client built for the browser then
-/// carries no decoder for the kinds only a server reads.
+/// each accepts only the kinds its peer sends.
 pub fn decode(bytes: &[u8], max_bytes: usize) -> Result<Frame, DecodeError> {
-    let (kind, k) = header(bytes, max_bytes)?;
-    client_frame(bytes, kind, k)
-        .or_else(|| server_frame(bytes, kind, k))
-        .unwrap_or_else(|| Err(misdirected(bytes, kind)))
+    decode_if(bytes, max_bytes, |_| true)
 }
 
 /// Decodes one text frame a client sent (what a server reads). The kinds only a server
 /// sends are refused with [`DecodeError::WrongDirection`].
 pub fn decode_from_client(bytes: &[u8], max_bytes: usize) -> Result<Frame, DecodeError> {
-    let (kind, k) = header(bytes, max_bytes)?;
-    client_frame(bytes, kind, k).unwrap_or_else(|| Err(misdirected(bytes, kind)))
+    decode_if(bytes, max_bytes, Kind::sent_by_client)
 }
 
 /// Decodes one text frame a server sent (what a client reads). The kinds only a client
 /// sends are refused with [`DecodeError::WrongDirection`].
 pub fn decode_from_server(bytes: &[u8], max_bytes: usize) -> Result<Frame, DecodeError> {
-    let (kind, k) = header(bytes, max_bytes)?;
-    server_frame(bytes, kind, k).unwrap_or_else(|| Err(misdirected(bytes, kind)))
+    decode_if(bytes, max_bytes, Kind::sent_by_server)
 }
 
-/// A frame of a kind clients send, parsed; `None` for the kinds only a server sends.
-fn client_frame(bytes: &[u8], kind: Kind, k: &str) -> Option<Result<Frame, DecodeError>> {
-    Some(match kind {
-        Kind::Hello => parse(bytes, k).map(Frame::Hello),
-        Kind::Join => parse(bytes, k).map(Frame::Join),
-        Kind::Resume => parse(bytes, k).map(Frame::Resume),
-        Kind::Leave => parse(bytes, k).map(Frame::Leave),
-        Kind::Publish => parse(bytes, k).map(Frame::Publish),
-        Kind::Request | Kind::Response | Kind::Ping | Kind::Pong => {
-            return server_frame(bytes, kind, k);
-        }
-        _ => return None,
-    })
-}
-
-/// A frame of a kind servers send, parsed; `None` for the kinds only a client sends.
-fn server_frame(bytes: &[u8], kind: Kind, k: &str) -> Option<Result<Frame, DecodeError>> {
-    Some(match kind {
-        Kind::Welcome => parse(bytes, k).map(Frame::Welcome),
-        Kind::Joined => parse(bytes, k).map(Frame::Joined),
-        Kind::Left => parse(bytes, k).map(Frame::Left),
-        Kind::Ack => parse(bytes, k).map(Frame::Ack),
-        Kind::Event => parse(bytes, k).map(Frame::Event),
-        Kind::Request => parse(bytes, k).map(Frame::Request),
-        Kind::Response => parse(bytes, k).map(Frame::Response),
-        Kind::Presence => parse(bytes, k).map(Frame::Presence),
-        Kind::Error => parse(bytes, k).map(Frame::Error),
-        Kind::Ping => Ok(Frame::Ping),
-        Kind::Pong => Ok(Frame::Pong),
-        _ => return None,
-    })
-}
-
-fn misdirected(bytes: &[u8], kind: Kind) -> DecodeError {
-    DecodeError::WrongDirection {
-        kind,
-        id: frame_id(bytes),
-    }
-}
-
-/// The start of every frame tandem's own [`encode`] writes, up to the kind's name.
-const ENCODED_START: &[u8] = b"{\"v\":1,\"k\":\"";
-
-/// Checks the size, the `v` and the `k` of a frame: its kind, and the kind's wire name.
-///
-/// A frame as tandem writes it, `{"v":1,"k":"<kind>",...`, is recognised without a parse,
-/// so a frame is parsed once; anything else (other field order, spaces, escapes) takes
-/// the general path, which parses the header fields first.
-fn header(bytes: &[u8], max_bytes: usize) -> Result<(Kind, &'static str), DecodeError> {
+/// Decodes a frame whose kind passes `expected`.
+fn decode_if(
+    bytes: &[u8],
+    max_bytes: usize,
+    expected: fn(Kind) -> bool,
+) -> Result<Frame, DecodeError> {
     if bytes.len() > max_bytes {
         return Err(DecodeError::TooLarge {
             size: bytes.len(),
             limit: max_bytes,
         });
     }
+    let text = std::str::from_utf8(bytes).map_err(|e| DecodeError::Malformed {
+        detail: format!(
+            "a frame must be UTF-8 (invalid at byte {})",
+            e.valid_up_to()
+        ),
+    })?;
+    let kind = kind(text)?;
+    if !expected(kind) {
+        return Err(DecodeError::WrongDirection {
+            kind,
+            id: frame_id(text),
+        });
+    }
+    read::frame(text, kind).map_err(|bad| match bad {
+        Bad::Missing(field) => DecodeError::MissingField {
+            kind: kind.as_str().to_owned(),
+            field: field.to_owned(),
+            id: frame_id(text),
+        },
+        Bad::Fault(fault @ Fault::Type { .. }) => wrong_type(kind.as_str(), fault, text),
+        other => malformed(other),
+    })
+}
+
+/// The start of every frame tandem's own [`encode`] writes, up to the kind's name.
+const ENCODED_START: &str = "{\"v\":1,\"k\":\"";
+
+/// Reads the `v` and the `k` of a frame: its kind.
+///
+/// A frame as tandem writes it, `{"v":1,"k":"<kind>",...`, is recognised without reading
+/// the rest; anything else (other field order, spaces, escapes) reads the header fields
+/// wherever they are first.
+fn kind(text: &str) -> Result<Kind, DecodeError> {
     const _: () = assert!(WIRE_VERSION == 1, "ENCODED_START spells the wire version");
-    if let Some(rest) = bytes.strip_prefix(ENCODED_START) {
-        let name = rest.iter().position(|b| *b == b'"').map(|end| &rest[..end]);
-        let kind = name
-            .and_then(|n| std::str::from_utf8(n).ok())
-            .and_then(Kind::from_wire);
+    if let Some(rest) = text.strip_prefix(ENCODED_START) {
+        let kind = rest
+            .split_once('"')
+            .and_then(|(name, _)| Kind::from_wire(name));
         if let Some(kind) = kind {
-            return Ok((kind, kind.as_str()));
+            return Ok(kind);
         }
     }
-    // serde would accept a struct written as an array; a frame is an object, nothing else.
-    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+    if !text.trim_start().starts_with('{') {
         return Err(DecodeError::Malformed {
             detail: "a frame must be a JSON object".into(),
         });
     }
-    let header: Header<'_> = parse(bytes, "frame")?;
-    let version = header.v.ok_or_else(|| DecodeError::MissingField {
-        kind: "frame".into(),
-        field: "v".into(),
-        id: header.id,
+    let header = read::header(text).map_err(|bad| match bad {
+        Bad::Fault(fault @ Fault::Type { .. }) => DecodeError::WrongType {
+            kind: "frame".into(),
+            detail: fault.detail(),
+            field: fault_path(fault),
+            id: None,
+        },
+        other => malformed(other),
     })?;
+    let missing = |field: &str| DecodeError::MissingField {
+        kind: "frame".into(),
+        field: field.into(),
+        id: header.id,
+    };
+    let version = header.v.ok_or_else(|| missing("v"))?;
     if version != u64::from(WIRE_VERSION) {
         return Err(DecodeError::UnsupportedVersion {
             found: version,
             supported: WIRE_VERSION,
         });
     }
-    let name = header.k.ok_or_else(|| DecodeError::MissingField {
-        kind: "frame".into(),
-        field: "k".into(),
+    let name = header.k.as_deref().ok_or_else(|| missing("k"))?;
+    Kind::from_wire(name).ok_or_else(|| DecodeError::UnknownKind {
+        kind: name.to_owned(),
         id: header.id,
-    })?;
-    let kind = Kind::from_wire(&name).ok_or_else(|| DecodeError::UnknownKind {
-        kind: name.clone().into_owned(),
-        id: header.id,
-    })?;
-    Ok((kind, kind.as_str()))
+    })
 }
 
-/// The frame's `id`, when it has a readable one: read only on the way to an error, so a
-/// good frame is parsed once.
-fn frame_id(bytes: &[u8]) -> Option<Id> {
-    serde_json::from_slice::<Header<'_>>(bytes).ok()?.id
+/// The frame's `id`, when its header reads: looked for only on the way to an error, so a
+/// good frame is read once.
+fn frame_id(text: &str) -> Option<Id> {
+    read::header(text).ok()?.id
 }
 
-/// Parses `bytes` as `T`, turning serde's error into the matching [`DecodeError`].
+fn malformed(bad: Bad) -> DecodeError {
+    DecodeError::Malformed {
+        detail: match bad {
+            Bad::Fault(fault) => fault.detail(),
+            Bad::Duplicate(key) => format!("the field `{key}` is given twice"),
+            Bad::Missing(field) => format!("missing field `{field}`"),
+        },
+    }
+}
+
+fn fault_path(fault: Fault) -> String {
+    match fault {
+        Fault::Type { path, .. } => path,
+        Fault::Syntax { .. } => String::new(),
+    }
+}
+
+fn wrong_type(kind: &str, fault: Fault, text: &str) -> DecodeError {
+    DecodeError::WrongType {
+        kind: kind.to_owned(),
+        detail: fault.detail(),
+        field: fault_path(fault),
+        id: frame_id(text),
+    }
+}
+
+/// Decodes a payload (`data`, `meta`) into the application's own type, with serde.
 /// The fast path is a plain parse; only a failure pays for locating the bad field.
-fn parse<'a, T: Deserialize<'a>>(bytes: &'a [u8], kind: &str) -> Result<T, DecodeError> {
+pub fn decode_payload<T: DeserializeOwned>(payload: &Payload) -> Result<T, DecodeError> {
+    let bytes = payload.get().as_bytes();
     let err = match serde_json::from_slice::<T>(bytes) {
         Ok(v) => return Ok(v),
         Err(e) => e,
     };
     use serde_json::error::Category;
+    let msg = err.to_string();
     match err.classify() {
         Category::Io | Category::Syntax | Category::Eof => {
-            return Err(DecodeError::Malformed {
-                detail: err.to_string(),
-            });
+            return Err(DecodeError::Malformed { detail: msg });
         }
         Category::Data => {}
     }
-    let msg = err.to_string();
     if let Some(rest) = msg.strip_prefix("missing field `") {
         let field = rest.split('`').next().unwrap_or_default().to_owned();
         return Err(DecodeError::MissingField {
-            kind: kind.to_owned(),
+            kind: "payload".into(),
             field,
-            id: frame_id(bytes),
+            id: None,
         });
     }
-    let Some(path) = field_path::<T>(bytes) else {
-        return Err(DecodeError::Malformed {
-            detail: format!("a frame must be a JSON object ({msg})"),
-        });
-    };
+    let path = field_path::<T>(bytes).unwrap_or_default();
     Err(DecodeError::WrongType {
-        kind: kind.to_owned(),
+        kind: "payload".into(),
         detail: if path.is_empty() {
             msg
         } else {
             strip_position(&msg)
         },
         field: path,
-        id: frame_id(bytes),
+        id: None,
     })
 }
 
 /// Where in `bytes` parsing `T` fails: the field's path, or `None` when the failure is at
 /// the top (the frame is no object). Re-parses, so only ever called for a bad frame.
 #[cfg(feature = "field-paths")]
-fn field_path<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Option<String> {
+fn field_path<T: DeserializeOwned>(bytes: &[u8]) -> Option<String> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let path = match serde_path_to_error::deserialize::<_, T>(&mut de) {
         Ok(_) => String::new(),
@@ -314,7 +316,7 @@ fn field_path<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Option<String> {
     clippy::extra_unused_type_parameters,
     reason = "the same signature as with the feature on"
 )]
-fn field_path<'a, T: Deserialize<'a>>(_bytes: &'a [u8]) -> Option<String> {
+fn field_path<T: DeserializeOwned>(_bytes: &[u8]) -> Option<String> {
     Some(String::new())
 }
 
@@ -325,49 +327,17 @@ fn strip_position(msg: &str) -> String {
     }
 }
 
-/// Decodes a payload (`data`, `meta`) into the application's own type.
-pub fn decode_payload<T: DeserializeOwned>(
-    payload: &serde_json::value::RawValue,
-) -> Result<T, DecodeError> {
-    parse(payload.get().as_bytes(), "payload")
-}
-
 /// Encodes a frame as JSON text, `{"v":1,"k":"<kind>",...}`.
 pub fn encode(frame: &Frame) -> String {
-    let body = match frame {
-        Frame::Hello(b) => to_body(b),
-        Frame::Welcome(b) => to_body(b),
-        Frame::Join(b) => to_body(b),
-        Frame::Resume(b) => to_body(b),
-        Frame::Joined(b) => to_body(b),
-        Frame::Leave(b) => to_body(b),
-        Frame::Left(b) => to_body(b),
-        Frame::Publish(b) => to_body(b),
-        Frame::Ack(b) => to_body(b),
-        Frame::Event(b) => to_body(b),
-        Frame::Request(b) => to_body(b),
-        Frame::Response(b) => to_body(b),
-        Frame::Presence(b) => to_body(b),
-        Frame::Error(b) => to_body(b),
-        Frame::Ping | Frame::Pong => String::from("{}"),
-    };
-    let mut out = String::with_capacity(body.len() + 24);
+    let mut out = String::with_capacity(64);
     out.push_str("{\"v\":");
-    out.push_str(&WIRE_VERSION.to_string());
+    push_u64(&mut out, u64::from(WIRE_VERSION));
     out.push_str(",\"k\":\"");
     out.push_str(frame.kind().as_str());
     out.push('"');
-    // `body` is a JSON object: `{}` or `{"field":...}`; splice its fields after the header.
-    if body.len() > 2 {
-        out.push(',');
-    }
-    out.push_str(&body[1..]);
+    write::fields(&mut out, frame);
+    out.push('}');
     out
-}
-
-fn to_body<T: serde::Serialize>(body: &T) -> String {
-    // Frame bodies are plain structs with string keys: serializing them cannot fail.
-    serde_json::to_string(body).unwrap_or_else(|_| String::from("{}"))
 }
 
 /// Encodes an `event` frame around its sequence number: `head`, then the number in
@@ -394,8 +364,8 @@ pub fn encode_event_around_seq(room: &str, from: Option<&str>, data: &Payload) -
 /// Encodes an application payload for a frame.
 pub fn encode_payload<T: serde::Serialize + ?Sized>(
     value: &T,
-) -> Result<crate::frame::Payload, serde_json::Error> {
-    serde_json::value::to_raw_value(value)
+) -> Result<Payload, serde_json::Error> {
+    serde_json::to_string(value).map(Payload::trusted)
 }
 
 #[cfg(test)]

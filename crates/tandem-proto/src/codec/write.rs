@@ -1,0 +1,196 @@
+//! Writing a frame's fields as JSON, kind by kind, byte for byte as serde_json writes the
+//! frame types: fields in declaration order, optional ones left out when absent.
+
+use crate::frame::{ErrorBody, Frame, Member};
+use crate::json::{push_string, push_u64};
+use crate::payload::Payload;
+
+/// Appends `,"key":` to a frame being written.
+fn key(out: &mut String, name: &str) {
+    out.push_str(",\"");
+    out.push_str(name);
+    out.push_str("\":");
+}
+
+fn string(out: &mut String, name: &str, value: &str) {
+    key(out, name);
+    push_string(out, value);
+}
+
+fn number(out: &mut String, name: &str, value: u64) {
+    key(out, name);
+    push_u64(out, value);
+}
+
+fn payload(out: &mut String, name: &str, value: &Payload) {
+    key(out, name);
+    out.push_str(value.get());
+}
+
+/// Writes `{` and the fields of an object nested in a frame, then `}`: `fields` writes
+/// each with a leading comma, and the first one's is dropped.
+fn object(out: &mut String, name: &str, fields: impl FnOnce(&mut String)) {
+    key(out, name);
+    let start = out.len();
+    fields(out);
+    if out.len() > start {
+        out.replace_range(start..=start, "{");
+    } else {
+        out.push('{');
+    }
+    out.push('}');
+}
+
+fn members(out: &mut String, name: &str, list: &[Member]) {
+    key(out, name);
+    out.push('[');
+    for (i, m) in list.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str("{\"user\":");
+        push_string(out, &m.user);
+        if let Some(meta) = &m.meta {
+            payload(out, "meta", meta);
+        }
+        out.push('}');
+    }
+    out.push(']');
+}
+
+fn error_body(out: &mut String, name: &str, body: &ErrorBody) {
+    object(out, name, |out| {
+        string(out, "code", body.code.as_str());
+        string(out, "message", &body.message);
+    });
+}
+
+/// Appends the fields of `frame`, each after a comma, to its header `{"v":1,"k":"..."`.
+pub(super) fn fields(out: &mut String, frame: &Frame) {
+    match frame {
+        Frame::Hello(b) => {
+            object(out, "app", |out| {
+                string(out, "name", &b.app.name);
+                key(out, "versions");
+                out.push('[');
+                for (i, v) in b.app.versions.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    push_u64(out, u64::from(*v));
+                }
+                out.push(']');
+            });
+            if let Some(token) = &b.token {
+                string(out, "token", token);
+            }
+        }
+        Frame::Welcome(b) => {
+            string(out, "session", &b.session);
+            string(out, "user", &b.user);
+            object(out, "app", |out| {
+                string(out, "name", &b.app.name);
+                number(out, "version", u64::from(b.app.version));
+            });
+            object(out, "heartbeat", |out| {
+                number(out, "interval_ms", b.heartbeat.interval_ms);
+                number(out, "timeout_ms", b.heartbeat.timeout_ms);
+            });
+            object(out, "limits", |out| {
+                let max = u64::try_from(b.limits.max_frame_bytes).unwrap_or(u64::MAX);
+                number(out, "max_frame_bytes", max);
+            });
+        }
+        Frame::Join(b) => {
+            number(out, "id", b.id);
+            string(out, "room", &b.room);
+            if let Some(meta) = &b.meta {
+                payload(out, "meta", meta);
+            }
+            if let Some(history) = b.history {
+                number(out, "history", u64::from(history));
+            }
+        }
+        Frame::Resume(b) => {
+            number(out, "id", b.id);
+            string(out, "room", &b.room);
+            number(out, "epoch", b.epoch);
+            number(out, "seq", b.seq);
+            if let Some(meta) = &b.meta {
+                payload(out, "meta", meta);
+            }
+        }
+        Frame::Joined(b) => {
+            number(out, "id", b.id);
+            string(out, "room", &b.room);
+            number(out, "epoch", b.epoch);
+            number(out, "seq", b.seq);
+            if let Some(recovered) = b.recovered {
+                key(out, "recovered");
+                out.push_str(if recovered { "true" } else { "false" });
+            }
+            members(out, "presence", &b.presence);
+        }
+        Frame::Leave(b) => {
+            number(out, "id", b.id);
+            string(out, "room", &b.room);
+        }
+        Frame::Left(b) => {
+            number(out, "id", b.id);
+            string(out, "room", &b.room);
+        }
+        Frame::Publish(b) => {
+            number(out, "id", b.id);
+            string(out, "room", &b.room);
+            payload(out, "data", &b.data);
+        }
+        Frame::Ack(b) => {
+            number(out, "id", b.id);
+            number(out, "seq", b.seq);
+        }
+        Frame::Event(b) => {
+            string(out, "room", &b.room);
+            number(out, "seq", b.seq);
+            if let Some(from) = &b.from {
+                string(out, "from", from);
+            }
+            payload(out, "data", &b.data);
+        }
+        Frame::Request(b) => {
+            number(out, "id", b.id);
+            if let Some(room) = &b.room {
+                string(out, "room", room);
+            }
+            payload(out, "data", &b.data);
+        }
+        Frame::Response(b) => {
+            number(out, "id", b.id);
+            if let Some(data) = &b.data {
+                payload(out, "data", data);
+            }
+            if let Some(error) = &b.error {
+                error_body(out, "error", error);
+            }
+        }
+        Frame::Presence(b) => {
+            string(out, "room", &b.room);
+            if !b.joined.is_empty() {
+                members(out, "joined", &b.joined);
+            }
+            if !b.left.is_empty() {
+                members(out, "left", &b.left);
+            }
+        }
+        Frame::Error(b) => {
+            if let Some(id) = b.id {
+                number(out, "id", id);
+            }
+            if let Some(room) = &b.room {
+                string(out, "room", room);
+            }
+            string(out, "code", b.code.as_str());
+            string(out, "message", &b.message);
+        }
+        Frame::Ping | Frame::Pong => {}
+    }
+}

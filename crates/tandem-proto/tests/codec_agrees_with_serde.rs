@@ -1,0 +1,360 @@
+//! The hand-written codec against serde_json and the frame types' serde derives, which
+//! it replaced: the same text for every frame, and for any text (good frames, and frames
+//! with fields retyped, removed, added, reordered, cut short or corrupted) the same frame
+//! or the same error: its code, its id, and the field it names.
+
+#![allow(clippy::unwrap_used)] // tests panic on purpose when an expectation fails
+
+mod support;
+
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
+
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestRunner};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use support::frames::frame;
+use tandem_proto::{
+    DecodeError, Frame, Kind, decode, decode_from_client, decode_from_server, encode,
+};
+
+/// What the codec wrote with serde_json: the body struct, spliced after the header.
+fn serde_encode(frame: &Frame) -> String {
+    fn body<T: serde::Serialize>(b: &T) -> String {
+        serde_json::to_string(b).unwrap()
+    }
+    let body = match frame {
+        Frame::Hello(b) => body(b),
+        Frame::Welcome(b) => body(b),
+        Frame::Join(b) => body(b),
+        Frame::Resume(b) => body(b),
+        Frame::Joined(b) => body(b),
+        Frame::Leave(b) => body(b),
+        Frame::Left(b) => body(b),
+        Frame::Publish(b) => body(b),
+        Frame::Ack(b) => body(b),
+        Frame::Event(b) => body(b),
+        Frame::Request(b) => body(b),
+        Frame::Response(b) => body(b),
+        Frame::Presence(b) => body(b),
+        Frame::Error(b) => body(b),
+        _ => "{}".to_owned(),
+    };
+    let sep = if body.len() > 2 { "," } else { "" };
+    format!("{{\"v\":1,\"k\":\"{}\"{sep}{}", frame.kind(), &body[1..])
+}
+
+#[derive(Deserialize)]
+struct Header {
+    v: Option<u64>,
+    k: Option<String>,
+    id: Option<u64>,
+}
+
+fn serde_id(bytes: &[u8]) -> Option<u64> {
+    serde_json::from_slice::<Header>(bytes).ok()?.id
+}
+
+/// `bytes` read as `T` by serde, its errors sorted into the codec's.
+fn parse<T: DeserializeOwned>(bytes: &[u8], kind: &str) -> Result<T, DecodeError> {
+    let err = match serde_json::from_slice::<T>(bytes) {
+        Ok(v) => return Ok(v),
+        Err(e) => e,
+    };
+    let malformed = DecodeError::Malformed {
+        detail: err.to_string(),
+    };
+    if !err.is_data() {
+        return Err(malformed);
+    }
+    let msg = err.to_string();
+    if let Some(rest) = msg.strip_prefix("missing field `") {
+        return Err(DecodeError::MissingField {
+            kind: kind.into(),
+            field: rest.split('`').next().unwrap().into(),
+            id: serde_id(bytes),
+        });
+    }
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let path = match serde_path_to_error::deserialize::<_, T>(&mut de) {
+        Ok(_) => String::new(),
+        Err(e) => e.path().to_string(),
+    };
+    if path.is_empty() || path == "." {
+        return Err(malformed);
+    }
+    Err(DecodeError::WrongType {
+        kind: kind.into(),
+        field: path,
+        detail: msg,
+        id: serde_id(bytes),
+    })
+}
+
+/// What the codec read with serde_json: the header, then the body struct, with serde's
+/// errors sorted into the codec's.
+fn serde_decode(bytes: &[u8], expected: fn(Kind) -> bool) -> Result<Frame, DecodeError> {
+    // tandem's own frames were recognised by their start, without reading the header.
+    let fast = bytes
+        .strip_prefix(br#"{"v":1,"k":""#)
+        .and_then(|rest| Some(&rest[..rest.iter().position(|b| *b == b'"')?]))
+        .and_then(|name| std::str::from_utf8(name).ok())
+        .and_then(Kind::from_wire);
+    let kind = match fast {
+        Some(kind) => kind,
+        None => serde_kind(bytes)?,
+    };
+    if !expected(kind) {
+        return Err(DecodeError::WrongDirection {
+            kind,
+            id: serde_id(bytes),
+        });
+    }
+    let k = kind.as_str();
+    Ok(match kind {
+        Kind::Hello => Frame::Hello(parse(bytes, k)?),
+        Kind::Welcome => Frame::Welcome(parse(bytes, k)?),
+        Kind::Join => Frame::Join(parse(bytes, k)?),
+        Kind::Resume => Frame::Resume(parse(bytes, k)?),
+        Kind::Joined => Frame::Joined(parse(bytes, k)?),
+        Kind::Leave => Frame::Leave(parse(bytes, k)?),
+        Kind::Left => Frame::Left(parse(bytes, k)?),
+        Kind::Publish => Frame::Publish(parse(bytes, k)?),
+        Kind::Ack => Frame::Ack(parse(bytes, k)?),
+        Kind::Event => Frame::Event(parse(bytes, k)?),
+        Kind::Request => Frame::Request(parse(bytes, k)?),
+        Kind::Response => Frame::Response(parse(bytes, k)?),
+        Kind::Presence => Frame::Presence(parse(bytes, k)?),
+        Kind::Error => Frame::Error(parse(bytes, k)?),
+        // serde_json took these without reading on; the codec checks they are JSON.
+        Kind::Ping => parse::<serde::de::IgnoredAny>(bytes, k).map(|_| Frame::Ping)?,
+        _ => parse::<serde::de::IgnoredAny>(bytes, k).map(|_| Frame::Pong)?,
+    })
+}
+
+fn serde_kind(bytes: &[u8]) -> Result<Kind, DecodeError> {
+    if std::str::from_utf8(bytes).is_err() || bytes.trim_ascii_start().first() != Some(&b'{') {
+        return Err(DecodeError::Malformed { detail: "".into() });
+    }
+    let header: Header = parse(bytes, "frame")?;
+    let missing = |field: &str| DecodeError::MissingField {
+        kind: "frame".into(),
+        field: field.into(),
+        id: header.id,
+    };
+    let v = header.v.ok_or_else(|| missing("v"))?;
+    if v != 1 {
+        return Err(DecodeError::UnsupportedVersion {
+            found: v,
+            supported: 1,
+        });
+    }
+    let name = header.k.clone().ok_or_else(|| missing("k"))?;
+    Kind::from_wire(&name).ok_or(DecodeError::UnknownKind {
+        kind: name,
+        id: header.id,
+    })
+}
+
+/// The parts of a result both codecs must agree on.
+fn gist(result: &Result<Frame, DecodeError>) -> String {
+    match result {
+        Ok(frame) => format!("{frame:?}"),
+        Err(e) => {
+            let field = match e {
+                DecodeError::MissingField { kind, field, .. }
+                | DecodeError::WrongType { kind, field, .. } => format!("{kind} {field}"),
+                DecodeError::UnknownKind { kind, .. } => kind.clone(),
+                DecodeError::WrongDirection { kind, .. } => kind.to_string(),
+                DecodeError::UnsupportedVersion { found, .. } => found.to_string(),
+                _ => String::new(),
+            };
+            format!("error {} id {:?} {field}", e.code(), e.id())
+        }
+    }
+}
+
+fn agree(text: &[u8]) -> Result<(), TestCaseError> {
+    type Decoder = fn(&[u8], usize) -> Result<Frame, DecodeError>;
+    type Direction = (fn(Kind) -> bool, Decoder);
+    let directions: [Direction; 3] = [
+        (|_| true, decode),
+        (Kind::sent_by_client, decode_from_client),
+        (Kind::sent_by_server, decode_from_server),
+    ];
+    for (expected, ours) in directions {
+        if std::str::from_utf8(text).is_err() {
+            // Checked first now: serde found it only once it read that far.
+            let e = ours(text, usize::MAX);
+            prop_assert!(matches!(e, Err(DecodeError::Malformed { .. })), "{:?}", e);
+            continue;
+        }
+        let theirs = serde_decode(text, expected);
+        let ours = ours(text, usize::MAX);
+        if let Err(DecodeError::Malformed { detail }) = &theirs {
+            // serde_json refuses a number too large for an f64; JSON does not.
+            if detail.starts_with("number out of range") {
+                continue;
+            }
+        }
+        if let Err(DecodeError::WrongType { field, .. }) = &ours {
+            // An error code is a string. serde read the enum by its own rules: `null` as a
+            // syntax error, an object as `{"variant": ...}`.
+            if field == "code" || field.ends_with(".code") {
+                continue;
+            }
+        }
+        prop_assert_eq!(
+            gist(&ours),
+            gist(&theirs),
+            "on {}: ours {:?}, serde's {:?}",
+            String::from_utf8_lossy(text),
+            ours,
+            theirs
+        );
+    }
+    Ok(())
+}
+
+/// JSON values to put in a field's place: every type, edge numbers, near-miss shapes.
+const VALUES: &[&str] = &[
+    "null",
+    "true",
+    "0",
+    "7",
+    "-1",
+    "-0",
+    "1.5",
+    "1e3",
+    "4294967296",
+    "18446744073709551615",
+    "18446744073709551616",
+    "\"\"",
+    "\"x\\u00e9\"",
+    "\"not_joined\"",
+    "\"no_such_code\"",
+    "{}",
+    "{\"user\":\"u\"}",
+    "{\"name\":\"n\",\"version\":1}",
+    "{\"interval_ms\":1,\"timeout_ms\":2}",
+    "{\"code\":\"timeout\",\"message\":\"m\"}",
+    "[]",
+    "[1]",
+    "[{\"user\":\"u\",\"meta\":null}]",
+    "[{\"user\":1}]",
+    "[{}]",
+];
+
+#[derive(Debug, Clone)]
+enum Change {
+    /// The fields sorted by name (so `k` or `v` may come late) and spaced out.
+    Reformat,
+    Replace(usize, usize),
+    Remove(usize),
+    Add(String, usize),
+    Cut(usize),
+    Corrupt(usize, u8),
+}
+
+fn change() -> impl Strategy<Value = Change> {
+    prop_oneof![
+        Just(Change::Reformat),
+        (any::<usize>(), 0..VALUES.len()).prop_map(|(f, v)| Change::Replace(f, v)),
+        any::<usize>().prop_map(Change::Remove),
+        ("[a-z_]{1,10}", 0..VALUES.len()).prop_map(|(k, v)| Change::Add(k, v)),
+        any::<usize>().prop_map(Change::Cut),
+        (any::<usize>(), any::<u8>()).prop_map(|(at, b)| Change::Corrupt(at, b)),
+    ]
+}
+
+/// `text` changed; `None` for a change whose outcome serde reads by a rule the codec
+/// drops on purpose: a nested struct written as an array.
+fn apply(text: &str, change: &Change) -> Option<Vec<u8>> {
+    let mut map: serde_json::Map<String, serde_json::Value> = serde_json::from_str(text).unwrap();
+    let keys: Vec<String> = map.keys().cloned().collect();
+    let value = |v: usize| serde_json::from_str::<serde_json::Value>(VALUES[v]).unwrap();
+    let bytes = text.as_bytes();
+    match change {
+        Change::Reformat => return Some(serde_json::to_vec_pretty(&map).unwrap()),
+        Change::Replace(f, v) => {
+            let key = &keys[f % keys.len()];
+            let structs = ["app", "heartbeat", "limits", "error"];
+            if structs.contains(&key.as_str()) && VALUES[*v].starts_with('[') {
+                return None;
+            }
+            map.insert(key.clone(), value(*v));
+        }
+        Change::Remove(f) => {
+            map.remove(&keys[f % keys.len()]);
+        }
+        Change::Add(k, v) => {
+            if map.contains_key(k) {
+                return None;
+            }
+            map.insert(k.clone(), value(*v));
+        }
+        Change::Cut(at) => return Some(bytes[..at % bytes.len()].to_vec()),
+        Change::Corrupt(at, b) => {
+            let mut out = bytes.to_vec();
+            out[at % bytes.len()] = *b;
+            return Some(out);
+        }
+    }
+    Some(serde_json::to_vec(&map).unwrap())
+}
+
+fn runner(cases: u32) -> TestRunner {
+    TestRunner::new(Config {
+        cases,
+        failure_persistence: None,
+        ..Config::default()
+    })
+}
+
+#[test]
+fn every_frame_is_written_as_serde_wrote_it_and_read_as_serde_read_it() {
+    runner(1024)
+        .run(&frame(), |f| {
+            let text = encode(&f);
+            prop_assert_eq!(&text, &serde_encode(&f));
+            agree(text.as_bytes())
+        })
+        .unwrap();
+}
+
+#[test]
+fn a_changed_frame_gets_the_same_frame_or_error_as_serde_gave() {
+    runner(4096)
+        .run(&(frame(), change()), |(f, change)| {
+            if let Some(text) = apply(&encode(&f), &change) {
+                agree(&text)?;
+            }
+            Ok(())
+        })
+        .unwrap();
+}
+
+#[test]
+fn a_field_given_twice_is_malformed() {
+    for text in [
+        &br#"{"v":1,"k":"ack","id":1,"seq":2,"seq":3}"#[..],
+        br#"{"v":1,"k":"ack","v":1,"id":1,"seq":2}"#,
+        br#"{"k":"ack","v":1,"id":1,"seq":2,"k":"ping"}"#,
+        br#"{"v":1,"k":"joined","id":1,"room":"r","epoch":1,"seq":0,"presence":[{"user":"a","user":"b"}]}"#,
+    ] {
+        let e = decode(text, 1024).unwrap_err();
+        assert!(matches!(e, DecodeError::Malformed { .. }), "{e:?}");
+        assert!(e.to_string().contains("twice"), "{e}");
+    }
+}
+
+#[test]
+fn a_nested_struct_must_be_an_object() {
+    let text = br#"{"v":1,"k":"welcome","session":"s","user":"u","app":["a",1],"heartbeat":{"interval_ms":1,"timeout_ms":2},"limits":{"max_frame_bytes":9}}"#;
+    let e = decode(text, 1024).unwrap_err();
+    assert!(
+        matches!(e, DecodeError::WrongType { ref field, .. } if field == "app"),
+        "{e:?}"
+    );
+}
