@@ -30,6 +30,10 @@ pub(crate) enum Fault {
         /// What was found, e.g. `a number`.
         found: &'static str,
     },
+    /// An object lacks a field it needs.
+    Missing(&'static str),
+    /// An object has a field twice.
+    Duplicate(String),
 }
 
 impl Fault {
@@ -62,7 +66,7 @@ impl Fault {
                 expected,
                 found,
             },
-            syntax => syntax,
+            other => other,
         }
     }
 
@@ -73,9 +77,15 @@ impl Fault {
             Fault::Type {
                 expected, found, ..
             } => format!("expected {expected}, found {found}"),
+            Fault::Missing(field) => format!("missing field `{field}`"),
+            Fault::Duplicate(field) => format!("the field `{field}` is given twice"),
         }
     }
 }
+
+/// What [`Reader::object`] calls with each key: it must read the key's value.
+pub(crate) type OnField<'r, 'a> =
+    dyn FnMut(&mut Reader<'a>, Cow<'a, str>) -> Result<(), Fault> + 'r;
 
 /// A cursor over one JSON text.
 pub(crate) struct Reader<'a> {
@@ -178,12 +188,9 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads an object, calling `field` with each key; `field` must read the key's value.
-    pub(crate) fn object<E: From<Fault>>(
-        &mut self,
-        mut field: impl FnMut(&mut Self, Cow<'a, str>) -> Result<(), E>,
-    ) -> Result<(), E> {
+    pub(crate) fn object(&mut self, field: &mut OnField<'_, 'a>) -> Result<(), Fault> {
         if self.peek() != Some(b'{') {
-            return Ok(self.wrong("an object")?);
+            return self.wrong("an object");
         }
         self.pos += 1;
         self.nest()?;
@@ -194,7 +201,7 @@ impl<'a> Reader<'a> {
         }
         loop {
             if self.peek() != Some(b'"') {
-                return Ok(self.syntax("a string key")?);
+                return self.syntax("a string key");
             }
             let key = self.string_body()?;
             self.eat(b':', "`:`")?;
@@ -206,18 +213,18 @@ impl<'a> Reader<'a> {
                     self.depth -= 1;
                     return Ok(());
                 }
-                _ => return Ok(self.syntax("`,` or `}`")?),
+                _ => return self.syntax("`,` or `}`"),
             }
         }
     }
 
     /// Reads an array, calling `element` with each index; `element` must read the value.
-    pub(crate) fn array<E: From<Fault>>(
+    pub(crate) fn array(
         &mut self,
-        mut element: impl FnMut(&mut Self, usize) -> Result<(), E>,
-    ) -> Result<(), E> {
+        element: &mut dyn FnMut(&mut Self, usize) -> Result<(), Fault>,
+    ) -> Result<(), Fault> {
         if self.peek() != Some(b'[') {
-            return Ok(self.wrong("an array")?);
+            return self.wrong("an array");
         }
         self.pos += 1;
         self.nest()?;
@@ -237,7 +244,7 @@ impl<'a> Reader<'a> {
                     self.depth -= 1;
                     return Ok(());
                 }
-                _ => return Ok(self.syntax("`,` or `]`")?),
+                _ => return self.syntax("`,` or `]`"),
             }
         }
     }
@@ -451,8 +458,8 @@ impl<'a> Reader<'a> {
     /// Reads any value, checking it is JSON.
     pub(crate) fn skip(&mut self) -> Result<(), Fault> {
         match self.peek() {
-            Some(b'{') => self.object(|r, _| r.skip()),
-            Some(b'[') => self.array(|r, _| r.skip()),
+            Some(b'{') => self.object(&mut |r, _| r.skip()),
+            Some(b'[') => self.array(&mut |r, _| r.skip()),
             Some(b'"') => self.string_body().map(drop),
             Some(b't') => self.literal("true"),
             Some(b'f') => self.literal("false"),

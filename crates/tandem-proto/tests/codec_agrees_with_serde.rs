@@ -198,6 +198,12 @@ fn agree(text: &[u8]) -> Result<(), TestCaseError> {
                 continue;
             }
         }
+        if let Err(DecodeError::WrongType { detail, .. }) = &ours {
+            // serde reads a struct written as an array; the codec wants an object.
+            if detail == "expected an object, found an array" {
+                continue;
+            }
+        }
         if let Err(DecodeError::WrongType { field, .. }) = &ours {
             // An error code is a string. serde read the enum by its own rules: `null` as a
             // syntax error, an object as `{"variant": ...}`.

@@ -9,7 +9,6 @@ use crate::error::ErrorCode;
 use crate::frame::{Frame, Id, Kind, WIRE_VERSION};
 use crate::json::{Fault, push_u64};
 use crate::payload::Payload;
-use read::Bad;
 
 /// The default largest frame, in bytes, either side accepts (64 KiB).
 pub const DEFAULT_MAX_FRAME_BYTES: usize = 64 * 1024;
@@ -126,26 +125,29 @@ fn at_field(field: &str) -> String {
 /// A server decodes with [`decode_from_client`] and a client with [`decode_from_server`]:
 /// each accepts only the kinds its peer sends.
 pub fn decode(bytes: &[u8], max_bytes: usize) -> Result<Frame, DecodeError> {
-    decode_if(bytes, max_bytes, |_| true)
+    decode_with(bytes, max_bytes, |text, kind| {
+        read::client_frame(text, kind).or_else(|| read::server_frame(text, kind))
+    })
 }
 
 /// Decodes one text frame a client sent (what a server reads). The kinds only a server
 /// sends are refused with [`DecodeError::WrongDirection`].
 pub fn decode_from_client(bytes: &[u8], max_bytes: usize) -> Result<Frame, DecodeError> {
-    decode_if(bytes, max_bytes, Kind::sent_by_client)
+    decode_with(bytes, max_bytes, read::client_frame)
 }
 
 /// Decodes one text frame a server sent (what a client reads). The kinds only a client
 /// sends are refused with [`DecodeError::WrongDirection`].
 pub fn decode_from_server(bytes: &[u8], max_bytes: usize) -> Result<Frame, DecodeError> {
-    decode_if(bytes, max_bytes, Kind::sent_by_server)
+    decode_with(bytes, max_bytes, read::server_frame)
 }
 
-/// Decodes a frame whose kind passes `expected`.
-fn decode_if(
+/// Decodes a frame with `reader`, which reads the kinds this side accepts and gives `None`
+/// for the others.
+fn decode_with(
     bytes: &[u8],
     max_bytes: usize,
-    expected: fn(Kind) -> bool,
+    reader: impl FnOnce(&str, Kind) -> Option<Result<Frame, Fault>>,
 ) -> Result<Frame, DecodeError> {
     if bytes.len() > max_bytes {
         return Err(DecodeError::TooLarge {
@@ -160,19 +162,19 @@ fn decode_if(
         ),
     })?;
     let kind = kind(text)?;
-    if !expected(kind) {
+    let Some(frame) = reader(text, kind) else {
         return Err(DecodeError::WrongDirection {
             kind,
             id: frame_id(text),
         });
-    }
-    read::frame(text, kind).map_err(|bad| match bad {
-        Bad::Missing(field) => DecodeError::MissingField {
+    };
+    frame.map_err(|fault| match fault {
+        Fault::Missing(field) => DecodeError::MissingField {
             kind: kind.as_str().to_owned(),
             field: field.to_owned(),
             id: frame_id(text),
         },
-        Bad::Fault(fault @ Fault::Type { .. }) => wrong_type(kind.as_str(), fault, text),
+        fault @ Fault::Type { .. } => wrong_type(kind.as_str(), fault, text),
         other => malformed(other),
     })
 }
@@ -200,8 +202,8 @@ fn kind(text: &str) -> Result<Kind, DecodeError> {
             detail: "a frame must be a JSON object".into(),
         });
     }
-    let header = read::header(text).map_err(|bad| match bad {
-        Bad::Fault(fault @ Fault::Type { .. }) => DecodeError::WrongType {
+    let header = read::header(text).map_err(|fault| match fault {
+        fault @ Fault::Type { .. } => DecodeError::WrongType {
             kind: "frame".into(),
             detail: fault.detail(),
             field: fault_path(fault),
@@ -234,20 +236,16 @@ fn frame_id(text: &str) -> Option<Id> {
     read::header(text).ok()?.id
 }
 
-fn malformed(bad: Bad) -> DecodeError {
+fn malformed(fault: Fault) -> DecodeError {
     DecodeError::Malformed {
-        detail: match bad {
-            Bad::Fault(fault) => fault.detail(),
-            Bad::Duplicate(key) => format!("the field `{key}` is given twice"),
-            Bad::Missing(field) => format!("missing field `{field}`"),
-        },
+        detail: fault.detail(),
     }
 }
 
 fn fault_path(fault: Fault) -> String {
     match fault {
         Fault::Type { path, .. } => path,
-        Fault::Syntax { .. } => String::new(),
+        _ => String::new(),
     }
 }
 

@@ -1,10 +1,12 @@
 //! Reading a frame's fields, kind by kind, in one pass over its JSON text.
 //!
-//! The rules follow the frame types' serde attributes, which PROTOCOL.md documents: keys
-//! in any order, unknown keys skipped, a key given twice refused, an absent optional field
-//! or `null` is `None` (but `null` is a payload in `meta` and `data`), and the first
-//! missing required field in declaration order is the one named. A nested struct must be
-//! an object.
+//! The rules are the frame types' serde attributes, which PROTOCOL.md documents: keys in
+//! any order, unknown keys skipped, a key given twice refused, an absent optional field or
+//! `null` is `None` (but `null` is a payload in `meta` and `data`), and the first missing
+//! required field in declaration order is the one named. A nested struct must be an
+//! object. Each side reads only the kinds its peer sends ([`server_frame`],
+//! [`client_frame`]), so a browser build carries no reader for the kinds only a server
+//! reads.
 
 use std::borrow::Cow;
 
@@ -17,105 +19,56 @@ use crate::frame::{
 use crate::json::{Fault, Reader};
 use crate::payload::Payload;
 
-/// Why a frame's fields could not be read.
-#[derive(Debug)]
-pub(super) enum Bad {
-    /// Not JSON, or a value of the wrong type.
-    Fault(Fault),
-    /// A required field is absent.
-    Missing(&'static str),
-    /// A key appears twice in one object.
-    Duplicate(String),
-}
-
-impl From<Fault> for Bad {
-    fn from(f: Fault) -> Bad {
-        Bad::Fault(f)
-    }
-}
-
-impl Bad {
-    fn in_field(self, key: &str) -> Bad {
-        match self {
-            Bad::Fault(f) => Bad::Fault(f.in_field(key)),
-            other => other,
-        }
-    }
-
-    fn in_element(self, index: usize) -> Bad {
-        match self {
-            Bad::Fault(f) => Bad::Fault(f.in_element(index)),
-            other => other,
-        }
-    }
-}
-
 /// The fields of one object: `slot` reads a key's value and says whether the key was one
-/// of its fields; other keys are skipped, and a field given twice is refused.
+/// of its fields; other keys are skipped. A frame's own `v` and `k` (read by the header)
+/// are skipped too, but only once each.
 fn fields<'a>(
     r: &mut Reader<'a>,
-    mut slot: impl FnMut(&mut Reader<'a>, &str) -> Result<bool, Bad>,
-) -> Result<(), Bad> {
-    let mut seen: u32 = 0;
-    r.object(|r, key| {
-        if !slot(r, &key).map_err(|bad| bad.in_field(&key))? {
+    slot: &mut dyn FnMut(&mut Reader<'a>, &str) -> Result<bool, Fault>,
+) -> Result<(), Fault> {
+    let (mut v, mut k) = (false, false);
+    r.object(&mut |r, key| {
+        let header = match &*key {
+            "v" => Some(&mut v),
+            "k" => Some(&mut k),
+            _ => None,
+        };
+        if let Some(seen) = header {
+            if std::mem::replace(seen, true) {
+                return Err(Fault::Duplicate(key.into_owned()));
+            }
+            return r.skip();
+        }
+        if !slot(r, &key).map_err(|f| f.in_field(&key))? {
             r.skip()?;
-            return Ok(());
         }
-        let bit = key_bit(&key);
-        if seen & bit != 0 {
-            return Err(Bad::Duplicate(key.into_owned()));
-        }
-        seen |= bit;
         Ok(())
     })
 }
 
-/// One bit per known field name, to find a key given twice.
-fn key_bit(key: &str) -> u32 {
-    const NAMES: [&str; 29] = [
-        "v",
-        "k",
-        "id",
-        "room",
-        "meta",
-        "history",
-        "epoch",
-        "seq",
-        "recovered",
-        "presence",
-        "data",
-        "from",
-        "error",
-        "joined",
-        "left",
-        "code",
-        "message",
-        "session",
-        "user",
-        "app",
-        "heartbeat",
-        "limits",
-        "token",
-        "name",
-        "versions",
-        "version",
-        "interval_ms",
-        "timeout_ms",
-        "max_frame_bytes",
-    ];
-    NAMES.iter().position(|n| *n == key).map_or(0, |i| 1 << i)
+/// Reads a field's value into its slot, refusing a second one (before reading it).
+fn put<'a, T>(
+    slot: &mut Option<T>,
+    key: &str,
+    r: &mut Reader<'a>,
+    read: impl FnOnce(&mut Reader<'a>) -> Result<T, Fault>,
+) -> Result<bool, Fault> {
+    if slot.is_some() {
+        return Err(Fault::Duplicate(key.to_owned()));
+    }
+    *slot = Some(read(r)?);
+    Ok(true)
 }
 
-fn need<T>(value: Option<T>, name: &'static str) -> Result<T, Bad> {
-    value.ok_or(Bad::Missing(name))
+fn need<T>(value: Option<T>, name: &'static str) -> Result<T, Fault> {
+    value.ok_or(Fault::Missing(name))
 }
 
 fn string(r: &mut Reader<'_>) -> Result<String, Fault> {
     r.string().map(Cow::into_owned)
 }
 
-/// An optional field: `null` is `None`.
+/// An optional field's value: `null` is `None`.
 fn optional<'a, T>(
     r: &mut Reader<'a>,
     read: impl FnOnce(&mut Reader<'a>) -> Result<T, Fault>,
@@ -142,24 +95,24 @@ fn usize(r: &mut Reader<'_>) -> Result<usize, Fault> {
         .map(|n| usize::try_from(n).unwrap_or(usize::MAX))
 }
 
-fn members(r: &mut Reader<'_>) -> Result<Vec<Member>, Bad> {
+fn list<'a, T>(
+    r: &mut Reader<'a>,
+    mut read: impl FnMut(&mut Reader<'a>) -> Result<T, Fault>,
+) -> Result<Vec<T>, Fault> {
     let mut out = Vec::new();
-    r.array(|r, i| {
-        out.push(member(r).map_err(|bad| bad.in_element(i))?);
-        Ok::<_, Bad>(())
+    r.array(&mut |r, i| {
+        out.push(read(r).map_err(|f| f.in_element(i))?);
+        Ok(())
     })?;
     Ok(out)
 }
 
-fn member(r: &mut Reader<'_>) -> Result<Member, Bad> {
+fn member(r: &mut Reader<'_>) -> Result<Member, Fault> {
     let (mut user, mut meta) = (None, None);
-    fields(r, |r, key| {
-        match key {
-            "user" => user = Some(string(r)?),
-            "meta" => meta = Some(payload(r)?),
-            _ => return Ok(false),
-        }
-        Ok(true)
+    fields(r, &mut |r, key| match key {
+        "user" => put(&mut user, key, r, string),
+        "meta" => put(&mut meta, key, r, payload),
+        _ => Ok(false),
     })?;
     Ok(Member {
         user: need(user, "user")?,
@@ -171,15 +124,12 @@ fn error_code(r: &mut Reader<'_>) -> Result<ErrorCode, Fault> {
     r.string().map(|s| ErrorCode::from_wire(&s))
 }
 
-fn error_body(r: &mut Reader<'_>) -> Result<ErrorBody, Bad> {
+fn error_body(r: &mut Reader<'_>) -> Result<ErrorBody, Fault> {
     let (mut code, mut message) = (None, None);
-    fields(r, |r, key| {
-        match key {
-            "code" => code = Some(error_code(r)?),
-            "message" => message = Some(string(r)?),
-            _ => return Ok(false),
-        }
-        Ok(true)
+    fields(r, &mut |r, key| match key {
+        "code" => put(&mut code, key, r, error_code),
+        "message" => put(&mut message, key, r, string),
+        _ => Ok(false),
     })?;
     Ok(ErrorBody {
         code: need(code, "code")?,
@@ -187,38 +137,71 @@ fn error_body(r: &mut Reader<'_>) -> Result<ErrorBody, Bad> {
     })
 }
 
-fn app_offer(r: &mut Reader<'_>) -> Result<AppOffer, Bad> {
-    let (mut name, mut versions) = (None, None);
-    fields(r, |r, key| {
-        match key {
-            "name" => name = Some(string(r)?),
-            "versions" => {
-                let mut list = Vec::new();
-                r.array(|r, i| {
-                    list.push(u32(r).map_err(|f| f.in_element(i))?);
-                    Ok::<_, Fault>(())
-                })?;
-                versions = Some(list);
-            }
-            _ => return Ok(false),
+/// Reads the frame of a kind servers send, from the whole text of its object; `None` for
+/// the kinds only clients send.
+pub(super) fn server_frame(text: &str, kind: Kind) -> Option<Result<Frame, Fault>> {
+    let r = &mut Reader::new(text);
+    let frame = match kind {
+        Kind::Welcome => welcome(r).map(Frame::Welcome),
+        Kind::Joined => joined(r).map(Frame::Joined),
+        Kind::Left => id_room(r).map(|(id, room)| Frame::Left(Left { id, room })),
+        Kind::Ack => ack(r).map(Frame::Ack),
+        Kind::Event => event(r).map(Frame::Event),
+        Kind::Request => request(r).map(Frame::Request),
+        Kind::Response => response(r).map(Frame::Response),
+        Kind::Presence => presence(r).map(Frame::Presence),
+        Kind::Error => error(r).map(Frame::Error),
+        Kind::Ping => fields(r, &mut |_, _| Ok(false)).map(|()| Frame::Ping),
+        Kind::Pong => fields(r, &mut |_, _| Ok(false)).map(|()| Frame::Pong),
+        _ => return None,
+    };
+    Some(frame.and_then(|f| r.end().map(|()| f)))
+}
+
+/// Reads the frame of a kind clients send, from the whole text of its object; `None` for
+/// the kinds only servers send.
+pub(super) fn client_frame(text: &str, kind: Kind) -> Option<Result<Frame, Fault>> {
+    let r = &mut Reader::new(text);
+    let frame = match kind {
+        Kind::Hello => hello(r).map(Frame::Hello),
+        Kind::Join => join(r).map(Frame::Join),
+        Kind::Resume => resume(r).map(Frame::Resume),
+        Kind::Leave => id_room(r).map(|(id, room)| Frame::Leave(Leave { id, room })),
+        Kind::Publish => publish(r).map(Frame::Publish),
+        Kind::Request | Kind::Response | Kind::Ping | Kind::Pong => {
+            return server_frame(text, kind);
         }
-        Ok(true)
+        _ => return None,
+    };
+    Some(frame.and_then(|f| r.end().map(|()| f)))
+}
+
+fn welcome(r: &mut Reader<'_>) -> Result<Welcome, Fault> {
+    let (mut session, mut user, mut app, mut heartbeat, mut limits) =
+        (None, None, None, None, None);
+    fields(r, &mut |r, key| match key {
+        "session" => put(&mut session, key, r, string),
+        "user" => put(&mut user, key, r, string),
+        "app" => put(&mut app, key, r, app_selected),
+        "heartbeat" => put(&mut heartbeat, key, r, heartbeat_timings),
+        "limits" => put(&mut limits, key, r, announced_limits),
+        _ => Ok(false),
     })?;
-    Ok(AppOffer {
-        name: need(name, "name")?,
-        versions: need(versions, "versions")?,
+    Ok(Welcome {
+        session: need(session, "session")?,
+        user: need(user, "user")?,
+        app: need(app, "app")?,
+        heartbeat: need(heartbeat, "heartbeat")?,
+        limits: need(limits, "limits")?,
     })
 }
 
-fn app_selected(r: &mut Reader<'_>) -> Result<AppSelected, Bad> {
+fn app_selected(r: &mut Reader<'_>) -> Result<AppSelected, Fault> {
     let (mut name, mut version) = (None, None);
-    fields(r, |r, key| {
-        match key {
-            "name" => name = Some(string(r)?),
-            "version" => version = Some(u32(r)?),
-            _ => return Ok(false),
-        }
-        Ok(true)
+    fields(r, &mut |r, key| match key {
+        "name" => put(&mut name, key, r, string),
+        "version" => put(&mut version, key, r, u32),
+        _ => Ok(false),
     })?;
     Ok(AppSelected {
         name: need(name, "name")?,
@@ -226,15 +209,12 @@ fn app_selected(r: &mut Reader<'_>) -> Result<AppSelected, Bad> {
     })
 }
 
-fn heartbeat(r: &mut Reader<'_>) -> Result<HeartbeatTimings, Bad> {
+fn heartbeat_timings(r: &mut Reader<'_>) -> Result<HeartbeatTimings, Fault> {
     let (mut interval, mut timeout) = (None, None);
-    fields(r, |r, key| {
-        match key {
-            "interval_ms" => interval = Some(r.u64()?),
-            "timeout_ms" => timeout = Some(r.u64()?),
-            _ => return Ok(false),
-        }
-        Ok(true)
+    fields(r, &mut |r, key| match key {
+        "interval_ms" => put(&mut interval, key, r, Reader::u64),
+        "timeout_ms" => put(&mut timeout, key, r, Reader::u64),
+        _ => Ok(false),
     })?;
     Ok(HeartbeatTimings {
         interval_ms: need(interval, "interval_ms")?,
@@ -242,228 +222,216 @@ fn heartbeat(r: &mut Reader<'_>) -> Result<HeartbeatTimings, Bad> {
     })
 }
 
-fn limits(r: &mut Reader<'_>) -> Result<AnnouncedLimits, Bad> {
+fn announced_limits(r: &mut Reader<'_>) -> Result<AnnouncedLimits, Fault> {
     let mut max = None;
-    fields(r, |r, key| {
-        match key {
-            "max_frame_bytes" => max = Some(usize(r)?),
-            _ => return Ok(false),
-        }
-        Ok(true)
+    fields(r, &mut |r, key| match key {
+        "max_frame_bytes" => put(&mut max, key, r, usize),
+        _ => Ok(false),
     })?;
     Ok(AnnouncedLimits {
         max_frame_bytes: need(max, "max_frame_bytes")?,
     })
 }
 
-/// The fields every frame kind may have, read in one pass; each kind then takes its own.
-#[derive(Default)]
-struct Body {
-    id: Option<u64>,
-    room: Option<String>,
-    meta: Option<Payload>,
-    history: Option<u32>,
-    epoch: Option<u64>,
-    seq: Option<u64>,
-    recovered: Option<bool>,
-    presence: Option<Vec<Member>>,
-    data: Option<Payload>,
-    from: Option<String>,
-    error: Option<ErrorBody>,
-    joined: Option<Vec<Member>>,
-    left: Option<Vec<Member>>,
-    code: Option<ErrorCode>,
-    message: Option<String>,
-    session: Option<String>,
-    user: Option<String>,
-    app_offer: Option<AppOffer>,
-    app_selected: Option<AppSelected>,
-    heartbeat: Option<HeartbeatTimings>,
-    limits: Option<AnnouncedLimits>,
-    token: Option<String>,
-}
-
-/// The body fields `kind` has, by wire name.
-fn has(kind: Kind, key: &str) -> bool {
-    let names: &[&str] = match kind {
-        Kind::Hello => &["app", "token"],
-        Kind::Welcome => &["session", "user", "app", "heartbeat", "limits"],
-        Kind::Join => &["id", "room", "meta", "history"],
-        Kind::Resume => &["id", "room", "epoch", "seq", "meta"],
-        Kind::Joined => &["id", "room", "epoch", "seq", "recovered", "presence"],
-        Kind::Leave | Kind::Left => &["id", "room"],
-        Kind::Publish => &["id", "room", "data"],
-        Kind::Ack => &["id", "seq"],
-        Kind::Event => &["room", "seq", "from", "data"],
-        Kind::Request => &["id", "room", "data"],
-        Kind::Response => &["id", "data", "error"],
-        Kind::Presence => &["room", "joined", "left"],
-        Kind::Error => &["id", "room", "code", "message"],
-        Kind::Ping | Kind::Pong => &[],
-    };
-    names.contains(&key)
-}
-
-/// Reads the frame of `kind` from the whole text of its object.
-pub(super) fn frame(text: &str, kind: Kind) -> Result<Frame, Bad> {
-    let mut r = Reader::new(text);
-    let mut b = Body::default();
-    fields(&mut r, |r, key| {
-        if key == "v" || key == "k" {
-            // Read by the header; here only a second one is looked for.
-            r.skip()?;
-            return Ok(true);
-        }
-        if !has(kind, key) {
-            return Ok(false);
-        }
-        if key != "meta" && key != "data" && r.null()? {
-            // `null` is `None` for an optional field, and the wrong type for the others.
-            return if nullable(kind, key) {
-                Ok(true)
-            } else {
-                Err(Bad::Fault(null_fault(key)))
-            };
-        }
-        match key {
-            "id" => b.id = Some(r.u64()?),
-            "room" => b.room = Some(string(r)?),
-            "meta" => b.meta = Some(payload(r)?),
-            "history" => b.history = Some(u32(r)?),
-            "epoch" => b.epoch = Some(r.u64()?),
-            "seq" => b.seq = Some(r.u64()?),
-            "recovered" => b.recovered = Some(r.bool()?),
-            "presence" => b.presence = Some(members(r)?),
-            "data" => b.data = Some(payload(r)?),
-            "from" => b.from = Some(string(r)?),
-            "error" => b.error = Some(error_body(r)?),
-            "joined" => b.joined = Some(members(r)?),
-            "left" => b.left = Some(members(r)?),
-            "code" => b.code = Some(error_code(r)?),
-            "message" => b.message = Some(string(r)?),
-            "session" => b.session = Some(string(r)?),
-            "user" => b.user = Some(string(r)?),
-            "app" if kind == Kind::Hello => b.app_offer = Some(app_offer(r)?),
-            "app" => b.app_selected = Some(app_selected(r)?),
-            "heartbeat" => b.heartbeat = Some(heartbeat(r)?),
-            "limits" => b.limits = Some(limits(r)?),
-            "token" => b.token = Some(string(r)?),
-            _ => return Ok(false),
-        }
-        Ok(true)
+fn joined(r: &mut Reader<'_>) -> Result<Joined, Fault> {
+    let (mut id, mut room, mut epoch, mut seq, mut recovered, mut presence) =
+        (None, None, None, None, None, None);
+    fields(r, &mut |r, key| match key {
+        "id" => put(&mut id, key, r, Reader::u64),
+        "room" => put(&mut room, key, r, string),
+        "epoch" => put(&mut epoch, key, r, Reader::u64),
+        "seq" => put(&mut seq, key, r, Reader::u64),
+        "recovered" => put(&mut recovered, key, r, |r| optional(r, Reader::bool)),
+        "presence" => put(&mut presence, key, r, |r| list(r, member)),
+        _ => Ok(false),
     })?;
-    let frame = build(kind, b)?;
-    r.end()?;
-    Ok(frame)
+    Ok(Joined {
+        id: need(id, "id")?,
+        room: need(room, "room")?,
+        epoch: need(epoch, "epoch")?,
+        seq: need(seq, "seq")?,
+        recovered: recovered.flatten(),
+        presence: need(presence, "presence")?,
+    })
 }
 
-/// Whether `key` is an optional field of `kind`, where `null` is `None`.
-fn nullable(kind: Kind, key: &str) -> bool {
-    matches!(
-        (kind, key),
-        (_, "history" | "recovered" | "from" | "token")
-            | (Kind::Request | Kind::Error, "room")
-            | (Kind::Response, "error")
-            | (Kind::Error, "id")
-    )
+/// The fields of `leave` and `left`.
+fn id_room(r: &mut Reader<'_>) -> Result<(u64, String), Fault> {
+    let (mut id, mut room) = (None, None);
+    fields(r, &mut |r, key| match key {
+        "id" => put(&mut id, key, r, Reader::u64),
+        "room" => put(&mut room, key, r, string),
+        _ => Ok(false),
+    })?;
+    Ok((need(id, "id")?, need(room, "room")?))
 }
 
-/// The type fault for `null` in the field `key`, which cannot be `null`.
-fn null_fault(key: &str) -> Fault {
-    let expected = match key {
-        "id" | "epoch" | "seq" => "a whole number",
-        "presence" | "joined" | "left" => "an array",
-        "app" | "heartbeat" | "limits" => "an object",
-        _ => "a string",
-    };
-    Fault::Type {
-        path: String::new(),
-        expected,
-        found: "null",
-    }
+fn ack(r: &mut Reader<'_>) -> Result<Ack, Fault> {
+    let (mut id, mut seq) = (None, None);
+    fields(r, &mut |r, key| match key {
+        "id" => put(&mut id, key, r, Reader::u64),
+        "seq" => put(&mut seq, key, r, Reader::u64),
+        _ => Ok(false),
+    })?;
+    Ok(Ack {
+        id: need(id, "id")?,
+        seq: need(seq, "seq")?,
+    })
 }
 
-/// Takes the fields of `kind` out of what was read, naming the first one missing.
-fn build(kind: Kind, b: Body) -> Result<Frame, Bad> {
-    Ok(match kind {
-        Kind::Hello => Frame::Hello(Hello {
-            app: need(b.app_offer, "app")?,
-            token: b.token,
-        }),
-        Kind::Welcome => Frame::Welcome(Welcome {
-            session: need(b.session, "session")?,
-            user: need(b.user, "user")?,
-            app: need(b.app_selected, "app")?,
-            heartbeat: need(b.heartbeat, "heartbeat")?,
-            limits: need(b.limits, "limits")?,
-        }),
-        Kind::Join => Frame::Join(Join {
-            id: need(b.id, "id")?,
-            room: need(b.room, "room")?,
-            meta: b.meta,
-            history: b.history,
-        }),
-        Kind::Resume => Frame::Resume(Resume {
-            id: need(b.id, "id")?,
-            room: need(b.room, "room")?,
-            epoch: need(b.epoch, "epoch")?,
-            seq: need(b.seq, "seq")?,
-            meta: b.meta,
-        }),
-        Kind::Joined => Frame::Joined(Joined {
-            id: need(b.id, "id")?,
-            room: need(b.room, "room")?,
-            epoch: need(b.epoch, "epoch")?,
-            seq: need(b.seq, "seq")?,
-            recovered: b.recovered,
-            presence: need(b.presence, "presence")?,
-        }),
-        Kind::Leave => Frame::Leave(Leave {
-            id: need(b.id, "id")?,
-            room: need(b.room, "room")?,
-        }),
-        Kind::Left => Frame::Left(Left {
-            id: need(b.id, "id")?,
-            room: need(b.room, "room")?,
-        }),
-        Kind::Publish => Frame::Publish(Publish {
-            id: need(b.id, "id")?,
-            room: need(b.room, "room")?,
-            data: need(b.data, "data")?,
-        }),
-        Kind::Ack => Frame::Ack(Ack {
-            id: need(b.id, "id")?,
-            seq: need(b.seq, "seq")?,
-        }),
-        Kind::Event => Frame::Event(Event {
-            room: need(b.room, "room")?,
-            seq: need(b.seq, "seq")?,
-            from: b.from,
-            data: need(b.data, "data")?,
-        }),
-        Kind::Request => Frame::Request(Request {
-            id: need(b.id, "id")?,
-            room: b.room,
-            data: need(b.data, "data")?,
-        }),
-        Kind::Response => Frame::Response(Response {
-            id: need(b.id, "id")?,
-            data: b.data,
-            error: b.error,
-        }),
-        Kind::Presence => Frame::Presence(Presence {
-            room: need(b.room, "room")?,
-            joined: b.joined.unwrap_or_default(),
-            left: b.left.unwrap_or_default(),
-        }),
-        Kind::Ping => Frame::Ping,
-        Kind::Pong => Frame::Pong,
-        Kind::Error => Frame::Error(ErrorFrame {
-            id: b.id,
-            room: b.room,
-            code: need(b.code, "code")?,
-            message: need(b.message, "message")?,
-        }),
+fn event(r: &mut Reader<'_>) -> Result<Event, Fault> {
+    let (mut room, mut seq, mut from, mut data) = (None, None, None, None);
+    fields(r, &mut |r, key| match key {
+        "room" => put(&mut room, key, r, string),
+        "seq" => put(&mut seq, key, r, Reader::u64),
+        "from" => put(&mut from, key, r, |r| optional(r, string)),
+        "data" => put(&mut data, key, r, payload),
+        _ => Ok(false),
+    })?;
+    Ok(Event {
+        room: need(room, "room")?,
+        seq: need(seq, "seq")?,
+        from: from.flatten(),
+        data: need(data, "data")?,
+    })
+}
+
+fn request(r: &mut Reader<'_>) -> Result<Request, Fault> {
+    let (mut id, mut room, mut data) = (None, None, None);
+    fields(r, &mut |r, key| match key {
+        "id" => put(&mut id, key, r, Reader::u64),
+        "room" => put(&mut room, key, r, |r| optional(r, string)),
+        "data" => put(&mut data, key, r, payload),
+        _ => Ok(false),
+    })?;
+    Ok(Request {
+        id: need(id, "id")?,
+        room: room.flatten(),
+        data: need(data, "data")?,
+    })
+}
+
+fn response(r: &mut Reader<'_>) -> Result<Response, Fault> {
+    let (mut id, mut data, mut error) = (None, None, None);
+    fields(r, &mut |r, key| match key {
+        "id" => put(&mut id, key, r, Reader::u64),
+        "data" => put(&mut data, key, r, payload),
+        "error" => put(&mut error, key, r, |r| optional(r, error_body)),
+        _ => Ok(false),
+    })?;
+    Ok(Response {
+        id: need(id, "id")?,
+        data,
+        error: error.flatten(),
+    })
+}
+
+fn presence(r: &mut Reader<'_>) -> Result<Presence, Fault> {
+    let (mut room, mut joined, mut left) = (None, None, None);
+    fields(r, &mut |r, key| match key {
+        "room" => put(&mut room, key, r, string),
+        "joined" => put(&mut joined, key, r, |r| list(r, member)),
+        "left" => put(&mut left, key, r, |r| list(r, member)),
+        _ => Ok(false),
+    })?;
+    Ok(Presence {
+        room: need(room, "room")?,
+        joined: joined.unwrap_or_default(),
+        left: left.unwrap_or_default(),
+    })
+}
+
+fn error(r: &mut Reader<'_>) -> Result<ErrorFrame, Fault> {
+    let (mut id, mut room, mut code, mut message) = (None, None, None, None);
+    fields(r, &mut |r, key| match key {
+        "id" => put(&mut id, key, r, |r| optional(r, Reader::u64)),
+        "room" => put(&mut room, key, r, |r| optional(r, string)),
+        "code" => put(&mut code, key, r, error_code),
+        "message" => put(&mut message, key, r, string),
+        _ => Ok(false),
+    })?;
+    Ok(ErrorFrame {
+        id: id.flatten(),
+        room: room.flatten(),
+        code: need(code, "code")?,
+        message: need(message, "message")?,
+    })
+}
+
+fn hello(r: &mut Reader<'_>) -> Result<Hello, Fault> {
+    let (mut app, mut token) = (None, None);
+    fields(r, &mut |r, key| match key {
+        "app" => put(&mut app, key, r, app_offer),
+        "token" => put(&mut token, key, r, |r| optional(r, string)),
+        _ => Ok(false),
+    })?;
+    Ok(Hello {
+        app: need(app, "app")?,
+        token: token.flatten(),
+    })
+}
+
+fn app_offer(r: &mut Reader<'_>) -> Result<AppOffer, Fault> {
+    let (mut name, mut versions) = (None, None);
+    fields(r, &mut |r, key| match key {
+        "name" => put(&mut name, key, r, string),
+        "versions" => put(&mut versions, key, r, |r| list(r, u32)),
+        _ => Ok(false),
+    })?;
+    Ok(AppOffer {
+        name: need(name, "name")?,
+        versions: need(versions, "versions")?,
+    })
+}
+
+fn join(r: &mut Reader<'_>) -> Result<Join, Fault> {
+    let (mut id, mut room, mut meta, mut history) = (None, None, None, None);
+    fields(r, &mut |r, key| match key {
+        "id" => put(&mut id, key, r, Reader::u64),
+        "room" => put(&mut room, key, r, string),
+        "meta" => put(&mut meta, key, r, payload),
+        "history" => put(&mut history, key, r, |r| optional(r, u32)),
+        _ => Ok(false),
+    })?;
+    Ok(Join {
+        id: need(id, "id")?,
+        room: need(room, "room")?,
+        meta,
+        history: history.flatten(),
+    })
+}
+
+fn resume(r: &mut Reader<'_>) -> Result<Resume, Fault> {
+    let (mut id, mut room, mut epoch, mut seq, mut meta) = (None, None, None, None, None);
+    fields(r, &mut |r, key| match key {
+        "id" => put(&mut id, key, r, Reader::u64),
+        "room" => put(&mut room, key, r, string),
+        "epoch" => put(&mut epoch, key, r, Reader::u64),
+        "seq" => put(&mut seq, key, r, Reader::u64),
+        "meta" => put(&mut meta, key, r, payload),
+        _ => Ok(false),
+    })?;
+    Ok(Resume {
+        id: need(id, "id")?,
+        room: need(room, "room")?,
+        epoch: need(epoch, "epoch")?,
+        seq: need(seq, "seq")?,
+        meta,
+    })
+}
+
+fn publish(r: &mut Reader<'_>) -> Result<Publish, Fault> {
+    let (mut id, mut room, mut data) = (None, None, None);
+    fields(r, &mut |r, key| match key {
+        "id" => put(&mut id, key, r, Reader::u64),
+        "room" => put(&mut room, key, r, string),
+        "data" => put(&mut data, key, r, payload),
+        _ => Ok(false),
+    })?;
+    Ok(Publish {
+        id: need(id, "id")?,
+        room: need(room, "room")?,
+        data: need(data, "data")?,
     })
 }
 
@@ -479,18 +447,25 @@ pub(super) struct Header<'a> {
 }
 
 /// Reads the header fields of a frame, skipping the rest.
-pub(super) fn header(text: &str) -> Result<Header<'_>, Bad> {
-    let mut r = Reader::new(text);
-    let mut h = Header::default();
-    fields(&mut r, |r, key| {
-        match key {
-            "v" => h.v = optional(r, Reader::u64)?,
-            "k" => h.k = optional(r, Reader::string)?,
-            "id" => h.id = optional(r, Reader::u64)?,
-            _ => return Ok(false),
+pub(super) fn header(text: &str) -> Result<Header<'_>, Fault> {
+    let r = &mut Reader::new(text);
+    let (mut v, mut k, mut id) = (None, None, None);
+    r.object(&mut |r, key| {
+        let mut read = || match &*key {
+            "v" => put(&mut v, &key, r, |r| optional(r, Reader::u64)),
+            "k" => put(&mut k, &key, r, |r| optional(r, Reader::string)),
+            "id" => put(&mut id, &key, r, |r| optional(r, Reader::u64)),
+            _ => Ok(false),
+        };
+        if !read().map_err(|f| f.in_field(&key))? {
+            r.skip()?;
         }
-        Ok(true)
+        Ok(())
     })?;
     r.end()?;
-    Ok(h)
+    Ok(Header {
+        v: v.flatten(),
+        k: k.flatten(),
+        id: id.flatten(),
+    })
 }
