@@ -2,9 +2,9 @@
 //! commands, and which operation each answer completes. The transports (`native`, `wasm`)
 //! only move bytes and time in and out.
 
-use std::collections::HashMap;
-
-use tandem_proto::{ClientEvent, ConnectionState, Id, Instant, Payload, Session, TokenError};
+use tandem_proto::{
+    ClientEvent, ConnectionState, Id, Instant, Payload, Session, Table, TokenError,
+};
 
 use crate::client::Command;
 use crate::config::{Config, TokenFuture, TokenProvider};
@@ -38,7 +38,7 @@ enum Waiting {
 pub(crate) struct Driver {
     pub session: Session,
     sink: Option<Sink>,
-    waiting: HashMap<Id, Waiting>,
+    waiting: Table<Id, Waiting>,
     closers: Vec<Reply<()>>,
     token_provider: Option<TokenProvider>,
     /// Whether the session asked for a token the transport has not fetched yet.
@@ -58,7 +58,7 @@ impl Driver {
         Driver {
             session: Session::new(protocol, seed.unwrap_or_else(fresh_seed)),
             sink: Some(sink),
-            waiting: HashMap::new(),
+            waiting: Table::new(),
             closers: Vec::new(),
             token_provider,
             token_wanted: false,

@@ -46,6 +46,7 @@ mod payload;
 pub mod rate;
 pub mod rng;
 pub mod server;
+mod table;
 pub mod time;
 
 pub use backoff::Backoff;
@@ -70,4 +71,5 @@ pub use server::{
     ConnId, ConnState, Delivery, Hub, HubConfig, JoinRequest, MemberChange, Notice, Recipients,
     RoomState, Server, ServerConfig, ServerConnection, ServerEvent, ServerTransmit, Start,
 };
+pub use table::Table;
 pub use time::Instant;

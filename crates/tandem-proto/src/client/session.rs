@@ -1,7 +1,7 @@
 //! The client session state machine: connect, negotiate, rejoin and resume, heartbeat,
 //! backoff, offline queue, and the resolution of every operation.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::VecDeque;
 
 use core::time::Duration;
 
@@ -14,6 +14,7 @@ use crate::frame::{self, ErrorBody, Frame, Id, Member, Payload};
 use crate::heartbeat::{Heartbeat, HeartbeatAction, HeartbeatConfig};
 use crate::negotiate::{AppSchema, PROTOCOL_MARKER, SUPPORTED_PROTOCOLS, client_offer};
 use crate::rng::Rng;
+use crate::table::Table;
 use crate::time::{Instant, earliest};
 
 /// How a client behaves. Every field has a documented default.
@@ -387,8 +388,8 @@ pub struct Session {
     online: bool,
     heartbeat: Option<Heartbeat>,
     max_frame_bytes: usize,
-    rooms: BTreeMap<String, RoomState>,
-    pending: HashMap<Id, Pending>,
+    rooms: Table<String, RoomState>,
+    pending: Table<Id, Pending>,
     queue: OfflineQueue,
     next_id: Id,
     handshake_error: Option<ErrorBody>,
@@ -409,8 +410,8 @@ impl Session {
             online: true,
             heartbeat: None,
             max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
-            rooms: BTreeMap::new(),
-            pending: HashMap::new(),
+            rooms: Table::new(),
+            pending: Table::new(),
             queue: OfflineQueue::default(),
             next_id: 1,
             handshake_error: None,
