@@ -15,7 +15,7 @@ pub enum Error {
     #[error("client closed: {0}")]
     Closed(CloseReason),
     /// The URL is not a `ws://` or `wss://` URL.
-    #[error("invalid url {url:?}: {reason}")]
+    #[error("invalid url `{url}`: {reason}")]
     Url {
         /// The URL given.
         url: String,

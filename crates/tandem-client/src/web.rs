@@ -514,7 +514,12 @@ fn open(web: &Shared, w: &mut Web, protocols: &[String]) {
         Ok(ws) => ws,
         Err(e) => {
             let now = w.clock.now();
-            let why = e.as_string().unwrap_or_else(|| format!("{e:?}"));
+            let why = match e.dyn_ref::<js_sys::Error>() {
+                Some(error) => String::from(error.message()),
+                None => e
+                    .as_string()
+                    .unwrap_or_else(|| "the WebSocket could not be created".into()),
+            };
             w.driver.session.handle_closed(now, None, &why);
             return;
         }

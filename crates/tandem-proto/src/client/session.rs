@@ -149,7 +149,7 @@ pub enum OpError {
         limit: usize,
     },
     /// The room was not joined (or was left).
-    #[error("not joined to room {room:?}")]
+    #[error("not joined to room `{room}`")]
     NotJoined {
         /// The room.
         room: String,
@@ -506,10 +506,14 @@ impl Session {
             // The server speaks none of our versions; its close (4005) says why.
             Some(PROTOCOL_MARKER) => self.phase = Phase::Handshaking { attempt, deadline },
             other => {
-                let reason = format!(
-                    "server selected subprotocol {other:?}; client offered {}",
-                    client_offer().join(", ")
+                let mut reason = format!(
+                    "server selected subprotocol `{}`; client offered",
+                    other.unwrap_or_default()
                 );
+                for p in client_offer() {
+                    reason.push(' ');
+                    reason.push_str(&p);
+                }
                 self.transmits.push_back(Transmit::Close {
                     code: close::PROTOCOL_ERROR,
                     reason: "no common subprotocol".into(),

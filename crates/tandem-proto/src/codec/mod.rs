@@ -44,7 +44,7 @@ pub enum DecodeError {
         supported: u32,
     },
     /// The frame's `k` names no known kind.
-    #[error("unknown frame kind {kind:?}")]
+    #[error("unknown frame kind `{kind}`")]
     UnknownKind {
         /// The kind as received.
         kind: String,
