@@ -78,7 +78,10 @@ const HINT_KEY: &str = "retry-after=";
 pub fn retry_hint(reason: &str) -> Option<Duration> {
     // By bytes, not `str::rfind`: a substring searcher costs the wasm 3 KB.
     let key = HINT_KEY.as_bytes();
-    let at = reason.as_bytes().windows(key.len()).rposition(|w| w == key)?;
+    let at = reason
+        .as_bytes()
+        .windows(key.len())
+        .rposition(|w| w == key)?;
     let digits = &reason.as_bytes()[at + key.len()..];
     let end = digits
         .iter()
