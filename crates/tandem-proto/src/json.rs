@@ -192,30 +192,14 @@ impl<'a> Reader<'a> {
         if self.peek() != Some(b'{') {
             return self.wrong("an object");
         }
-        self.pos += 1;
-        self.nest()?;
-        if self.peek() == Some(b'}') {
-            self.pos += 1;
-            self.depth -= 1;
-            return Ok(());
-        }
-        loop {
-            if self.peek() != Some(b'"') {
-                return self.syntax("a string key");
+        self.items(b'}', "`,` or `}`", &mut |r, _| {
+            if r.peek() != Some(b'"') {
+                return r.syntax("a string key");
             }
-            let key = self.string_body()?;
-            self.eat(b':', "`:`")?;
-            field(self, key)?;
-            match self.peek() {
-                Some(b',') => self.pos += 1,
-                Some(b'}') => {
-                    self.pos += 1;
-                    self.depth -= 1;
-                    return Ok(());
-                }
-                _ => return self.syntax("`,` or `}`"),
-            }
-        }
+            let key = r.string_body()?;
+            r.eat(b':', "`:`")?;
+            field(r, key)
+        })
     }
 
     /// Reads an array, calling `element` with each index; `element` must read the value.
@@ -226,27 +210,34 @@ impl<'a> Reader<'a> {
         if self.peek() != Some(b'[') {
             return self.wrong("an array");
         }
+        self.items(b']', "`,` or `]`", element)
+    }
+
+    /// Reads the items of the object or array whose opening bracket is next, up to its
+    /// `close`, calling `item` for each with its index.
+    fn items(
+        &mut self,
+        close: u8,
+        expected: &'static str,
+        item: &mut dyn FnMut(&mut Self, usize) -> Result<(), Fault>,
+    ) -> Result<(), Fault> {
         self.pos += 1;
         self.nest()?;
-        if self.peek() == Some(b']') {
-            self.pos += 1;
-            self.depth -= 1;
-            return Ok(());
-        }
         let mut index = 0;
-        loop {
-            element(self, index)?;
-            index += 1;
-            match self.peek() {
-                Some(b',') => self.pos += 1,
-                Some(b']') => {
-                    self.pos += 1;
-                    self.depth -= 1;
-                    return Ok(());
+        if self.peek() != Some(close) {
+            loop {
+                item(self, index)?;
+                index += 1;
+                match self.peek() {
+                    Some(b',') => self.pos += 1,
+                    Some(b) if b == close => break,
+                    _ => return self.syntax(expected),
                 }
-                _ => return self.syntax("`,` or `]`"),
             }
         }
+        self.pos += 1;
+        self.depth -= 1;
+        Ok(())
     }
 
     fn nest(&mut self) -> Result<(), Fault> {
