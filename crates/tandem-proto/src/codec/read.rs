@@ -60,8 +60,24 @@ fn put<'a, T>(
     Ok(true)
 }
 
+/// A required field's value.
 fn need<T>(value: Option<T>, name: &'static str) -> Result<T, Fault> {
     value.ok_or(Fault::Missing(name))
+}
+
+/// An optional field's value, where absent is `None` (a payload: `null` is a value).
+fn kept<T>(value: Option<T>, _: &str) -> Result<Option<T>, Fault> {
+    Ok(value)
+}
+
+/// An optional field's value, where absent and `null` are `None`.
+fn nullable<T>(value: Option<Option<T>>, _: &str) -> Result<Option<T>, Fault> {
+    Ok(value.flatten())
+}
+
+/// A list field's value, where absent is empty.
+fn empty<T>(value: Option<Vec<T>>, _: &str) -> Result<Vec<T>, Fault> {
+    Ok(value.unwrap_or_default())
 }
 
 fn string(r: &mut Reader<'_>) -> Result<String, Fault> {
@@ -107,35 +123,98 @@ fn list<'a, T>(
     Ok(out)
 }
 
-fn member(r: &mut Reader<'_>) -> Result<Member, Fault> {
-    let (mut user, mut meta) = (None, None);
-    fields(r, &mut |r, key| match key {
-        "user" => put(&mut user, key, r, string),
-        "meta" => put(&mut meta, key, r, payload),
-        _ => Ok(false),
-    })?;
-    Ok(Member {
-        user: need(user, "user")?,
-        meta,
-    })
+/// Writes the reader of one struct from its fields, in declaration order: each field's
+/// wire name is its Rust name, its value is read by `read` and then taken by `finish`,
+/// one of [`need`], [`kept`], [`nullable`] or [`empty`].
+macro_rules! reader {
+    ($name:ident -> $ty:ident { $($field:ident: $read:expr => $finish:ident),+ $(,)? }) => {
+        fn $name(r: &mut Reader<'_>) -> Result<$ty, Fault> {
+            $(let mut $field = None;)+
+            fields(r, &mut |r, key| match key {
+                $(stringify!($field) => put(&mut $field, key, r, $read),)+
+                _ => Ok(false),
+            })?;
+            Ok($ty {
+                $($field: $finish($field, stringify!($field))?,)+
+            })
+        }
+    };
 }
 
 fn error_code(r: &mut Reader<'_>) -> Result<ErrorCode, Fault> {
     r.string().map(|s| ErrorCode::from_wire(&s))
 }
 
-fn error_body(r: &mut Reader<'_>) -> Result<ErrorBody, Fault> {
-    let (mut code, mut message) = (None, None);
-    fields(r, &mut |r, key| match key {
-        "code" => put(&mut code, key, r, error_code),
-        "message" => put(&mut message, key, r, string),
-        _ => Ok(false),
-    })?;
-    Ok(ErrorBody {
-        code: need(code, "code")?,
-        message: need(message, "message")?,
-    })
-}
+reader!(member -> Member { user: string => need, meta: payload => kept });
+reader!(error_body -> ErrorBody { code: error_code => need, message: string => need });
+reader!(app_offer -> AppOffer { name: string => need, versions: |r| list(r, u32) => need });
+reader!(app_selected -> AppSelected { name: string => need, version: u32 => need });
+reader!(heartbeat_timings -> HeartbeatTimings {
+    interval_ms: Reader::u64 => need,
+    timeout_ms: Reader::u64 => need,
+});
+reader!(announced_limits -> AnnouncedLimits { max_frame_bytes: usize => need });
+
+reader!(hello -> Hello { app: app_offer => need, token: |r| optional(r, string) => nullable });
+reader!(welcome -> Welcome {
+    session: string => need,
+    user: string => need,
+    app: app_selected => need,
+    heartbeat: heartbeat_timings => need,
+    limits: announced_limits => need,
+});
+reader!(join -> Join {
+    id: Reader::u64 => need,
+    room: string => need,
+    meta: payload => kept,
+    history: |r| optional(r, u32) => nullable,
+});
+reader!(resume -> Resume {
+    id: Reader::u64 => need,
+    room: string => need,
+    epoch: Reader::u64 => need,
+    seq: Reader::u64 => need,
+    meta: payload => kept,
+});
+reader!(joined -> Joined {
+    id: Reader::u64 => need,
+    room: string => need,
+    epoch: Reader::u64 => need,
+    seq: Reader::u64 => need,
+    recovered: |r| optional(r, Reader::bool) => nullable,
+    presence: |r| list(r, member) => need,
+});
+reader!(leave -> Leave { id: Reader::u64 => need, room: string => need });
+reader!(left -> Left { id: Reader::u64 => need, room: string => need });
+reader!(publish -> Publish { id: Reader::u64 => need, room: string => need, data: payload => need });
+reader!(ack -> Ack { id: Reader::u64 => need, seq: Reader::u64 => need });
+reader!(event -> Event {
+    room: string => need,
+    seq: Reader::u64 => need,
+    from: |r| optional(r, string) => nullable,
+    data: payload => need,
+});
+reader!(request -> Request {
+    id: Reader::u64 => need,
+    room: |r| optional(r, string) => nullable,
+    data: payload => need,
+});
+reader!(response -> Response {
+    id: Reader::u64 => need,
+    data: payload => kept,
+    error: |r| optional(r, error_body) => nullable,
+});
+reader!(presence -> Presence {
+    room: string => need,
+    joined: |r| list(r, member) => empty,
+    left: |r| list(r, member) => empty,
+});
+reader!(error -> ErrorFrame {
+    id: |r| optional(r, Reader::u64) => nullable,
+    room: |r| optional(r, string) => nullable,
+    code: error_code => need,
+    message: string => need,
+});
 
 /// Reads the frame of a kind servers send, from the whole text of its object; `None` for
 /// the kinds only clients send.
@@ -144,7 +223,7 @@ pub(super) fn server_frame(text: &str, kind: Kind) -> Option<Result<Frame, Fault
     let frame = match kind {
         Kind::Welcome => welcome(r).map(Frame::Welcome),
         Kind::Joined => joined(r).map(Frame::Joined),
-        Kind::Left => id_room(r).map(|(id, room)| Frame::Left(Left { id, room })),
+        Kind::Left => left(r).map(Frame::Left),
         Kind::Ack => ack(r).map(Frame::Ack),
         Kind::Event => event(r).map(Frame::Event),
         Kind::Request => request(r).map(Frame::Request),
@@ -166,7 +245,7 @@ pub(super) fn client_frame(text: &str, kind: Kind) -> Option<Result<Frame, Fault
         Kind::Hello => hello(r).map(Frame::Hello),
         Kind::Join => join(r).map(Frame::Join),
         Kind::Resume => resume(r).map(Frame::Resume),
-        Kind::Leave => id_room(r).map(|(id, room)| Frame::Leave(Leave { id, room })),
+        Kind::Leave => leave(r).map(Frame::Leave),
         Kind::Publish => publish(r).map(Frame::Publish),
         Kind::Request | Kind::Response | Kind::Ping | Kind::Pong => {
             return server_frame(text, kind);
@@ -174,265 +253,6 @@ pub(super) fn client_frame(text: &str, kind: Kind) -> Option<Result<Frame, Fault
         _ => return None,
     };
     Some(frame.and_then(|f| r.end().map(|()| f)))
-}
-
-fn welcome(r: &mut Reader<'_>) -> Result<Welcome, Fault> {
-    let (mut session, mut user, mut app, mut heartbeat, mut limits) =
-        (None, None, None, None, None);
-    fields(r, &mut |r, key| match key {
-        "session" => put(&mut session, key, r, string),
-        "user" => put(&mut user, key, r, string),
-        "app" => put(&mut app, key, r, app_selected),
-        "heartbeat" => put(&mut heartbeat, key, r, heartbeat_timings),
-        "limits" => put(&mut limits, key, r, announced_limits),
-        _ => Ok(false),
-    })?;
-    Ok(Welcome {
-        session: need(session, "session")?,
-        user: need(user, "user")?,
-        app: need(app, "app")?,
-        heartbeat: need(heartbeat, "heartbeat")?,
-        limits: need(limits, "limits")?,
-    })
-}
-
-fn app_selected(r: &mut Reader<'_>) -> Result<AppSelected, Fault> {
-    let (mut name, mut version) = (None, None);
-    fields(r, &mut |r, key| match key {
-        "name" => put(&mut name, key, r, string),
-        "version" => put(&mut version, key, r, u32),
-        _ => Ok(false),
-    })?;
-    Ok(AppSelected {
-        name: need(name, "name")?,
-        version: need(version, "version")?,
-    })
-}
-
-fn heartbeat_timings(r: &mut Reader<'_>) -> Result<HeartbeatTimings, Fault> {
-    let (mut interval, mut timeout) = (None, None);
-    fields(r, &mut |r, key| match key {
-        "interval_ms" => put(&mut interval, key, r, Reader::u64),
-        "timeout_ms" => put(&mut timeout, key, r, Reader::u64),
-        _ => Ok(false),
-    })?;
-    Ok(HeartbeatTimings {
-        interval_ms: need(interval, "interval_ms")?,
-        timeout_ms: need(timeout, "timeout_ms")?,
-    })
-}
-
-fn announced_limits(r: &mut Reader<'_>) -> Result<AnnouncedLimits, Fault> {
-    let mut max = None;
-    fields(r, &mut |r, key| match key {
-        "max_frame_bytes" => put(&mut max, key, r, usize),
-        _ => Ok(false),
-    })?;
-    Ok(AnnouncedLimits {
-        max_frame_bytes: need(max, "max_frame_bytes")?,
-    })
-}
-
-fn joined(r: &mut Reader<'_>) -> Result<Joined, Fault> {
-    let (mut id, mut room, mut epoch, mut seq, mut recovered, mut presence) =
-        (None, None, None, None, None, None);
-    fields(r, &mut |r, key| match key {
-        "id" => put(&mut id, key, r, Reader::u64),
-        "room" => put(&mut room, key, r, string),
-        "epoch" => put(&mut epoch, key, r, Reader::u64),
-        "seq" => put(&mut seq, key, r, Reader::u64),
-        "recovered" => put(&mut recovered, key, r, |r| optional(r, Reader::bool)),
-        "presence" => put(&mut presence, key, r, |r| list(r, member)),
-        _ => Ok(false),
-    })?;
-    Ok(Joined {
-        id: need(id, "id")?,
-        room: need(room, "room")?,
-        epoch: need(epoch, "epoch")?,
-        seq: need(seq, "seq")?,
-        recovered: recovered.flatten(),
-        presence: need(presence, "presence")?,
-    })
-}
-
-/// The fields of `leave` and `left`.
-fn id_room(r: &mut Reader<'_>) -> Result<(u64, String), Fault> {
-    let (mut id, mut room) = (None, None);
-    fields(r, &mut |r, key| match key {
-        "id" => put(&mut id, key, r, Reader::u64),
-        "room" => put(&mut room, key, r, string),
-        _ => Ok(false),
-    })?;
-    Ok((need(id, "id")?, need(room, "room")?))
-}
-
-fn ack(r: &mut Reader<'_>) -> Result<Ack, Fault> {
-    let (mut id, mut seq) = (None, None);
-    fields(r, &mut |r, key| match key {
-        "id" => put(&mut id, key, r, Reader::u64),
-        "seq" => put(&mut seq, key, r, Reader::u64),
-        _ => Ok(false),
-    })?;
-    Ok(Ack {
-        id: need(id, "id")?,
-        seq: need(seq, "seq")?,
-    })
-}
-
-fn event(r: &mut Reader<'_>) -> Result<Event, Fault> {
-    let (mut room, mut seq, mut from, mut data) = (None, None, None, None);
-    fields(r, &mut |r, key| match key {
-        "room" => put(&mut room, key, r, string),
-        "seq" => put(&mut seq, key, r, Reader::u64),
-        "from" => put(&mut from, key, r, |r| optional(r, string)),
-        "data" => put(&mut data, key, r, payload),
-        _ => Ok(false),
-    })?;
-    Ok(Event {
-        room: need(room, "room")?,
-        seq: need(seq, "seq")?,
-        from: from.flatten(),
-        data: need(data, "data")?,
-    })
-}
-
-fn request(r: &mut Reader<'_>) -> Result<Request, Fault> {
-    let (mut id, mut room, mut data) = (None, None, None);
-    fields(r, &mut |r, key| match key {
-        "id" => put(&mut id, key, r, Reader::u64),
-        "room" => put(&mut room, key, r, |r| optional(r, string)),
-        "data" => put(&mut data, key, r, payload),
-        _ => Ok(false),
-    })?;
-    Ok(Request {
-        id: need(id, "id")?,
-        room: room.flatten(),
-        data: need(data, "data")?,
-    })
-}
-
-fn response(r: &mut Reader<'_>) -> Result<Response, Fault> {
-    let (mut id, mut data, mut error) = (None, None, None);
-    fields(r, &mut |r, key| match key {
-        "id" => put(&mut id, key, r, Reader::u64),
-        "data" => put(&mut data, key, r, payload),
-        "error" => put(&mut error, key, r, |r| optional(r, error_body)),
-        _ => Ok(false),
-    })?;
-    Ok(Response {
-        id: need(id, "id")?,
-        data,
-        error: error.flatten(),
-    })
-}
-
-fn presence(r: &mut Reader<'_>) -> Result<Presence, Fault> {
-    let (mut room, mut joined, mut left) = (None, None, None);
-    fields(r, &mut |r, key| match key {
-        "room" => put(&mut room, key, r, string),
-        "joined" => put(&mut joined, key, r, |r| list(r, member)),
-        "left" => put(&mut left, key, r, |r| list(r, member)),
-        _ => Ok(false),
-    })?;
-    Ok(Presence {
-        room: need(room, "room")?,
-        joined: joined.unwrap_or_default(),
-        left: left.unwrap_or_default(),
-    })
-}
-
-fn error(r: &mut Reader<'_>) -> Result<ErrorFrame, Fault> {
-    let (mut id, mut room, mut code, mut message) = (None, None, None, None);
-    fields(r, &mut |r, key| match key {
-        "id" => put(&mut id, key, r, |r| optional(r, Reader::u64)),
-        "room" => put(&mut room, key, r, |r| optional(r, string)),
-        "code" => put(&mut code, key, r, error_code),
-        "message" => put(&mut message, key, r, string),
-        _ => Ok(false),
-    })?;
-    Ok(ErrorFrame {
-        id: id.flatten(),
-        room: room.flatten(),
-        code: need(code, "code")?,
-        message: need(message, "message")?,
-    })
-}
-
-fn hello(r: &mut Reader<'_>) -> Result<Hello, Fault> {
-    let (mut app, mut token) = (None, None);
-    fields(r, &mut |r, key| match key {
-        "app" => put(&mut app, key, r, app_offer),
-        "token" => put(&mut token, key, r, |r| optional(r, string)),
-        _ => Ok(false),
-    })?;
-    Ok(Hello {
-        app: need(app, "app")?,
-        token: token.flatten(),
-    })
-}
-
-fn app_offer(r: &mut Reader<'_>) -> Result<AppOffer, Fault> {
-    let (mut name, mut versions) = (None, None);
-    fields(r, &mut |r, key| match key {
-        "name" => put(&mut name, key, r, string),
-        "versions" => put(&mut versions, key, r, |r| list(r, u32)),
-        _ => Ok(false),
-    })?;
-    Ok(AppOffer {
-        name: need(name, "name")?,
-        versions: need(versions, "versions")?,
-    })
-}
-
-fn join(r: &mut Reader<'_>) -> Result<Join, Fault> {
-    let (mut id, mut room, mut meta, mut history) = (None, None, None, None);
-    fields(r, &mut |r, key| match key {
-        "id" => put(&mut id, key, r, Reader::u64),
-        "room" => put(&mut room, key, r, string),
-        "meta" => put(&mut meta, key, r, payload),
-        "history" => put(&mut history, key, r, |r| optional(r, u32)),
-        _ => Ok(false),
-    })?;
-    Ok(Join {
-        id: need(id, "id")?,
-        room: need(room, "room")?,
-        meta,
-        history: history.flatten(),
-    })
-}
-
-fn resume(r: &mut Reader<'_>) -> Result<Resume, Fault> {
-    let (mut id, mut room, mut epoch, mut seq, mut meta) = (None, None, None, None, None);
-    fields(r, &mut |r, key| match key {
-        "id" => put(&mut id, key, r, Reader::u64),
-        "room" => put(&mut room, key, r, string),
-        "epoch" => put(&mut epoch, key, r, Reader::u64),
-        "seq" => put(&mut seq, key, r, Reader::u64),
-        "meta" => put(&mut meta, key, r, payload),
-        _ => Ok(false),
-    })?;
-    Ok(Resume {
-        id: need(id, "id")?,
-        room: need(room, "room")?,
-        epoch: need(epoch, "epoch")?,
-        seq: need(seq, "seq")?,
-        meta,
-    })
-}
-
-fn publish(r: &mut Reader<'_>) -> Result<Publish, Fault> {
-    let (mut id, mut room, mut data) = (None, None, None);
-    fields(r, &mut |r, key| match key {
-        "id" => put(&mut id, key, r, Reader::u64),
-        "room" => put(&mut room, key, r, string),
-        "data" => put(&mut data, key, r, payload),
-        _ => Ok(false),
-    })?;
-    Ok(Publish {
-        id: need(id, "id")?,
-        room: need(room, "room")?,
-        data: need(data, "data")?,
-    })
 }
 
 /// A frame's header fields, read from anywhere in its object.
