@@ -75,8 +75,9 @@ pub enum DecodeError {
     WrongType {
         /// The frame's kind, or `"frame"` for the header fields.
         kind: String,
-        /// The path of the offending field, e.g. `presence[0].user`; empty when the
-        /// build tracks no paths (the `field-paths` feature, off in the npm package).
+        /// The path of the offending field, e.g. `presence[0].user`. For an application
+        /// payload ([`decode_payload`]) it is empty when the build tracks no paths (the
+        /// `field-paths` feature); frames always name it.
         field: String,
         /// What was expected and found.
         detail: String,
@@ -282,7 +283,7 @@ pub fn decode_payload<T: DeserializeOwned>(payload: &Payload) -> Result<T, Decod
             id: None,
         });
     }
-    let path = field_path::<T>(bytes).unwrap_or_default();
+    let path = field_path::<T>(bytes);
     Err(DecodeError::WrongType {
         kind: "payload".into(),
         detail: if path.is_empty() {
@@ -295,16 +296,15 @@ pub fn decode_payload<T: DeserializeOwned>(payload: &Payload) -> Result<T, Decod
     })
 }
 
-/// Where in `bytes` parsing `T` fails: the field's path, or `None` when the failure is at
-/// the top (the frame is no object). Re-parses, so only ever called for a bad frame.
+/// Where in `bytes` parsing `T` fails: the field's path, empty when the failure is at the
+/// top. Re-parses, so only ever called for a bad payload.
 #[cfg(feature = "field-paths")]
-fn field_path<T: DeserializeOwned>(bytes: &[u8]) -> Option<String> {
+fn field_path<T: DeserializeOwned>(bytes: &[u8]) -> String {
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let path = match serde_path_to_error::deserialize::<_, T>(&mut de) {
-        Ok(_) => String::new(),
-        Err(e) => e.path().to_string(),
-    };
-    (!path.is_empty() && path != ".").then_some(path)
+    match serde_path_to_error::deserialize::<_, T>(&mut de) {
+        Err(e) if e.path().to_string() != "." => e.path().to_string(),
+        _ => String::new(),
+    }
 }
 
 /// Without the `field-paths` feature no path is tracked: the field is left empty and the
@@ -314,8 +314,8 @@ fn field_path<T: DeserializeOwned>(bytes: &[u8]) -> Option<String> {
     clippy::extra_unused_type_parameters,
     reason = "the same signature as with the feature on"
 )]
-fn field_path<T: DeserializeOwned>(_bytes: &[u8]) -> Option<String> {
-    Some(String::new())
+fn field_path<T: DeserializeOwned>(_bytes: &[u8]) -> String {
+    String::new()
 }
 
 fn strip_position(msg: &str) -> String {
