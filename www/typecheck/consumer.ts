@@ -48,8 +48,12 @@ export async function consumer(): Promise<void> {
 
   const state: State = client.state;
   if (state.kind === "reconnecting") {
-    const delay: number | undefined = state.delayMs;
+    // `null` while the browser is offline, as the runtime gives it; never `undefined`.
+    const delay: number | null = state.delayMs;
+    // @ts-expect-error: null is not undefined
+    const wrong: number | undefined = state.delayMs;
     void delay;
+    void wrong;
   }
   client.on("error", (e) => console.log(e.code, e.message));
   client.dropConnection();

@@ -151,6 +151,7 @@ pub enum State {
         /// The attempt about to be made.
         attempt: u32,
         /// Milliseconds until it, or `null` while offline.
+        #[tsify(type = "number | null")]
         delay_ms: Option<u32>,
     },
     /// Closed for good: `code` is stable (`closed`, `unauthorized`, `token_expired`,
