@@ -19,6 +19,14 @@ mod error;
 mod options;
 mod types;
 
+/// The allocator of the package's wasm heap. Talc's code is a third of the size of Rust's
+/// default (dlmalloc), the largest single piece of a small wasm module.
+// SAFETY: a module built for `wasm32-unknown-unknown` without the `atomics` feature runs on
+// one thread, the condition `TalckWasm` (which takes no lock) asks for.
+#[allow(unsafe_code)]
+#[global_allocator]
+static ALLOCATOR: talc::TalckWasm = unsafe { talc::TalckWasm::new_global() };
+
 pub use bindings::{Client, Room};
 pub use error::TandemError;
 pub use types::{
