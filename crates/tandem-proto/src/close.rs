@@ -115,5 +115,5 @@ pub fn truncate_reason(text: &str, max: usize) -> &str {
     while !text.is_char_boundary(end) {
         end -= 1;
     }
-    &text[..end]
+    crate::json::part(text, 0, end)
 }

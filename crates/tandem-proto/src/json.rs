@@ -108,6 +108,11 @@ impl<'a> Reader<'a> {
         self.text.as_bytes()
     }
 
+    /// The bytes not read yet.
+    fn rest(&self) -> &'a [u8] {
+        self.bytes().get(self.pos..).unwrap_or_default()
+    }
+
     fn syntax<T>(&self, expected: &'static str) -> Result<T, Fault> {
         Err(Fault::Syntax {
             expected,
@@ -179,7 +184,7 @@ impl<'a> Reader<'a> {
     }
 
     fn literal(&mut self, word: &'static str) -> Result<(), Fault> {
-        if self.text[self.pos..].starts_with(word) {
+        if self.rest().starts_with(word.as_bytes()) {
             self.pos += word.len();
             Ok(())
         } else {
@@ -269,7 +274,7 @@ impl<'a> Reader<'a> {
             };
             match b {
                 b'"' => {
-                    let tail = &self.text[run..self.pos];
+                    let tail = part(self.text, run, self.pos);
                     self.pos += 1;
                     return Ok(match owned {
                         None => Cow::Borrowed(tail),
@@ -281,7 +286,7 @@ impl<'a> Reader<'a> {
                 }
                 b'\\' => {
                     let s = owned.get_or_insert_with(String::new);
-                    s.push_str(&self.text[run..self.pos]);
+                    s.push_str(part(self.text, run, self.pos));
                     self.pos += 1;
                     let c = self.escape()?;
                     s.push(c);
@@ -311,7 +316,7 @@ impl<'a> Reader<'a> {
             b'u' => {
                 let first = self.hex4()?;
                 let code = if (0xD800..0xDC00).contains(&first) {
-                    if !self.text[self.pos..].starts_with("\\u") {
+                    if !self.rest().starts_with(b"\\u") {
                         return self.syntax("the low half of a surrogate pair");
                     }
                     self.pos += 2;
@@ -394,7 +399,7 @@ impl<'a> Reader<'a> {
             }
         }
         self.pos = pos;
-        Ok((&self.text[start..pos], whole))
+        Ok((part(self.text, start, pos), whole))
     }
 
     /// Reads a whole number from 0 to `u64::MAX`.
@@ -443,7 +448,7 @@ impl<'a> Reader<'a> {
         self.peek();
         let start = self.pos;
         self.skip()?;
-        Ok(&self.text[start..self.pos])
+        Ok(part(self.text, start, self.pos))
     }
 
     /// Reads any value, checking it is JSON.
@@ -459,6 +464,13 @@ impl<'a> Reader<'a> {
             _ => self.syntax("a JSON value"),
         }
     }
+}
+
+/// `s[from..to]`, for bounds found at character boundaries (beside an ASCII byte). `get`
+/// rather than indexing keeps core's formatting of a slicing panic, some 5 KB of code, out
+/// of the browser's wasm; a bound off a boundary would give an empty string, not a panic.
+pub(crate) fn part(s: &str, from: usize, to: usize) -> &str {
+    s.get(from..to).unwrap_or_default()
 }
 
 /// Appends `s` as a JSON string, escaped exactly as serde_json escapes it.
@@ -478,7 +490,7 @@ pub(crate) fn push_string(out: &mut String, s: &str) {
             0..=0x1f => "",
             _ => continue,
         };
-        out.push_str(&s[run..i]);
+        out.push_str(part(s, run, i));
         if escaped.is_empty() {
             out.push_str("\\u00");
             out.push(char::from(HEX[usize::from(b >> 4)]));
@@ -488,7 +500,7 @@ pub(crate) fn push_string(out: &mut String, s: &str) {
         }
         run = i + 1;
     }
-    out.push_str(&s[run..]);
+    out.push_str(part(s, run, s.len()));
     out.push('"');
 }
 
