@@ -5,12 +5,11 @@
 //! dropped: no leak, no reconnect after close.
 
 use std::cell::RefCell;
-use std::collections::VecDeque;
 use std::rc::{Rc, Weak};
 
 use gloo_timers::callback::Timeout;
 use tandem_proto::{
-    ClientEvent, ConnectionState, ErrorBody, Id, Instant, Payload, Transmit, close,
+    ClientEvent, ConnectionState, ErrorBody, Fifo, Id, Instant, Payload, Transmit, close,
 };
 use tokio::sync::mpsc;
 use wasm_bindgen::JsCast;
@@ -153,7 +152,7 @@ enum Out {
 /// The client, and what it hands to the application.
 struct Host {
     web: RefCell<Web>,
-    out: Rc<RefCell<VecDeque<Out>>>,
+    out: Rc<RefCell<Fifo<Out>>>,
     /// The application's event callback; let go once the client is closed for good.
     on_event: RefCell<Option<Sink>>,
 }
@@ -195,7 +194,7 @@ impl CallbackClient {
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
         let fresh_seed = || (js_sys::Math::random() * 9_007_199_254_740_992.0) as u64;
         let endpoints = endpoints.map(|url| resolve(&url).unwrap_or(url));
-        let out: Rc<RefCell<VecDeque<Out>>> = Rc::default();
+        let out: Rc<RefCell<Fifo<Out>>> = Rc::default();
         let sink = {
             let out = out.clone();
             Box::new(move |event| out.borrow_mut().push_back(Out::Event(event)))

@@ -38,6 +38,7 @@ pub mod client;
 pub mod close;
 pub mod codec;
 pub mod error;
+mod fifo;
 pub mod frame;
 pub mod heartbeat;
 mod json;
@@ -60,6 +61,7 @@ pub use codec::{
     decode_payload, encode, encode_event_around_seq, encode_payload,
 };
 pub use error::ErrorCode;
+pub use fifo::Fifo;
 pub use frame::{ErrorBody, Frame, Id, Kind, Member, Payload};
 pub use heartbeat::{Heartbeat, HeartbeatAction, HeartbeatConfig};
 pub use negotiate::{

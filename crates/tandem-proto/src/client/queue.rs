@@ -1,7 +1,6 @@
 //! The client's offline queue: bounded by count and bytes, kept in order.
 
-use std::collections::VecDeque;
-
+use crate::fifo::Fifo;
 use crate::frame::Id;
 use crate::time::Instant;
 
@@ -37,7 +36,7 @@ pub(crate) struct Queued {
 /// Frames waiting for the connection (or their room) to be ready.
 #[derive(Debug, Default)]
 pub(crate) struct OfflineQueue {
-    items: VecDeque<Queued>,
+    items: Fifo<Queued>,
     bytes: usize,
 }
 
@@ -67,8 +66,8 @@ impl OfflineQueue {
     /// Removes, in order, every item `ready` accepts.
     pub fn take_ready(&mut self, mut ready: impl FnMut(&Queued) -> bool) -> Vec<Queued> {
         let mut out = Vec::new();
-        let mut keep = VecDeque::with_capacity(self.items.len());
-        for item in self.items.drain(..) {
+        let mut keep = Fifo::new();
+        for item in self.items.drain() {
             if ready(&item) {
                 self.bytes -= item.text.len();
                 out.push(item);

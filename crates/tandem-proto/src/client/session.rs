@@ -1,8 +1,6 @@
 //! The client session state machine: connect, negotiate, rejoin and resume, heartbeat,
 //! backoff, offline queue, and the resolution of every operation.
 
-use std::collections::VecDeque;
-
 use core::time::Duration;
 
 use super::queue::{OfflineQueue, QueueLimits, Queued};
@@ -10,6 +8,7 @@ use crate::backoff::Backoff;
 use crate::close::{self, CloseAction};
 use crate::codec::{DEFAULT_MAX_FRAME_BYTES, decode_from_server, encode};
 use crate::error::ErrorCode;
+use crate::fifo::Fifo;
 use crate::frame::{self, ErrorBody, Frame, Id, Member, Payload};
 use crate::heartbeat::{Heartbeat, HeartbeatAction, HeartbeatConfig};
 use crate::negotiate::{AppSchema, PROTOCOL_MARKER, SUPPORTED_PROTOCOLS, client_offer};
@@ -393,8 +392,8 @@ pub struct Session {
     queue: OfflineQueue,
     next_id: Id,
     handshake_error: Option<ErrorBody>,
-    transmits: VecDeque<Transmit>,
-    events: VecDeque<ClientEvent>,
+    transmits: Fifo<Transmit>,
+    events: Fifo<ClientEvent>,
 }
 
 impl Session {
@@ -415,8 +414,8 @@ impl Session {
             queue: OfflineQueue::default(),
             next_id: 1,
             handshake_error: None,
-            transmits: VecDeque::new(),
-            events: VecDeque::new(),
+            transmits: Fifo::new(),
+            events: Fifo::new(),
         }
     }
 
@@ -590,7 +589,7 @@ impl Session {
 
     /// Fails what was in flight on the dropped connection; rooms go back to pending.
     fn drop_connection_ops(&mut self) {
-        for (id, p) in std::mem::take(&mut self.pending) {
+        for (id, p) in std::mem::take(&mut self.pending).drain() {
             match p.kind {
                 PendingKind::Publish { .. } | PendingKind::Request => {
                     self.events.push_back(ClientEvent::Failed {
