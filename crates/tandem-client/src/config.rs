@@ -36,10 +36,17 @@ pub type TokenFuture = Pin<Box<dyn Future<Output = Result<String, TokenError>> +
 #[cfg(target_arch = "wasm32")]
 pub type TokenFuture = Pin<Box<dyn Future<Output = Result<String, TokenError>> + 'static>>;
 
+/// Where the browser client's token goes once fetched: called once, with the token or
+/// the reason there is none.
+#[cfg(target_arch = "wasm32")]
+pub type TokenReply = Box<dyn FnOnce(Result<String, TokenError>)>;
+
 #[cfg(not(target_arch = "wasm32"))]
 pub(crate) type TokenProvider = Arc<dyn Fn() -> TokenFuture + Send + Sync>;
+/// In the browser a provider is given where the token goes: a callback needs no future
+/// executor in the npm package, and an async provider is run as a local task.
 #[cfg(target_arch = "wasm32")]
-pub(crate) type TokenProvider = Arc<dyn Fn() -> TokenFuture>;
+pub(crate) type TokenProvider = Arc<dyn Fn(TokenReply)>;
 
 /// Everything a [`crate::Client`] is configured with. `Config::default()` connects without
 /// a token, speaks application schema `"default"` v1 and reconnects forever with backoff.
@@ -90,7 +97,27 @@ impl Config {
         Fut: Future<Output = Result<String, TokenError>> + MaybeSend + 'static,
     {
         self.protocol.refresh_token = true;
-        self.token_provider = Some(Arc::new(move || Box::pin(provider())));
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            self.token_provider = Some(Arc::new(move || Box::pin(provider())));
+        }
+        #[cfg(target_arch = "wasm32")]
+        {
+            self.token_provider = Some(Arc::new(move |reply: TokenReply| {
+                let fetch = provider();
+                wasm_bindgen_futures::spawn_local(async move { reply(fetch.await) });
+            }));
+        }
+        self
+    }
+
+    /// Like [`Config::token_provider`], with a callback for the browser: `provider` is
+    /// given where the token goes and may answer at once or later. (The npm package uses
+    /// it, so it carries no future executor.)
+    #[cfg(target_arch = "wasm32")]
+    pub fn token_callback(mut self, provider: impl Fn(TokenReply) + 'static) -> Self {
+        self.protocol.refresh_token = true;
+        self.token_provider = Some(Arc::new(provider));
         self
     }
 

@@ -7,7 +7,11 @@ use tandem_proto::{
 };
 
 use crate::client::Command;
-use crate::config::{Config, TokenFuture, TokenProvider};
+#[cfg(not(target_arch = "wasm32"))]
+use crate::config::TokenFuture;
+#[cfg(target_arch = "wasm32")]
+use crate::config::TokenReply;
+use crate::config::{Config, TokenProvider};
 use crate::error::Error;
 use crate::event::Joined;
 
@@ -65,18 +69,36 @@ impl Driver {
         }
     }
 
+    /// Whether the session asked for a token, once per ask.
+    fn token_asked(&mut self) -> bool {
+        std::mem::take(&mut self.token_wanted)
+    }
+
     /// The token fetch the session asked for, if any, to be awaited by the transport and
     /// its result given to [`Session::handle_token`]. Without a provider the answer is
     /// "unauthorized".
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn token_fetch(&mut self) -> Option<TokenFuture> {
-        if !std::mem::take(&mut self.token_wanted) {
+        if !self.token_asked() {
             return None;
         }
         Some(match &self.token_provider {
             Some(provider) => provider(),
-            None => {
-                Box::pin(async { Err(TokenError::Unauthorized("no token provider".to_owned())) })
-            }
+            None => Box::pin(async { Err(no_provider()) }),
+        })
+    }
+
+    /// The token fetch the session asked for, if any, to be started by the transport (once
+    /// it holds no borrow the answer needs) with where the token goes.
+    #[cfg(target_arch = "wasm32")]
+    pub fn token_fetch(&mut self) -> Option<impl FnOnce(TokenReply) + 'static> {
+        if !self.token_asked() {
+            return None;
+        }
+        let provider = self.token_provider.clone();
+        Some(move |reply: TokenReply| match provider {
+            Some(provider) => provider(reply),
+            None => reply(Err(no_provider())),
         })
     }
 
@@ -228,4 +250,9 @@ impl Driver {
             }
         }
     }
+}
+
+/// What a token fetch gives when the configuration has no provider.
+fn no_provider() -> TokenError {
+    TokenError::Unauthorized("no token provider".to_owned())
 }

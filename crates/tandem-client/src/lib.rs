@@ -40,6 +40,8 @@ mod web;
 use web as transport;
 
 pub use client::{Client, Events, JoinOptions};
+#[cfg(target_arch = "wasm32")]
+pub use config::TokenReply;
 pub use config::{Config, MaybeSend, MaybeSync, TokenFuture};
 pub use error::Error;
 pub use event::{Event, IncomingRequest, Joined};

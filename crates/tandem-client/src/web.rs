@@ -462,10 +462,9 @@ fn pump(web: &Shared) {
     }
     if let Some(fetch) = fetch {
         let weak = Rc::downgrade(web);
-        wasm_bindgen_futures::spawn_local(async move {
-            let token = fetch.await;
+        fetch(Box::new(move |token| {
             with(&weak, |w, now| w.driver.session.handle_token(now, token));
-        });
+        }));
     }
     deliver(web);
 }

@@ -11,3 +11,11 @@ export function messageEvent(room, seq, from, data) {
   }
   return { room, seq, from, data: value };
 }
+
+/** Calls `getToken`, then `done(true, token)` or `done(false, reason)` on a later microtask. */
+export function fetchToken(getToken, done) {
+  new Promise((resolve) => resolve(getToken())).then(
+    (token) => done(true, token),
+    (reason) => done(false, reason),
+  );
+}

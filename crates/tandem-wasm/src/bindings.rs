@@ -11,10 +11,9 @@ use std::rc::{Rc, Weak};
 use js_sys::{Function, JSON, Promise, Reflect};
 use tandem_client::{
     CallbackClient, ClientEvent, Config, ErrorBody, ErrorCode, JoinOptions, Member, Payload,
-    TokenError,
+    TokenError, TokenReply,
 };
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::JsFuture;
 
 use crate::error::{js_error, to_js};
 use crate::types::{ConnectSettings, JoinSettings, State};
@@ -91,14 +90,14 @@ impl Shared {
         }
         if !held.is_empty() {
             let callback = callback.clone();
-            // A local task runs on a later microtask, after `on` has returned.
-            wasm_bindgen_futures::spawn_local(async move {
+            // A microtask runs after `on` has returned.
+            queue_microtask(&Closure::once_into_js(move || {
                 for value in held {
                     if let Err(e) = callback.call1(&JsValue::NULL, &value) {
                         web_sys_console_error(&e);
                     }
                 }
-            });
+            }));
         }
         self.listeners.borrow_mut().push(Listener {
             id,
@@ -251,6 +250,19 @@ extern "C" {
     /// crossing per message instead of one per field.
     #[wasm_bindgen(js_name = messageEvent)]
     fn message_event(room: &JsValue, seq: f64, from: &JsValue, data: &str) -> JsValue;
+
+    /// Calls `getToken` and hands `done(true, value)` what it gives (awaited, if a
+    /// promise), or `done(false, reason)` what it throws or rejects with; always on a
+    /// later microtask.
+    #[wasm_bindgen(js_name = fetchToken)]
+    fn fetch_token(get_token: &Function, done: &JsValue);
+}
+
+#[wasm_bindgen]
+extern "C" {
+    /// The page's `queueMicrotask`.
+    #[wasm_bindgen(js_name = queueMicrotask)]
+    fn queue_microtask(callback: &JsValue);
 }
 
 /// Settles a promise: `Ok` resolves it, `Err` rejects it.
@@ -310,22 +322,17 @@ fn config(options: &JsValue) -> Result<Config, JsValue> {
         .ok()
         .and_then(|f| f.dyn_into::<Function>().ok());
     if let Some(get_token) = get_token {
-        config = config.token_provider(move || {
-            let result = get_token.call0(&JsValue::NULL);
-            async move {
-                let value = match result {
-                    Ok(v) if v.has_type::<Promise>() => JsFuture::from(Promise::from(v)).await,
-                    other => other,
-                };
-                match value {
-                    Ok(v) => v
-                        .as_string()
-                        .ok_or_else(|| TokenError::Unauthorized("getToken gave no string".into())),
-                    Err(e) => Err(TokenError::Unavailable(
-                        e.as_string().unwrap_or_else(|| "getToken failed".into()),
+        config = config.token_callback(move |reply: TokenReply| {
+            let done = Closure::once_into_js(move |ok: bool, value: JsValue| {
+                reply(match (ok, value.as_string()) {
+                    (true, Some(token)) => Ok(token),
+                    (true, None) => Err(TokenError::Unauthorized("getToken gave no string".into())),
+                    (false, reason) => Err(TokenError::Unavailable(
+                        reason.unwrap_or_else(|| "getToken failed".into()),
                     )),
-                }
-            }
+                });
+            });
+            fetch_token(&get_token, &done);
         });
     }
     Ok(config)
