@@ -82,13 +82,15 @@ impl Clock {
     }
 }
 
-/// One open (or opening) WebSocket and the four handlers it owns.
+/// One open (or opening) WebSocket and the three handlers it owns. (An `error` event is
+/// always followed by a `close` event, which does the work, so it has no handler.) The
+/// handlers share one type, taking the base `Event`: each closure type costs the package
+/// its own glue.
 struct Socket {
     ws: WebSocket,
     _on_open: Closure<dyn FnMut(Event)>,
-    _on_message: Closure<dyn FnMut(MessageEvent)>,
-    _on_close: Closure<dyn FnMut(CloseEvent)>,
-    _on_error: Closure<dyn FnMut(Event)>,
+    _on_message: Closure<dyn FnMut(Event)>,
+    _on_close: Closure<dyn FnMut(Event)>,
 }
 
 impl Socket {
@@ -111,7 +113,6 @@ impl Drop for Socket {
         self.ws.set_onopen(None);
         self.ws.set_onmessage(None);
         self.ws.set_onclose(None);
-        self.ws.set_onerror(None);
     }
 }
 
@@ -542,10 +543,10 @@ fn open(web: &Shared, w: &mut Web, protocols: &[String]) {
             });
         }
     });
-    let on_message = Closure::<dyn FnMut(MessageEvent)>::new({
+    let on_message = Closure::<dyn FnMut(Event)>::new({
         let weak = weak.clone();
-        move |e: MessageEvent| {
-            let data = e.data();
+        move |e: Event| {
+            let data = e.unchecked_into::<MessageEvent>().data();
             current(&weak, &mut |w, now| {
                 if let Some(text) = data.as_string() {
                     w.driver.session.handle_message(now, text.as_bytes());
@@ -556,9 +557,10 @@ fn open(web: &Shared, w: &mut Web, protocols: &[String]) {
             });
         }
     });
-    let on_close = Closure::<dyn FnMut(CloseEvent)>::new({
+    let on_close = Closure::<dyn FnMut(Event)>::new({
         let weak = weak.clone();
-        move |e: CloseEvent| {
+        move |e: Event| {
+            let e = e.unchecked_into::<CloseEvent>();
             current(&weak, &mut |w, now| {
                 w.socket = None;
                 // The browser reports a drop as 1006, which the session treats as one.
@@ -568,17 +570,13 @@ fn open(web: &Shared, w: &mut Web, protocols: &[String]) {
             });
         }
     });
-    // An error is always followed by a close event, which does the work.
-    let on_error = Closure::<dyn FnMut(Event)>::new(|_: Event| {});
     ws.set_onopen(Some(on_open.as_ref().unchecked_ref()));
     ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
     ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));
-    ws.set_onerror(Some(on_error.as_ref().unchecked_ref()));
     w.socket = Some(Socket {
         ws,
         _on_open: on_open,
         _on_message: on_message,
         _on_close: on_close,
-        _on_error: on_error,
     });
 }
