@@ -200,16 +200,15 @@ async function start(name: string, roomName: string): Promise<void> {
   const token = params.get("token") ?? `guest:${name}`;
   let client: DemoClient;
   try {
-    client = await Client.connect<DemoMessage, Profile>("/ws", { token });
+    // `onState` shows the retries while the server cannot be reached, and every state after.
+    client = await Client.connect<DemoMessage, Profile>("/ws", { token, onState: showState });
   } catch (error) {
     // Closed for good (a refused token, say): the client does not retry.
     showError(error);
     showState({ kind: "closed", code: (error as Partial<TandemError>).code ?? "error", reason: "" });
     return;
   }
-  client.on("state", showState);
   client.on("error", showError);
-  showState(client.state);
 
   const meta: Profile = { color: colorOf(name) };
   const chat = await client.join(roomName, { meta, history: HISTORY });

@@ -137,3 +137,15 @@ pub fn silent_peer(root: &Path) -> Result<Service> {
     command.arg(root.join("tests/browser/silent_peer.py"));
     Service::start("silent peer", command, "silent peer listening on ")
 }
+
+/// A `ws://` URL on 127.0.0.1 where nothing listens: a port the system just gave out and
+/// took back, so a connection there is refused at once (the tests of reconnecting).
+pub fn refused_url() -> Result<String> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")
+        .map_err(|e| format!("binding a free port on 127.0.0.1: {e}"))?;
+    let port = listener
+        .local_addr()
+        .map_err(|e| format!("reading a bound port: {e}"))?
+        .port();
+    Ok(format!("ws://127.0.0.1:{port}"))
+}

@@ -94,8 +94,9 @@ pub fn run(options: &Options) -> Result<()> {
     }
 
     let webdriver_json = write_webdriver_json(shell.root())?;
-    // The browser tests talk to a real `tandem serve` and a silent peer, started here; their
-    // addresses and tokens reach the tests at compile time.
+    // The browser tests talk to a real `tandem serve` and a silent peer, started here, and
+    // to a port where nothing listens; their addresses and tokens reach the tests at
+    // compile time.
     shell
         .cmd("cargo")
         .args(["build", "-p", "tandem-cli", "--bin", "tandem"])
@@ -104,6 +105,7 @@ pub fn run(options: &Options) -> Result<()> {
     let secret = services::run_secret();
     let server = services::tandem_serve(&tandem, &secret)?;
     let silent = services::silent_peer(shell.root())?;
+    let refused = services::refused_url()?;
     let alice = services::token(&tandem, &secret, "alice")?;
     let bob = services::token(&tandem, &secret, "bob")?;
     let mut wasm = Counts::default();
@@ -116,6 +118,7 @@ pub fn run(options: &Options) -> Result<()> {
         .args(["--target", WASM_TARGET, "--tests"])
         .env("TANDEM_TEST_URL", &server.url)
         .env("TANDEM_TEST_SILENT_URL", &silent.url)
+        .env("TANDEM_TEST_REFUSED_URL", &refused)
         .env("TANDEM_TEST_TOKEN_ALICE", alice)
         .env("TANDEM_TEST_TOKEN_BOB", bob)
         .env(

@@ -73,9 +73,21 @@ impl Shared {
         })
     }
 
-    fn add(self: &Rc<Self>, event: String, room: Option<String>, callback: Function) -> Function {
+    /// Registers a listener for good; gives its id.
+    fn listen(&self, event: String, room: Option<String>, callback: Function) -> u32 {
         let id = self.next_id.get();
         self.next_id.set(id + 1);
+        self.listeners.borrow_mut().push(Listener {
+            id,
+            event,
+            room,
+            callback,
+        });
+        id
+    }
+
+    /// Registers a listener; gives the function that removes it.
+    fn add(self: &Rc<Self>, event: String, room: Option<String>, callback: Function) -> Function {
         // Events held for this room and event go to the first listener, in order, right
         // after `on` returns.
         let mut held = Vec::new();
@@ -99,12 +111,7 @@ impl Shared {
                 }
             }));
         }
-        self.listeners.borrow_mut().push(Listener {
-            id,
-            event,
-            room,
-            callback,
-        });
+        let id = self.listen(event, room, callback);
         let weak = Rc::downgrade(self);
         Closure::once_into_js(move || {
             if let Some(shared) = weak.upgrade() {
@@ -315,13 +322,17 @@ fn members(list: &[Member]) -> JsValue {
     out.into()
 }
 
+/// The function `options` give under `key`, if any.
+fn function(options: &JsValue, key: &str) -> Option<Function> {
+    Reflect::get(options, &key.into())
+        .ok()
+        .and_then(|f| f.dyn_into::<Function>().ok())
+}
+
 /// The configuration `options` give, with its `getToken` callback, if any.
 fn config(options: &JsValue) -> Result<Config, JsValue> {
     let mut config = ConnectSettings::from_js(options)?.config();
-    let get_token = Reflect::get(options, &"getToken".into())
-        .ok()
-        .and_then(|f| f.dyn_into::<Function>().ok());
-    if let Some(get_token) = get_token {
+    if let Some(get_token) = function(options, "getToken") {
         config = config.token_callback(move |reply: TokenReply| {
             let done = Closure::once_into_js(move |ok: bool, value: JsValue| {
                 reply(match (ok, value.as_string()) {
@@ -362,6 +373,11 @@ impl Client {
             rooms: RefCell::default(),
             senders: RefCell::default(),
         });
+        // `onState` hears every state from the first attempt on, before the promise
+        // settles too: a page can show the retries while the server cannot be reached.
+        if let Some(on_state) = function(&options, "onState") {
+            shared.listen("state".to_owned(), None, on_state);
+        }
         promise(|settle| {
             *shared.connecting.borrow_mut() = Some(Connecting {
                 settle,
@@ -546,6 +562,12 @@ export type Unsubscribe = () => void;
 export interface ConnectOptions extends ConnectSettings {
   /** A fresh token; a rejected promise retries with backoff. */
   getToken?: () => Promise<string> | string;
+  /**
+   * Hears every state change from the first attempt on, before `connect` settles too (as
+   * the `state` event does afterwards), so a page can show the retries while the server
+   * cannot be reached.
+   */
+  onState?: (state: State) => void;
 }
 
 /** Options of `client.join`. */

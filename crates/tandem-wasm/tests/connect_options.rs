@@ -1,8 +1,12 @@
-//! `Client.connect`'s `getToken` option, through the package's own JavaScript API, in
-//! headless Chromium against the `tandem serve` that `cargo xtask test` starts (its URL and
-//! tokens come in at compile time): a token given as a promise or as a string connects; a
-//! rejected fetch is retried with backoff; a fetch that gives no string stops the client
-//! as unauthorized. Native builds compile this file to nothing.
+//! `Client.connect`'s callbacks, through the package's own JavaScript API, in headless
+//! Chromium against the `tandem serve` that `cargo xtask test` starts (its URL and tokens
+//! come in at compile time):
+//! - `getToken`: a token given as a promise or as a string connects; a rejected fetch is
+//!   retried with backoff; a fetch that gives no string stops the client as unauthorized;
+//! - `onState`: while nothing listens at the URL, it hears each retry before `connect`
+//!   rejects.
+//!
+//! Native builds compile this file to nothing.
 
 #![cfg(target_arch = "wasm32")]
 #![allow(clippy::unwrap_used)]
@@ -33,15 +37,16 @@ fn alice() -> &'static str {
     )
 }
 
-/// Connect options with `getToken`, a fast first retry and a bounded number of attempts.
-fn options(get_token: &JsValue) -> JsValue {
+/// Connect options with a fast first retry, a bounded number of attempts, and `callback`
+/// under `key`.
+fn options(key: &str, callback: &JsValue) -> JsValue {
     let backoff = Object::new();
     Reflect::set(&backoff, &"initialMs".into(), &10.into()).unwrap();
     Reflect::set(&backoff, &"maxMs".into(), &50.into()).unwrap();
     Reflect::set(&backoff, &"maxAttempts".into(), &5.into()).unwrap();
     let options = Object::new();
     Reflect::set(&options, &"backoff".into(), &backoff).unwrap();
-    Reflect::set(&options, &"getToken".into(), get_token).unwrap();
+    Reflect::set(&options, &key.into(), callback).unwrap();
     options.into()
 }
 
@@ -82,9 +87,12 @@ fn code(error: &JsValue) -> String {
 #[wasm_bindgen_test]
 async fn a_token_given_by_a_promise_connects() {
     let (get_token, calls) = counted(|_| Promise::resolve(&JsValue::from(alice())).into());
-    let client = settle(Client::connect(server_url(), options(&get_token)))
-        .await
-        .expect("connects");
+    let client = settle(Client::connect(
+        server_url(),
+        options("getToken", &get_token),
+    ))
+    .await
+    .expect("connects");
     assert_eq!(calls.get(), 1);
     close(&client);
 }
@@ -92,9 +100,12 @@ async fn a_token_given_by_a_promise_connects() {
 #[wasm_bindgen_test]
 async fn a_token_given_as_a_string_connects() {
     let (get_token, calls) = counted(|_| alice().into());
-    let client = settle(Client::connect(server_url(), options(&get_token)))
-        .await
-        .expect("connects");
+    let client = settle(Client::connect(
+        server_url(),
+        options("getToken", &get_token),
+    ))
+    .await
+    .expect("connects");
     assert_eq!(calls.get(), 1);
     close(&client);
 }
@@ -105,9 +116,12 @@ async fn a_rejected_fetch_is_retried() {
         1 => Promise::reject(&"token service down".into()).into(),
         _ => alice().into(),
     });
-    let client = settle(Client::connect(server_url(), options(&get_token)))
-        .await
-        .expect("connects on the second fetch");
+    let client = settle(Client::connect(
+        server_url(),
+        options("getToken", &get_token),
+    ))
+    .await
+    .expect("connects on the second fetch");
     assert_eq!(calls.get(), 2);
     close(&client);
 }
@@ -115,9 +129,56 @@ async fn a_rejected_fetch_is_retried() {
 #[wasm_bindgen_test]
 async fn a_fetch_giving_no_string_stops_as_unauthorized() {
     let (get_token, calls) = counted(|_| 42.into());
-    let error = settle(Client::connect(server_url(), options(&get_token)))
-        .await
-        .expect_err("never connects");
+    let error = settle(Client::connect(
+        server_url(),
+        options("getToken", &get_token),
+    ))
+    .await
+    .expect_err("never connects");
     assert_eq!(code(&error), "unauthorized");
     assert_eq!(calls.get(), 1, "an unauthorized answer is not retried");
+}
+
+#[wasm_bindgen_test]
+async fn on_state_hears_the_retries_before_connect_settles() {
+    let url = setting(
+        option_env!("TANDEM_TEST_REFUSED_URL"),
+        "TANDEM_TEST_REFUSED_URL",
+    );
+    let states = js_sys::Array::new();
+    let seen = states.clone();
+    let on_state = Closure::<dyn FnMut(JsValue)>::new(move |state: JsValue| {
+        seen.push(&state);
+    })
+    .into_js_value();
+    let error = settle(Client::connect(
+        url.to_owned(),
+        options("onState", &on_state),
+    ))
+    .await
+    .expect_err("nothing listens there");
+    assert_eq!(code(&error), "attempts_exhausted");
+    let field = |state: &JsValue, key: &str| Reflect::get(state, &key.into()).unwrap();
+    let kinds: Vec<String> = states
+        .iter()
+        .map(|s| field(&s, "kind").as_string().unwrap())
+        .collect();
+    assert_eq!(kinds.first().map(String::as_str), Some("connecting"));
+    assert_eq!(kinds.last().map(String::as_str), Some("closed"));
+    let retries: Vec<JsValue> = states
+        .iter()
+        .filter(|s| field(s, "kind").as_string().as_deref() == Some("reconnecting"))
+        .collect();
+    assert!(!retries.is_empty(), "no retry heard in {kinds:?}");
+    assert!(
+        retries
+            .iter()
+            .all(|s| field(s, "delayMs").as_f64().is_some()),
+        "each retry says when"
+    );
+    let closed = states.get(states.length() - 1);
+    assert_eq!(
+        field(&closed, "code").as_string().unwrap(),
+        "attempts_exhausted"
+    );
 }
