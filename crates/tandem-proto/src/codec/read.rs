@@ -96,6 +96,21 @@ fn optional<'a, T>(
     }
 }
 
+// The composite readers fields share, as named functions: each closure would be a type of
+// its own, and a copy of `put` and `optional` with it.
+
+fn opt_string(r: &mut Reader<'_>) -> Result<Option<String>, Fault> {
+    optional(r, string)
+}
+
+fn opt_u64(r: &mut Reader<'_>) -> Result<Option<u64>, Fault> {
+    optional(r, Reader::u64)
+}
+
+fn members(r: &mut Reader<'_>) -> Result<Vec<Member>, Fault> {
+    list(r, member)
+}
+
 fn payload(r: &mut Reader<'_>) -> Result<Payload, Fault> {
     r.raw().map(Payload::trusted)
 }
@@ -155,7 +170,7 @@ reader!(heartbeat_timings -> HeartbeatTimings {
 });
 reader!(announced_limits -> AnnouncedLimits { max_frame_bytes: usize => need });
 
-reader!(hello -> Hello { app: app_offer => need, token: |r| optional(r, string) => nullable });
+reader!(hello -> Hello { app: app_offer => need, token: opt_string => nullable });
 reader!(welcome -> Welcome {
     session: string => need,
     user: string => need,
@@ -182,7 +197,7 @@ reader!(joined -> Joined {
     epoch: Reader::u64 => need,
     seq: Reader::u64 => need,
     recovered: |r| optional(r, Reader::bool) => nullable,
-    presence: |r| list(r, member) => need,
+    presence: members => need,
 });
 reader!(leave -> Leave { id: Reader::u64 => need, room: string => need });
 reader!(left -> Left { id: Reader::u64 => need, room: string => need });
@@ -191,12 +206,12 @@ reader!(ack -> Ack { id: Reader::u64 => need, seq: Reader::u64 => need });
 reader!(event -> Event {
     room: string => need,
     seq: Reader::u64 => need,
-    from: |r| optional(r, string) => nullable,
+    from: opt_string => nullable,
     data: payload => need,
 });
 reader!(request -> Request {
     id: Reader::u64 => need,
-    room: |r| optional(r, string) => nullable,
+    room: opt_string => nullable,
     data: payload => need,
 });
 reader!(response -> Response {
@@ -206,12 +221,12 @@ reader!(response -> Response {
 });
 reader!(presence -> Presence {
     room: string => need,
-    joined: |r| list(r, member) => empty,
-    left: |r| list(r, member) => empty,
+    joined: members => empty,
+    left: members => empty,
 });
 reader!(error -> ErrorFrame {
-    id: |r| optional(r, Reader::u64) => nullable,
-    room: |r| optional(r, string) => nullable,
+    id: opt_u64 => nullable,
+    room: opt_string => nullable,
     code: error_code => need,
     message: string => need,
 });
@@ -272,9 +287,9 @@ pub(super) fn header(text: &str) -> Result<Header<'_>, Fault> {
     let (mut v, mut k, mut id) = (None, None, None);
     r.object(&mut |r, key| {
         let mut read = || match &*key {
-            "v" => put(&mut v, &key, r, |r| optional(r, Reader::u64)),
+            "v" => put(&mut v, &key, r, opt_u64),
             "k" => put(&mut k, &key, r, |r| optional(r, Reader::string)),
-            "id" => put(&mut id, &key, r, |r| optional(r, Reader::u64)),
+            "id" => put(&mut id, &key, r, opt_u64),
             _ => Ok(false),
         };
         if !read().map_err(|f| f.in_field(&key))? {
