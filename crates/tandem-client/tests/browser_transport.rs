@@ -210,6 +210,35 @@ async fn close_codes_are_reported() {
     assert!(Client::<Chat>::start("http://nope", Config::new()).is_err());
 }
 
+/// In the browser an async token provider runs as a local task, and a callback provider
+/// (what the npm package uses) answers through its reply; both are asked before each
+/// attempt, and both connect.
+#[wasm_bindgen_test]
+async fn token_providers_async_and_callback_connect() {
+    let asked = std::rc::Rc::new(std::cell::Cell::new(0));
+    let counter = asked.clone();
+    let config = Config::new().token_provider(move || {
+        counter.set(counter.get() + 1);
+        async { Ok(token("alice")) }
+    });
+    let client = within("connect", Client::<Chat>::connect(server_url(), config))
+        .await
+        .unwrap();
+    assert_eq!(asked.get(), 1);
+    client.close().await;
+
+    let counter = asked.clone();
+    let config = Config::new().token_callback(move |reply| {
+        counter.set(counter.get() + 1);
+        reply(Ok(token("bob")));
+    });
+    let client = within("connect", Client::<Chat>::connect(server_url(), config))
+        .await
+        .unwrap();
+    assert_eq!(asked.get(), 2);
+    client.close().await;
+}
+
 /// The callback client runs its callbacks outside its own calls, so each may call it again:
 /// the open state joins, the join's answer publishes, the publish's answer closes.
 /// Every answer and event arrives, in order.
