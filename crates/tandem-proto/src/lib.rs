@@ -58,7 +58,7 @@ pub use client::{
 pub use close::CloseAction;
 pub use codec::{
     DEFAULT_MAX_FRAME_BYTES, DecodeError, decode, decode_from_client, decode_from_server,
-    decode_payload, encode, encode_event_around_seq, encode_payload,
+    decode_payload, encode, encode_event_around_seq, encode_members, encode_payload,
 };
 pub use error::ErrorCode;
 pub use fifo::Fifo;

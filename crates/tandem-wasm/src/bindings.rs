@@ -309,17 +309,10 @@ fn set(obj: &js_sys::Object, key: &str, value: &JsValue) {
     let _ = Reflect::set(obj, &key.into(), value);
 }
 
+/// `[{ user, meta }]`: the list is written as JSON and parsed by the engine, one crossing
+/// for the whole list.
 fn members(list: &[Member]) -> JsValue {
-    let out = js_sys::Array::new();
-    for m in list {
-        let o = js_sys::Object::new();
-        set(&o, "user", &m.user.as_str().into());
-        if let Some(meta) = &m.meta {
-            set(&o, "meta", &parse(meta));
-        }
-        out.push(&o);
-    }
-    out.into()
+    JSON::parse(&tandem_proto::encode_members(list)).unwrap_or_else(|_| js_sys::Array::new().into())
 }
 
 /// The function `options` give under `key`, if any.

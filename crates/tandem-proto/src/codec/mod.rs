@@ -6,7 +6,7 @@ mod write;
 use serde::de::DeserializeOwned;
 
 use crate::error::ErrorCode;
-use crate::frame::{Frame, Id, Kind, WIRE_VERSION};
+use crate::frame::{Frame, Id, Kind, Member, WIRE_VERSION};
 use crate::json::{Fault, push_u64};
 use crate::payload::Payload;
 
@@ -338,6 +338,15 @@ pub fn encode(frame: &Frame) -> String {
     out
 }
 
+/// Encodes a list of members as frames carry them (`joined`'s `presence`, `presence`'s
+/// `joined` and `left`): a JSON array of `{"user":...,"meta":...}`, `meta` left out when
+/// absent. The browser hands a member list to JavaScript as this text, parsed once.
+pub fn encode_members(list: &[Member]) -> String {
+    let mut out = String::with_capacity(2 + 32 * list.len());
+    write::member_list(&mut out, list);
+    out
+}
+
 /// Encodes an `event` frame around its sequence number: `head`, then the number in
 /// decimal, then `tail` is exactly [`encode`] of the event. A shared broker that numbers
 /// messages (Redis) splices the number in without parsing JSON.
@@ -369,6 +378,29 @@ pub fn encode_payload<T: serde::Serialize + ?Sized>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_member_list_is_written_as_serde_writes_it() {
+        let meta = Payload::from_json(r#"{"color": "red"}"#).expect("JSON");
+        for list in [
+            vec![],
+            vec![
+                Member {
+                    user: "ada".to_owned(),
+                    meta: None,
+                },
+                Member {
+                    user: "b\"ob\u{e9}".to_owned(),
+                    meta: Some(meta),
+                },
+            ],
+        ] {
+            assert_eq!(
+                encode_members(&list),
+                serde_json::to_string(&list).expect("serializable")
+            );
+        }
+    }
 
     #[test]
     fn an_event_split_around_its_seq_is_the_whole_event_again() {

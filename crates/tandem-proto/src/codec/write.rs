@@ -43,6 +43,11 @@ fn object(out: &mut String, name: &str, fields: impl FnOnce(&mut String)) {
 
 fn members(out: &mut String, name: &str, list: &[Member]) {
     key(out, name);
+    member_list(out, list);
+}
+
+/// Appends `list` as a JSON array of `{"user":...,"meta":...}` objects.
+pub(super) fn member_list(out: &mut String, list: &[Member]) {
     out.push('[');
     for (i, m) in list.iter().enumerate() {
         if i > 0 {
