@@ -84,46 +84,37 @@ fn code(error: &JsValue) -> String {
         .unwrap_or_else(|| format!("no code on {error:?}"))
 }
 
-#[wasm_bindgen_test]
-async fn a_token_given_by_a_promise_connects() {
-    let (get_token, calls) = counted(|_| Promise::resolve(&JsValue::from(alice())).into());
+/// Connects with `getToken` answering `answer(call number)`; checks it took `fetches`
+/// calls, then closes.
+async fn connects_after(fetches: u32, answer: impl Fn(u32) -> JsValue + 'static) {
+    let (get_token, calls) = counted(answer);
     let client = settle(Client::connect(
         server_url(),
         options("getToken", &get_token),
     ))
     .await
     .expect("connects");
-    assert_eq!(calls.get(), 1);
+    assert_eq!(calls.get(), fetches);
     close(&client);
+}
+
+#[wasm_bindgen_test]
+async fn a_token_given_by_a_promise_connects() {
+    connects_after(1, |_| Promise::resolve(&JsValue::from(alice())).into()).await;
 }
 
 #[wasm_bindgen_test]
 async fn a_token_given_as_a_string_connects() {
-    let (get_token, calls) = counted(|_| alice().into());
-    let client = settle(Client::connect(
-        server_url(),
-        options("getToken", &get_token),
-    ))
-    .await
-    .expect("connects");
-    assert_eq!(calls.get(), 1);
-    close(&client);
+    connects_after(1, |_| alice().into()).await;
 }
 
 #[wasm_bindgen_test]
 async fn a_rejected_fetch_is_retried() {
-    let (get_token, calls) = counted(|n| match n {
+    connects_after(2, |n| match n {
         1 => Promise::reject(&"token service down".into()).into(),
         _ => alice().into(),
-    });
-    let client = settle(Client::connect(
-        server_url(),
-        options("getToken", &get_token),
-    ))
-    .await
-    .expect("connects on the second fetch");
-    assert_eq!(calls.get(), 2);
-    close(&client);
+    })
+    .await;
 }
 
 #[wasm_bindgen_test]
