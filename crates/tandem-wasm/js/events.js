@@ -1,5 +1,7 @@
-// Builds the event objects the listeners receive, in one call from wasm per event: the
-// keys are JavaScript's own, and the payload's JSON text is parsed by the engine.
+// The JavaScript side of the bindings. `messageEvent` builds the objects message listeners
+// receive, in one call from wasm per event: the keys are JavaScript's own, and the
+// payload's JSON text is parsed by the engine. `fetchToken` runs `getToken` and awaits
+// its answer, so the wasm needs no future executor.
 
 /** A `message` event: `{ room, seq, from, data }`; `data` is the parsed payload. */
 export function messageEvent(room, seq, from, data) {
