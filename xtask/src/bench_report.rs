@@ -461,7 +461,8 @@ servers listen with backlog 4096 like the Rust ones.
    and a page using a bare `WebSocket` with `JSON.parse`, speaking the same protocol to the
    same release `tandem serve`, each receiving a stream published by `tandem-bench stream`;
    messages/s from the first to the last message.
-6. **npm package**: the files a page loads from `pkg/`, raw and `gzip -9`; then the
+6. **npm package**: the files a page loads from `pkg/` (the wasm, `tandem.js`, `index.js`
+   and the bindings' own modules in `snippets/`), raw and `gzip -9`; then the
    package as a page's bundle carries it (esbuild `--bundle --minify` of `index.js`, as
    the target's peer sizes were measured, plus the wasm).
 7. **Envelope**: criterion (`crates/tandem-bench/benches/envelope.rs`).

@@ -198,15 +198,28 @@ fn gzipped(shell: &Shell, path: &Path) -> u64 {
 /// (esbuild `--bundle --minify` of `index.js`, the way the peers' sizes in the target
 /// were measured) plus the wasm.
 pub fn sizes(shell: &Shell) -> Vec<FileSize> {
+    let dir = shell.root().join(DIR);
     let mut sizes: Vec<FileSize> = ["tandem_bg.wasm", "tandem.js", "index.js"]
         .into_iter()
         .map(|file| {
-            let path = shell.root().join(DIR).join(file);
+            let path = dir.join(file);
             let raw = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
             let gzipped = gzipped(shell, &path);
             FileSize { file, raw, gzipped }
         })
         .collect();
+    // The bindings' own JavaScript, which `tandem.js` imports: one row for all of it.
+    let mut snippets = Vec::new();
+    files_under(&dir.join("snippets"), &mut snippets);
+    sizes.push(FileSize {
+        file: "snippets/",
+        raw: snippets
+            .iter()
+            .filter_map(|p| std::fs::metadata(p).ok())
+            .map(|m| m.len())
+            .sum(),
+        gzipped: snippets.iter().map(|p| gzipped(shell, p)).sum(),
+    });
     let total = FileSize {
         file: "total",
         raw: sizes.iter().map(|s| s.raw).sum(),
@@ -220,6 +233,21 @@ pub fn sizes(shell: &Shell) -> Vec<FileSize> {
     sizes.push(total);
     sizes.extend(bundled);
     sizes
+}
+
+/// Every file under `dir`, at any depth, added to `out`.
+fn files_under(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files_under(&path, out);
+        } else {
+            out.push(path);
+        }
+    }
 }
 
 /// The package's JavaScript as a bundler ships it: `index.js` and what it imports,
