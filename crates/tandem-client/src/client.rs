@@ -49,6 +49,8 @@ pub(crate) enum Command {
     },
     /// Drop the transport as a network failure would.
     DropConnection,
+    /// Skip the backoff wait and reconnect now.
+    ReconnectNow,
 }
 
 /// `url` and the configured fallbacks, each checked.
@@ -280,6 +282,13 @@ impl<M: Serialize + DeserializeOwned> Client<M> {
         let _ = self.inner.commands.send(Command::DropConnection);
     }
 
+    /// Reconnects now when the client is waiting out a backoff delay (a "retry now"
+    /// button, or the application knowing the server is back); does nothing otherwise.
+    /// A failed attempt backs off as before.
+    pub fn reconnect_now(&self) {
+        let _ = self.inner.commands.send(Command::ReconnectNow);
+    }
+
     /// Closes the connection for good (pending operations fail with `Closed`).
     pub async fn close(&self) {
         let (reply, done) = oneshot::channel();
@@ -351,7 +360,7 @@ impl<M: DeserializeOwned> Events<M> {
                 },
             },
             ClientEvent::Presence { room, joined, left } => Event::Presence { room, joined, left },
-            ClientEvent::Left { room, .. } => Event::Left { room },
+            ClientEvent::Left { room, reason, .. } => Event::Left { room, reason },
             ClientEvent::Request { id, room, data } => Event::Request(IncomingRequest {
                 id,
                 room,

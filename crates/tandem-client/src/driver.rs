@@ -154,6 +154,7 @@ impl Driver {
                 self.closers.push(reply);
             }
             Command::DropConnection => self.drop_connection(now),
+            Command::ReconnectNow => s.reconnect_now(now),
         }
     }
 
@@ -239,7 +240,7 @@ impl Driver {
                             }));
                         }
                     }
-                    ClientEvent::Left { id, .. } => {
+                    ClientEvent::Left { id: Some(id), .. } => {
                         if let Some(Waiting::Leave(reply)) = self.waiting.remove(id) {
                             reply(Ok(()));
                         }

@@ -54,10 +54,15 @@ pub enum Event<M> {
         /// Departures.
         left: Vec<Member>,
     },
-    /// A room was left.
+    /// The client is out of a room: the application left it (`reason: None`), or the
+    /// server refused to take the client back in after a reconnect (`reason` says why,
+    /// e.g. `forbidden`). A rejoin the server cannot serve now (`unavailable`) is retried
+    /// with backoff, never abandoned.
     Left {
         /// The room.
         room: String,
+        /// Why the server took the client out, when it did.
+        reason: Option<ErrorBody>,
     },
     /// The server asks something: answer with [`IncomingRequest::respond`].
     Request(IncomingRequest),

@@ -286,6 +286,11 @@ impl CallbackClient {
         self.command(Command::DropConnection);
     }
 
+    /// Reconnects now when waiting out a backoff delay; does nothing otherwise.
+    pub fn reconnect_now(&self) {
+        self.command(Command::ReconnectNow);
+    }
+
     /// Closes for good; `done` runs once closed. Pending operations fail with `closed`.
     pub fn close(&self, done: impl FnOnce() + 'static) {
         let reply = self.later(move |_: Result<(), Error>| done());

@@ -11,11 +11,12 @@ use crate::rng::Rng;
 pub struct Backoff {
     /// The ceiling of the first retry's delay. Default 250 ms, so the first retry is fast.
     pub initial: Duration,
-    /// The largest ceiling. Default 30 s.
+    /// The largest ceiling. Default 5 s (as Socket.IO and Phoenix): after the network
+    /// heals, a client waits at most this long, whatever happened before.
     pub max: Duration,
     /// Give up after this many failed attempts in a row. Default `None`: never give up.
     pub max_attempts: Option<u32>,
-    /// A connection open this long resets the attempt counter. Default 10 s.
+    /// A connection open this long resets the attempt counter. Default 5 s.
     pub stable_after: Duration,
 }
 
@@ -23,9 +24,9 @@ impl Default for Backoff {
     fn default() -> Self {
         Backoff {
             initial: Duration::from_millis(250),
-            max: Duration::from_secs(30),
+            max: Duration::from_secs(5),
             max_attempts: None,
-            stable_after: Duration::from_secs(10),
+            stable_after: Duration::from_secs(5),
         }
     }
 }

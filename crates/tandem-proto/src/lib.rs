@@ -70,8 +70,9 @@ pub use negotiate::{
 pub use rate::RateLimit;
 pub use rng::Rng;
 pub use server::{
-    ConnId, ConnState, Delivery, Hub, HubConfig, JoinRequest, MemberChange, Notice, Recipients,
-    RoomState, Server, ServerConfig, ServerConnection, ServerEvent, ServerTransmit, Start,
+    ConnId, ConnState, Delivery, FrameClass, Hub, HubConfig, JoinRequest, MemberChange, Notice,
+    Recipients, RoomState, Server, ServerConfig, ServerConnection, ServerEvent, ServerTransmit,
+    Start,
 };
 pub use table::Table;
 pub use time::Instant;

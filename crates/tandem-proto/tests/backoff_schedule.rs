@@ -36,8 +36,8 @@ fn jitter_stays_within_the_exponential_ceiling_and_the_cap() {
     assert_eq!(b.ceiling(1), Duration::from_millis(250));
     assert_eq!(b.ceiling(2), Duration::from_millis(500));
     assert_eq!(b.ceiling(5), Duration::from_millis(4000));
-    assert_eq!(b.ceiling(9), Duration::from_secs(30), "capped");
-    assert_eq!(b.ceiling(1000), Duration::from_secs(30), "no overflow");
+    assert_eq!(b.ceiling(6), Duration::from_secs(5), "capped");
+    assert_eq!(b.ceiling(1000), Duration::from_secs(5), "no overflow");
     let mut rng = Rng::new(1);
     let mut max_seen = Duration::ZERO;
     for attempt in 1..=20 {
@@ -48,7 +48,7 @@ fn jitter_stays_within_the_exponential_ceiling_and_the_cap() {
         }
     }
     assert!(
-        max_seen > Duration::from_secs(20),
+        max_seen > Duration::from_secs(4),
         "full jitter reaches near the cap"
     );
 }

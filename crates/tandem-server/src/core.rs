@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use core::time::Duration;
 use tandem_proto::{
-    ConnId, Delivery, ErrorBody, ErrorCode, Id, Payload, Recipients, RoomState, Server as Protocol,
-    ServerEvent, ServerTransmit,
+    ConnId, Delivery, ErrorBody, ErrorCode, FrameClass, Id, Payload, Recipients, RoomState,
+    Server as Protocol, ServerEvent, ServerTransmit,
 };
 use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
@@ -274,19 +274,21 @@ impl Core {
             return;
         };
         match d.to {
-            Recipients::One(conn) => self.push(conn, text),
+            Recipients::One(conn) => self.push(conn, text, d.class),
             Recipients::Many(list) => {
                 for conn in list.iter() {
-                    self.push(*conn, text.clone());
+                    self.push(*conn, text.clone(), d.class);
                 }
             }
         }
     }
 
-    fn push(&mut self, conn: ConnId, frame: Utf8Bytes) {
+    fn push(&mut self, conn: ConnId, frame: Utf8Bytes, class: FrameClass) {
         if let Some(outbox) = self.outboxes.get(&conn) {
-            match outbox.push(frame) {
+            match outbox.push(frame, class) {
                 Ok(()) => {}
+                // Reported once: the outbox refuses everything after, until the close.
+                Err(PushError::Full) if self.slow.contains(&conn) => {}
                 Err(PushError::Full) => self.slow.push(conn),
                 // The connection task is gone; its `Closed` is on the way.
                 Err(PushError::Gone) => {}

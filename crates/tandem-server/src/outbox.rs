@@ -2,6 +2,17 @@
 //! close it. The core pushes ([`Outbox`]); the connection's task takes everything queued
 //! at once ([`Inbox`]).
 //!
+//! Overflow is final. Once a frame is refused, every later frame is refused too, until the
+//! close: the connection's task empties the queue on another thread meanwhile, and a
+//! frame accepted after a refused one would reach the client as `…N, N+k+1…`, a hole its
+//! position would then jump past. (Seen: a resume replaying more than the limit lost 510
+//! messages silently for one client in a thousand.)
+//!
+//! The answer to a join and the stored messages it replays ([`FrameClass::Replay`]) are
+//! queued past the limit: they are bounded by the room's history and share its bytes
+//! (each costs the queue one 32-byte slot), and refusing them would turn a resume from far
+//! behind into a loop of 1013s that never catches up. Only live frames count.
+//!
 //! An empty outbox holds no buffer: the queue is handed over whole to the writer, so an
 //! idle connection keeps only the small shared header (a tokio channel keeps a block of
 //! 32 slots and two cache-padded halves, about 2.3 KB, for as long as it lives).
@@ -9,6 +20,7 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use tandem_proto::FrameClass;
 use tokio::sync::Notify;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
@@ -18,7 +30,8 @@ pub(crate) type CloseOrder = (u16, String);
 /// Why [`Outbox::push`] did not queue a frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum PushError {
-    /// The outbox holds its limit: the connection is a slow consumer.
+    /// The outbox holds its limit of live frames, or refused one before: the connection
+    /// is a slow consumer, and nothing more is queued before its close.
     Full,
     /// The connection's task is gone (its `Closed` is on the way to the core).
     Gone,
@@ -37,6 +50,10 @@ pub(crate) enum Taken {
 #[derive(Debug, Default)]
 struct State {
     frames: VecDeque<Utf8Bytes>,
+    /// Live frames among `frames` (replayed ones do not count against the limit).
+    live: usize,
+    /// A frame was refused: every later one is refused too.
+    overflowed: bool,
     close: Option<CloseOrder>,
     /// The core dropped its end.
     core_gone: bool,
@@ -83,15 +100,23 @@ pub(crate) struct Outbox {
 }
 
 impl Outbox {
-    /// Queues the text frame `frame`, unless the outbox is full or the connection gone.
-    pub(crate) fn push(&self, frame: Utf8Bytes) -> Result<(), PushError> {
+    /// Queues the text frame `frame`, unless the connection is gone or the outbox is full
+    /// (a live frame over the limit, or any frame after one was refused).
+    pub(crate) fn push(&self, frame: Utf8Bytes, class: FrameClass) -> Result<(), PushError> {
         let was_empty = {
             let mut state = self.shared.lock();
             if state.conn_gone {
                 return Err(PushError::Gone);
             }
-            if state.frames.len() >= self.shared.limit {
+            if state.overflowed {
                 return Err(PushError::Full);
+            }
+            if class == FrameClass::Live {
+                if state.live >= self.shared.limit {
+                    state.overflowed = true;
+                    return Err(PushError::Full);
+                }
+                state.live += 1;
             }
             state.frames.push_back(frame);
             state.frames.len() == 1
@@ -140,6 +165,7 @@ impl Inbox {
     pub(crate) fn try_take(&mut self) -> Option<Taken> {
         let mut state = self.shared.lock();
         if !state.frames.is_empty() {
+            state.live = 0;
             return Some(Taken::Frames(std::mem::take(&mut state.frames)));
         }
         if let Some(order) = state.close.take() {
@@ -182,6 +208,11 @@ mod tests {
         Utf8Bytes::from(s)
     }
 
+    /// Pushes a live frame.
+    fn push(outbox: &Outbox, s: &str) -> Result<(), PushError> {
+        outbox.push(text(s), FrameClass::Live)
+    }
+
     fn frames(taken: Option<Taken>) -> Vec<String> {
         match taken {
             Some(Taken::Frames(f)) => f.into_iter().map(|t| t.to_string()).collect(),
@@ -193,7 +224,7 @@ mod tests {
     fn frames_come_out_in_order_all_at_once_and_then_the_queue_holds_no_buffer() {
         let (outbox, mut inbox) = outbox(8);
         for s in ["a", "b", "c"] {
-            assert_eq!(outbox.push(text(s)), Ok(()));
+            assert_eq!(push(&outbox, s), Ok(()));
         }
         assert_eq!(frames(inbox.try_take()), ["a", "b", "c"]);
         assert!(inbox.try_take().is_none());
@@ -203,17 +234,67 @@ mod tests {
     #[test]
     fn a_full_outbox_refuses_and_a_gone_connection_refuses() {
         let (outbox, inbox) = outbox(2);
-        assert_eq!(outbox.push(text("1")), Ok(()));
-        assert_eq!(outbox.push(text("2")), Ok(()));
-        assert_eq!(outbox.push(text("3")), Err(PushError::Full));
+        assert_eq!(push(&outbox, "1"), Ok(()));
+        assert_eq!(push(&outbox, "2"), Ok(()));
+        assert_eq!(push(&outbox, "3"), Err(PushError::Full));
         drop(inbox);
-        assert_eq!(outbox.push(text("4")), Err(PushError::Gone));
+        assert_eq!(push(&outbox, "4"), Err(PushError::Gone));
+    }
+
+    #[test]
+    fn once_a_frame_is_refused_nothing_more_is_queued_even_after_the_queue_drains() {
+        let (outbox, mut inbox) = outbox(2);
+        assert_eq!(push(&outbox, "1"), Ok(()));
+        assert_eq!(push(&outbox, "2"), Ok(()));
+        assert_eq!(push(&outbox, "3"), Err(PushError::Full));
+        // The connection's task empties the queue meanwhile (another thread, in the server).
+        assert_eq!(frames(inbox.try_take()), ["1", "2"]);
+        // Frame 4 would reach the client right after 2: a hole. It is refused, and so is
+        // a replayed frame.
+        assert_eq!(push(&outbox, "4"), Err(PushError::Full));
+        assert_eq!(
+            outbox.push(text("replayed"), FrameClass::Replay),
+            Err(PushError::Full)
+        );
+        assert!(inbox.try_take().is_none());
+        outbox.close(1013, "slow".into());
+        assert!(matches!(
+            inbox.try_take(),
+            Some(Taken::Close(Some((1013, _))))
+        ));
+    }
+
+    #[test]
+    fn a_replay_is_queued_past_the_limit_and_live_frames_still_count() {
+        let (outbox, mut inbox) = outbox(2);
+        for i in 0..10 {
+            let frame = text(&format!("r{i}"));
+            assert_eq!(outbox.push(frame, FrameClass::Replay), Ok(()));
+        }
+        assert_eq!(push(&outbox, "live1"), Ok(()));
+        assert_eq!(push(&outbox, "live2"), Ok(()));
+        assert_eq!(push(&outbox, "live3"), Err(PushError::Full));
+        let taken = frames(inbox.try_take());
+        assert_eq!(taken.len(), 12);
+        assert_eq!(taken[..2], ["r0", "r1"]);
+        assert_eq!(taken[10..], ["live1", "live2"]);
+    }
+
+    #[test]
+    fn the_limit_counts_live_frames_queued_since_the_last_take() {
+        let (outbox, mut inbox) = outbox(2);
+        assert_eq!(push(&outbox, "1"), Ok(()));
+        assert_eq!(push(&outbox, "2"), Ok(()));
+        assert_eq!(frames(inbox.try_take()), ["1", "2"]);
+        assert_eq!(push(&outbox, "3"), Ok(()));
+        assert_eq!(push(&outbox, "4"), Ok(()));
+        assert_eq!(frames(inbox.try_take()), ["3", "4"]);
     }
 
     #[test]
     fn queued_frames_go_out_before_the_close_order() {
         let (outbox, mut inbox) = outbox(8);
-        assert_eq!(outbox.push(text("last words")), Ok(()));
+        assert_eq!(push(&outbox, "last words"), Ok(()));
         outbox.close(4000, "bye".into());
         assert_eq!(frames(inbox.try_take()), ["last words"]);
         assert!(matches!(
@@ -236,7 +317,7 @@ mod tests {
             let taken = inbox.take().await;
             (taken, inbox)
         });
-        assert_eq!(outbox.push(text("x")), Ok(()));
+        assert_eq!(push(&outbox, "x"), Ok(()));
         let (taken, mut inbox) = tokio::time::timeout(std::time::Duration::from_secs(5), waiter)
             .await
             .expect("woken within 5 s")

@@ -190,9 +190,12 @@ impl Shared {
                 set(&o, "members", &members(&list));
                 self.emit("joined", Some(&room), &o);
             }
-            ClientEvent::Left { room, .. } => {
+            ClientEvent::Left { room, reason, .. } => {
                 let o = js_sys::Object::new();
                 set(&o, "room", &room.as_str().into());
+                let reason =
+                    reason.map_or(JsValue::NULL, |e| js_error(e.code.as_str(), &e.message));
+                set(&o, "reason", &reason);
                 self.emit("left", Some(&room), &o);
             }
             ClientEvent::Error {
@@ -450,6 +453,15 @@ impl Client {
         }
     }
 
+    /// Reconnects now when the client is waiting out a backoff delay (a "retry now"
+    /// button); does nothing otherwise.
+    #[wasm_bindgen(js_name = reconnectNow)]
+    pub fn reconnect_now(&self) {
+        if let Some(client) = &*self.shared.client.borrow() {
+            client.reconnect_now();
+        }
+    }
+
     /// Closes the connection for good.
     pub fn close(&self) -> Promise {
         self.shared.ask(
@@ -604,6 +616,8 @@ export class Client<M = unknown, P = unknown> {
   join(room: string, options?: JoinOptions<P>): Promise<Room<M, P>>;
   /** Drops the connection as a network failure would: the client reconnects and resumes. */
   dropConnection(): void;
+  /** Reconnects now when waiting out a backoff delay (a "retry now" button); otherwise nothing. */
+  reconnectNow(): void;
   /** Closes for good: pending operations reject with code `closed`. */
   close(): Promise<void>;
   /** Frees the wasm memory of this handle. */

@@ -251,10 +251,15 @@ pub struct JoinedEvent<P> {
     pub members: Vec<Member<P>>,
 }
 
-/// The room was left.
+/// The client is out of the room: the application left it (`reason` null), or the
+/// server refused to take it back in after a reconnect (`reason` says why, e.g.
+/// `forbidden`). A rejoin the server cannot serve now is retried, never abandoned.
 #[allow(dead_code)]
 #[derive(Tsify)]
 pub struct LeftEvent {
     /// The room.
     pub room: String,
+    /// Why the server took the client out, when it did.
+    #[tsify(type = "TandemError | null")]
+    pub reason: Option<String>,
 }

@@ -250,12 +250,18 @@ pub enum ClientEvent {
         /// Departures.
         left: Vec<Member>,
     },
-    /// A leave completed.
+    /// The client is out of a room: a leave completed (`id` is the one
+    /// [`Session::leave`] returned, `reason` is `None`), or the server refused to take
+    /// the client back into a room it had joined (`id` is `None`, `reason` says why, e.g.
+    /// `forbidden`). Rejoins the server cannot serve now (`unavailable`) are retried with
+    /// backoff instead, never abandoned.
     Left {
-        /// The id [`Session::leave`] returned.
-        id: Id,
+        /// The leave's id, when the application asked to leave.
+        id: Option<Id>,
         /// The room.
         room: String,
+        /// Why the server took the client out, when it did.
+        reason: Option<ErrorBody>,
     },
     /// A publish was acknowledged.
     Published {
@@ -319,6 +325,10 @@ struct RoomState {
     status: RoomStatus,
     /// `(epoch, last seq seen)`.
     position: Option<(u64, u64)>,
+    /// When to send the rejoin again, after the server could not serve it (`unavailable`).
+    retry_at: Option<Instant>,
+    /// Rejoins refused in a row, for the backoff.
+    refusals: u32,
 }
 
 #[derive(Debug)]
@@ -598,14 +608,17 @@ impl Session {
                     })
                 }
                 // The server forgets the membership with the connection.
-                PendingKind::Leave { room } => {
-                    self.events.push_back(ClientEvent::Left { id, room })
-                }
+                PendingKind::Leave { room } => self.events.push_back(ClientEvent::Left {
+                    id: Some(id),
+                    room,
+                    reason: None,
+                }),
                 PendingKind::Join { .. } => {}
             }
         }
         for room in self.rooms.values_mut() {
             room.status = RoomStatus::Pending;
+            room.retry_at = None;
         }
     }
 
@@ -661,11 +674,27 @@ impl Session {
         }
     }
 
-    /// The page became visible (`true`) or hidden: on becoming visible, check the
-    /// connection at once with a ping.
+    /// The page became visible (`true`) or hidden. On becoming visible, an open
+    /// connection is checked at once with a ping, and one waiting to reconnect tries now:
+    /// the user is looking, and one tab returning is no herd.
     pub fn handle_visibility(&mut self, now: Instant, visible: bool) {
-        if visible && matches!(self.phase, Phase::Open { .. }) {
-            self.probe(now);
+        if !visible {
+            return;
+        }
+        match self.phase {
+            Phase::Open { .. } => self.probe(now),
+            Phase::Waiting { .. } => self.reconnect_now(now),
+            _ => {}
+        }
+    }
+
+    /// Skips the rest of the backoff wait and reconnects now (a "retry now" button, or
+    /// the application knowing the server is back). The attempt counter is kept, so a
+    /// failed attempt backs off as before. Nothing happens unless the session is waiting
+    /// to reconnect.
+    pub fn reconnect_now(&mut self, now: Instant) {
+        if let Phase::Waiting { attempt, .. } = self.phase {
+            self.begin_attempt(now, attempt);
         }
     }
 
@@ -711,7 +740,7 @@ impl Session {
             return;
         }
         match frame {
-            Frame::Event(e) => self.handle_event(e),
+            Frame::Event(e) => self.handle_event(now, e),
             Frame::Joined(j) => self.handle_joined(now, j),
             Frame::Ack(a) => {
                 if let Some(Pending {
@@ -732,7 +761,11 @@ impl Session {
                     ..
                 }) = self.pending.remove(&l.id)
                 {
-                    self.events.push_back(ClientEvent::Left { id: l.id, room });
+                    self.events.push_back(ClientEvent::Left {
+                        id: Some(l.id),
+                        room,
+                        reason: None,
+                    });
                 }
             }
             Frame::Response(r) if self.pending.remove(&r.id).is_some() => {
@@ -770,7 +803,7 @@ impl Session {
                 data: r.data,
             }),
             Frame::Ping => self.send_text(now, encode(&Frame::Pong)),
-            Frame::Error(e) => self.handle_error(e),
+            Frame::Error(e) => self.handle_error(now, e),
             Frame::Pong | Frame::Welcome(_) | Frame::Hello(_) => {}
             // Client-to-server kinds from the server: ignore.
             _ => {}
@@ -808,6 +841,7 @@ impl Session {
             }
         };
         room.status = RoomStatus::Joining;
+        room.retry_at = None;
         let frame = match room.position {
             Some((epoch, seq)) => Frame::Resume(frame::Resume {
                 id,
@@ -847,6 +881,7 @@ impl Session {
             return;
         };
         room.status = RoomStatus::Joined;
+        room.refusals = 0;
         // A recovered resume keeps the position: the replay follows and continues it.
         let keep = j.recovered == Some(true) && room.position.is_some_and(|(e, _)| e == j.epoch);
         if !keep {
@@ -862,7 +897,11 @@ impl Session {
         self.flush(now);
     }
 
-    fn handle_event(&mut self, e: frame::Event) {
+    /// A numbered message. Within an epoch, each one must be the last plus one: an older
+    /// one is a duplicate and is dropped, a newer one means messages went missing on the
+    /// way. A jump is never accepted: the client resumes from its last position, so the
+    /// server replays the hole, or answers `recovered: false` if it no longer can.
+    fn handle_event(&mut self, now: Instant, e: frame::Event) {
         let Some(room) = self.rooms.get_mut(&e.room) else {
             return;
         };
@@ -872,6 +911,10 @@ impl Session {
         if let Some((epoch, last)) = room.position {
             if e.seq <= last {
                 return; // duplicate
+            }
+            if e.seq > last + 1 {
+                self.send_join(now, &e.room);
+                return;
             }
             room.position = Some((epoch, e.seq));
         }
@@ -883,7 +926,7 @@ impl Session {
         });
     }
 
-    fn handle_error(&mut self, e: frame::ErrorFrame) {
+    fn handle_error(&mut self, now: Instant, e: frame::ErrorFrame) {
         let pending =
             e.id.and_then(|id| self.pending.remove(&id).map(|p| (id, p)));
         let error = OpError::Server {
@@ -891,27 +934,13 @@ impl Session {
             message: e.message.clone(),
         };
         match pending {
-            // A rejoin refused after a reconnect has no user op left: report it on the room.
             Some((
                 _,
                 Pending {
                     kind: PendingKind::Join { room },
                     ..
                 },
-            )) => {
-                let join_id = self.rooms.remove(&room).and_then(|r| r.join_id);
-                self.fail_queued_for(&room);
-                match join_id {
-                    Some(id) => self.events.push_back(ClientEvent::Failed { id, error }),
-                    None => {
-                        self.events.push_back(ClientEvent::Error {
-                            room: Some(room),
-                            code: e.code,
-                            message: e.message,
-                        });
-                    }
-                }
-            }
+            )) => self.join_refused(now, room, e.code, e.message),
             Some((
                 id,
                 Pending {
@@ -919,7 +948,11 @@ impl Session {
                     ..
                 },
             )) => {
-                self.events.push_back(ClientEvent::Left { id, room });
+                self.events.push_back(ClientEvent::Left {
+                    id: Some(id),
+                    room,
+                    reason: None,
+                });
             }
             Some((id, _)) => self.events.push_back(ClientEvent::Failed { id, error }),
             None => self.events.push_back(ClientEvent::Error {
@@ -928,6 +961,49 @@ impl Session {
                 message: e.message,
             }),
         }
+    }
+
+    /// The server refused a join or rejoin. A first join fails to the application. A
+    /// rejoin (the client was in the room) is retried with backoff when the server could
+    /// not serve it now (`unavailable`, `rate_limited`, `timeout`, `internal`), so a client
+    /// never stays connected outside a room it had joined; any other refusal takes the
+    /// client out of the room with [`ClientEvent::Left`] and the reason.
+    fn join_refused(&mut self, now: Instant, name: String, code: ErrorCode, message: String) {
+        let transient = matches!(
+            code,
+            ErrorCode::Unavailable
+                | ErrorCode::RateLimited
+                | ErrorCode::Timeout
+                | ErrorCode::Internal
+        );
+        if let Some(room) = self.rooms.get_mut(&name) {
+            if transient && room.join_id.is_none() {
+                room.refusals += 1;
+                let delay = self
+                    .config
+                    .backoff
+                    .delay(room.refusals, None, &mut self.rng);
+                if let Some(delay) = delay {
+                    room.status = RoomStatus::Pending;
+                    room.retry_at = Some(now + delay);
+                    return;
+                }
+            }
+        }
+        let join_id = self.rooms.remove(&name).and_then(|r| r.join_id);
+        self.fail_queued_for(&name);
+        let event = match join_id {
+            Some(id) => ClientEvent::Failed {
+                id,
+                error: OpError::Server { code, message },
+            },
+            None => ClientEvent::Left {
+                id: None,
+                room: name,
+                reason: Some(ErrorBody { code, message }),
+            },
+        };
+        self.events.push_back(event);
     }
 
     fn fail_queued_for(&mut self, room: &str) {
@@ -989,6 +1065,8 @@ impl Session {
                 join_id: Some(id),
                 status: RoomStatus::Pending,
                 position: None,
+                retry_at: None,
+                refusals: 0,
             },
         );
         if matches!(self.phase, Phase::Open { .. }) {
@@ -1036,8 +1114,9 @@ impl Session {
             self.send_text(now, encode(&frame));
         } else {
             self.events.push_back(ClientEvent::Left {
-                id,
+                id: Some(id),
                 room: room.to_owned(),
+                reason: None,
             });
         }
         Ok(id)
@@ -1250,7 +1329,10 @@ impl Session {
                 Some(deadline)
             }
             Phase::Waiting { at, .. } => at,
-            Phase::Open { .. } => self.heartbeat.as_ref().map(Heartbeat::poll_timeout),
+            Phase::Open { .. } => {
+                let rejoin = self.rooms.values().filter_map(|r| r.retry_at).min();
+                earliest(self.heartbeat.as_ref().map(Heartbeat::poll_timeout), rejoin)
+            }
             _ => None,
         };
         let ops = self.pending.values().filter_map(|p| p.deadline).min();
@@ -1268,7 +1350,11 @@ impl Session {
         for id in expired {
             if let Some(p) = self.pending.remove(&id) {
                 let ev = match p.kind {
-                    PendingKind::Leave { room } => ClientEvent::Left { id, room },
+                    PendingKind::Leave { room } => ClientEvent::Left {
+                        id: Some(id),
+                        room,
+                        reason: None,
+                    },
                     _ => ClientEvent::Failed {
                         id,
                         error: OpError::Timeout,
@@ -1301,6 +1387,15 @@ impl Session {
                 self.handle_closed(now, None, "handshake timeout");
             }
             Phase::Open { .. } => {
+                let due: Vec<String> = self
+                    .rooms
+                    .iter()
+                    .filter(|(_, r)| r.retry_at.is_some_and(|t| t <= now))
+                    .map(|(name, _)| name.clone())
+                    .collect();
+                for name in due {
+                    self.send_join(now, &name);
+                }
                 let action = self.heartbeat.as_mut().map(|hb| hb.handle_timeout(now));
                 match action {
                     Some(HeartbeatAction::SendPing) => self

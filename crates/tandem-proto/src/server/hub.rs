@@ -49,6 +49,18 @@ pub enum Recipients {
     Many(Arc<[ConnId]>),
 }
 
+/// How a driver's bounded outbound queue treats a frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FrameClass {
+    /// Counts against the receiver's outbound limit; once one is refused, the receiver is
+    /// a slow consumer and gets nothing more before its 1013 close.
+    Live,
+    /// The `joined` answer and the stored messages a join replays: queued past the limit.
+    /// They are bounded by the room's history and share its bytes, and a replay cut at
+    /// the limit would send a client that is far behind into a loop of 1013s.
+    Replay,
+}
+
 /// Encoded frame bytes for one or many connections: encoded once, shared by all.
 #[derive(Debug, Clone)]
 pub struct Delivery {
@@ -56,6 +68,19 @@ pub struct Delivery {
     pub to: Recipients,
     /// One encoded text frame (valid UTF-8 JSON).
     pub frame: Bytes,
+    /// Whether the frame counts against the receiver's outbound limit.
+    pub class: FrameClass,
+}
+
+impl Delivery {
+    /// A live frame for `to`.
+    pub fn live(to: Recipients, frame: Bytes) -> Self {
+        Delivery {
+            to,
+            frame,
+            class: FrameClass::Live,
+        }
+    }
 }
 
 /// Where a join starts reading the room.
@@ -269,10 +294,7 @@ fn presence_diff(
         joined,
         left,
     });
-    Delivery {
-        to: Recipients::Many(to),
-        frame: Bytes::from(encode(&diff)),
-    }
+    Delivery::live(Recipients::Many(to), Bytes::from(encode(&diff)))
 }
 
 /// A clustered room as the shared broker has it: the answer to a
@@ -620,6 +642,7 @@ impl Hub {
         self.out.push_back(Delivery {
             to: Recipients::One(conn),
             frame: Bytes::from(encode(&joined)),
+            class: FrameClass::Replay,
         });
         let mut replayed = 0;
         if let Some(from) = replay_from {
@@ -627,6 +650,7 @@ impl Hub {
                 self.out.push_back(Delivery {
                     to: Recipients::One(conn),
                     frame: stored.frame.clone(),
+                    class: FrameClass::Replay,
                 });
                 replayed += 1;
             }
@@ -683,10 +707,8 @@ impl Hub {
         room.seq = seq;
         room.store(now, &config, seq, frame.clone());
         if !room.subscribers.is_empty() {
-            self.out.push_back(Delivery {
-                to: Recipients::Many(room.recipients()),
-                frame,
-            });
+            self.out
+                .push_back(Delivery::live(Recipients::Many(room.recipients()), frame));
         }
     }
 
@@ -841,10 +863,8 @@ impl Hub {
         room.known = true;
         room.store(now, &config, seq, bytes.clone());
         if !room.subscribers.is_empty() {
-            self.out.push_back(Delivery {
-                to: Recipients::Many(room.recipients()),
-                frame: bytes,
-            });
+            self.out
+                .push_back(Delivery::live(Recipients::Many(room.recipients()), bytes));
         }
         seq
     }

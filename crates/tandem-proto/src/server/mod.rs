@@ -6,8 +6,8 @@ mod hub;
 
 pub use connection::{ConnState, ServerConnection};
 pub use hub::{
-    ConnId, Delivery, Hub, HubConfig, JoinOutcome, JoinRequest, MemberChange, Notice, Recipients,
-    RoomState, Start,
+    ConnId, Delivery, FrameClass, Hub, HubConfig, JoinOutcome, JoinRequest, MemberChange, Notice,
+    Recipients, RoomState, Start,
 };
 
 use std::collections::{HashMap, VecDeque};
@@ -930,10 +930,11 @@ impl Server {
     }
 
     fn send(&mut self, conn: ConnId, frame: &Frame) {
-        self.transmits.push_back(ServerTransmit::Frame(Delivery {
-            to: Recipients::One(conn),
-            frame: Bytes::from(encode(frame)),
-        }));
+        self.transmits
+            .push_back(ServerTransmit::Frame(Delivery::live(
+                Recipients::One(conn),
+                Bytes::from(encode(frame)),
+            )));
     }
 
     fn send_error(

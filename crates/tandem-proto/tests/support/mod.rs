@@ -27,6 +27,9 @@ pub struct Peer {
     pub events: Vec<ClientEvent>,
     pub tokens: Option<TokenHook>,
     pub connects: u32,
+    /// Frames from the server for which this returns true never arrive (a faulty path
+    /// that loses a range for one peer while its connection stays up).
+    pub lose: Option<Box<dyn FnMut(&[u8]) -> bool>>,
 }
 
 /// A server and its clients, with a fake clock.
@@ -96,6 +99,7 @@ impl Net {
             events: Vec::new(),
             tokens,
             connects: 0,
+            lose: None,
         });
         self.run();
         self.peers.len() - 1
@@ -164,7 +168,8 @@ impl Net {
                     };
                     for conn in targets {
                         if let Some(i) = self.peer_of(conn) {
-                            if self.peers[i].link_up {
+                            let lost = self.peers[i].lose.as_mut().is_some_and(|f| f(&d.frame));
+                            if self.peers[i].link_up && !lost {
                                 self.peers[i].session.handle_message(now, &d.frame);
                             }
                         }

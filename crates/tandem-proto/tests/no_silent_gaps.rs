@@ -1,0 +1,266 @@
+//! Every subscriber gets each numbered message in order, never twice, or is told a gap was
+//! lost; a client never stays connected outside a room it had joined; and it comes back
+//! quickly after the network heals. Driven by the fake-clock network in `support`.
+
+#![allow(clippy::unwrap_used)] // tests panic on purpose when an expectation fails
+
+mod support;
+
+use core::time::Duration;
+
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
+
+use support::{Net, with_token};
+use tandem_proto::{
+    ClientEvent, ConnectionState, ErrorBody, ErrorCode, Member, RoomState, ServerConfig,
+    ServerEvent,
+};
+
+fn server_config() -> ServerConfig {
+    ServerConfig {
+        authenticate: true,
+        ..ServerConfig::default()
+    }
+}
+
+/// The seq of an encoded `event` frame, if `frame` is one.
+/// A filter that loses each event of `range` the first time it comes (a replay gets through).
+fn lose_once(range: std::ops::RangeInclusive<u64>) -> Box<dyn FnMut(&[u8]) -> bool> {
+    let mut lost = Vec::new();
+    Box::new(move |f| match event_seq(f) {
+        Some(s) if range.contains(&s) && !lost.contains(&s) => {
+            lost.push(s);
+            true
+        }
+        _ => false,
+    })
+}
+
+fn event_seq(frame: &[u8]) -> Option<u64> {
+    let text = std::str::from_utf8(frame).ok()?;
+    if !text.contains(r#""k":"event""#) {
+        return None;
+    }
+    let at = text.find(r#""seq":"#)? + 6;
+    let digits: String = text[at..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok()
+}
+
+#[test]
+fn a_range_lost_on_the_way_is_resumed_not_skipped() {
+    let mut net = Net::new(server_config());
+    let a = net.client(with_token("alice"));
+    let b = net.client(with_token("bob"));
+    net.join(a, "room", None, 0);
+    net.join(b, "room", None, 0);
+    net.take(b);
+    // Events 4 to 6 never reach bob, though his connection stays up (as when a server's
+    // queue refused them and accepted later ones).
+    net.peer(b).lose = Some(lose_once(4..=6));
+    for n in 1..=10 {
+        net.publish(a, "room", &format!("{{\"n\":{n}}}")).unwrap();
+        net.run();
+    }
+    let events = net.take(b);
+    let got: Vec<u64> = find!(events, ClientEvent::Message { seq, .. } => *seq);
+    // Not 1, 2, 3, 7…: the jump to 7 is refused, the client resumes from 3, and the
+    // server replays what it missed.
+    assert_eq!(got, (1..=10).collect::<Vec<_>>());
+    let rejoins = find!(events, ClientEvent::Joined { recovered, .. } => *recovered);
+    assert_eq!(rejoins, [Some(true)]);
+    assert!(net.is_open(b));
+}
+
+#[test]
+fn a_gap_the_server_can_no_longer_fill_is_reported_as_not_recovered() {
+    let mut config = server_config();
+    config.hub.history_len = 2;
+    let mut net = Net::new(config);
+    let a = net.client(with_token("alice"));
+    let b = net.client(with_token("bob"));
+    net.join(a, "room", None, 0);
+    net.join(b, "room", None, 0);
+    net.take(b);
+    // Bob misses 2 to 6; by the time he sees 7, history keeps only the last two.
+    net.peer(b).lose = Some(lose_once(2..=6));
+    for n in 1..=7 {
+        net.publish(a, "room", &format!("{{\"n\":{n}}}")).unwrap();
+        net.run();
+    }
+    let events = net.take(b);
+    let rejoins = find!(events, ClientEvent::Joined { recovered, .. } => *recovered);
+    assert_eq!(rejoins, [Some(false)], "the loss is signalled");
+    let got: Vec<u64> = find!(events, ClientEvent::Message { seq, .. } => *seq);
+    assert_eq!(got, [1, 6, 7], "what is retained follows the signal, once");
+}
+
+/// A cluster node without a broker: the test answers each `Sync` itself.
+struct ClusterNet {
+    net: Net,
+}
+
+impl ClusterNet {
+    fn new() -> Self {
+        let config = ServerConfig {
+            clustered: true,
+            ..server_config()
+        };
+        ClusterNet {
+            net: Net::new(config),
+        }
+    }
+
+    /// Answers every pending `Sync` with `answer`; returns how many there were.
+    fn answer_syncs(&mut self, answer: impl Fn() -> Result<RoomState, ErrorBody>) -> usize {
+        let now = self.net.now;
+        let events = std::mem::take(&mut self.net.server_events);
+        let mut n = 0;
+        for e in events {
+            if let ServerEvent::Sync { conn, id, .. } = e {
+                self.net.server.handle_synced(now, conn, id, answer());
+                n += 1;
+            }
+        }
+        self.net.run();
+        n
+    }
+}
+
+fn alice_only() -> Result<RoomState, ErrorBody> {
+    Ok(RoomState {
+        epoch: 9,
+        seq: 0,
+        history: Vec::new(),
+        members: vec![Member {
+            user: "alice".into(),
+            meta: None,
+        }],
+    })
+}
+
+fn unavailable() -> Result<RoomState, ErrorBody> {
+    Err(ErrorBody {
+        code: ErrorCode::Unavailable,
+        message: "broker unavailable: timed out; try again".into(),
+    })
+}
+
+#[test]
+fn a_rejoin_the_broker_cannot_serve_is_retried_until_it_is_served() {
+    let mut c = ClusterNet::new();
+    let a = c.net.client(with_token("alice"));
+    c.net.join(a, "room", None, 0);
+    assert_eq!(c.answer_syncs(alice_only), 1);
+    c.net.take(a);
+
+    c.net.cut(a);
+    assert!(
+        c.net
+            .advance_until(Duration::from_secs(10), |n| n.is_open(a))
+    );
+    // The resume after a failover: the broker times out, three times in a row.
+    for _ in 0..3 {
+        assert!(
+            c.net
+                .advance_until(Duration::from_secs(10), |n| !n.server_events.is_empty())
+        );
+        assert_eq!(c.answer_syncs(unavailable), 1);
+    }
+    let events = c.net.take(a);
+    assert!(
+        find!(events, ClientEvent::Error { .. } => ()).is_empty()
+            && find!(events, ClientEvent::Left { .. } => ()).is_empty(),
+        "a transient refusal is neither an error nor a leave: {events:?}"
+    );
+    assert!(
+        c.net
+            .advance_until(Duration::from_secs(10), |n| !n.server_events.is_empty())
+    );
+    assert_eq!(c.answer_syncs(alice_only), 1);
+    let events = c.net.take(a);
+    let rejoins = find!(events, ClientEvent::Joined { room, .. } => room.clone());
+    assert_eq!(rejoins, ["room"], "back in the room: {events:?}");
+    assert!(c.net.is_open(a));
+}
+
+#[test]
+fn a_rejoin_refused_for_good_ends_with_left_and_the_reason() {
+    let mut net = Net::new(ServerConfig {
+        authorize_joins: true,
+        ..server_config()
+    });
+    let a = net.client(with_token("alice"));
+    net.join(a, "room", None, 0);
+    net.take(a);
+    // Her rights to the room are withdrawn while she is away.
+    net.deny_rooms.push("room".into());
+    net.cut(a);
+    assert!(net.advance_until(Duration::from_secs(10), |n| n.is_open(a)));
+    net.run();
+    let events = net.take(a);
+    let left = find!(events, ClientEvent::Left { id, room, reason } => (*id, room.clone(), reason.clone()));
+    assert_eq!(left.len(), 1, "{events:?}");
+    let (id, room, reason) = &left[0];
+    assert_eq!((*id, room.as_str()), (None, "room"));
+    assert_eq!(reason.as_ref().map(|r| r.code), Some(ErrorCode::Forbidden));
+    // Out of the room, so publishing there is refused at once.
+    assert!(net.publish(a, "room", "{}").is_err());
+}
+
+#[test]
+fn reconnect_now_skips_the_rest_of_the_wait() {
+    let mut net = Net::new(server_config());
+    let a = net.client(with_token("alice"));
+    net.kill_server();
+    // Several failed attempts: the wait grows.
+    net.advance(Duration::from_secs(3));
+    assert!(matches!(
+        net.state(a),
+        ConnectionState::Reconnecting { delay: Some(_), .. }
+    ));
+    net.start_server();
+    let now = net.now;
+    net.peer(a).session.reconnect_now(now);
+    net.run();
+    assert!(net.is_open(a), "open without the clock moving");
+}
+
+#[test]
+fn after_a_flaky_minute_a_client_waits_at_most_five_seconds() {
+    let mut net = Net::new(server_config());
+    let a = net.client(with_token("alice"));
+    // Cut every second for a minute: the attempt counter never resets.
+    for _ in 0..60 {
+        net.advance_until(Duration::from_secs(10), |n| n.is_open(a));
+        net.advance(Duration::from_secs(1));
+        net.cut(a);
+    }
+    net.kill_server();
+    let mut longest = Duration::ZERO;
+    for _ in 0..20 {
+        if let ConnectionState::Reconnecting { delay: Some(d), .. } = net.state(a) {
+            longest = longest.max(d);
+        }
+        net.advance(Duration::from_millis(500));
+    }
+    assert!(longest <= Duration::from_secs(5), "waited {longest:?}");
+    net.start_server();
+    assert!(net.advance_until(Duration::from_secs(6), |n| n.is_open(a)));
+}
+
+#[test]
+fn becoming_visible_reconnects_a_waiting_page_at_once() {
+    let mut net = Net::new(server_config());
+    let a = net.client(with_token("alice"));
+    net.kill_server();
+    net.advance(Duration::from_secs(3));
+    net.start_server();
+    let now = net.now;
+    net.peer(a).session.handle_visibility(now, true);
+    net.run();
+    assert!(net.is_open(a));
+}
