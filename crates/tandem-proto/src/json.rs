@@ -451,6 +451,28 @@ impl<'a> Reader<'a> {
         Ok(part(self.text, start, self.pos))
     }
 
+    /// Reads any value, checking it is JSON and that no object in it gives a key twice.
+    /// Only a server calls it (on client payloads), so the browser's wasm links none of it.
+    pub(crate) fn unique_keys(&mut self) -> Result<(), Fault> {
+        match self.peek() {
+            Some(b'{') => {
+                let mut keys = Vec::new();
+                self.object(&mut |r, key| {
+                    keys.push(key);
+                    r.unique_keys()
+                })?;
+                // Sorted, so a frame of many keys costs n log n, not n².
+                keys.sort_unstable();
+                match keys.windows(2).find(|w| w[0] == w[1]) {
+                    Some(w) => Err(Fault::Duplicate(w[0].to_string())),
+                    None => Ok(()),
+                }
+            }
+            Some(b'[') => self.array(&mut |r, _| r.unique_keys()),
+            _ => self.skip(),
+        }
+    }
+
     /// Reads any value, checking it is JSON.
     pub(crate) fn skip(&mut self) -> Result<(), Fault> {
         match self.peek() {

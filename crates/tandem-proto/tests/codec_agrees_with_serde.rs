@@ -12,8 +12,11 @@ use wasm_bindgen_test::wasm_bindgen_test as test;
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
+use std::collections::HashSet;
+
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
+use serde::de::{DeserializeOwned, MapAccess, SeqAccess, Visitor};
+use serde_json::value::RawValue;
 use support::frames::frame;
 use tandem_proto::{
     DecodeError, Frame, Kind, decode, decode_from_client, decode_from_server, encode,
@@ -45,15 +48,87 @@ fn serde_encode(frame: &Frame) -> String {
     format!("{{\"v\":1,\"k\":\"{}\"{sep}{}", frame.kind(), &body[1..])
 }
 
+/// The header fields as their JSON text, so their checks run in PROTOCOL.md's order.
 #[derive(Deserialize)]
 struct Header {
-    v: Option<u64>,
-    k: Option<String>,
-    id: Option<u64>,
+    v: Option<Box<RawValue>>,
+    k: Option<Box<RawValue>>,
+    id: Option<Box<RawValue>>,
+}
+
+impl Header {
+    /// `id` when it is an integer; anything else is no id.
+    fn id(&self) -> Option<u64> {
+        serde_json::from_str(self.id.as_ref()?.get()).ok()
+    }
 }
 
 fn serde_id(bytes: &[u8]) -> Option<u64> {
-    serde_json::from_slice::<Header>(bytes).ok()?.id
+    serde_json::from_slice::<Header>(bytes).ok()?.id()
+}
+
+/// Whether an object anywhere in `json` gives a key twice (serde_json keeps the last).
+fn duplicate_keys(json: &str) -> bool {
+    struct Dup(bool);
+    struct Check;
+    impl<'de> Visitor<'de> for Check {
+        type Value = Dup;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("JSON")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Dup, A::Error> {
+            let (mut seen, mut dup) = (HashSet::new(), false);
+            while let Some(key) = map.next_key::<String>()? {
+                dup |= !seen.insert(key);
+                dup |= map.next_value::<Dup>()?.0;
+            }
+            Ok(Dup(dup))
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Dup, A::Error> {
+            let mut dup = false;
+            while let Some(d) = seq.next_element::<Dup>()? {
+                dup |= d.0;
+            }
+            Ok(Dup(dup))
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<Dup, E> {
+            Ok(Dup(false))
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<Dup, E> {
+            Ok(Dup(false))
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<Dup, E> {
+            Ok(Dup(false))
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<Dup, E> {
+            Ok(Dup(false))
+        }
+        fn visit_str<E>(self, _: &str) -> Result<Dup, E> {
+            Ok(Dup(false))
+        }
+        fn visit_unit<E>(self) -> Result<Dup, E> {
+            Ok(Dup(false))
+        }
+    }
+    impl<'de> Deserialize<'de> for Dup {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Dup, D::Error> {
+            d.deserialize_any(Check)
+        }
+    }
+    serde_json::from_str::<Dup>(json).is_ok_and(|d| d.0)
+}
+
+/// What a server must refuse on top of serde's rules: a client payload giving a key twice.
+fn payload_with_duplicate_keys(frame: &Frame) -> bool {
+    let payload = match frame {
+        Frame::Join(j) => j.meta.as_ref(),
+        Frame::Resume(r) => r.meta.as_ref(),
+        Frame::Publish(p) => Some(&p.data),
+        Frame::Request(r) => Some(&r.data),
+        Frame::Response(r) => r.data.as_ref(),
+        _ => None,
+    };
+    payload.is_some_and(|p| duplicate_keys(p.get()))
 }
 
 /// `bytes` read as `T` by serde, its errors sorted into the codec's.
@@ -112,7 +187,7 @@ fn serde_decode(bytes: &[u8], expected: fn(Kind) -> bool) -> Result<Frame, Decod
         });
     }
     let k = kind.as_str();
-    Ok(match kind {
+    let frame = match kind {
         Kind::Hello => Frame::Hello(parse(bytes, k)?),
         Kind::Welcome => Frame::Welcome(parse(bytes, k)?),
         Kind::Join => Frame::Join(parse(bytes, k)?),
@@ -130,7 +205,13 @@ fn serde_decode(bytes: &[u8], expected: fn(Kind) -> bool) -> Result<Frame, Decod
         // serde_json took these without reading on; the codec checks they are JSON.
         Kind::Ping => parse::<serde::de::IgnoredAny>(bytes, k).map(|_| Frame::Ping)?,
         _ => parse::<serde::de::IgnoredAny>(bytes, k).map(|_| Frame::Pong)?,
-    })
+    };
+    // What a server reads (client kinds, where `decode` reads them as a server does)
+    // refuses a payload with a key given twice.
+    if expected(Kind::Hello) && kind.sent_by_client() && payload_with_duplicate_keys(&frame) {
+        return Err(DecodeError::Malformed { detail: "".into() });
+    }
+    Ok(frame)
 }
 
 fn serde_kind(bytes: &[u8]) -> Result<Kind, DecodeError> {
@@ -138,23 +219,45 @@ fn serde_kind(bytes: &[u8]) -> Result<Kind, DecodeError> {
         return Err(DecodeError::Malformed { detail: "".into() });
     }
     let header: Header = parse(bytes, "frame")?;
+    let id = header.id();
     let missing = |field: &str| DecodeError::MissingField {
         kind: "frame".into(),
         field: field.into(),
-        id: header.id,
+        id,
     };
-    let v = header.v.ok_or_else(|| missing("v"))?;
+    // A header field read as `T`, with serde's errors sorted as `parse` sorts them; `None`
+    // when absent or `null`.
+    fn field<T: DeserializeOwned>(
+        raw: &Option<Box<RawValue>>,
+        name: &str,
+        id: Option<u64>,
+    ) -> Result<Option<T>, DecodeError> {
+        let Some(raw) = raw else { return Ok(None) };
+        serde_json::from_str::<Option<T>>(raw.get()).map_err(|e| {
+            if e.is_data() {
+                DecodeError::WrongType {
+                    kind: "frame".into(),
+                    field: name.into(),
+                    detail: e.to_string(),
+                    id,
+                }
+            } else {
+                DecodeError::Malformed {
+                    detail: e.to_string(),
+                }
+            }
+        })
+    }
+    // In PROTOCOL.md's order: `v` present, `v == 1`, `k` present, `k` known.
+    let v: u64 = field(&header.v, "v", id)?.ok_or_else(|| missing("v"))?;
     if v != 1 {
         return Err(DecodeError::UnsupportedVersion {
             found: v,
             supported: 1,
         });
     }
-    let name = header.k.clone().ok_or_else(|| missing("k"))?;
-    Kind::from_wire(&name).ok_or(DecodeError::UnknownKind {
-        kind: name,
-        id: header.id,
-    })
+    let name: String = field(&header.k, "k", id)?.ok_or_else(|| missing("k"))?;
+    Kind::from_wire(&name).ok_or(DecodeError::UnknownKind { kind: name, id })
 }
 
 /// The parts of a result both codecs must agree on.
@@ -353,6 +456,13 @@ fn a_field_given_twice_is_malformed() {
         assert!(matches!(e, DecodeError::Malformed { .. }), "{e:?}");
         assert!(e.to_string().contains("twice"), "{e}");
     }
+    // In a payload too, for what a server reads: the oracle agrees.
+    let text = br#"{"v":1,"k":"publish","id":1,"room":"r","data":{"a":1,"a":2}}"#;
+    assert!(agree(text).is_ok());
+    assert!(matches!(
+        decode_from_client(text, 1024),
+        Err(DecodeError::Malformed { .. })
+    ));
 }
 
 #[test]

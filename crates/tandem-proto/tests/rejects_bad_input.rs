@@ -206,3 +206,153 @@ fn a_header_in_another_order_or_spacing_decodes_the_same() {
         "{e:?}"
     );
 }
+
+/// PROTOCOL.md §2: the header's checks run in its order (`v` present, `v == 1`, `k`
+/// present, `k` known) whatever order the fields come in, and an `id` that is not an
+/// integer is no id rather than a fault of its own.
+#[test]
+fn header_checks_run_in_the_documented_order() {
+    let e = decode(br#"{"v":1,"k":"nope","id":"x"}"#, 1024).unwrap_err();
+    assert_eq!(
+        e,
+        DecodeError::UnknownKind {
+            kind: "nope".into(),
+            id: None
+        }
+    );
+    for (text, code, field) in [
+        (&br#"{"k":5}"#[..], ErrorCode::MissingField, "v"),
+        (
+            br#"{"id":[],"k":"nope","v":null}"#,
+            ErrorCode::MissingField,
+            "v",
+        ),
+        (br#"{"k":5,"v":"1"}"#, ErrorCode::WrongType, "v"),
+        (br#"{"k":5,"v":1.0}"#, ErrorCode::WrongType, "v"),
+        (br#"{"k":5,"v":1,"id":3}"#, ErrorCode::WrongType, "k"),
+        (br#"{"id":{},"v":1}"#, ErrorCode::MissingField, "k"),
+    ] {
+        let e = decode(text, 1024).unwrap_err();
+        assert_eq!(e.code(), code, "{}: {e:?}", String::from_utf8_lossy(text));
+        assert!(
+            matches!(&e, DecodeError::MissingField { field: f, .. }
+                | DecodeError::WrongType { field: f, .. } if f == field),
+            "{}: {e:?}",
+            String::from_utf8_lossy(text)
+        );
+    }
+    // `v` comes before `k`: a bad `k` in a frame of another version is that version's.
+    let e = decode(br#"{"k":5,"v":2}"#, 1024).unwrap_err();
+    assert_eq!(e.code(), ErrorCode::UnsupportedVersion);
+    // A header fault keeps a readable id, wherever the id is.
+    let e = decode(br#"{"id":3,"k":5,"v":1}"#, 1024).unwrap_err();
+    assert_eq!(e.id(), Some(3));
+}
+
+#[test]
+fn messages_name_the_frame_once() {
+    let cases: [(&[u8], &str); 4] = [
+        (
+            br#"{"v":"1","k":"ping"}"#,
+            "frame has a wrong type at `v`: expected a whole number, found a string",
+        ),
+        (br#"{"k":"ping"}"#, "frame is missing the field `v`"),
+        (
+            br#"{"v":1,"k":"ack","id":1,"seq":"x"}"#,
+            "ack frame has a wrong type at `seq`: expected a whole number, found a string",
+        ),
+        (
+            br#"{"v":1,"k":"ack","id":1}"#,
+            "ack frame is missing the field `seq`",
+        ),
+    ];
+    for (text, message) in cases {
+        assert_eq!(decode(text, 1024).unwrap_err().to_string(), message);
+    }
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Cursor {
+        x: f64,
+    }
+    let raw = tandem_proto::Payload::from_json(r#"{"x":"up"}"#).unwrap();
+    let e = decode_payload::<Cursor>(&raw).unwrap_err().to_string();
+    assert!(e.starts_with("payload has a wrong type"), "{e}");
+    let raw = tandem_proto::Payload::from_json("{}").unwrap();
+    let e = decode_payload::<Cursor>(&raw).unwrap_err().to_string();
+    assert_eq!(e, "payload is missing the field `x`");
+}
+
+/// PROTOCOL.md §2: a key given twice in one object makes a frame malformed, in a payload
+/// too. A server refuses such a client frame, so it never relays one; the reference client
+/// leaves payloads to the application (a server never sends such a frame).
+#[test]
+fn a_payload_giving_a_key_twice_is_malformed_for_a_server() {
+    for text in [
+        &br#"{"v":1,"k":"publish","id":1,"room":"r","data":{"a":1,"a":2}}"#[..],
+        br#"{"v":1,"k":"publish","id":1,"room":"r","data":[0,{"x":{"b":1,"c":0,"b":1}}]}"#,
+        br#"{"v":1,"k":"publish","id":1,"room":"r","data":{"a":1,"\u0061":2}}"#,
+        br#"{"v":1,"k":"join","id":1,"room":"r","meta":{"c":"red","c":"blue"}}"#,
+        br#"{"v":1,"k":"resume","id":1,"room":"r","epoch":1,"seq":0,"meta":{"c":1,"c":1}}"#,
+        br#"{"v":1,"k":"request","id":1,"data":{"op":1,"op":2}}"#,
+        br#"{"v":1,"k":"response","id":1,"data":{"ok":1,"ok":2}}"#,
+    ] {
+        for e in [
+            decode_from_client(text, 1024).unwrap_err(),
+            decode(text, 1024).unwrap_err(),
+        ] {
+            assert!(matches!(e, DecodeError::Malformed { .. }), "{e:?}");
+            assert_eq!(e.code(), ErrorCode::MalformedFrame);
+            assert!(e.to_string().contains("given twice"), "{e}");
+        }
+    }
+    let e = decode_from_client(
+        br#"{"v":1,"k":"publish","id":1,"room":"r","data":{"n":{"a":1,"a":2}}}"#,
+        1024,
+    )
+    .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "malformed frame: the field `a` in `data` is given twice"
+    );
+    // The same key in different objects is fine, as are payloads without objects.
+    for text in [
+        &br#"{"v":1,"k":"publish","id":1,"room":"r","data":{"a":{"a":1},"b":[{"a":2},{"a":3}]}}"#[..],
+        br#"{"v":1,"k":"publish","id":1,"room":"r","data":"{\"a\":1,\"a\":2}"}"#,
+        br#"{"v":1,"k":"join","id":1,"room":"r","meta":null}"#,
+        br#"{"v":1,"k":"response","id":1,"error":{"code":"rejected","message":"m"}}"#,
+    ] {
+        assert!(
+            decode_from_client(text, 1024).is_ok(),
+            "{}",
+            String::from_utf8_lossy(text)
+        );
+    }
+    // A client reads payloads as they come: no server sends such a frame.
+    let event = br#"{"v":1,"k":"event","room":"r","seq":1,"data":{"a":1,"a":2}}"#;
+    assert!(matches!(
+        decode_from_server(event, 1024),
+        Ok(Frame::Event(_))
+    ));
+}
+
+/// A frame of many keys costs n log n to check, not n²: a 64 KiB payload of 8,000 keys is
+/// refused or taken at once.
+#[test]
+fn a_payload_of_many_keys_is_checked_quickly() {
+    let keys: Vec<String> = (0..8_000).map(|i| format!("\"{i:x}\":0")).collect();
+    let text = format!(
+        r#"{{"v":1,"k":"publish","id":1,"room":"r","data":{{{}}}}}"#,
+        keys.join(",")
+    );
+    let started = std::time::Instant::now();
+    for _ in 0..10 {
+        assert!(decode_from_client(text.as_bytes(), 1 << 20).is_ok());
+    }
+    let dup = text.replacen("\"1f3f\"", "\"0\"", 1);
+    assert!(decode_from_client(dup.as_bytes(), 1 << 20).is_err());
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+}

@@ -7,7 +7,7 @@ use serde::de::DeserializeOwned;
 
 use crate::error::ErrorCode;
 use crate::frame::{Frame, Id, Kind, Member, WIRE_VERSION};
-use crate::json::{Fault, push_u64};
+use crate::json::{Fault, Reader, push_u64};
 use crate::payload::Payload;
 
 /// The default largest frame, in bytes, either side accepts (64 KiB).
@@ -52,9 +52,10 @@ pub enum DecodeError {
         id: Option<Id>,
     },
     /// A required field is absent.
-    #[error("{kind} frame is missing the field `{field}`")]
+    #[error("{} is missing the field `{field}`", subject(kind))]
     MissingField {
-        /// The frame's kind, or `"frame"` when `v`/`k` themselves are missing.
+        /// The frame's kind, `"frame"` when `v`/`k` themselves are missing, or `"payload"`
+        /// for an application payload ([`decode_payload`]).
         kind: String,
         /// The missing field.
         field: String,
@@ -71,9 +72,10 @@ pub enum DecodeError {
         id: Option<Id>,
     },
     /// A field has the wrong JSON type.
-    #[error("{kind} frame has a wrong type{}: {detail}", at_field(field))]
+    #[error("{} has a wrong type{}: {detail}", subject(kind), at_field(field))]
     WrongType {
-        /// The frame's kind, or `"frame"` for the header fields.
+        /// The frame's kind, `"frame"` for the header fields, or `"payload"` for an
+        /// application payload ([`decode_payload`]).
         kind: String,
         /// The path of the offending field, e.g. `presence[0].user`. For an application
         /// payload ([`decode_payload`]) it is empty when the build tracks no paths (the
@@ -109,6 +111,15 @@ impl DecodeError {
             | DecodeError::WrongDirection { id, .. } => *id,
             _ => None,
         }
+    }
+}
+
+/// What a [`DecodeError`] is about: `publish frame`, or `frame` (its header) or `payload`
+/// alone, never `frame frame`.
+fn subject(kind: &str) -> String {
+    match kind {
+        "frame" | "payload" => kind.to_owned(),
+        _ => format!("{kind} frame"),
     }
 }
 
@@ -203,38 +214,42 @@ fn kind(text: &str) -> Result<Kind, DecodeError> {
             detail: "a frame must be a JSON object".into(),
         });
     }
-    let header = read::header(text).map_err(|fault| match fault {
-        fault @ Fault::Type { .. } => DecodeError::WrongType {
-            kind: "frame".into(),
-            detail: fault.detail(),
-            field: fault_path(fault),
-            id: None,
-        },
-        other => malformed(other),
-    })?;
+    let header = read::header(text).map_err(malformed)?;
+    let id = header.id();
+    let wrong = |fault: Fault| DecodeError::WrongType {
+        kind: "frame".into(),
+        detail: fault.detail(),
+        field: fault_path(fault),
+        id,
+    };
     let missing = |field: &str| DecodeError::MissingField {
         kind: "frame".into(),
         field: field.into(),
-        id: header.id,
+        id,
     };
-    let version = header.v.ok_or_else(|| missing("v"))?;
+    // In PROTOCOL.md's order: `v` present, `v == 1`, `k` present, `k` known.
+    let version = read::header_field(header.v, "v", Reader::u64)
+        .map_err(wrong)?
+        .ok_or_else(|| missing("v"))?;
     if version != u64::from(WIRE_VERSION) {
         return Err(DecodeError::UnsupportedVersion {
             found: version,
             supported: WIRE_VERSION,
         });
     }
-    let name = header.k.as_deref().ok_or_else(|| missing("k"))?;
-    Kind::from_wire(name).ok_or_else(|| DecodeError::UnknownKind {
-        kind: name.to_owned(),
-        id: header.id,
+    let name = read::header_field(header.k, "k", Reader::string)
+        .map_err(wrong)?
+        .ok_or_else(|| missing("k"))?;
+    Kind::from_wire(&name).ok_or_else(|| DecodeError::UnknownKind {
+        kind: name.into_owned(),
+        id,
     })
 }
 
 /// The frame's `id`, when its header reads: looked for only on the way to an error, so a
 /// good frame is read once.
 fn frame_id(text: &str) -> Option<Id> {
-    read::header(text).ok()?.id
+    read::header(text).ok()?.id()
 }
 
 fn malformed(fault: Fault) -> DecodeError {

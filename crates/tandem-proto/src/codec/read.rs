@@ -253,54 +253,96 @@ pub(super) fn server_frame(text: &str, kind: Kind) -> Option<Result<Frame, Fault
 }
 
 /// Reads the frame of a kind clients send, from the whole text of its object; `None` for
-/// the kinds only servers send.
+/// the kinds only servers send. A server relays payloads verbatim, so here a payload that
+/// gives a key twice, at any depth, makes the frame malformed: no receiver ever gets one.
 pub(super) fn client_frame(text: &str, kind: Kind) -> Option<Result<Frame, Fault>> {
-    let r = &mut Reader::new(text);
     let frame = match kind {
-        Kind::Hello => hello(r).map(Frame::Hello),
-        Kind::Join => join(r).map(Frame::Join),
-        Kind::Resume => resume(r).map(Frame::Resume),
-        Kind::Leave => leave(r).map(Frame::Leave),
-        Kind::Publish => publish(r).map(Frame::Publish),
-        Kind::Request | Kind::Response | Kind::Ping | Kind::Pong => {
-            return server_frame(text, kind);
+        Kind::Request | Kind::Response | Kind::Ping | Kind::Pong => server_frame(text, kind)?,
+        _ => {
+            let r = &mut Reader::new(text);
+            let frame = match kind {
+                Kind::Hello => hello(r).map(Frame::Hello),
+                Kind::Join => join(r).map(Frame::Join),
+                Kind::Resume => resume(r).map(Frame::Resume),
+                Kind::Leave => leave(r).map(Frame::Leave),
+                Kind::Publish => publish(r).map(Frame::Publish),
+                _ => return None,
+            };
+            frame.and_then(|f| r.end().map(|()| f))
         }
-        _ => return None,
     };
-    Some(frame.and_then(|f| r.end().map(|()| f)))
+    Some(frame.and_then(|f| unique_payload_keys(&f).map(|()| f)))
 }
 
-/// A frame's header fields, read from anywhere in its object.
+/// Refuses a client frame whose payload (`meta`, `data`) gives a key twice in one object.
+fn unique_payload_keys(frame: &Frame) -> Result<(), Fault> {
+    let (field, payload) = match frame {
+        Frame::Join(Join { meta, .. }) | Frame::Resume(Resume { meta, .. }) => {
+            ("meta", meta.as_ref())
+        }
+        Frame::Publish(Publish { data, .. }) | Frame::Request(Request { data, .. }) => {
+            ("data", Some(data))
+        }
+        Frame::Response(Response { data, .. }) => ("data", data.as_ref()),
+        _ => return Ok(()),
+    };
+    match payload {
+        // Only an object or an array holds keys.
+        Some(p) if p.get().starts_with(['{', '[']) => {
+            Reader::new(p.get()).unique_keys().map_err(|f| match f {
+                Fault::Duplicate(key) => Fault::Duplicate(format!("{key}` in `{field}")),
+                other => other,
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
+/// A frame's header fields, read from anywhere in its object: each one's JSON text, so
+/// their checks can run in the order PROTOCOL.md gives (`v`, then `k`), whatever order
+/// the fields come in.
 #[derive(Default)]
 pub(super) struct Header<'a> {
     /// `v`.
-    pub(super) v: Option<u64>,
+    pub(super) v: Option<&'a str>,
     /// `k`.
-    pub(super) k: Option<Cow<'a, str>>,
+    pub(super) k: Option<&'a str>,
     /// `id`, when the frame has one.
-    pub(super) id: Option<u64>,
+    id: Option<&'a str>,
 }
 
-/// Reads the header fields of a frame, skipping the rest.
+impl<'a> Header<'a> {
+    /// The frame's `id` when it is a readable integer; anything else is no id.
+    pub(super) fn id(&self) -> Option<u64> {
+        Reader::new(self.id?).u64().ok()
+    }
+}
+
+/// The value of a header field read from its text with `read`: `None` when absent or
+/// `null`, a type fault at the field's name otherwise.
+pub(super) fn header_field<'a, T>(
+    text: Option<&'a str>,
+    name: &str,
+    read: impl FnOnce(&mut Reader<'a>) -> Result<T, Fault>,
+) -> Result<Option<T>, Fault> {
+    let Some(text) = text else { return Ok(None) };
+    optional(&mut Reader::new(text), read).map_err(|f| f.in_field(name))
+}
+
+/// Reads the header fields of a frame, checking that the whole text is one JSON object
+/// and that none of them is given twice.
 pub(super) fn header(text: &str) -> Result<Header<'_>, Fault> {
     let r = &mut Reader::new(text);
-    let (mut v, mut k, mut id) = (None, None, None);
+    let mut h = Header::default();
     r.object(&mut |r, key| {
-        let mut read = || match &*key {
-            "v" => put(&mut v, &key, r, opt_u64),
-            "k" => put(&mut k, &key, r, |r| optional(r, Reader::string)),
-            "id" => put(&mut id, &key, r, opt_u64),
-            _ => Ok(false),
+        let slot = match &*key {
+            "v" => &mut h.v,
+            "k" => &mut h.k,
+            "id" => &mut h.id,
+            _ => return r.skip(),
         };
-        if !read().map_err(|f| f.in_field(&key))? {
-            r.skip()?;
-        }
-        Ok(())
+        put(slot, &key, r, Reader::raw).map(drop)
     })?;
     r.end()?;
-    Ok(Header {
-        v: v.flatten(),
-        k: k.flatten(),
-        id: id.flatten(),
-    })
+    Ok(h)
 }
