@@ -76,3 +76,8 @@ pub use server::{
 };
 pub use table::Table;
 pub use time::Instant;
+
+/// Public wrappers for the fuzz targets in `fuzz/` (feature `fuzzing`, off by default).
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;

@@ -40,3 +40,8 @@ mod worker;
 
 pub use broker::{RedisBroker, RedisOptions};
 pub use error::RedisBrokerError;
+
+/// Public wrappers for the fuzz targets in `fuzz/` (feature `fuzzing`, off by default).
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;

@@ -46,3 +46,8 @@ pub use server::{Handle, LISTEN_BACKLOG, Running, Server, ServerBuilder};
 pub use token::{Claims, HmacTokens};
 
 pub use tandem_proto;
+
+/// Public wrappers for the fuzz targets in `fuzz/` (feature `fuzzing`, off by default).
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;

@@ -1,0 +1,53 @@
+//! The Redis bus parser (crates/tandem-redis/src/wire.rs): messages on the `bus` channel
+//! and history entries. Whatever arrives, it answers a message or an error; what it reads
+//! writes back (as the Lua scripts write it) to a message it reads the same.
+#![no_main]
+
+use tandem_proto::MemberChange;
+use tandem_redis::fuzzing::{parse_bus, parse_entry};
+use tandem_server::BrokerMessage;
+
+/// The message as the scripts write it.
+fn write(message: &BrokerMessage) -> Option<Vec<u8>> {
+    let sized = |s: &str| format!("{}:{s}", s.len());
+    Some(match message {
+        BrokerMessage::Event {
+            room,
+            epoch,
+            seq,
+            frame,
+        } => {
+            let mut out = format!("E{epoch} {seq} {}", sized(room)).into_bytes();
+            out.extend_from_slice(frame);
+            out
+        }
+        BrokerMessage::Member {
+            room,
+            change: MemberChange::Joined(member),
+        } => {
+            let meta = member.meta.as_ref().map(|m| m.get()).unwrap_or_default();
+            format!("J{}{}{meta}", sized(room), sized(&member.user)).into_bytes()
+        }
+        BrokerMessage::Member {
+            room,
+            change: MemberChange::Left(user),
+        } => format!("L{}{user}", sized(room)).into_bytes(),
+        _ => return None,
+    })
+}
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    if let Ok(message) = parse_bus(data) {
+        let Some(bytes) = write(&message) else {
+            panic!("the bus parser made a message the scripts never write: {message:?}");
+        };
+        let again = parse_bus(&bytes).unwrap_or_else(|e| panic!("{e}: {message:?}"));
+        assert_eq!(format!("{message:?}"), format!("{again:?}"));
+    }
+    if let Ok((seq, frame)) = parse_entry(data) {
+        let mut bytes = format!("{seq} 0 ").into_bytes();
+        bytes.extend_from_slice(&frame);
+        let again = parse_entry(&bytes).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((seq, frame), again);
+    }
+});

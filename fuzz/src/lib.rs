@@ -1,0 +1,42 @@
+//! Checks shared by the frame targets (`frame_client`, `frame_server`).
+
+use tandem_proto::{DecodeError, Frame, encode};
+
+/// The limit the targets decode with: tandem's default largest frame.
+pub const MAX: usize = tandem_proto::DEFAULT_MAX_FRAME_BYTES;
+
+/// What every decode must satisfy, whatever the bytes:
+/// - an error's code, id and message can be produced (no panic formatting it);
+/// - a frame that decodes is valid JSON to serde_json too (the hand reader accepts no
+///   more than JSON; serde_json alone refuses numbers beyond f64, which payloads may hold);
+/// - it re-encodes, and the encoding decodes to the same frame and re-encodes to the very
+///   same text (the encoding is canonical);
+/// - `decode` (either direction) accepts what the one-direction reader accepts.
+pub fn check(data: &[u8], decode_one_way: fn(&[u8], usize) -> Result<Frame, DecodeError>) {
+    let frame = match decode_one_way(data, MAX) {
+        Ok(frame) => frame,
+        Err(error) => {
+            let _ = (error.code(), error.id(), error.to_string());
+            return;
+        }
+    };
+    if let Err(e) = serde_json::from_slice::<serde_json::Value>(data) {
+        assert!(
+            e.to_string().contains("out of range") || e.to_string().contains("recursion"),
+            "the codec accepted a frame serde_json refuses ({e}): {:?}",
+            String::from_utf8_lossy(data)
+        );
+    }
+    let text = encode(&frame);
+    let again = decode_one_way(text.as_bytes(), usize::MAX)
+        .unwrap_or_else(|e| panic!("an encoded frame does not decode ({e}): {text}"));
+    assert_eq!(
+        format!("{frame:?}"),
+        format!("{again:?}"),
+        "decode(encode(frame)) differs: {text}"
+    );
+    assert_eq!(encode(&again), text, "encoding is not canonical");
+    let any = tandem_proto::decode(data, MAX)
+        .unwrap_or_else(|e| panic!("decode refuses what one direction accepts: {e}"));
+    assert_eq!(format!("{frame:?}"), format!("{any:?}"));
+}
