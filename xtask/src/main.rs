@@ -4,12 +4,15 @@
 //! formatting, clippy, the tests natively and in headless Chromium (wasm32), builds the npm
 //! package and the demo, and runs the Playwright tests. `cargo xtask demo` builds and
 //! serves the demo. `cargo xtask bench` measures tandem against a bare tokio-tungstenite
-//! server, Node `ws` and Socket.IO and writes BENCHMARKS.md.
+//! server, Node `ws` and Socket.IO and writes BENCHMARKS.md. `cargo xtask chaos` runs the
+//! fault-tolerance suite and writes CHAOS.md.
 //!
 //! The crate uses only `std`, so building it costs a couple of seconds.
 
 mod bench;
 mod bench_report;
+mod chaos;
+mod chaos_report;
 mod demo;
 mod json;
 mod package;
@@ -44,6 +47,15 @@ commands:
                        envelope figures; print a table of medians and write BENCHMARKS.md
                        (--quick: a one-minute smoke run, written to
                        target/xtask/bench-quick.md instead)
+  chaos [--quick] [--no-install]
+                       the fault-tolerance suite: real tandem serve processes (and
+                       redis-server) on 127.0.0.1 under cuts, kills, failover, a Redis
+                       restart, a reconnect storm and Chromium pages behind a cutting
+                       proxy, every subscriber checked for each message exactly once in
+                       order or a signalled gap; prints a table and writes CHAOS.md
+                       (--quick: a few hundred clients, seconds per scenario, written to
+                       target/xtask/chaos-quick.md); fails on any silent loss, duplicate
+                       or subscriber not back in the room
   help                 print this message
 ";
 
@@ -75,6 +87,7 @@ fn main() -> ExitCode {
         "test" => run_test(rest),
         "demo" => run_demo(rest),
         "bench" => run_bench(rest),
+        "chaos" => run_chaos(rest),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");
             ExitCode::SUCCESS
@@ -169,4 +182,28 @@ fn run_bench(args: &[String]) -> ExitCode {
         }
     }
     exit_code(bench::run(&options))
+}
+
+/// Parses the options of `cargo xtask chaos` and runs it.
+fn run_chaos(args: &[String]) -> ExitCode {
+    let mut options = chaos::Options {
+        quick: false,
+        install: true,
+    };
+    for arg in args {
+        match arg.as_str() {
+            "--quick" => options.quick = true,
+            "--no-install" => options.install = false,
+            "--help" | "-h" => {
+                print!("{USAGE}");
+                return ExitCode::SUCCESS;
+            }
+            other => {
+                eprintln!("error: unknown option `{other}` for `cargo xtask chaos`\n");
+                eprint!("{USAGE}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    exit_code(chaos::run(&options))
 }
