@@ -34,7 +34,8 @@ commands:
   test [--no-install]  install missing tools, then run fmt, clippy (native and wasm32),
                        the native tests, the wasm32 tests in headless Chromium, build the
                        npm package (pkg/) and the demo (www/), type-check it, run the
-                       Playwright tests and a smoke run of the benchmark; --no-install
+                       Playwright tests, the short chaos run and a smoke run of the
+                       benchmark; --no-install
                        skips the tool installation step
   demo [--no-install] [--addr HOST:PORT]
                        install what is missing, build the npm package (pkg/) and the web
@@ -72,7 +73,9 @@ Runs, in order, stopping at the first failure:
   6. the npm package: wasm-pack, wasm-opt, entry and package.json; its size
   7. the demo: ts-rs types, npm install, tsc --noEmit, vite build
   8. Playwright through the demo (www/tests)
-  9. cargo xtask bench --quick: a one-minute smoke run of the benchmark (its figures are
+  9. cargo xtask chaos --quick: the fault-tolerance suite, short (fails on any silent
+     loss, duplicate or subscriber not back in its room)
+ 10. cargo xtask bench --quick: a one-minute smoke run of the benchmark (its figures are
      printed, never checked)
 and ends with a line `N passed, M failed` summing every test run.
 ";

@@ -1,6 +1,6 @@
 //! `cargo xtask test`: tools, formatting, clippy, native tests, wasm tests in headless
-//! Chromium, the npm package, the demo and its Playwright tests, and a smoke run of the
-//! benchmark, in that order, stopping at the first failing step, then a summary of counts.
+//! Chromium, the npm package, the demo and its Playwright tests, the short chaos run and a
+//! smoke run of the benchmark, in that order, stopping at the first failing step, then a summary of counts.
 
 use std::path::{Path, PathBuf};
 
@@ -10,7 +10,7 @@ use crate::summary::Counts;
 use crate::tools::{self, CHROMEDRIVER, WASM_TARGET};
 use crate::web;
 use crate::workspace;
-use crate::{bench, package};
+use crate::{bench, chaos, package};
 
 /// The crates whose tests also run compiled to wasm32, in headless Chromium.
 const WASM_CRATES: &[&str] = &["tandem-proto", "tandem-client", "tandem-wasm"];
@@ -163,6 +163,15 @@ pub fn run(options: &Options) -> Result<()> {
     let browser_result = web::build(&shell).and_then(|dist| {
         package::print_size(&shell);
         web::playwright(&shell, &tandem, &dist, |line| browser.add_tap_line(line))
+    });
+    // The chaos suite's short run: a silent loss, a duplicate or a subscriber left outside
+    // its room fails the run (the figures go to target/xtask/chaos-quick.md).
+    let browser_result = browser_result.and_then(|()| {
+        announce("chaos smoke run: cargo xtask chaos --quick");
+        chaos::run(&chaos::Options {
+            quick: true,
+            install: false,
+        })
     });
     // The benchmark's smoke run keeps `cargo xtask bench` working; its figures are printed,
     // never checked.
