@@ -153,6 +153,7 @@ impl Cluster {
                 user,
                 meta,
                 arrive,
+                ..
             } => {
                 let members = self.broker.members.entry(room.clone()).or_default();
                 if arrive {

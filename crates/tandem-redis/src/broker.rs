@@ -144,6 +144,7 @@ impl Broker for RedisBroker {
             node: self.node.clone(),
             history_len: rooms.history_len,
             history_age_ms: u64::try_from(rooms.history_age.as_millis()).unwrap_or(u64::MAX),
+            history_bytes: rooms.history_bytes,
             liveness_ms: u64::try_from(liveness.as_millis()).unwrap_or(u64::MAX),
             ok: self.commands_ok.clone(),
         };

@@ -7,7 +7,8 @@
 use redis::Script;
 
 /// Shared by every script: departures (one node's, or all of a node's), the clock, and
-/// trimming a history list by count and age.
+/// trimming a history list by count, age and bytes (kept beside the list in `hb:<room>`,
+/// frames plus 64 bytes per entry, as the hub counts them).
 const PRELUDE: &str = r#"
 local p = ARGV[1]
 local function depart(node, room, user)
@@ -32,21 +33,28 @@ local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
-local function trim(hist, maxlen, age, now)
-  redis.call('LTRIM', hist, -maxlen, -1)
-  while true do
+local function trim(room, maxlen, age, maxbytes, now)
+  local hist, hb = p .. ':hist:' .. room, p .. ':hb:' .. room
+  local n = redis.call('LLEN', hist)
+  local bytes = tonumber(redis.call('GET', hb) or '0')
+  while n > 0 do
     local e = redis.call('LINDEX', hist, 0)
-    if not e then break end
     local a = string.find(e, ' ', 1, true)
     local b = string.find(e, ' ', a + 1, true)
-    if tonumber(string.sub(e, a + 1, b - 1)) >= now - age then break end
+    local young = tonumber(string.sub(e, a + 1, b - 1)) >= now - age
+    if n <= maxlen and bytes <= maxbytes and young then break end
     redis.call('LPOP', hist)
+    n = n - 1
+    bytes = bytes - (#e - b) - 64
   end
+  if n == 0 then bytes = 0 end
+  redis.call('SET', hb, bytes, 'KEEPTTL')
 end
 "#;
 
 /// Numbers, stores and announces one message. ARGV: prefix, room, event head, event tail,
-/// history length, history age (ms), an epoch for a new room. Returns the sequence number.
+/// history length, history age (ms), an epoch for a new room, history bytes. Returns the
+/// sequence number.
 const PUBLISH: &str = r#"
 local room = ARGV[2]
 local meta = p .. ':room:' .. room
@@ -56,19 +64,25 @@ local seq = redis.call('HINCRBY', meta, 'seq', 1)
 local frame = ARGV[3] .. seq .. ARGV[4]
 local maxlen = tonumber(ARGV[5])
 if maxlen > 0 then
-  local hist = p .. ':hist:' .. room
+  local hist, hb = p .. ':hist:' .. room, p .. ':hb:' .. room
   local now = now_ms()
+  if redis.call('EXISTS', hist) == 0 then redis.call('SET', hb, 0) end
   redis.call('RPUSH', hist, seq .. ' ' .. now .. ' ' .. frame)
-  trim(hist, maxlen, tonumber(ARGV[6]), now)
+  redis.call('INCRBY', hb, #frame + 64)
+  trim(room, maxlen, tonumber(ARGV[6]), tonumber(ARGV[8]), now)
   redis.call('PEXPIRE', hist, ARGV[6])
+  redis.call('PEXPIRE', hb, ARGV[6])
 end
 redis.call('PUBLISH', p .. ':bus', 'E' .. epoch .. ' ' .. seq .. ' ' .. #room .. ':' .. room .. frame)
 return seq
 "#;
 
-/// Counts an arrival (when asked) and returns the room: epoch, seq, retained events
-/// (`seq ms frame`), members (user, meta, ...). ARGV: prefix, room, user, meta, arrive
-/// ("1"/"0"), node, history length, history age (ms), an epoch for a new room.
+/// Counts an arrival (when asked) and returns the room: epoch, seq, the retained events the
+/// joiner needs (`seq ms frame`), members (user, meta, ...). ARGV: prefix, room, user,
+/// meta, arrive ("1"/"0"), node, history length, history age (ms), an epoch for a new
+/// room, history bytes, and what the joiner needs: `a<epoch>:<seq>` (a resume: the events
+/// after seq, or every retained one when the epoch differs or seq has aged out) or
+/// `n<count>` (a fresh join: the last count).
 const SYNC: &str = r#"
 local room, user = ARGV[2], ARGV[3]
 if ARGV[5] == '1' then
@@ -88,8 +102,23 @@ local entries = {}
 local maxlen = tonumber(ARGV[7])
 if maxlen > 0 then
   local hist = p .. ':hist:' .. room
-  trim(hist, maxlen, tonumber(ARGV[8]), now_ms())
-  entries = redis.call('LRANGE', hist, 0, -1)
+  trim(room, maxlen, tonumber(ARGV[8]), tonumber(ARGV[10]), now_ms())
+  local want = ARGV[11]
+  local start = 0
+  if string.sub(want, 1, 1) == 'n' then
+    start = -tonumber(string.sub(want, 2))
+  else
+    local colon = string.find(want, ':', 1, true)
+    local first = redis.call('LINDEX', hist, 0)
+    if first and string.sub(want, 2, colon - 1) == epoch then
+      local after = tonumber(string.sub(want, colon + 1))
+      local oldest = tonumber(string.sub(first, 1, string.find(first, ' ', 1, true) - 1))
+      start = math.max(0, after + 1 - oldest)
+    end
+  end
+  if start ~= 0 or string.sub(want, 1, 1) == 'a' then
+    entries = redis.call('LRANGE', hist, start, -1)
+  end
 end
 return {epoch, seq, entries, redis.call('HGETALL', p .. ':pm:' .. room)}
 "#;

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use core::time::Duration;
 use redis::aio::MultiplexedConnection;
 use redis::{Pipeline, Value};
-use tandem_proto::{Member, RoomState};
+use tandem_proto::{Member, RoomState, Start};
 use tandem_server::{BrokerError, SyncRequest};
 use tokio::sync::{mpsc, oneshot};
 
@@ -17,6 +17,10 @@ use crate::wire;
 
 /// Operations one pipeline carries at most.
 const BATCH: usize = 512;
+/// Joins one pipeline carries at most. Each answer carries history, so a pipeline of 512
+/// resumes after a failover (1,000 clients at once) outgrew its deadline; 64 keep one
+/// round trip well under it, and the rest follow in the next pipelines.
+const SYNC_BATCH: usize = 64;
 /// How long a pipeline (or a connection attempt) may take before Redis counts as gone.
 const DEADLINE: Duration = Duration::from_secs(3);
 
@@ -53,6 +57,7 @@ pub(crate) struct Setup {
     pub node: String,
     pub history_len: usize,
     pub history_age_ms: u64,
+    pub history_bytes: usize,
     pub liveness_ms: u64,
     /// Whether the last pipeline went through.
     pub ok: Arc<AtomicBool>,
@@ -63,11 +68,28 @@ pub(crate) async fn run(setup: Setup, mut ops: mpsc::UnboundedReceiver<Op>) {
     let scripts = Scripts::new();
     let mut conn: Option<MultiplexedConnection> = None;
     let mut batch = Vec::with_capacity(BATCH);
-    while let Some(first) = ops.recv().await {
+    // An operation taken but left for the next pipeline (a join over SYNC_BATCH).
+    let mut held: Option<Op> = None;
+    loop {
+        let first = match held.take() {
+            Some(op) => op,
+            None => match ops.recv().await {
+                Some(op) => op,
+                None => break,
+            },
+        };
+        let mut syncs = usize::from(matches!(first, Op::Sync { .. }));
         batch.push(first);
         while batch.len() < BATCH {
             match ops.try_recv() {
-                Ok(op) => batch.push(op),
+                Ok(op @ Op::Sync { .. }) if syncs == SYNC_BATCH => {
+                    held = Some(op);
+                    break;
+                }
+                Ok(op) => {
+                    syncs += usize::from(matches!(op, Op::Sync { .. }));
+                    batch.push(op);
+                }
                 Err(_) => break,
             }
         }
@@ -101,6 +123,7 @@ fn pipeline(setup: &Setup, scripts: &Scripts, batch: &[Op]) -> Pipeline {
                 cmd.arg(scripts.publish.get_hash()).arg(0).arg(p).arg(room);
                 cmd.arg(head).arg(tail).arg(setup.history_len);
                 cmd.arg(setup.history_age_ms).arg(new_epoch);
+                cmd.arg(setup.history_bytes);
             }
             Op::Sync { request, .. } => {
                 let meta = request.meta.as_ref().map_or("", |m| m.get());
@@ -112,6 +135,7 @@ fn pipeline(setup: &Setup, scripts: &Scripts, batch: &[Op]) -> Pipeline {
                     .arg(arrive);
                 cmd.arg(&setup.node).arg(setup.history_len);
                 cmd.arg(setup.history_age_ms).arg(new_epoch);
+                cmd.arg(setup.history_bytes).arg(wanted(request.start));
             }
             Op::Depart { room, user, .. } => {
                 cmd.arg(scripts.depart.get_hash()).arg(0).arg(p);
@@ -130,6 +154,14 @@ fn pipeline(setup: &Setup, scripts: &Scripts, batch: &[Op]) -> Pipeline {
         }
     }
     pipe
+}
+
+/// What a join needs of the history, as the sync script reads it.
+fn wanted(start: Start) -> String {
+    match start {
+        Start::Fresh { history } => format!("n{history}"),
+        Start::After { epoch, seq } => format!("a{epoch}:{seq}"),
+    }
 }
 
 /// Sends the pipeline, connecting first if needed; loads the scripts once if Redis lost

@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use tandem_proto::{HubConfig, MemberChange, Payload, RoomState};
+use tandem_proto::{HubConfig, MemberChange, Payload, RoomState, Start};
 use tokio::sync::broadcast;
 
 use crate::hooks::BoxFuture;
@@ -78,6 +78,11 @@ pub struct SyncRequest {
     pub meta: Option<Payload>,
     /// Whether the user is new to the room on this node (count its arrival).
     pub arrive: bool,
+    /// Where the joiner starts reading: only the history after a resume position (or
+    /// the last `history` messages of a fresh join) need come back. A failover resumes
+    /// a thousand clients at once; each asking for the whole history timed the
+    /// broker's pipeline out.
+    pub start: Start,
 }
 
 /// Joins the nodes of a cluster. See the module docs.

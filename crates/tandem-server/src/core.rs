@@ -372,12 +372,14 @@ impl Core {
                 user,
                 meta,
                 arrive,
+                start,
             } => {
                 let synced = self.broker.sync(SyncRequest {
                     room,
                     user,
                     meta,
                     arrive,
+                    start,
                 });
                 tokio::spawn(async move {
                     let result = synced.await.map_err(unavailable);

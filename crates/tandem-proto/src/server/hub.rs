@@ -7,6 +7,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use core::time::Duration;
 
+use super::history::{History, Stored};
 use crate::codec::encode;
 use crate::error::ErrorCode;
 use crate::frame::{self, Frame, Id, Member, Payload};
@@ -19,10 +20,16 @@ pub type ConnId = u64;
 /// Room limits and timings. See each field for its default.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HubConfig {
-    /// Messages kept per room for replay. Default 100.
+    /// Most messages kept per room for replay. Default 100,000: the bytes and age bounds
+    /// are the ones that bite; 0 keeps no history.
     pub history_len: usize,
-    /// How long a message stays replayable. Default 5 minutes.
+    /// How long a message stays replayable. Default 2 minutes (as Ably keeps), so a client
+    /// back from an outage of up to 2 minutes recovers every message.
     pub history_age: Duration,
+    /// Most bytes of history per room (frames plus 64 bytes per entry). Default 1 MiB:
+    /// 30 s of a 100 msg/s room with 300-byte frames, and the bound on a room's memory
+    /// whatever its rate.
+    pub history_bytes: usize,
     /// How long a member whose connection dropped abruptly stays present. Default 5 s.
     pub presence_timeout: Duration,
     /// Rooms one connection may be in. Default 64.
@@ -32,8 +39,9 @@ pub struct HubConfig {
 impl Default for HubConfig {
     fn default() -> Self {
         HubConfig {
-            history_len: 100,
-            history_age: Duration::from_secs(300),
+            history_len: 100_000,
+            history_age: Duration::from_secs(120),
+            history_bytes: 1 << 20,
             presence_timeout: Duration::from_secs(5),
             max_rooms_per_conn: 64,
         }
@@ -100,12 +108,6 @@ pub enum Start {
     },
 }
 
-struct Stored {
-    seq: u64,
-    at: Instant,
-    frame: Bytes,
-}
-
 struct PresenceEntry {
     meta: Option<Payload>,
     live: usize,
@@ -115,7 +117,7 @@ struct PresenceEntry {
 struct Room {
     epoch: u64,
     seq: u64,
-    history: VecDeque<Stored>,
+    history: History,
     subscribers: Vec<ConnId>,
     snapshot: Option<Arc<[ConnId]>>,
     /// The users with a connection on this node (counted, lingering after a drop).
@@ -146,14 +148,7 @@ impl Room {
     }
 
     fn trim(&mut self, now: Instant, config: &HubConfig) {
-        while self.history.len() > config.history_len
-            || self
-                .history
-                .front()
-                .is_some_and(|s| now.saturating_since(s.at) > config.history_age)
-        {
-            self.history.pop_front();
-        }
+        self.history.trim(now, config);
     }
 
     fn members(&self, clustered: bool) -> Vec<Member> {
@@ -202,7 +197,7 @@ impl Room {
     /// Stores one event (in order, once) and trims.
     fn store(&mut self, now: Instant, config: &HubConfig, seq: u64, frame: Bytes) {
         if config.history_len > 0 && self.history.back().is_none_or(|s| s.seq < seq) {
-            self.history.push_back(Stored {
+            self.history.push(Stored {
                 seq,
                 at: now,
                 frame,
@@ -243,7 +238,7 @@ impl Room {
                 run.push(s);
             }
             run.reverse();
-            self.history = run.into();
+            self.history = run.into_iter().collect();
             if !readers {
                 self.seq = self.seq.max(state.seq);
             }
@@ -422,7 +417,7 @@ impl Hub {
             // 53 bits, so the epoch survives JavaScript numbers.
             epoch: rng.next_u64() >> 11,
             seq: 0,
-            history: VecDeque::new(),
+            history: History::default(),
             subscribers: Vec::new(),
             snapshot: None,
             presence: BTreeMap::new(),

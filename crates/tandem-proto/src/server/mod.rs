@@ -2,6 +2,7 @@
 //! room [`Hub`]. The driver feeds it bytes and decisions and writes what it returns.
 
 mod connection;
+mod history;
 mod hub;
 
 pub use connection::{ConnState, ServerConnection};
@@ -172,6 +173,9 @@ pub enum ServerEvent {
         meta: Option<Payload>,
         /// Whether the user is new to the room on this node.
         arrive: bool,
+        /// Where the joiner starts reading: the broker need send only the history that
+        /// serves it (after a resume position, or the last `history` messages).
+        start: Start,
     },
     /// Clustered: `user` has no connection left in `room` on this node; the broker
     /// announces the departure if no other node has the user either.
@@ -600,6 +604,7 @@ impl Server {
                     user: user.clone(),
                     meta: req.meta.clone(),
                     arrive,
+                    start: req.start,
                 });
                 self.syncs.insert(
                     (conn, id),
