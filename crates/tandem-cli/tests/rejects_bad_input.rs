@@ -268,3 +268,159 @@ async fn slow_consumer_is_closed_and_others_keep_up() {
     );
     witness.still_served(&server, "a slow consumer").await;
 }
+
+/// The answers PROTOCOL.md gives where an independent client found the spec and the server
+/// apart (issue 18, point 8), on the wire.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_the_spec_says_is_what_the_wire_does() {
+    let server = TandemProcess::start(&[]).await;
+    let addr = server.addr();
+    let mut witness = Witness::new(&server.url()).await;
+    witness.still_served(&server, "setup").await;
+
+    // A text message that is not UTF-8 (RFC 6455 §8.1): close 1007 with a reason, and no
+    // error frame before it; in one frame or across fragments.
+    for parts in [
+        &[&b"{\"v\":1,\"k\":\"ping\",\"x\":\"\xff\"}"[..]][..],
+        &[
+            &b"{\"v\":1,\"k\":\"ping\",\"x\":\"\xe2"[..],
+            &b"\x28\"}"[..],
+        ],
+    ] {
+        let mut ws = welcomed(addr).await;
+        raw::send_fragments(&mut ws, parts).await;
+        let (close, frames) = raw::until_closed_with_reason(&mut ws).await;
+        let (close_code, reason) = close.expect("a close frame, not a dropped socket");
+        assert_eq!(close_code, 1007);
+        assert!(reason.contains("UTF-8"), "{reason}");
+        assert!(
+            frames.is_empty(),
+            "no error frame precedes the close: {frames:?}"
+        );
+        witness.still_served(&server, "invalid UTF-8").await;
+    }
+
+    // Fragments: a message is one frame of the protocol, whatever its WebSocket frames;
+    // the size limit counts the whole message.
+    let mut ws = welcomed(addr).await;
+    raw::send_fragments(&mut ws, &[b"{\"v\":1,", b"\"k\":", b"\"ping\"}"]).await;
+    assert_eq!(raw::recv(&mut ws).await["k"], "pong");
+    let half = format!(r#"{{"v":1,"k":"ping","x":"{}"#, "x".repeat(40_000));
+    let rest = format!(r#"{}"}}"#, "x".repeat(40_000));
+    let size = half.len() + rest.len();
+    raw::send_fragments(&mut ws, &[half.as_bytes(), rest.as_bytes()]).await;
+    let (close, frames) = raw::until_closed_with_reason(&mut ws).await;
+    let (close_code, reason) = close.unwrap();
+    assert_eq!(close_code, 1009);
+    assert!(reason.contains(&size.to_string()), "{reason}");
+    assert!(frames.is_empty(), "{frames:?}");
+    witness.still_served(&server, "fragments").await;
+
+    // The header's checks in the documented order: an unknown kind with an id that is
+    // not an integer is `unknown_kind`, without an id.
+    let mut ws = welcomed(addr).await;
+    raw::send(&mut ws, r#"{"v":1,"k":"nope","id":"x"}"#).await;
+    let e = raw::recv(&mut ws).await;
+    assert_eq!(code(&e), "unknown_kind", "{e}");
+    assert!(e.get("id").is_none(), "{e}");
+    assert!(
+        !e["message"].as_str().unwrap().contains("frame frame"),
+        "{e}"
+    );
+    // A payload giving a key twice is malformed; it is not numbered nor relayed (the
+    // witness's next message is the next it gets).
+    raw::send(&mut ws, r#"{"v":1,"k":"join","id":1,"room":"room"}"#).await;
+    assert_eq!(raw::recv(&mut ws).await["k"], "joined");
+    raw::send(
+        &mut ws,
+        r#"{"v":1,"k":"publish","id":2,"room":"room","data":{"n":900,"text":"twice","n":901}}"#,
+    )
+    .await;
+    let e = loop {
+        let f = raw::recv(&mut ws).await;
+        if f["k"] != "presence" {
+            break f;
+        }
+    };
+    assert_eq!(code(&e), "malformed_frame", "{e}");
+    assert!(e["message"].as_str().unwrap().contains("twice"), "{e}");
+    witness
+        .still_served(&server, "a payload giving a key twice")
+        .await;
+
+    // Origin: the server's own host is the Origin's host:port equal to the Host header,
+    // under any scheme; another port or another name for the same host is foreign.
+    raw::open(addr, "tandem.v1.json", Some(&format!("https://{addr}")))
+        .await
+        .unwrap();
+    for foreign in [
+        format!("http://127.0.0.1:{}", addr.port().wrapping_add(1)),
+        format!("http://localhost:{}", addr.port()),
+    ] {
+        let err = raw::open(addr, "tandem.v1.json", Some(&foreign))
+            .await
+            .unwrap_err();
+        assert_eq!(http_status(err).await, 403, "{foreign}");
+    }
+
+    // The default application schema is "default", version 1.
+    let mut ws = raw::open(addr, "tandem.v1.json", None).await.unwrap();
+    let hello = format!(
+        r#"{{"v":1,"k":"hello","app":{{"name":"default","versions":[3,1]}},"token":"{}"}}"#,
+        token("d")
+    );
+    raw::send(&mut ws, &hello).await;
+    let welcome = raw::recv(&mut ws).await;
+    assert_eq!(
+        welcome["app"],
+        serde_json::json!({"name": "default", "version": 1})
+    );
+    witness
+        .still_served(&server, "the spec's open questions")
+        .await;
+}
+
+/// The number of open WebSocket connections, from `/healthz`.
+async fn connections(addr: SocketAddr) -> u64 {
+    let answer = support::http_get(addr, "/healthz").await;
+    let body = answer.split("\r\n\r\n").nth(1).unwrap_or_default();
+    serde_json::from_str::<Value>(body).unwrap()["connections"]
+        .as_u64()
+        .unwrap()
+}
+
+/// PROTOCOL.md §9: a slow consumer is closed with 1013, but one that reads nothing at all
+/// for the close grace (2 s) gets no close frame: its socket is dropped, and it sees 1006.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumer_stalled_past_the_close_grace_sees_1006() {
+    let server =
+        TandemProcess::start(&["--outbound-queue", "8", "--rate", "1000", "--burst", "1000"]).await;
+    let addr = server.addr();
+    let publisher = chat_client(&server.url(), "publisher").await;
+    publisher.join("room").await.unwrap();
+    let mut sloth = welcomed(addr).await;
+    raw::send(&mut sloth, r#"{"v":1,"k":"join","id":1,"room":"room"}"#).await;
+    assert_eq!(raw::recv(&mut sloth).await["k"], "joined");
+    assert_eq!(connections(addr).await, 2);
+    // Big messages fill the sloth's socket buffers, then its outbox: the server gives up
+    // on it, and its connection ends once the close could not be written in time.
+    let text = format!("flood {}", "b".repeat(60_000));
+    let mut n = 0;
+    while connections(addr).await > 1 {
+        assert!(n < 5_000, "the sloth was never closed");
+        for _ in 0..20 {
+            let chat = Chat {
+                n,
+                text: text.clone(),
+            };
+            publisher.publish("room", &chat).await.unwrap();
+            n += 1;
+        }
+    }
+    let (close, frames) = raw::until_closed(&mut sloth).await;
+    assert_eq!(close, None, "dropped without a close frame (1006)");
+    assert!(
+        frames.len() < n as usize,
+        "the sloth was not served in full"
+    );
+}

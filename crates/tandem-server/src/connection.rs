@@ -276,7 +276,13 @@ async fn pump(
                 Some(Ok(Message::Close(frame))) => Step::PeerClosed(frame.map(|f| u16::from(f.code))),
                 Some(Err(WsError::Capacity(CapacityError::MessageTooLong { size, max_size }))) => {
                     tracing::debug!(conn, size, max_size, "message far over the size limit");
-                    Step::TooBig
+                    Step::Refuse(close::MESSAGE_TOO_BIG, "message too big")
+                }
+                // RFC 6455 §8.1: a text message that is not UTF-8 fails the connection,
+                // with 1007 (PROTOCOL.md §8.2).
+                Some(Err(WsError::Utf8(detail))) => {
+                    tracing::debug!(conn, %detail, "text message not UTF-8");
+                    Step::Refuse(close::INVALID_PAYLOAD, "invalid UTF-8 in a text message")
                 }
                 Some(Err(e)) => {
                     tracing::debug!(conn, error = %e, "socket error");
@@ -312,10 +318,10 @@ async fn pump(
                 let _ = Box::pin(timeout(CLOSE_GRACE, ws.flush())).await;
                 return Some(code);
             }
-            Step::TooBig => {
-                let order = (close::MESSAGE_TOO_BIG, "message too big".to_owned());
+            Step::Refuse(code, reason) => {
+                let order = (code, reason.to_owned());
                 Box::pin(close_with(ws, writer, inbox, Some(order))).await;
-                return Some(Some(close::MESSAGE_TOO_BIG));
+                return Some(Some(code));
             }
         }
     }
@@ -331,8 +337,9 @@ enum Step {
     Send(Command),
     /// The peer sent a close frame, with this code.
     PeerClosed(Option<u16>),
-    /// The peer sent a message far over the limit.
-    TooBig,
+    /// The peer sent what its WebSocket layer refuses (a message far over the limit, a
+    /// text message that is not UTF-8): close with this code and reason.
+    Refuse(u16, &'static str),
 }
 
 /// Writes what tungstenite still holds (a pong cut off by a full socket), then the

@@ -10,6 +10,8 @@ use serde_json::Value;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 use tokio_tungstenite::tungstenite::{Bytes, Error, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
@@ -61,6 +63,16 @@ pub async fn send_binary(ws: &mut Raw, bytes: &[u8]) {
         .unwrap();
 }
 
+/// Sends one text message as WebSocket frames holding `parts` (continuations after the
+/// first), unchecked: the bytes need not be UTF-8, as a well-behaved client's would be.
+pub async fn send_fragments(ws: &mut Raw, parts: &[&[u8]]) {
+    for (i, part) in parts.iter().enumerate() {
+        let opcode = OpCode::Data(if i == 0 { Data::Text } else { Data::Continue });
+        let frame = Frame::message(Bytes::copy_from_slice(part), opcode, i + 1 == parts.len());
+        ws.send(Message::Frame(frame)).await.unwrap();
+    }
+}
+
 /// The next text frame as JSON; panics on close or a non-text frame.
 pub async fn recv(ws: &mut Raw) -> Value {
     loop {
@@ -80,6 +92,22 @@ pub async fn until_closed(ws: &mut Raw) -> (Option<u16>, Vec<Value>) {
         match within("the close", ws.next()).await {
             Some(Ok(Message::Text(t))) => frames.push(serde_json::from_str(&t).unwrap()),
             Some(Ok(Message::Close(f))) => return (f.map(|f| u16::from(f.code)), frames),
+            Some(Ok(_)) => {}
+            Some(Err(_)) | None => return (None, frames),
+        }
+    }
+}
+
+/// Reads until the server closes; returns the close code and reason (`None`: dropped
+/// without a close frame) and the text frames seen before it.
+pub async fn until_closed_with_reason(ws: &mut Raw) -> (Option<(u16, String)>, Vec<Value>) {
+    let mut frames = Vec::new();
+    loop {
+        match within("the close", ws.next()).await {
+            Some(Ok(Message::Text(t))) => frames.push(serde_json::from_str(&t).unwrap()),
+            Some(Ok(Message::Close(f))) => {
+                return (f.map(|f| (u16::from(f.code), f.reason.to_string())), frames);
+            }
             Some(Ok(_)) => {}
             Some(Err(_)) | None => return (None, frames),
         }
