@@ -11,6 +11,7 @@ mod conn;
 mod criterion;
 mod echo;
 mod fanout;
+mod hammer;
 mod histogram;
 mod idle;
 mod payload;
@@ -82,6 +83,8 @@ enum Command {
     Idle(idle::Args),
     /// Many clients connecting at once: time until all joined, server peak RSS.
     Storm(storm::Args),
+    /// Junk frames from many connections while a healthy subscriber must get every message.
+    Hammer(hammer::Args),
     /// Publish a stream of small tandem messages into a room (for the browser figure).
     Stream(stream::Args),
     /// Print the medians criterion saved under a directory, as JSON lines.
@@ -108,6 +111,7 @@ fn main() -> ExitCode {
             Command::Echo(args) => echo::run(args).await,
             Command::Idle(args) => idle::run(args).await,
             Command::Storm(args) => storm::run(args).await,
+            Command::Hammer(args) => hammer::run(args).await,
             Command::Stream(args) => stream::run(args).await,
             Command::CriterionSummary(args) => criterion::run(&args),
         }
