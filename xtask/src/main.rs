@@ -14,6 +14,7 @@ mod bench_report;
 mod chaos;
 mod chaos_report;
 mod demo;
+mod fuzz;
 mod json;
 mod package;
 mod process;
