@@ -141,16 +141,17 @@ async fn pages(args: &Args, env: &mut Env) -> Result<String, String> {
         let back = open && !flag("left") && num("maxN") >= last;
         let (duplicates, silent_lost) = (num("duplicates"), num("silentLost"));
         let last_open = page.get("lastOpen").and_then(Value::as_f64).unwrap_or(0.0);
+        let signalled_lost = gaps
+            .iter()
+            .map(|&(a, b)| (a + 1..b).filter(|n| published.acked.contains(n)).count() as u64)
+            .sum();
         finals.push(Final {
             joined: true,
             back,
-            exact: back && duplicates == 0 && silent_lost == 0 && gaps.is_empty(),
+            exact: back && duplicates == 0 && silent_lost == 0 && signalled_lost == 0,
             duplicates,
             silent_lost,
-            signalled_lost: gaps
-                .iter()
-                .map(|&(a, b)| (a + 1..b).filter(|n| published.acked.contains(n)).count() as u64)
-                .sum(),
+            signalled_lost,
             not_recovered: num("notRecovered"),
             open_ms: open.then(|| (last_open - fault_end).max(0.0)),
             errors: num("errors"),

@@ -87,7 +87,8 @@ impl Track {
     }
 
     /// Whether every message came exactly once, in order, with no gap of any kind.
-    pub fn exact(&self) -> bool {
+    #[cfg(test)]
+    fn exact(&self) -> bool {
         self.duplicates == 0 && self.silent_lost == 0 && self.signalled_gaps.is_empty()
     }
 }

@@ -59,6 +59,8 @@ impl Node {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             peak_kib: 0,
         };
+        // A fresh log per scenario run; restarts append to it.
+        std::fs::write(&node.log, "").map_err(|e| format!("{}: {e}", node.log.display()))?;
         node.spawn().await?;
         Ok(node)
     }

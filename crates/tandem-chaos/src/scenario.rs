@@ -192,8 +192,8 @@ pub struct Published {
     pub failed: u64,
     /// Publishes still unanswered when the wait ended.
     pub unresolved: u64,
-    /// The first failure.
-    pub first_error: Option<String>,
+    /// Failures by their message.
+    pub errors: std::collections::BTreeMap<String, u64>,
 }
 
 /// The publisher: a native client (never behind the proxy) in the room.
@@ -239,7 +239,7 @@ impl Publisher {
                     }
                     Err(e) => {
                         out.failed += 1;
-                        out.first_error.get_or_insert_with(|| e.to_string());
+                        *out.errors.entry(e.to_string()).or_default() += 1;
                     }
                 }
             });
@@ -387,13 +387,18 @@ impl Subscriber {
         } else {
             None
         };
+        let signalled_lost = s.track.signalled_lost(|n| published.acked.contains(&n));
         Final {
             joined,
             back,
-            exact: back && s.track.exact(),
+            // A `recovered: false` whose gap held nothing acknowledged lost nothing.
+            exact: back
+                && s.track.duplicates == 0
+                && s.track.silent_lost == 0
+                && signalled_lost == 0,
             duplicates: s.track.duplicates,
             silent_lost: s.track.silent_lost,
-            signalled_lost: s.track.signalled_lost(|n| published.acked.contains(&n)),
+            signalled_lost,
             not_recovered: s.track.not_recovered,
             open_ms: s.open.then(|| {
                 s.last_open.map_or(0.0, |t| {
@@ -591,11 +596,13 @@ pub fn result_line(
     if let Some(problem) = finals.iter().find_map(|f| f.problem.clone()) {
         notes.push(format!("first subscriber problem: {problem}"));
     }
-    if let Some(e) = &published.first_error {
-        notes.push(format!(
-            "publisher: {} failed, first: {e}",
-            published.failed
-        ));
+    if published.failed > 0 {
+        let kinds: Vec<String> = published
+            .errors
+            .iter()
+            .map(|(e, n)| format!("{n} x {e}"))
+            .collect();
+        notes.push(format!("publishes failed: {}", kinds.join(", ")));
     }
     let errors = sum(|f| f.errors);
     let value = serde_json::json!({
