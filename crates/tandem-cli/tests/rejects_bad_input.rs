@@ -9,9 +9,11 @@ mod support;
 use std::net::SocketAddr;
 
 use serde_json::Value;
+use std::time::{Duration, Instant};
 use support::raw::{self, Raw};
-use support::{Chat, TandemProcess, chat_client, messages, token, within};
-use tandem_client::{Client, Events};
+
+use support::{Chat, TandemProcess, chat_client, messages, token, wait_for, within};
+use tandem_client::{Client, Event, Events};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::Error as WsError;
 
@@ -280,14 +282,22 @@ async fn what_the_spec_says_is_what_the_wire_does() {
 
     // A text message that is not UTF-8 (RFC 6455 §8.1): close 1007 with a reason, and no
     // error frame before it; in one frame or across fragments.
-    for parts in [
-        &[&b"{\"v\":1,\"k\":\"ping\",\"x\":\"\xff\"}"[..]][..],
-        &[
-            &b"{\"v\":1,\"k\":\"ping\",\"x\":\"\xe2"[..],
-            &b"\x28\"}"[..],
-        ],
-    ] {
-        let mut ws = welcomed(addr).await;
+    // The member leaves presence at once: a close for a protocol violation is clean.
+    let manglers: [&[&[u8]]; 2] = [
+        &[b"{\"v\":1,\"k\":\"ping\",\"x\":\"\xff\"}"],
+        &[b"{\"v\":1,\"k\":\"ping\",\"x\":\"\xe2", b"\x28\"}"],
+    ];
+    for (i, parts) in manglers.into_iter().enumerate() {
+        let user = format!("mangler{i}");
+        let mut ws = raw::welcomed(addr, &token(&user)).await;
+        raw::send(&mut ws, r#"{"v":1,"k":"join","id":1,"room":"room"}"#).await;
+        assert_eq!(raw::recv(&mut ws).await["k"], "joined");
+        wait_for(&mut witness.events, "the mangler's arrival", |e| match e {
+            Event::Presence { joined, .. } => joined.iter().any(|m| m.user == user).then_some(()),
+            _ => None,
+        })
+        .await;
+        let sent = Instant::now();
         raw::send_fragments(&mut ws, parts).await;
         let (close, frames) = raw::until_closed_with_reason(&mut ws).await;
         let (close_code, reason) = close.expect("a close frame, not a dropped socket");
@@ -296,6 +306,20 @@ async fn what_the_spec_says_is_what_the_wire_does() {
         assert!(
             frames.is_empty(),
             "no error frame precedes the close: {frames:?}"
+        );
+        wait_for(
+            &mut witness.events,
+            "the mangler's departure",
+            |e| match e {
+                Event::Presence { left, .. } => left.iter().any(|m| m.user == user).then_some(()),
+                _ => None,
+            },
+        )
+        .await;
+        assert!(
+            sent.elapsed() < Duration::from_secs(4),
+            "left at once, not after the 5 s presence timeout: {:?}",
+            sent.elapsed()
         );
         witness.still_served(&server, "invalid UTF-8").await;
     }

@@ -321,7 +321,10 @@ async fn pump(
             Step::Refuse(code, reason) => {
                 let order = (code, reason.to_owned());
                 Box::pin(close_with(ws, writer, inbox, Some(order))).await;
-                return Some(Some(code));
+                // A close the server makes for a protocol violation is a clean end: the
+                // member leaves presence at once, no lingering (PROTOCOL.md §5.4). The
+                // core reads the end from the code it is given, and takes 1000 as clean.
+                return Some(Some(close::NORMAL));
             }
         }
     }
