@@ -87,6 +87,11 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = Limits::default().max_connections)]
     max_connections: usize,
 
+    /// Connections in their HTTP handshake at once; more wait in the listen backlog (a
+    /// reconnect storm costs the node this much at most, and nobody is refused).
+    #[arg(long, default_value_t = Limits::default().max_handshakes)]
+    max_handshakes: usize,
+
     /// Most messages kept per room for replay on join and resume (0: no history). The
     /// age and bytes bounds are the ones that usually bite.
     #[arg(long, default_value_t = HubConfig::default().history_len)]
@@ -212,6 +217,7 @@ fn limits(args: &ServeArgs) -> Limits {
     limits.read_buffer_bytes = args.read_buffer_bytes;
     limits.write_buffer_bytes = args.write_buffer_bytes;
     limits.max_connections = args.max_connections;
+    limits.max_handshakes = args.max_handshakes;
     limits
 }
 

@@ -39,6 +39,10 @@ pub struct Limits {
     pub max_write_buffer_bytes: usize,
     /// Open connections the node accepts; more are refused with 503. Default 100,000.
     pub max_connections: usize,
+    /// TCP connections in their HTTP handshake at once; further ones wait in the kernel's
+    /// listen backlog until one finishes. This bounds what a reconnect storm costs (5,000
+    /// clients returning after a restart) without refusing anyone. Default 512.
+    pub max_handshakes: usize,
 }
 
 impl Default for Limits {
@@ -55,6 +59,7 @@ impl Default for Limits {
             write_buffer_bytes: 8 * 1024,
             max_write_buffer_bytes: 1024 * 1024,
             max_connections: 100_000,
+            max_handshakes: 512,
         }
     }
 }

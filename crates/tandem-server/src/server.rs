@@ -12,7 +12,7 @@ use core::time::Duration;
 use serde::Serialize;
 use tandem_proto::{AppSchema, ConnId, ErrorBody, Payload, ServerConfig, close};
 use tokio::net::{TcpListener, ToSocketAddrs};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::broker::{Broker, BrokerMessage, MemoryBroker};
@@ -348,7 +348,17 @@ async fn accept_loop(
     mut stop: oneshot::Receiver<()>,
     alive: mpsc::Sender<()>,
 ) {
+    let handshakes = Arc::new(Semaphore::new(shared.limits.max_handshakes.max(1)));
     loop {
+        // A connection is accepted only with a handshake slot free; the rest wait in the
+        // listen backlog.
+        let slot = tokio::select! {
+            _ = &mut stop => return,
+            slot = handshakes.clone().acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => return, // never closed
+            },
+        };
         tokio::select! {
             _ = &mut stop => return,
             accepted = listener.accept() => match accepted {
@@ -357,7 +367,9 @@ async fn accept_loop(
                     let shared = shared.clone();
                     let alive = alive.clone();
                     tokio::spawn(async move {
-                        if let Some(connected) = connection::serve(stream, peer, shared).await {
+                        let connected = connection::serve(stream, peer, shared).await;
+                        drop(slot);
+                        if let Some(connected) = connected {
                             // A task of its own, sized for the open connection only.
                             tokio::spawn(connected.run(alive));
                         }
