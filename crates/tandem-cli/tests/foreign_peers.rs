@@ -1,6 +1,7 @@
 //! Foreign peers written from PROTOCOL.md alone, a Python client on PyPI `websockets` and a
 //! Node client on npm `ws` (both installed by `cargo xtask test`), talk to `tandem serve`
 //! with a native Rust client in the same room: negotiate, hello, join, publish, receive.
+//! Each also sends bad input and gets the answers PROTOCOL.md documents.
 
 #![allow(clippy::unwrap_used)]
 
@@ -93,4 +94,62 @@ async fn python_websockets_peer_talks_to_a_rust_client() {
 async fn node_ws_peer_talks_to_a_rust_client() {
     let steps = exchange("node", foreign_dir().join("node/peer.mjs"), "js").await;
     check(&steps, "js");
+}
+
+/// Runs a bad-input peer against `tandem serve`; returns the answers it printed.
+async fn bad_input(program: &str, script: PathBuf) -> Vec<Value> {
+    let server = TandemProcess::start(&[]).await;
+    let mut child = Command::new(program)
+        .arg(&script)
+        .args([server.url(), token("mallory"), "lobby".to_owned()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {program} (cargo xtask test installs it): {e}"));
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let status = within("the peer to finish", child.wait()).await.unwrap();
+    let mut steps = Vec::new();
+    while let Ok(Some(line)) = lines.next_line().await {
+        steps.push(serde_json::from_str::<Value>(&line).unwrap());
+    }
+    assert!(status.success(), "{program} peer failed: {steps:?}");
+    assert!(server.healthy().await, "the server stays up");
+    steps
+}
+
+/// The answers PROTOCOL.md gives, as a peer written from it sees them: `unknown_kind`
+/// before the id's type, a payload giving a key twice refused, invalid UTF-8 closed 1007.
+fn check_bad_input(steps: &[Value]) {
+    let step = |name: &str| {
+        steps
+            .iter()
+            .find(|s| s["step"] == name)
+            .unwrap_or_else(|| panic!("no {name} step in {steps:?}"))
+    };
+    let unknown = step("unknown_kind");
+    assert_eq!(unknown["code"], "unknown_kind", "{unknown}");
+    assert_eq!(unknown["has_id"], false, "{unknown}");
+    let twice = step("duplicate_keys");
+    assert_eq!(twice["code"], "malformed_frame", "{twice}");
+    assert!(
+        twice["message"].as_str().unwrap().contains("twice"),
+        "{twice}"
+    );
+    let utf8 = step("invalid_utf8");
+    assert_eq!(utf8["code"], 1007, "{utf8}");
+    assert!(utf8["reason"].as_str().unwrap().contains("UTF-8"), "{utf8}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_websockets_peer_gets_the_documented_answers_to_bad_input() {
+    let steps = bad_input("python3", foreign_dir().join("python/bad_input.py")).await;
+    check_bad_input(&steps);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_ws_peer_gets_the_documented_answers_to_bad_input() {
+    let steps = bad_input("node", foreign_dir().join("node/bad_input.mjs")).await;
+    check_bad_input(&steps);
 }
