@@ -2,5 +2,5 @@
 #![no_main]
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    tandem_fuzz::check(data, tandem_proto::decode_from_server);
+    tandem_fuzz::check(data, tandem_proto::decode_from_server, false);
 });

@@ -32,8 +32,24 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
         panic!("a head read in pieces of {chunk} but not whole: {head:?}");
     };
     assert_eq!(
-        format!("{:?}", (&head.method, &head.path, &head.websocket_key, &head.protocols)),
-        format!("{:?}", (&whole.method, &whole.path, &whole.websocket_key, &whole.protocols))
+        format!(
+            "{:?}",
+            (
+                &head.method,
+                &head.path,
+                &head.websocket_key,
+                &head.protocols
+            )
+        ),
+        format!(
+            "{:?}",
+            (
+                &whole.method,
+                &whole.path,
+                &whole.websocket_key,
+                &whole.protocols
+            )
+        )
     );
     if let Ok(Some(key)) = &head.websocket_key {
         assert!(!key.is_empty());

@@ -39,8 +39,14 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     match (json_string(text), serde_json::from_str::<String>(text)) {
         (Ok(a), Ok(b)) => {
             assert_eq!(a, b);
-            assert_eq!(json_write_string(&a), serde_json::to_string(&a).unwrap_or_default());
-            assert_eq!(json_string(&json_write_string(&a)).as_deref(), Ok(a.as_str()));
+            assert_eq!(
+                json_write_string(&a),
+                serde_json::to_string(&a).unwrap_or_default()
+            );
+            assert_eq!(
+                json_string(&json_write_string(&a)).as_deref(),
+                Ok(a.as_str())
+            );
         }
         (Err(_), Err(_)) => {}
         (a, b) => panic!("strings disagree on {text:?}: ours {a:?}, serde_json {b:?}"),

@@ -11,8 +11,15 @@ pub const MAX: usize = tandem_proto::DEFAULT_MAX_FRAME_BYTES;
 ///   more than JSON; serde_json alone refuses numbers beyond f64, which payloads may hold);
 /// - it re-encodes, and the encoding decodes to the same frame and re-encodes to the very
 ///   same text (the encoding is canonical);
-/// - `decode` (either direction) accepts what the one-direction reader accepts.
-pub fn check(data: &[u8], decode_one_way: fn(&[u8], usize) -> Result<Frame, DecodeError>) {
+/// - with `any_agrees`, `decode` (either direction) reads the same frame. It reads a kind
+///   both sides send (`request`, `response`, `ping`, `pong`) as a client's, so this holds
+///   for the client direction only: a server's `request` whose payload gives a key twice
+///   is accepted by a client and refused by `decode`, as a client's would be by a server.
+pub fn check(
+    data: &[u8],
+    decode_one_way: fn(&[u8], usize) -> Result<Frame, DecodeError>,
+    any_agrees: bool,
+) {
     let frame = match decode_one_way(data, MAX) {
         Ok(frame) => frame,
         Err(error) => {
@@ -36,7 +43,9 @@ pub fn check(data: &[u8], decode_one_way: fn(&[u8], usize) -> Result<Frame, Deco
         "decode(encode(frame)) differs: {text}"
     );
     assert_eq!(encode(&again), text, "encoding is not canonical");
-    let any = tandem_proto::decode(data, MAX)
-        .unwrap_or_else(|e| panic!("decode refuses what one direction accepts: {e}"));
-    assert_eq!(format!("{frame:?}"), format!("{any:?}"));
+    if any_agrees {
+        let any = tandem_proto::decode(data, MAX)
+            .unwrap_or_else(|e| panic!("decode refuses what one direction accepts: {e}"));
+        assert_eq!(format!("{frame:?}"), format!("{any:?}"));
+    }
 }
