@@ -11,7 +11,7 @@ use core::time::Duration;
 #[cfg(target_arch = "wasm32")]
 use wasm_bindgen_test::wasm_bindgen_test as test;
 
-use support::{Net, with_token};
+use support::{LossHook, Net, with_token};
 use tandem_proto::{
     ClientEvent, ConnectionState, ErrorBody, ErrorCode, Member, RoomState, ServerConfig,
     ServerEvent,
@@ -26,7 +26,7 @@ fn server_config() -> ServerConfig {
 
 /// The seq of an encoded `event` frame, if `frame` is one.
 /// A filter that loses each event of `range` the first time it comes (a replay gets through).
-fn lose_once(range: std::ops::RangeInclusive<u64>) -> Box<dyn FnMut(&[u8]) -> bool> {
+fn lose_once(range: std::ops::RangeInclusive<u64>) -> LossHook {
     let mut lost = Vec::new();
     Box::new(move |f| match event_seq(f) {
         Some(s) if range.contains(&s) && !lost.contains(&s) => {

@@ -17,6 +17,8 @@ wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
 
 pub type AuthHook = Box<dyn FnMut(Option<&str>) -> Result<String, (ErrorCode, String)>>;
 pub type TokenHook = Box<dyn FnMut() -> Result<String, TokenError>>;
+/// Decides, per frame from the server, whether a peer loses it.
+pub type LossHook = Box<dyn FnMut(&[u8]) -> bool>;
 
 /// One client of the network.
 pub struct Peer {
@@ -29,7 +31,7 @@ pub struct Peer {
     pub connects: u32,
     /// Frames from the server for which this returns true never arrive (a faulty path
     /// that loses a range for one peer while its connection stays up).
-    pub lose: Option<Box<dyn FnMut(&[u8]) -> bool>>,
+    pub lose: Option<LossHook>,
 }
 
 /// A server and its clients, with a fake clock.
