@@ -358,12 +358,15 @@ pub fn hammer_section(shell: &Shell, quick: bool) -> Result<String> {
     let line = line.ok_or("hammer: no result line")?;
     let n = |key: &str| json::number(&line, key).unwrap_or(-1.0);
     let flag = |key: &str| line.contains(&format!("\"{key}\":true"));
-    let closes = line
-        .find("\"closes\":{")
-        .and_then(|at| line[at + 10..].split('}').next())
-        .unwrap_or_default()
-        .replace('"', "")
-        .replace(',', ", ");
+    let object = |key: &str| {
+        let pattern = format!("\"{key}\":{{");
+        line.find(&pattern)
+            .and_then(|at| line[at + pattern.len()..].split('}').next())
+            .unwrap_or_default()
+            .replace('"', "")
+            .replace(',', ", ")
+    };
+    let (closes, dropped) = (object("closes"), object("dropped_after"));
     let (start, peak) = (n("rss_start_kib"), n("rss_peak_kib"));
     let bound = start + (connections * RSS_PER_CONNECTION_KIB) as f64;
     let error = json::string(&line, "healthy_error").filter(|e| !e.is_empty());
@@ -414,7 +417,9 @@ pub fn hammer_section(shell: &Shell, quick: bool) -> Result<String> {
          | server RSS start / peak / end | {s:.1} / {p:.1} / {e:.1} MiB |\n\
          | RSS bound (start + {connections} × {per} KiB) | {b:.1} MiB |\n\
          | server alive and answering after | {alive} |\n\n\
-         Closes by code: {closes}.\n\n{verdict}\n",
+         Closes by code (or how the connection ended): {closes}.\n\n\
+         Connections the server dropped without a close frame, by the last junk sent: \
+         {dropped}.\n\n{verdict}\n",
         seed = json::string(&line, "seed").unwrap_or("?"),
         frames = n("frames_sent"),
         mb = n("bytes_sent") / 1e6,
@@ -457,15 +462,17 @@ mod tests {
         assert_eq!(coverage("nothing"), 0);
     }
 
-    /// Both sections, quick, as `cargo xtask chaos --quick` runs them (a minute or two):
-    /// `cargo test -p xtask -- --ignored fuzz::`.
+    /// Both sections as `cargo xtask chaos --quick` runs them (a minute or two), or in
+    /// full with `TANDEM_CHAOS_FULL=1` (six minutes):
+    /// `cargo test -p xtask -- --ignored fuzz:: --nocapture`.
     #[test]
     #[ignore = "builds and runs the fuzzers and the hammer"]
-    fn quick_sections() {
+    fn sections() {
+        let quick = std::env::var_os("TANDEM_CHAOS_FULL").is_none();
         let root = crate::workspace::root().expect("the workspace root");
         let shell = Shell::new(root);
-        let fuzz = fuzz_section(&shell, true);
-        let hammer = hammer_section(&shell, true);
+        let fuzz = fuzz_section(&shell, quick);
+        let hammer = hammer_section(&shell, quick);
         println!(
             "{}\n{}",
             fuzz.clone().unwrap_or_else(|e| e),

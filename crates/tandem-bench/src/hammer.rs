@@ -76,10 +76,17 @@ struct Junk {
     connect_failures: AtomicU64,
     errors_received: AtomicU64,
     closes: Mutex<BTreeMap<String, u64>>,
+    /// Connections the server dropped without a close frame, by the last junk sent.
+    dropped_after: Mutex<BTreeMap<&'static str, u64>>,
 }
 
 impl Junk {
-    fn closed(&self, how: String) {
+    fn closed(&self, how: String, last: &'static str) {
+        if how.starts_with("no close frame")
+            && let Ok(mut dropped) = self.dropped_after.lock()
+        {
+            *dropped.entry(last).or_default() += 1;
+        }
         if let Ok(mut closes) = self.closes.lock() {
             *closes.entry(how).or_default() += 1;
         }
@@ -154,6 +161,11 @@ pub async fn run(args: Args) -> Result<(), String> {
         .lock()
         .map(|c| c.iter().map(|(k, v)| (k.clone(), json!(v))).collect())
         .unwrap_or_default();
+    let dropped: serde_json::Map<String, Value> = junk
+        .dropped_after
+        .lock()
+        .map(|c| c.iter().map(|(k, v)| ((*k).to_owned(), json!(v))).collect())
+        .unwrap_or_default();
     crate::report(&json!({
         "figure": "hammer",
         "seed": seed,
@@ -165,6 +177,7 @@ pub async fn run(args: Args) -> Result<(), String> {
         "connect_failures": junk.connect_failures.load(Ordering::Relaxed),
         "errors_received": junk.errors_received.load(Ordering::Relaxed),
         "closes": closes,
+        "dropped_after": dropped,
         "healthy_published": published,
         "healthy_expected": check.expected,
         "healthy_received": check.received,
@@ -286,8 +299,11 @@ async fn hammer_one(addr: SocketAddr, mut rng: Rng, deadline: Instant, junk: Arc
         }
         let burst = 1 + rng.below(300);
         let mut sent = 0;
+        let mut last = "hello";
         'burst: while sent < burst && Instant::now() < deadline && !reader.is_finished() {
-            for message in junk_messages(&mut rng) {
+            let (kind, messages) = junk_messages(&mut rng);
+            last = kind;
+            for message in messages {
                 let len = message.len() as u64;
                 if sink.send(message).await.is_err() {
                     break 'burst;
@@ -312,7 +328,7 @@ async fn hammer_one(addr: SocketAddr, mut rng: Rng, deadline: Instant, junk: Arc
             Ok(Err(_)) => "reader failed".to_owned(),
             Err(_) => "open (dropped by the hammer)".to_owned(),
         };
-        junk.closed(how);
+        junk.closed(how, last);
     }
 }
 
@@ -334,10 +350,12 @@ async fn read_until_closed(mut stream: Stream, junk: Arc<Junk>) -> String {
     }
 }
 
-/// The next junk to send: usually one message, a flood or a fragmented message sometimes.
-fn junk_messages(rng: &mut Rng) -> Vec<Message> {
+/// The next junk to send, and what kind of junk it is: usually one message, a flood or a
+/// fragmented message sometimes.
+fn junk_messages(rng: &mut Rng) -> (&'static str, Vec<Message>) {
     let text = |s: String| vec![Message::text(s)];
-    match rng.below(16) {
+    let kind = rng.below(16);
+    let messages = match kind {
         0 | 1 => text(valid_frame(rng)),
         2..=4 => {
             let mutated = mutate(valid_frame(rng).into_bytes(), rng);
@@ -382,7 +400,23 @@ fn junk_messages(rng: &mut Rng) -> Vec<Message> {
                 reason: "hammer".into(),
             }))]
         }
-    }
+    };
+    let name = match kind {
+        0 | 1 => "valid",
+        2..=4 => "mutated",
+        5 => "not JSON",
+        6 => "wrong kind",
+        7 => "odd number",
+        8 => "deep nesting",
+        9 => "invalid UTF-8",
+        10 => "binary",
+        11 => "oversize",
+        12 => "flood",
+        13 => "fragments",
+        14 => "ping",
+        _ => "close with a code",
+    };
+    (name, messages)
 }
 
 /// A text frame of any bytes: a `Text` message when they are UTF-8, else a raw text frame
