@@ -264,3 +264,29 @@ fn becoming_visible_reconnects_a_waiting_page_at_once() {
     net.run();
     assert!(net.is_open(a));
 }
+
+#[test]
+fn with_the_default_history_a_30_s_outage_in_a_100_msg_per_s_room_is_recovered() {
+    let mut net = Net::new(server_config());
+    let a = net.client(with_token("alice"));
+    let b = net.client(with_token("bob"));
+    net.join(a, "room", None, 0);
+    net.join(b, "room", None, 0);
+    net.take(b);
+    net.cut(b);
+    net.peer(b).link_up = false;
+    // 30 s at 100 msg/s, each message a cursor-and-text payload of about 100 bytes.
+    for n in 0..3_000 {
+        let data = format!(r#"{{"x":{n},"y":{n},"text":"{:0>64}"}}"#, n);
+        net.publish(a, "room", &data).unwrap();
+        net.advance(Duration::from_millis(10));
+    }
+    net.peer(b).link_up = true;
+    assert!(net.advance_until(Duration::from_secs(10), |n| n.is_open(b)));
+    net.run();
+    let events = net.take(b);
+    let rejoins = find!(events, ClientEvent::Joined { recovered, .. } => *recovered);
+    assert_eq!(rejoins, [Some(true)], "recovered with the defaults");
+    let got: Vec<u64> = find!(events, ClientEvent::Message { seq, .. } => *seq);
+    assert_eq!(got, (1..=3_000).collect::<Vec<_>>());
+}
