@@ -65,7 +65,7 @@ impl ServerConnection {
             state: ConnState::AwaitingHello,
             heartbeat: Heartbeat::passive(config.heartbeat, now),
             limiter: RateLimiter::new(config.rate, now),
-            hello_deadline: Some(now + config.handshake_timeout),
+            hello_deadline: Some(now + config.hello_timeout),
             bad_frames: 0,
             requests: HashMap::new(),
             next_request: 1,

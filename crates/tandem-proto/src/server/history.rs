@@ -7,12 +7,24 @@ use std::collections::VecDeque;
 
 use bytes::Bytes;
 
-use super::hub::HubConfig;
+use core::time::Duration;
+
 use crate::time::Instant;
 
 /// What one stored frame costs besides its bytes: the entry (48 bytes) and its share of
 /// the deque, rounded up. Counted so a room of tiny messages is bounded too.
 const ENTRY_OVERHEAD: usize = 64;
+
+/// How much one room keeps (from `HubConfig`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Bounds {
+    /// Most frames.
+    pub len: usize,
+    /// Oldest frame's age.
+    pub age: Duration,
+    /// Most bytes, frames plus [`ENTRY_OVERHEAD`] each.
+    pub bytes: usize,
+}
 
 /// One stored event frame.
 pub(crate) struct Stored {
@@ -79,13 +91,12 @@ impl History {
         self.bytes
     }
 
-    /// Drops the oldest frames until every bound holds: at most `history_len` frames,
-    /// none older than `history_age`, at most `history_bytes` in all.
-    pub fn trim(&mut self, now: Instant, config: &HubConfig) {
+    /// Drops the oldest frames until every bound holds.
+    pub fn trim(&mut self, now: Instant, bounds: &Bounds) {
         while let Some(oldest) = self.entries.front() {
-            let over = self.entries.len() > config.history_len
-                || self.bytes > config.history_bytes
-                || now.saturating_since(oldest.at) > config.history_age;
+            let over = self.entries.len() > bounds.len
+                || self.bytes > bounds.bytes
+                || now.saturating_since(oldest.at) > bounds.age;
             if !over {
                 break;
             }
@@ -98,7 +109,6 @@ impl History {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use core::time::Duration;
 
     fn stored(seq: u64, at_ms: u64, len: usize) -> Stored {
         Stored {
@@ -108,12 +118,11 @@ mod tests {
         }
     }
 
-    fn config(len: usize, age_s: u64, bytes: usize) -> HubConfig {
-        HubConfig {
-            history_len: len,
-            history_age: Duration::from_secs(age_s),
-            history_bytes: bytes,
-            ..HubConfig::default()
+    fn config(len: usize, age_s: u64, bytes: usize) -> Bounds {
+        Bounds {
+            len,
+            age: Duration::from_secs(age_s),
+            bytes,
         }
     }
 

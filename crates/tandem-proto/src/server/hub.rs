@@ -7,7 +7,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 use core::time::Duration;
 
-use super::history::{History, Stored};
+use super::history::{Bounds, History, Stored};
+use super::replay;
+pub use super::replay::Start;
 use crate::codec::encode;
 use crate::error::ErrorCode;
 use crate::frame::{self, Frame, Id, Member, Payload};
@@ -34,6 +36,17 @@ pub struct HubConfig {
     pub presence_timeout: Duration,
     /// Rooms one connection may be in. Default 64.
     pub max_rooms_per_conn: usize,
+}
+
+impl HubConfig {
+    /// The bounds of each room's history.
+    pub(crate) fn history_bounds(&self) -> Bounds {
+        Bounds {
+            len: self.history_len,
+            age: self.history_age,
+            bytes: self.history_bytes,
+        }
+    }
 }
 
 impl Default for HubConfig {
@@ -91,23 +104,6 @@ impl Delivery {
     }
 }
 
-/// Where a join starts reading the room.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Start {
-    /// From now, after replaying up to this many recent messages.
-    Fresh {
-        /// How many recent messages to replay.
-        history: u32,
-    },
-    /// After this position, replaying everything missed if the history still has it.
-    After {
-        /// The room epoch of the position.
-        epoch: u64,
-        /// The last sequence number seen.
-        seq: u64,
-    },
-}
-
 struct PresenceEntry {
     meta: Option<Payload>,
     live: usize,
@@ -148,7 +144,7 @@ impl Room {
     }
 
     fn trim(&mut self, now: Instant, config: &HubConfig) {
-        self.history.trim(now, config);
+        self.history.trim(now, &config.history_bounds());
     }
 
     fn members(&self, clustered: bool) -> Vec<Member> {
@@ -178,12 +174,6 @@ impl Room {
             && self.presence.is_empty()
             && self.pending == 0
             && (clustered || self.history.is_empty())
-    }
-
-    /// How many stored messages are at or before the room's position (a clustered room
-    /// may hold a few newer ones, from the broker's state, that arrive live next).
-    fn settled(&self) -> usize {
-        self.history.partition_point(|s| s.seq <= self.seq)
     }
 
     /// Starts the room over at `epoch`/`seq`, forgetting what it stored.
@@ -600,30 +590,8 @@ impl Hub {
             }
         }
 
-        // Which stored messages to replay, and what position to report.
-        let settled = room.settled();
-        let (seq, recovered, replay_from) = match start {
-            Start::Fresh { history } => {
-                let n = (history as usize).min(settled);
-                let from = settled - n;
-                let seq = room.history.get(from).map_or(room.seq, |s| s.seq - 1);
-                (seq, None, Some(from))
-            }
-            Start::After { epoch, seq } => {
-                let oldest = room.history.front().map_or(room.seq + 1, |s| s.seq);
-                if epoch == room.epoch && seq <= room.seq && seq + 1 >= oldest {
-                    let from = room.history.iter().position(|s| s.seq > seq);
-                    (seq, Some(true), from)
-                } else if epoch != room.epoch || seq < room.seq {
-                    // A gap the client cannot fill: messages aged out, or another
-                    // incarnation of the room (a restarted server). What is retained still
-                    // follows, so nothing retained is lost to it.
-                    (oldest - 1, Some(false), Some(0))
-                } else {
-                    (room.seq, Some(false), None)
-                }
-            }
-        };
+        let plan = replay::plan(room.epoch, room.seq, &room.history, start);
+        let (seq, recovered) = (plan.seq, plan.recovered);
         let outcome_epoch = room.epoch;
         let presence = room.members(clustered);
         let joined = Frame::Joined(frame::Joined {
@@ -639,16 +607,13 @@ impl Hub {
             frame: Bytes::from(encode(&joined)),
             class: FrameClass::Replay,
         });
-        let mut replayed = 0;
-        if let Some(from) = replay_from {
-            for stored in room.history.iter().take(settled).skip(from) {
-                self.out.push_back(Delivery {
-                    to: Recipients::One(conn),
-                    frame: stored.frame.clone(),
-                    class: FrameClass::Replay,
-                });
-                replayed += 1;
-            }
+        let replayed = plan.replay.len();
+        for stored in room.history.range(plan.replay) {
+            self.out.push_back(Delivery {
+                to: Recipients::One(conn),
+                frame: stored.frame.clone(),
+                class: FrameClass::Replay,
+            });
         }
         newcomers.extend(arrived);
         if !newcomers.is_empty() {

@@ -4,6 +4,7 @@
 mod connection;
 mod history;
 mod hub;
+mod replay;
 
 pub use connection::{ConnState, ServerConnection};
 pub use hub::{
@@ -43,8 +44,8 @@ pub struct ServerConfig {
     pub hub: HubConfig,
     /// How long the server waits for a client's answer to its request. Default 10 s.
     pub request_timeout: Duration,
-    /// How long a new connection has to send `hello`. Default 10 s.
-    pub handshake_timeout: Duration,
+    /// How long a new connection has, from its upgrade, to send `hello`. Default 10 s.
+    pub hello_timeout: Duration,
     /// Malformed frames tolerated (each answered with `error`) before closing 1007. Default 10.
     pub max_bad_frames: u32,
     /// Emit [`ServerEvent::Authenticate`] for each hello (else everyone is accepted,
@@ -77,7 +78,7 @@ impl Default for ServerConfig {
             rate: RateLimit::default(),
             hub: HubConfig::default(),
             request_timeout: Duration::from_secs(10),
-            handshake_timeout: Duration::from_secs(10),
+            hello_timeout: Duration::from_secs(10),
             max_bad_frames: 10,
             authenticate: false,
             authorize_joins: false,
@@ -455,18 +456,10 @@ impl Server {
                 }
             }
             Frame::Response(r) => {
-                let result = match (r.data, r.error) {
-                    (_, Some(e)) => Err(e),
-                    (Some(d), None) => Ok(d),
-                    (None, None) => Err(ErrorBody {
-                        code: ErrorCode::MissingField,
-                        message: "response has neither data nor error".into(),
-                    }),
-                };
                 self.events.push_back(ServerEvent::Response {
                     conn,
                     id: r.id,
-                    result,
+                    result: r.result,
                 });
             }
             // The connection machine passes on nothing else.
@@ -741,11 +734,7 @@ impl Server {
 
     /// Answers the client request `id` on `conn`.
     pub fn respond(&mut self, conn: ConnId, id: Id, result: Result<Payload, ErrorBody>) {
-        let (data, error) = match result {
-            Ok(d) => (Some(d), None),
-            Err(e) => (None, Some(e)),
-        };
-        self.send(conn, &Frame::Response(frame::Response { id, data, error }));
+        self.send(conn, &Frame::Response(frame::Response { id, result }));
     }
 
     /// Sends a request to the client on `conn`; the answer comes as [`ServerEvent::Response`].
