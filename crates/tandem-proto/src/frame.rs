@@ -352,20 +352,63 @@ pub struct ErrorBody {
 }
 
 /// `response`: the answer to a request, either `data` or `error`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+///
+/// On the wire `result` is two optional fields, `data` and `error`: when both are present
+/// `error` wins, and when neither is the response is a failure with
+/// [`ErrorCode::MissingField`] (PROTOCOL.md §3.12).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(from = "WireResponse")]
 pub struct Response {
     /// The id of the request.
     pub id: Id,
-    /// The answer, when the request succeeded.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "present"
-    )]
-    pub data: Option<Payload>,
-    /// Why the request failed, when it did.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<ErrorBody>,
+    /// The answer (`data` on the wire) or why the request failed (`error`).
+    pub result: Result<Payload, ErrorBody>,
+}
+
+impl Response {
+    /// A response from its two wire fields, by the rule above: the one place it lives
+    /// (the codec and serde both read through it).
+    pub(crate) fn from_wire(id: Id, data: Option<Payload>, error: Option<ErrorBody>) -> Self {
+        let result = match (data, error) {
+            (_, Some(e)) => Err(e),
+            (Some(d), None) => Ok(d),
+            (None, None) => Err(ErrorBody {
+                code: ErrorCode::MissingField,
+                message: "response has neither data nor error".into(),
+            }),
+        };
+        Response { id, result }
+    }
+}
+
+/// A response's fields as the wire has them, for serde (the codec reads and writes them
+/// by hand, checked against these).
+#[derive(Deserialize)]
+struct WireResponse {
+    id: Id,
+    #[serde(default, deserialize_with = "present")]
+    data: Option<Payload>,
+    #[serde(default)]
+    error: Option<ErrorBody>,
+}
+
+impl From<WireResponse> for Response {
+    fn from(w: WireResponse) -> Self {
+        Response::from_wire(w.id, w.data, w.error)
+    }
+}
+
+impl Serialize for Response {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut out = s.serialize_struct("Response", 2)?;
+        out.serialize_field("id", &self.id)?;
+        match &self.result {
+            Ok(data) => out.serialize_field("data", data)?,
+            Err(error) => out.serialize_field("error", error)?,
+        }
+        out.end()
+    }
 }
 
 /// `presence`: a diff of a room's members.

@@ -118,17 +118,29 @@ fn duplicate_keys(json: &str) -> bool {
     serde_json::from_str::<Dup>(json).is_ok_and(|d| d.0)
 }
 
-/// What a server must refuse on top of serde's rules: a client payload giving a key twice.
-fn payload_with_duplicate_keys(frame: &Frame) -> bool {
+/// A response's `data` as its JSON text, kept even when `error` wins over it.
+#[derive(Deserialize)]
+struct ResponseData {
+    data: Option<Box<RawValue>>,
+}
+
+/// What a server must refuse on top of serde's rules: a client payload giving a key twice
+/// (in a response, `data` counts even when `error` won, so it is read from `bytes`).
+fn payload_with_duplicate_keys(frame: &Frame, bytes: &[u8]) -> bool {
     let payload = match frame {
-        Frame::Join(j) => j.meta.as_ref(),
-        Frame::Resume(r) => r.meta.as_ref(),
-        Frame::Publish(p) => Some(&p.data),
-        Frame::Request(r) => Some(&r.data),
-        Frame::Response(r) => r.data.as_ref(),
+        Frame::Join(j) => j.meta.as_ref().map(|p| p.get()),
+        Frame::Resume(r) => r.meta.as_ref().map(|p| p.get()),
+        Frame::Publish(p) => Some(p.data.get()),
+        Frame::Request(r) => Some(r.data.get()),
+        Frame::Response(_) => {
+            let data = serde_json::from_slice::<ResponseData>(bytes).ok();
+            return data
+                .and_then(|r| r.data)
+                .is_some_and(|d| duplicate_keys(d.get()));
+        }
         _ => None,
     };
-    payload.is_some_and(|p| duplicate_keys(p.get()))
+    payload.is_some_and(duplicate_keys)
 }
 
 /// `bytes` read as `T` by serde, its errors sorted into the codec's.
@@ -208,7 +220,7 @@ fn serde_decode(bytes: &[u8], expected: fn(Kind) -> bool) -> Result<Frame, Decod
     };
     // What a server reads (client kinds, where `decode` reads them as a server does)
     // refuses a payload with a key given twice.
-    if expected(Kind::Hello) && kind.sent_by_client() && payload_with_duplicate_keys(&frame) {
+    if expected(Kind::Hello) && kind.sent_by_client() && payload_with_duplicate_keys(&frame, bytes) {
         return Err(DecodeError::Malformed { detail: "".into() });
     }
     Ok(frame)

@@ -769,18 +769,14 @@ impl Session {
                 }
             }
             Frame::Response(r) if self.pending.remove(&r.id).is_some() => {
-                let ev = match (r.data, r.error) {
-                    (_, Some(e)) => ClientEvent::Failed {
+                let ev = match r.result {
+                    Ok(data) => ClientEvent::Response { id: r.id, data },
+                    Err(e) => ClientEvent::Failed {
                         id: r.id,
                         error: OpError::Server {
                             code: e.code,
                             message: e.message,
                         },
-                    },
-                    (Some(data), None) => ClientEvent::Response { id: r.id, data },
-                    (None, None) => ClientEvent::Failed {
-                        id: r.id,
-                        error: OpError::Payload("response has neither data nor error".into()),
                     },
                 };
                 self.events.push_back(ev);
@@ -1211,13 +1207,9 @@ impl Session {
         if !matches!(self.phase, Phase::Open { .. }) {
             return;
         }
-        let (data, error) = match result {
-            Ok(d) => (Some(d), None),
-            Err(e) => (None, Some(e)),
-        };
         self.send_text(
             now,
-            encode(&Frame::Response(frame::Response { id, data, error })),
+            encode(&Frame::Response(frame::Response { id, result })),
         );
     }
 

@@ -52,7 +52,7 @@ pub enum DecodeError {
         id: Option<Id>,
     },
     /// A required field is absent.
-    #[error("{} is missing the field `{field}`", subject(kind))]
+    #[error("{kind}{} is missing the field `{field}`", frame_word(kind))]
     MissingField {
         /// The frame's kind, `"frame"` when `v`/`k` themselves are missing, or `"payload"`
         /// for an application payload ([`decode_payload`]).
@@ -72,7 +72,7 @@ pub enum DecodeError {
         id: Option<Id>,
     },
     /// A field has the wrong JSON type.
-    #[error("{} has a wrong type{}: {detail}", subject(kind), at_field(field))]
+    #[error("{kind}{} has a wrong type{}: {detail}", frame_word(kind), at_field(field))]
     WrongType {
         /// The frame's kind, `"frame"` for the header fields, or `"payload"` for an
         /// application payload ([`decode_payload`]).
@@ -114,12 +114,12 @@ impl DecodeError {
     }
 }
 
-/// What a [`DecodeError`] is about: `publish frame`, or `frame` (its header) or `payload`
-/// alone, never `frame frame`.
-fn subject(kind: &str) -> String {
+/// What follows a [`DecodeError`]'s kind: ` frame` after a kind (`publish frame`), nothing
+/// after `frame` (the header) or `payload`, so no message says `frame frame`.
+fn frame_word(kind: &str) -> &'static str {
     match kind {
-        "frame" | "payload" => kind.to_owned(),
-        _ => format!("{kind} frame"),
+        "frame" | "payload" => "",
+        _ => " frame",
     }
 }
 
@@ -199,7 +199,7 @@ const ENCODED_START: &str = "{\"v\":1,\"k\":\"";
 /// A frame as tandem writes it, `{"v":1,"k":"<kind>",...`, is recognised without reading
 /// the rest; anything else (other field order, spaces, escapes) reads the header fields
 /// wherever they are first.
-fn kind(text: &str) -> Result<Kind, DecodeError> {
+fn kind<'a>(text: &'a str) -> Result<Kind, DecodeError> {
     const _: () = assert!(WIRE_VERSION == 1, "ENCODED_START spells the wire version");
     if let Some(rest) = text.strip_prefix(ENCODED_START) {
         let kind = rest
@@ -227,19 +227,23 @@ fn kind(text: &str) -> Result<Kind, DecodeError> {
         field: field.into(),
         id,
     };
-    // In PROTOCOL.md's order: `v` present, `v == 1`, `k` present, `k` known.
-    let version = read::header_field(header.v, "v", Reader::u64)
-        .map_err(wrong)?
-        .ok_or_else(|| missing("v"))?;
+    // In PROTOCOL.md's order: `v` present, `v == 1`, `k` present, `k` known. The header
+    // holds each field's JSON text; `null` is absent.
+    let present = |text: Option<&'a str>| text.filter(|t| *t != "null");
+    let v = present(header.v).ok_or_else(|| missing("v"))?;
+    let version = Reader::new(v)
+        .u64()
+        .map_err(|f| wrong(f.in_field("v")))?;
     if version != u64::from(WIRE_VERSION) {
         return Err(DecodeError::UnsupportedVersion {
             found: version,
             supported: WIRE_VERSION,
         });
     }
-    let name = read::header_field(header.k, "k", Reader::string)
-        .map_err(wrong)?
-        .ok_or_else(|| missing("k"))?;
+    let k = present(header.k).ok_or_else(|| missing("k"))?;
+    let name = Reader::new(k)
+        .string()
+        .map_err(|f| wrong(f.in_field("k")))?;
     Kind::from_wire(&name).ok_or_else(|| DecodeError::UnknownKind {
         kind: name.into_owned(),
         id,
@@ -431,5 +435,34 @@ mod tests {
             }));
             assert_eq!(format!("{head}4503599627370495{tail}"), whole);
         }
+    }
+
+    /// The result a response's text is read as, from either side.
+    fn response_result(text: &str) -> Result<Payload, crate::frame::ErrorBody> {
+        let from_server = decode_from_server(text.as_bytes(), 1024);
+        let from_client = decode_from_client(text.as_bytes(), 1024);
+        assert_eq!(format!("{from_server:?}"), format!("{from_client:?}"));
+        match from_server {
+            Ok(Frame::Response(r)) => r.result,
+            other => panic!("not a response: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_response_with_both_fields_fails_and_one_with_neither_is_missing_a_field() {
+        let both = r#"{"v":1,"k":"response","id":1,"data":7,"error":{"code":"timeout","message":"m"}}"#;
+        let e = response_result(both).expect_err("error wins");
+        assert_eq!((e.code, e.message.as_str()), (ErrorCode::Timeout, "m"));
+        let e = response_result(r#"{"v":1,"k":"response","id":1}"#).expect_err("neither");
+        assert_eq!(e.code, ErrorCode::MissingField);
+        let null = response_result(r#"{"v":1,"k":"response","id":1,"data":null}"#);
+        assert_eq!(null.expect("null is an answer").get(), "null");
+    }
+
+    #[test]
+    fn a_client_response_whose_data_gives_a_key_twice_is_malformed_even_beside_an_error() {
+        let text = r#"{"v":1,"k":"response","id":1,"data":{"a":1,"a":2},"error":{"code":"timeout","message":"m"}}"#;
+        let e = decode_from_client(text.as_bytes(), 1024).expect_err("refused");
+        assert!(matches!(e, DecodeError::Malformed { .. }), "{e:?}");
     }
 }

@@ -214,7 +214,20 @@ reader!(request -> Request {
     room: opt_string => nullable,
     data: payload => need,
 });
-reader!(response -> Response {
+/// A response's two wire fields, before [`Response::from_wire`] makes them one result.
+struct WireResponse {
+    id: u64,
+    data: Option<Payload>,
+    error: Option<ErrorBody>,
+}
+
+impl WireResponse {
+    fn into_frame(self) -> Frame {
+        Frame::Response(Response::from_wire(self.id, self.data, self.error))
+    }
+}
+
+reader!(wire_response -> WireResponse {
     id: Reader::u64 => need,
     data: payload => kept,
     error: |r| optional(r, error_body) => nullable,
@@ -242,7 +255,7 @@ pub(super) fn server_frame(text: &str, kind: Kind) -> Option<Result<Frame, Fault
         Kind::Ack => ack(r).map(Frame::Ack),
         Kind::Event => event(r).map(Frame::Event),
         Kind::Request => request(r).map(Frame::Request),
-        Kind::Response => response(r).map(Frame::Response),
+        Kind::Response => wire_response(r).map(WireResponse::into_frame),
         Kind::Presence => presence(r).map(Frame::Presence),
         Kind::Error => error(r).map(Frame::Error),
         Kind::Ping => fields(r, &mut |_, _| Ok(false)).map(|()| Frame::Ping),
@@ -257,7 +270,18 @@ pub(super) fn server_frame(text: &str, kind: Kind) -> Option<Result<Frame, Fault
 /// gives a key twice, at any depth, makes the frame malformed: no receiver ever gets one.
 pub(super) fn client_frame(text: &str, kind: Kind) -> Option<Result<Frame, Fault>> {
     let frame = match kind {
-        Kind::Request | Kind::Response | Kind::Ping | Kind::Pong => server_frame(text, kind)?,
+        Kind::Response => {
+            // `data` is checked even when `error` wins over it: whatever else a response
+            // says, a payload giving a key twice makes it malformed.
+            let r = &mut Reader::new(text);
+            let read = wire_response(r).and_then(|w| {
+                r.end()?;
+                unique_keys("data", w.data.as_ref())?;
+                Ok(w.into_frame())
+            });
+            return Some(read);
+        }
+        Kind::Request | Kind::Ping | Kind::Pong => server_frame(text, kind)?,
         _ => {
             let r = &mut Reader::new(text);
             let frame = match kind {
@@ -283,9 +307,13 @@ fn unique_payload_keys(frame: &Frame) -> Result<(), Fault> {
         Frame::Publish(Publish { data, .. }) | Frame::Request(Request { data, .. }) => {
             ("data", Some(data))
         }
-        Frame::Response(Response { data, .. }) => ("data", data.as_ref()),
         _ => return Ok(()),
     };
+    unique_keys(field, payload)
+}
+
+/// Refuses a payload (of the field named `field`) that gives a key twice in one object.
+fn unique_keys(field: &str, payload: Option<&Payload>) -> Result<(), Fault> {
     match payload {
         // Only an object or an array holds keys.
         Some(p) if p.get().starts_with(['{', '[']) => {
@@ -316,17 +344,6 @@ impl<'a> Header<'a> {
     pub(super) fn id(&self) -> Option<u64> {
         Reader::new(self.id?).u64().ok()
     }
-}
-
-/// The value of a header field read from its text with `read`: `None` when absent or
-/// `null`, a type fault at the field's name otherwise.
-pub(super) fn header_field<'a, T>(
-    text: Option<&'a str>,
-    name: &str,
-    read: impl FnOnce(&mut Reader<'a>) -> Result<T, Fault>,
-) -> Result<Option<T>, Fault> {
-    let Some(text) = text else { return Ok(None) };
-    optional(&mut Reader::new(text), read).map_err(|f| f.in_field(name))
 }
 
 /// Reads the header fields of a frame, checking that the whole text is one JSON object

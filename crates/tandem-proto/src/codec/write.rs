@@ -170,11 +170,9 @@ pub(super) fn fields(out: &mut String, frame: &Frame) {
         }
         Frame::Response(b) => {
             number(out, "id", b.id);
-            if let Some(data) = &b.data {
-                payload(out, "data", data);
-            }
-            if let Some(error) = &b.error {
-                error_body(out, "error", error);
+            match &b.result {
+                Ok(data) => payload(out, "data", data),
+                Err(error) => error_body(out, "error", error),
             }
         }
         Frame::Presence(b) => {

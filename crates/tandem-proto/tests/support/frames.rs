@@ -140,14 +140,12 @@ pub fn frame() -> impl Strategy<Value = Frame> {
             .prop_map(|(id, room, data)| Frame::Request(Request { id, room, data })),
         (
             id(),
-            prop::option::of(payload()),
-            prop::option::of((code(), text()))
+            prop::result::maybe_ok(payload(), (code(), text()))
         )
-            .prop_map(|(id, data, error)| {
+            .prop_map(|(id, result)| {
                 Frame::Response(Response {
                     id,
-                    data,
-                    error: error.map(|(code, message)| ErrorBody { code, message }),
+                    result: result.map_err(|(code, message)| ErrorBody { code, message }),
                 })
             }),
         (
