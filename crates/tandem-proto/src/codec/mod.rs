@@ -72,7 +72,11 @@ pub enum DecodeError {
         id: Option<Id>,
     },
     /// A field has the wrong JSON type.
-    #[error("{kind}{} has a wrong type{}: {detail}", frame_word(kind), at_field(field))]
+    #[error(
+        "{kind}{} has a wrong type{}: {detail}",
+        frame_word(kind),
+        at_field(field)
+    )]
     WrongType {
         /// The frame's kind, `"frame"` for the header fields, or `"payload"` for an
         /// application payload ([`decode_payload`]).
@@ -231,9 +235,7 @@ fn kind<'a>(text: &'a str) -> Result<Kind, DecodeError> {
     // holds each field's JSON text; `null` is absent.
     let present = |text: Option<&'a str>| text.filter(|t| *t != "null");
     let v = present(header.v).ok_or_else(|| missing("v"))?;
-    let version = Reader::new(v)
-        .u64()
-        .map_err(|f| wrong(f.in_field("v")))?;
+    let version = Reader::new(v).u64().map_err(|f| wrong(f.in_field("v")))?;
     if version != u64::from(WIRE_VERSION) {
         return Err(DecodeError::UnsupportedVersion {
             found: version,
@@ -450,7 +452,8 @@ mod tests {
 
     #[test]
     fn a_response_with_both_fields_fails_and_one_with_neither_is_missing_a_field() {
-        let both = r#"{"v":1,"k":"response","id":1,"data":7,"error":{"code":"timeout","message":"m"}}"#;
+        let both =
+            r#"{"v":1,"k":"response","id":1,"data":7,"error":{"code":"timeout","message":"m"}}"#;
         let e = response_result(both).expect_err("error wins");
         assert_eq!((e.code, e.message.as_str()), (ErrorCode::Timeout, "m"));
         let e = response_result(r#"{"v":1,"k":"response","id":1}"#).expect_err("neither");
