@@ -6,14 +6,15 @@ use std::sync::Arc;
 
 use clap::Args;
 use core::time::Duration;
-use tandem_proto::{AppSchema, HubConfig, close};
+use tandem_proto::{AppSchema, HubConfig, ServerConfig, close};
 use tandem_proto::{ErrorBody, ErrorCode};
 use tandem_redis::{RedisBroker, RedisOptions};
 use tandem_server::{AuthError, HmacTokens, Limits, OriginPolicy, Server};
 
 use crate::duration;
 
-/// Flags of `tandem serve`. Every limit defaults to tandem_server::Limits::default().
+/// Flags of `tandem serve`. Every limit defaults to tandem_server::Limits::default() (IO
+/// limits) or tandem_proto::ServerConfig::default() (protocol limits).
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// Address to listen on; port 0 picks a free port. The chosen address is printed as
@@ -45,32 +46,37 @@ pub struct ServeArgs {
     app_versions: Vec<u32>,
 
     /// Largest message in bytes; bigger ones close the connection with 1009.
-    #[arg(long, default_value_t = Limits::default().max_message_bytes)]
+    #[arg(long, default_value_t = ServerConfig::default().max_frame_bytes)]
     max_message_bytes: usize,
 
     /// Sustained messages per second per connection; a flood gets `rate_limited` errors,
     /// then close 1008.
-    #[arg(long, default_value_t = Limits::default().rate_per_second)]
+    #[arg(long, default_value_t = ServerConfig::default().rate.per_second)]
     rate: u32,
 
     /// Messages a connection may send at once above --rate.
-    #[arg(long, default_value_t = Limits::default().rate_burst)]
+    #[arg(long, default_value_t = ServerConfig::default().rate.burst)]
     burst: u32,
 
     /// Frames queued for one connection before it counts as a slow consumer (close 1013).
     #[arg(long, default_value_t = Limits::default().outbound_queue)]
     outbound_queue: usize,
 
-    /// Time a new connection has for its HTTP upgrade and then for hello.
+    /// Time a new connection has to send its HTTP upgrade request head (slower: 408).
     #[arg(long, value_parser = duration::parse, default_value = "10s")]
-    handshake_timeout: Duration,
+    http_head_timeout: Duration,
+
+    /// Time a connection has, from its WebSocket upgrade, to send hello (slower: close
+    /// 4008).
+    #[arg(long, value_parser = duration::parse, default_value = "10s")]
+    hello_timeout: Duration,
 
     /// Largest HTTP request head in bytes (bigger: 431).
     #[arg(long, default_value_t = Limits::default().max_header_bytes)]
     max_header_bytes: usize,
 
     /// Rooms one connection may be in at once.
-    #[arg(long, default_value_t = Limits::default().max_rooms_per_connection)]
+    #[arg(long, default_value_t = HubConfig::default().max_rooms_per_conn)]
     max_rooms: usize,
 
     /// WebSocket read buffer per connection in bytes (allocated up front; also the most
@@ -205,15 +211,12 @@ pub fn token(args: &TokenArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// The IO limits; the protocol's are set on the builder in [`serve`].
 fn limits(args: &ServeArgs) -> Limits {
     let mut limits = Limits::default();
-    limits.max_message_bytes = args.max_message_bytes;
-    limits.rate_per_second = args.rate;
-    limits.rate_burst = args.burst;
     limits.outbound_queue = args.outbound_queue;
-    limits.handshake_timeout = args.handshake_timeout;
+    limits.http_head_timeout = args.http_head_timeout;
     limits.max_header_bytes = args.max_header_bytes;
-    limits.max_rooms_per_connection = args.max_rooms;
     limits.read_buffer_bytes = args.read_buffer_bytes;
     limits.write_buffer_bytes = args.write_buffer_bytes;
     limits.max_connections = args.max_connections;
@@ -254,6 +257,10 @@ async fn serve(args: ServeArgs) -> ExitCode {
     let app = AppSchema::new(args.app.clone(), args.app_versions.clone());
     let mut builder = Server::builder()
         .limits(limits(&args))
+        .max_message_bytes(args.max_message_bytes)
+        .rate(args.rate, args.burst)
+        .max_rooms_per_connection(args.max_rooms)
+        .hello_timeout(args.hello_timeout)
         .origins(origins)
         .app(app)
         .shutdown_hint(args.shutdown_hint)

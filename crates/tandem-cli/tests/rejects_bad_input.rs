@@ -80,8 +80,17 @@ async fn http_status(err: WsError) -> u16 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_bad_input_gets_its_documented_answer() {
-    let server =
-        TandemProcess::start(&["--rate", "20", "--burst", "20", "--handshake-timeout", "1s"]).await;
+    let server = TandemProcess::start(&[
+        "--rate",
+        "20",
+        "--burst",
+        "20",
+        "--http-head-timeout",
+        "1s",
+        "--hello-timeout",
+        "1s",
+    ])
+    .await;
     let addr = server.addr();
     let mut witness = Witness::new(&server.url()).await;
     witness.still_served(&server, "setup").await;

@@ -13,7 +13,7 @@ use bytes::Bytes;
 use tandem_proto::{HubConfig, MemberChange, Payload, RoomState, Start};
 use tokio::sync::broadcast;
 
-use crate::hooks::BoxFuture;
+use crate::future::BoxFuture;
 
 /// What a broker tells the node attached to it.
 #[derive(Debug, Clone)]

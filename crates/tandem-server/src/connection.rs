@@ -19,11 +19,11 @@ use tokio_tungstenite::tungstenite::protocol::frame::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message, error::CapacityError};
 
-use crate::core::Command;
+use crate::command::Command;
 use crate::files;
 use crate::http::{self, HeadError, RequestHead};
 use crate::outbox::{CloseOrder, Inbox, Taken, outbox};
-use crate::server::Shared;
+use crate::shared::Shared;
 use crate::writer::Writer;
 
 /// How long a close frame may take to go out before the socket is dropped.
@@ -41,13 +41,13 @@ pub(crate) async fn serve(
     // task's size is that of its largest state, and the idle connection's state (the pump)
     // is what every open connection keeps.
     let head = match Box::pin(timeout(
-        limits.handshake_timeout,
+        limits.http_head_timeout,
         http::read_head(&mut stream, limits.max_header_bytes),
     ))
     .await
     {
         Err(_) => {
-            tracing::debug!(%peer, "handshake timeout");
+            tracing::debug!(%peer, "HTTP head timeout");
             refuse(&mut stream, 408, "request timeout\n").await;
             return None;
         }
@@ -178,8 +178,8 @@ async fn upgrade(
         .max_write_buffer_size(limits.max_write_buffer_bytes.max(1))
         // Frames up to twice the limit reach the protocol, which answers with a typed
         // error and 1009; anything larger is cut off here.
-        .max_message_size(Some(limits.max_message_bytes.saturating_mul(2)))
-        .max_frame_size(Some(limits.max_message_bytes.saturating_mul(2)));
+        .max_message_size(Some(shared.max_message_bytes.saturating_mul(2)))
+        .max_frame_size(Some(shared.max_message_bytes.saturating_mul(2)));
     let ws = WebSocketStream::from_partially_read(stream, rest, Role::Server, Some(config)).await;
 
     let conn = shared.next_conn.fetch_add(1, Ordering::Relaxed);

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use core::time::Duration;
 use tandem_proto::{
-    ConnId, Delivery, ErrorBody, ErrorCode, FrameClass, Id, Payload, Recipients, RoomState,
+    ConnId, Delivery, ErrorBody, ErrorCode, FrameClass, Id, Payload, Recipients,
     Server as Protocol, ServerEvent, ServerTransmit,
 };
 use tokio::sync::{mpsc, oneshot};
@@ -15,68 +15,11 @@ use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use crate::broker::{Broker, BrokerError, BrokerMessage, SyncRequest};
 use crate::clock::Clock;
-use crate::hooks::{AuthError, Hooks, JoinContext, RequestContext};
+use crate::command::Command;
+use crate::error::AuthError;
+use crate::handle::Handle;
+use crate::hooks::{Hooks, JoinContext, RequestContext};
 use crate::outbox::{Outbox, PushError};
-use crate::server::Handle;
-
-/// What the core task is told.
-pub(crate) enum Command {
-    /// A WebSocket was accepted with this subprotocol.
-    Connect {
-        conn: ConnId,
-        protocol: &'static str,
-        outbox: Outbox,
-    },
-    /// A text frame arrived.
-    Text { conn: ConnId, text: Utf8Bytes },
-    /// A binary frame arrived.
-    Binary { conn: ConnId },
-    /// The socket closed (with the peer's close code, if any).
-    Closed { conn: ConnId, code: Option<u16> },
-    /// The authentication hook decided.
-    Authenticated {
-        conn: ConnId,
-        result: Result<String, AuthError>,
-    },
-    /// The join hook decided.
-    JoinDecided {
-        conn: ConnId,
-        id: Id,
-        result: Result<(), String>,
-    },
-    /// The request hook answered.
-    Respond {
-        conn: ConnId,
-        id: Id,
-        result: Result<Payload, ErrorBody>,
-    },
-    /// The application asks a client something.
-    Request {
-        conn: ConnId,
-        room: Option<String>,
-        data: Payload,
-        reply: oneshot::Sender<Result<Payload, ErrorBody>>,
-    },
-    /// The broker says something.
-    Broker(BrokerMessage),
-    /// The broker numbered (or refused) a member's publish.
-    Published {
-        conn: ConnId,
-        id: Id,
-        room: String,
-        result: Result<u64, ErrorBody>,
-    },
-    /// The broker answered a clustered join.
-    Synced {
-        conn: ConnId,
-        id: Id,
-        result: Result<RoomState, ErrorBody>,
-    },
-    /// Close every connection with `code`, telling clients to come back after `hint`.
-    Shutdown { code: u16, hint: Duration },
-    /// Stop the task.
-    Stop,
-}
 
 /// How long clients are told to wait before reconnecting while the broker is down.
 const BROKER_RETRY: Duration = Duration::from_secs(1);

@@ -1,4 +1,4 @@
-//! Errors of the server API.
+//! Errors of the server API, and why a token was refused.
 
 use tandem_proto::ErrorBody;
 
@@ -21,4 +21,19 @@ pub enum ServerError {
     /// (`unavailable`).
     #[error("client answered {}: {}", .0.code, .0.message)]
     Client(ErrorBody),
+}
+
+/// Why a hello's token was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuthError {
+    /// The hello carried no token but one is required.
+    #[error("a token is required")]
+    Missing,
+    /// The token is not valid (bad signature, malformed, unknown user...).
+    #[error("invalid token: {0}")]
+    Invalid(String),
+    /// The token was valid but has expired: the client should fetch a fresh one.
+    #[error("token expired")]
+    Expired,
 }

@@ -1,31 +1,13 @@
 //! The application's hooks: who a token belongs to, who may join a room, and what answers
 //! a client's request. Each runs in its own task, so a slow hook never stalls the server.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 
 use tandem_proto::{ConnId, ErrorBody, Payload};
 
-use crate::server::Handle;
-
-/// A boxed, sendable future, as the hooks return.
-pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
-
-/// Why a hello's token was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum AuthError {
-    /// The hello carried no token but one is required.
-    #[error("a token is required")]
-    Missing,
-    /// The token is not valid (bad signature, malformed, unknown user...).
-    #[error("invalid token: {0}")]
-    Invalid(String),
-    /// The token was valid but has expired: the client should fetch a fresh one.
-    #[error("token expired")]
-    Expired,
-}
+use crate::error::AuthError;
+use crate::future::BoxFuture;
+use crate::handle::Handle;
 
 /// A join waiting for the application's decision.
 #[derive(Debug, Clone)]

@@ -24,25 +24,31 @@
 
 mod broker;
 mod clock;
+mod command;
 mod connection;
 mod core;
 mod error;
 mod files;
+mod future;
+mod handle;
 mod hooks;
 mod http;
 mod limits;
 mod origin;
 mod outbox;
 mod server;
+mod shared;
 mod token;
 mod writer;
 
 pub use broker::{Broker, BrokerError, BrokerMessage, MemoryBroker, SyncRequest};
-pub use error::ServerError;
-pub use hooks::{AuthError, BoxFuture, JoinContext, RequestContext};
+pub use error::{AuthError, ServerError};
+pub use future::BoxFuture;
+pub use handle::Handle;
+pub use hooks::{JoinContext, RequestContext};
 pub use limits::Limits;
 pub use origin::OriginPolicy;
-pub use server::{Handle, LISTEN_BACKLOG, Running, Server, ServerBuilder};
+pub use server::{LISTEN_BACKLOG, Running, Server, ServerBuilder};
 pub use token::{Claims, HmacTokens};
 
 pub use tandem_proto;

@@ -1,30 +1,29 @@
-//! Per-connection resource limits, each with a documented default.
+//! The IO limits of one server node, each with a documented default.
 
 use core::time::Duration;
 
-/// Resource limits of one server node. Every field has a default, chosen so that an idle
-/// connection costs little memory and no client can make the server's memory grow without
-/// bound.
+/// IO limits of one server node: buffers, queues, the HTTP handshake and how many
+/// connections. Every field has a default, chosen so that an idle connection costs little
+/// memory and no client can make the server's memory grow without bound.
+///
+/// The protocol's own limits (largest message, rate, rooms per connection, the time until
+/// `hello`) are not here: their one owner is [`tandem_proto::ServerConfig`], set through
+/// [`crate::ServerBuilder::max_message_bytes`], [`crate::ServerBuilder::rate`],
+/// [`crate::ServerBuilder::max_rooms_per_connection`], [`crate::ServerBuilder::hello_timeout`]
+/// or [`crate::ServerBuilder::configure`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Limits {
-    /// Largest accepted message in bytes; a bigger one closes the connection with 1009.
-    /// Default 64 KiB.
-    pub max_message_bytes: usize,
-    /// Sustained messages per second per connection. Default 100.
-    pub rate_per_second: u32,
-    /// Messages a connection may send at once above the sustained rate. Default 200.
-    pub rate_burst: u32,
     /// Frames waiting to be written to one connection; when full, the connection is a slow
     /// consumer and is closed with 1013. Default 1,024.
     pub outbound_queue: usize,
-    /// Time a new TCP connection has to send its HTTP upgrade request. Default 10 s.
-    pub handshake_timeout: Duration,
+    /// Time a new TCP connection has to send its HTTP upgrade request head; a slower one
+    /// gets 408. Default 10 s. (The time from the upgrade to `hello` is the protocol's
+    /// `ServerConfig::hello_timeout`.)
+    pub http_head_timeout: Duration,
     /// Largest HTTP request head (request line and headers) in bytes; a bigger one gets
     /// 431. Default 8 KiB.
     pub max_header_bytes: usize,
-    /// Rooms one connection may be in at once. Default 64.
-    pub max_rooms_per_connection: usize,
     /// WebSocket read buffer per connection, allocated up front (tungstenite's own default
     /// of 128 KiB is far too large for many idle connections), and the most one read takes
     /// from the socket. Default 512 bytes: an idle connection keeps it whole, while client
@@ -48,13 +47,9 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            max_message_bytes: tandem_proto::DEFAULT_MAX_FRAME_BYTES,
-            rate_per_second: 100,
-            rate_burst: 200,
             outbound_queue: 1024,
-            handshake_timeout: Duration::from_secs(10),
+            http_head_timeout: Duration::from_secs(10),
             max_header_bytes: 8 * 1024,
-            max_rooms_per_connection: 64,
             read_buffer_bytes: 512,
             write_buffer_bytes: 8 * 1024,
             max_write_buffer_bytes: 1024 * 1024,

@@ -9,37 +9,28 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize};
 
 use core::time::Duration;
-use serde::Serialize;
-use tandem_proto::{AppSchema, ConnId, ErrorBody, Payload, ServerConfig, close};
+use tandem_proto::{AppSchema, ErrorBody, Payload, ServerConfig, close};
 use tokio::net::{TcpListener, ToSocketAddrs};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::broker::{Broker, BrokerMessage, MemoryBroker};
 use crate::clock::Clock;
+use crate::command::Command;
 use crate::connection;
-use crate::core::{Command, Core};
-use crate::error::ServerError;
-use crate::hooks::{AuthError, Hooks, JoinContext, RequestContext};
+use crate::core::Core;
+use crate::error::AuthError;
+use crate::handle::Handle;
+use crate::hooks::{Hooks, JoinContext, RequestContext};
 use crate::limits::Limits;
 use crate::origin::OriginPolicy;
+use crate::shared::Shared;
 use crate::token::HmacTokens;
 
 /// Commands waiting for the core task; senders wait when it is full.
 const COMMAND_QUEUE: usize = 8192;
 /// How long a graceful shutdown waits for connections to finish closing.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
-
-/// State shared by the accept loop and every connection task.
-pub(crate) struct Shared {
-    pub limits: Limits,
-    pub origins: OriginPolicy,
-    pub broker: Arc<dyn Broker>,
-    pub commands: mpsc::Sender<Command>,
-    pub next_conn: AtomicU64,
-    pub connections: AtomicUsize,
-    pub static_files: Option<PathBuf>,
-}
 
 /// Configures a [`Server`]. Start with [`Server::builder`].
 #[must_use]
@@ -55,9 +46,41 @@ pub struct ServerBuilder {
 }
 
 impl ServerBuilder {
-    /// Resource limits (see [`Limits`] for each default).
+    /// IO limits: buffers, queues, the HTTP handshake, connections (see [`Limits`] for
+    /// each default). The protocol's limits have methods of their own.
     pub fn limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
+        self
+    }
+
+    /// Largest accepted message in bytes; a bigger one closes the connection with 1009.
+    /// Default 64 KiB. (`ServerConfig::max_frame_bytes`.)
+    pub fn max_message_bytes(mut self, bytes: usize) -> Self {
+        self.protocol.max_frame_bytes = bytes;
+        self
+    }
+
+    /// Messages per second per connection, sustained and at once (a flood gets
+    /// `rate_limited` errors, then 1008). Default 100 per second, bursts of 200.
+    /// (`ServerConfig::rate`.)
+    pub fn rate(mut self, per_second: u32, burst: u32) -> Self {
+        self.protocol.rate.per_second = per_second;
+        self.protocol.rate.burst = burst;
+        self
+    }
+
+    /// Rooms one connection may be in at once. Default 64.
+    /// (`HubConfig::max_rooms_per_conn`.)
+    pub fn max_rooms_per_connection(mut self, rooms: usize) -> Self {
+        self.protocol.hub.max_rooms_per_conn = rooms;
+        self
+    }
+
+    /// Time a connection has, from its WebSocket upgrade, to send `hello` (else close
+    /// 4008). Default 10 s. The HTTP head before it is [`Limits::http_head_timeout`].
+    /// (`ServerConfig::hello_timeout`.)
+    pub fn hello_timeout(mut self, timeout: Duration) -> Self {
+        self.protocol.hello_timeout = timeout;
         self
     }
 
@@ -73,8 +96,8 @@ impl ServerBuilder {
         self
     }
 
-    /// Changes protocol settings that have no builder method of their own: heartbeat,
-    /// history, presence timeout, request timeout...
+    /// Changes any protocol setting, those with builder methods of their own too: this and
+    /// those methods write into the one [`ServerConfig`], so the last write wins.
     pub fn configure(mut self, f: impl FnOnce(&mut ServerConfig)) -> Self {
         f(&mut self.protocol);
         self
@@ -153,11 +176,7 @@ impl ServerBuilder {
     /// The server, ready to [`Server::serve`].
     pub fn build(self) -> Server {
         let mut protocol = self.protocol;
-        protocol.max_frame_bytes = self.limits.max_message_bytes;
-        protocol.rate.per_second = self.limits.rate_per_second;
-        protocol.rate.burst = self.limits.rate_burst;
-        protocol.hub.max_rooms_per_conn = self.limits.max_rooms_per_connection;
-        protocol.handshake_timeout = self.limits.handshake_timeout;
+        // Whether the core asks for a decision follows from which hooks there are.
         protocol.authenticate = self.hooks.auth.is_some();
         protocol.authorize_joins = self.hooks.join.is_some();
         protocol.handle_requests = self.hooks.request.is_some();
@@ -219,7 +238,7 @@ impl Server {
         }
     }
 
-    /// The protocol configuration the server runs with (limits already applied).
+    /// The protocol configuration the server runs with.
     pub fn config(&self) -> &ServerConfig {
         &self.protocol
     }
@@ -244,6 +263,7 @@ impl Server {
         let (commands, command_rx) = mpsc::channel(COMMAND_QUEUE);
         let shared = Arc::new(Shared {
             limits: self.limits,
+            max_message_bytes: self.protocol.max_frame_bytes,
             origins: self.origins,
             broker: self.broker.clone(),
             commands: commands.clone(),
@@ -251,19 +271,19 @@ impl Server {
             connections: AtomicUsize::new(0),
             static_files: self.static_files,
         });
-        let handle = Handle {
-            commands: commands.clone(),
-            shared: shared.clone(),
-        };
+        let handle = Handle::new(commands.clone(), shared.clone());
         let clock = Clock::start();
         let mut config = self.protocol;
-        if self.broker.is_clustered() {
-            config.clustered = true;
+        let clustered = self.broker.is_clustered();
+        if clustered {
             config.anonymous_prefix = format!("conn-{}-", self.broker.node());
         }
-        let clustered = config.clustered;
         let messages = self.broker.attach(&config.hub);
-        let mut protocol = tandem_proto::Server::new(config, self.seed);
+        let mut protocol = if clustered {
+            tandem_proto::Server::cluster_node(config, self.seed)
+        } else {
+            tandem_proto::Server::new(config, self.seed)
+        };
         if clustered {
             // Until the broker reports itself reachable.
             protocol.set_unavailable(
@@ -420,7 +440,7 @@ impl Running {
         let hint = self.shutdown_hint;
         let _ = self
             .handle
-            .commands
+            .commands()
             .send(Command::Shutdown { code, hint })
             .await;
         // Every connection task holds a clone of the sender; `None` means all have ended.
@@ -430,7 +450,7 @@ impl Running {
         {
             tracing::warn!("connections still closing after the grace period; dropped");
         }
-        let _ = self.handle.commands.send(Command::Stop).await;
+        let _ = self.handle.commands().send(Command::Stop).await;
         let _ = (&mut self.core).await;
         self.relay.abort();
         tracing::info!(code, "tandem server stopped");
@@ -442,70 +462,43 @@ impl Running {
     }
 }
 
-/// A cheap, cloneable handle to a running server.
-#[derive(Clone)]
-pub struct Handle {
-    commands: mpsc::Sender<Command>,
-    shared: Arc<Shared>,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-impl std::fmt::Debug for Handle {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Handle").finish_non_exhaustive()
-    }
-}
-
-impl Handle {
-    pub(crate) fn commands(&self) -> &mpsc::Sender<Command> {
-        &self.commands
-    }
-
-    /// Open WebSocket connections right now.
-    pub fn connections(&self) -> usize {
-        self.shared
-            .connections
-            .load(std::sync::atomic::Ordering::Relaxed)
-    }
-
-    /// Broadcasts `data` in `room` on the server's behalf, through the broker (so every
-    /// node's members receive it).
-    pub async fn broadcast<T: Serialize + ?Sized>(
-        &self,
-        room: &str,
-        data: &T,
-    ) -> Result<(), ServerError> {
-        let data =
-            tandem_proto::encode_payload(data).map_err(|e| ServerError::Payload(e.to_string()))?;
-        self.shared
-            .broker
-            .broadcast(room.to_owned(), Arc::new(data))
-            .await
-            .map_err(ServerError::Broker)
-    }
-
-    /// Asks the client on `conn` something and waits for its answer (or the protocol's
-    /// request timeout).
-    pub async fn request<T: Serialize + ?Sized>(
-        &self,
-        conn: ConnId,
-        room: Option<&str>,
-        data: &T,
-    ) -> Result<Payload, ServerError> {
-        let data =
-            tandem_proto::encode_payload(data).map_err(|e| ServerError::Payload(e.to_string()))?;
-        let (reply, answer) = oneshot::channel();
-        self.commands
-            .send(Command::Request {
-                conn,
-                room: room.map(str::to_owned),
-                data,
-                reply,
+    #[test]
+    fn protocol_limits_set_in_configure_survive_limits_and_build() {
+        let server = Server::builder()
+            .configure(|c| {
+                c.max_frame_bytes = 1000;
+                c.rate.per_second = 7;
+                c.rate.burst = 9;
+                c.hub.max_rooms_per_conn = 3;
+                c.hello_timeout = Duration::from_secs(2);
             })
-            .await
-            .map_err(|_| ServerError::Stopped)?;
-        answer
-            .await
-            .map_err(|_| ServerError::Stopped)?
-            .map_err(ServerError::Client)
+            .limits(Limits::default())
+            .build();
+        let c = server.config();
+        assert_eq!(c.max_frame_bytes, 1000);
+        assert_eq!((c.rate.per_second, c.rate.burst), (7, 9));
+        assert_eq!(c.hub.max_rooms_per_conn, 3);
+        assert_eq!(c.hello_timeout, Duration::from_secs(2));
+    }
+
+    #[test]
+    fn builder_methods_and_configure_write_one_setting_and_the_last_wins() {
+        let server = Server::builder()
+            .rate(5, 6)
+            .max_message_bytes(100)
+            .configure(|c| c.rate.burst = 8)
+            .max_rooms_per_connection(2)
+            .configure(|c| c.hub.max_rooms_per_conn = 4)
+            .hello_timeout(Duration::from_secs(3))
+            .build();
+        let c = server.config();
+        assert_eq!((c.rate.per_second, c.rate.burst), (5, 8));
+        assert_eq!(c.max_frame_bytes, 100);
+        assert_eq!(c.hub.max_rooms_per_conn, 4);
+        assert_eq!(c.hello_timeout, Duration::from_secs(3));
     }
 }

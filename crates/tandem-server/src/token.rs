@@ -13,7 +13,7 @@ use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
-use crate::hooks::AuthError;
+use crate::error::AuthError;
 
 type HmacSha256 = Hmac<Sha256>;
 

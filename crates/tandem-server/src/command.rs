@@ -1,0 +1,69 @@
+//! What connection tasks, hooks, handles and the broker relay tell the core task.
+
+use core::time::Duration;
+use tandem_proto::{ConnId, ErrorBody, Id, Payload, RoomState};
+use tokio::sync::oneshot;
+use tokio_tungstenite::tungstenite::Utf8Bytes;
+
+use crate::broker::BrokerMessage;
+use crate::error::AuthError;
+use crate::outbox::Outbox;
+
+/// What the core task is told.
+pub(crate) enum Command {
+    /// A WebSocket was accepted with this subprotocol.
+    Connect {
+        conn: ConnId,
+        protocol: &'static str,
+        outbox: Outbox,
+    },
+    /// A text frame arrived.
+    Text { conn: ConnId, text: Utf8Bytes },
+    /// A binary frame arrived.
+    Binary { conn: ConnId },
+    /// The socket closed (with the peer's close code, if any).
+    Closed { conn: ConnId, code: Option<u16> },
+    /// The authentication hook decided.
+    Authenticated {
+        conn: ConnId,
+        result: Result<String, AuthError>,
+    },
+    /// The join hook decided.
+    JoinDecided {
+        conn: ConnId,
+        id: Id,
+        result: Result<(), String>,
+    },
+    /// The request hook answered.
+    Respond {
+        conn: ConnId,
+        id: Id,
+        result: Result<Payload, ErrorBody>,
+    },
+    /// The application asks a client something.
+    Request {
+        conn: ConnId,
+        room: Option<String>,
+        data: Payload,
+        reply: oneshot::Sender<Result<Payload, ErrorBody>>,
+    },
+    /// The broker says something.
+    Broker(BrokerMessage),
+    /// The broker numbered (or refused) a member's publish.
+    Published {
+        conn: ConnId,
+        id: Id,
+        room: String,
+        result: Result<u64, ErrorBody>,
+    },
+    /// The broker answered a clustered join.
+    Synced {
+        conn: ConnId,
+        id: Id,
+        result: Result<RoomState, ErrorBody>,
+    },
+    /// Close every connection with `code`, telling clients to come back after `hint`.
+    Shutdown { code: u16, hint: Duration },
+    /// Stop the task.
+    Stop,
+}
