@@ -220,7 +220,8 @@ fn serde_decode(bytes: &[u8], expected: fn(Kind) -> bool) -> Result<Frame, Decod
     };
     // What a server reads (client kinds, where `decode` reads them as a server does)
     // refuses a payload with a key given twice.
-    if expected(Kind::Hello) && kind.sent_by_client() && payload_with_duplicate_keys(&frame, bytes) {
+    if expected(Kind::Hello) && kind.sent_by_client() && payload_with_duplicate_keys(&frame, bytes)
+    {
         return Err(DecodeError::Malformed { detail: "".into() });
     }
     Ok(frame)
