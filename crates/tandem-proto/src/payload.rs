@@ -5,32 +5,15 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use crate::codec::DecodeError;
-use crate::json::Reader;
-
 /// An application payload (`data`, `meta`): one JSON value kept as its text, checked once
 /// when it is made, so the core never parses it again and the server forwards it as bytes.
 /// The application's own types meet it at the edge ([`crate::encode_payload`],
-/// [`crate::decode_payload`]).
+/// [`crate::decode_payload`]); text becomes one with [`Payload::from_json`], which the
+/// codec defines, as it owns reading JSON and its errors.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Payload(Box<str>);
 
 impl Payload {
-    /// The payload whose text is `json`, once it is checked to be one JSON value.
-    /// Whitespace around the value is dropped.
-    pub fn from_json(json: impl Into<String>) -> Result<Payload, DecodeError> {
-        let json = json.into();
-        let mut reader = Reader::new(&json);
-        let fault = match reader.raw().and_then(|raw| reader.end().map(|()| raw)) {
-            Ok(raw) if raw.len() == json.len() => return Ok(Payload::trusted(json)),
-            Ok(raw) => return Ok(Payload::trusted(raw)),
-            Err(fault) => fault,
-        };
-        Err(DecodeError::Malformed {
-            detail: format!("a payload must be one JSON value: {}", fault.detail()),
-        })
-    }
-
     /// JSON `null`.
     pub fn null() -> Payload {
         Payload::trusted("null")
@@ -87,21 +70,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_payload_is_one_json_value() {
-        let p = Payload::from_json(" {\"a\": [1, 2]} \n").expect("JSON");
-        assert_eq!(p.get(), "{\"a\": [1, 2]}");
-        assert_eq!(Payload::from_json("null"), Ok(Payload::null()));
-        for bad in ["", "{", "1 2", "nul", "{\"a\":}", "'x'"] {
-            assert!(
-                matches!(Payload::from_json(bad), Err(DecodeError::Malformed { .. })),
-                "{bad:?}"
-            );
-        }
-    }
-
-    #[test]
     fn serde_sees_the_value_not_a_string() {
-        let p = Payload::from_json("{\"x\":1}").expect("JSON");
+        let p = Payload::trusted("{\"x\":1}");
         assert_eq!(serde_json::to_string(&p).expect("JSON"), "{\"x\":1}");
         let back: Payload = serde_json::from_str(" [true] ").expect("JSON");
         assert_eq!(back.get(), "[true]");

@@ -280,6 +280,23 @@ fn wrong_type(kind: &str, fault: Fault, text: &str) -> DecodeError {
     }
 }
 
+impl Payload {
+    /// The payload whose text is `json`, once it is checked to be one JSON value.
+    /// Whitespace around the value is dropped.
+    pub fn from_json(json: impl Into<String>) -> Result<Payload, DecodeError> {
+        let json = json.into();
+        let mut reader = Reader::new(&json);
+        let fault = match reader.raw().and_then(|raw| reader.end().map(|()| raw)) {
+            Ok(raw) if raw.len() == json.len() => return Ok(Payload::trusted(json)),
+            Ok(raw) => return Ok(Payload::trusted(raw)),
+            Err(fault) => fault,
+        };
+        Err(DecodeError::Malformed {
+            detail: format!("a payload must be one JSON value: {}", fault.detail()),
+        })
+    }
+}
+
 /// Decodes a payload (`data`, `meta`) into the application's own type, with serde.
 /// The fast path is a plain parse; only a failure pays for locating the bad field.
 pub fn decode_payload<T: DeserializeOwned>(payload: &Payload) -> Result<T, DecodeError> {
@@ -399,6 +416,19 @@ pub fn encode_payload<T: serde::Serialize + ?Sized>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_payload_is_one_json_value() {
+        let p = Payload::from_json(" {\"a\": [1, 2]} \n").expect("JSON");
+        assert_eq!(p.get(), "{\"a\": [1, 2]}");
+        assert_eq!(Payload::from_json("null"), Ok(Payload::null()));
+        for bad in ["", "{", "1 2", "nul", "{\"a\":}", "'x'"] {
+            assert!(
+                matches!(Payload::from_json(bad), Err(DecodeError::Malformed { .. })),
+                "{bad:?}"
+            );
+        }
+    }
 
     #[test]
     fn a_member_list_is_written_as_serde_writes_it() {
