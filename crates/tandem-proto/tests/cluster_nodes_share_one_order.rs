@@ -40,10 +40,7 @@ struct Cluster {
 
 impl Cluster {
     fn new(nodes: usize) -> Self {
-        let mut config = ServerConfig {
-            clustered: true,
-            ..ServerConfig::default()
-        };
+        let mut config = ServerConfig::default();
         // The nodes keep the same bound as the broker, as `tandem serve` configures both.
         config.hub.history_len = HISTORY;
         Cluster {
@@ -51,7 +48,7 @@ impl Cluster {
                 .map(|i| {
                     let mut c = config.clone();
                     c.anonymous_prefix = format!("conn-n{i}-");
-                    Server::new(c, i as u64 + 1)
+                    Server::cluster_node(c, i as u64 + 1)
                 })
                 .collect(),
             broker: Broker::default(),

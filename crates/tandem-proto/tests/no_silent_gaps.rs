@@ -105,12 +105,8 @@ struct ClusterNet {
 
 impl ClusterNet {
     fn new() -> Self {
-        let config = ServerConfig {
-            clustered: true,
-            ..server_config()
-        };
         ClusterNet {
-            net: Net::new(config),
+            net: Net::cluster_node(server_config()),
         }
     }
 

@@ -3,13 +3,14 @@
 
 mod connection;
 mod history;
-mod hub;
+mod presence;
 mod replay;
+mod rooms;
 
 pub use connection::{ConnState, ServerConnection};
-pub use hub::{
-    ConnId, Delivery, FrameClass, Hub, HubConfig, JoinOutcome, JoinRequest, MemberChange, Notice,
-    Recipients, RoomState, Start,
+pub use rooms::{
+    ConnId, Delivery, FrameClass, Hub, HubConfig, JoinOutcome, JoinRefused, JoinRequest, Joining,
+    MemberChange, Notice, Publishing, Recipients, RoomState, Start,
 };
 
 use std::collections::{HashMap, VecDeque};
@@ -28,6 +29,7 @@ use crate::negotiate::{
 use crate::rate::RateLimit;
 use crate::time::{Instant, earliest};
 use connection::Inbound;
+use presence::Ending;
 
 /// Everything a server node is configured with. Every field has a documented default.
 #[derive(Debug, Clone)]
@@ -59,10 +61,6 @@ pub struct ServerConfig {
     pub sweep_interval: Duration,
     /// Longest room name in bytes. Default 256.
     pub max_room_name: usize,
-    /// One node of a cluster: a shared broker numbers messages and keeps history and
-    /// presence, through [`ServerEvent::Publish`], [`ServerEvent::Sync`] and
-    /// [`ServerEvent::Depart`]. Default false (this node is the whole server).
-    pub clustered: bool,
     /// User ids of connections accepted without authentication are this prefix and the
     /// connection id. Default `"conn-"`; a cluster node adds its own name so ids stay
     /// unique across nodes.
@@ -85,7 +83,6 @@ impl Default for ServerConfig {
             handle_requests: false,
             sweep_interval: Duration::from_secs(1),
             max_room_name: 256,
-            clustered: false,
             anonymous_prefix: String::from("conn-"),
         }
     }
@@ -197,7 +194,7 @@ pub enum ServerEvent {
     },
 }
 
-/// A clustered join waiting for the broker.
+/// A cluster node's join waiting for the broker.
 struct PendingSync {
     request: JoinRequest,
     user: String,
@@ -210,15 +207,6 @@ struct Conn {
     machine: ServerConnection,
     pending_joins: HashMap<Id, JoinRequest>,
     app: Option<frame::AppSelected>,
-}
-
-/// How a connection ended, for presence.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Ending {
-    /// Clean close: the user leaves presence at once.
-    Clean,
-    /// Dropped: the user lingers for the presence timeout.
-    Abrupt,
 }
 
 /// One server node's protocol state: every connection and the rooms.
@@ -250,14 +238,24 @@ pub struct Server {
 }
 
 impl Server {
-    /// A server with no connections. `seed` must differ between runs of a node (it makes
-    /// the room epochs, which tell clients when history was lost).
+    /// A node that is the whole server, with no connections. `seed` must differ between
+    /// runs of a node (it makes the room epochs, which tell clients when history was lost).
     pub fn new(config: ServerConfig, seed: u64) -> Self {
-        let hub = if config.clustered {
-            Hub::clustered(config.hub, seed)
-        } else {
-            Hub::new(config.hub, seed)
-        };
+        let hub = Hub::new(config.hub, seed);
+        Self::with_hub(config, hub)
+    }
+
+    /// One node of a cluster: a shared broker numbers messages and keeps history and
+    /// presence, through [`ServerEvent::Publish`], [`ServerEvent::Sync`] and
+    /// [`ServerEvent::Depart`], answered with [`Server::handle_published`],
+    /// [`Server::handle_synced`], [`Server::handle_remote_event`] and
+    /// [`Server::handle_remote_member`].
+    pub fn cluster_node(config: ServerConfig, seed: u64) -> Self {
+        let hub = Hub::replica(config.hub, seed);
+        Self::with_hub(config, hub)
+    }
+
+    fn with_hub(config: ServerConfig, hub: Hub) -> Self {
         Server {
             hub,
             config,
@@ -403,37 +401,7 @@ impl Server {
                     }),
                 );
             }
-            Frame::Publish(p) if self.config.clustered => {
-                if self.hub.is_member(conn, &p.room) {
-                    let from = self.user(conn);
-                    self.events.push_back(ServerEvent::Publish {
-                        conn,
-                        id: p.id,
-                        room: p.room,
-                        from,
-                        data: p.data,
-                    });
-                } else {
-                    let message = format!("not a member of room {:?}; join it first", p.room);
-                    self.send_error(
-                        conn,
-                        Some(p.id),
-                        Some(p.room),
-                        ErrorCode::NotJoined,
-                        message,
-                    );
-                }
-            }
-            Frame::Publish(p) => match self.hub.publish(now, conn, &p.room, &p.data) {
-                Ok(seq) => {
-                    self.drain_hub(now);
-                    self.send(conn, &Frame::Ack(frame::Ack { id: p.id, seq }));
-                }
-                Err(code) => {
-                    let message = format!("not a member of room {:?}; join it first", p.room);
-                    self.send_error(conn, Some(p.id), Some(p.room), code, message);
-                }
-            },
+            Frame::Publish(p) => self.handle_publish(now, conn, p),
             Frame::Request(r) => {
                 let user = self.user(conn);
                 if self.config.handle_requests {
@@ -464,6 +432,26 @@ impl Server {
             }
             // The connection machine passes on nothing else.
             _ => {}
+        }
+    }
+
+    fn handle_publish(&mut self, now: Instant, conn: ConnId, p: frame::Publish) {
+        match self.hub.publish(now, conn, &p.room, &p.data) {
+            Ok(Publishing::Numbered(seq)) => {
+                self.drain_hub(now);
+                self.send(conn, &Frame::Ack(frame::Ack { id: p.id, seq }));
+            }
+            Ok(Publishing::ToBroker { from }) => self.events.push_back(ServerEvent::Publish {
+                conn,
+                id: p.id,
+                room: p.room,
+                from,
+                data: p.data,
+            }),
+            Err(code) => {
+                let message = format!("not a member of room {:?}; join it first", p.room);
+                self.send_error(conn, Some(p.id), Some(p.room), code, message);
+            }
         }
     }
 
@@ -587,42 +575,33 @@ impl Server {
 
     fn join_now(&mut self, now: Instant, conn: ConnId, req: JoinRequest) {
         let user = self.user(conn);
-        let (id, room) = (req.id, req.room.clone());
-        let joined = if self.config.clustered {
-            self.hub.prepare_join(conn, &user, &room).map(|arrive| {
+        match self.hub.join(now, conn, &user, req.clone()) {
+            Ok(Joining::Done(_)) => self.drain_hub(now),
+            Ok(Joining::Sync { arrive }) => {
                 self.events.push_back(ServerEvent::Sync {
                     conn,
-                    id,
-                    room: room.clone(),
+                    id: req.id,
+                    room: req.room.clone(),
                     user: user.clone(),
                     meta: req.meta.clone(),
                     arrive,
                     start: req.start,
                 });
                 self.syncs.insert(
-                    (conn, id),
+                    (conn, req.id),
                     PendingSync {
                         request: req,
                         user,
                         arrive,
                     },
                 );
-            })
-        } else {
-            self.hub.join(now, conn, &user, req).map(drop)
-        };
-        match joined {
-            Ok(()) => self.drain_hub(now),
-            Err(code) => self.refuse_join(conn, id, room, code),
+            }
+            Err(refused) => self.send_refusal(conn, req.id, req.room, refused.to_error()),
         }
     }
 
-    fn refuse_join(&mut self, conn: ConnId, id: Id, room: String, code: ErrorCode) {
-        let message = format!(
-            "at most {} rooms per connection",
-            self.config.hub.max_rooms_per_conn
-        );
-        self.send_error(conn, Some(id), Some(room), code, message);
+    fn send_refusal(&mut self, conn: ConnId, id: Id, room: String, e: ErrorBody) {
+        self.send_error(conn, Some(id), Some(room), e.code, e.message);
     }
 
     /// Clustered: the broker's answer to [`ServerEvent::Sync`]. The join completes with
@@ -647,11 +626,15 @@ impl Server {
             Ok(state) if self.conns.contains_key(&conn) => self
                 .hub
                 .join_synced(now, conn, &user, request, state)
-                .map_err(|code| (code, None)),
-            Ok(_) => Err((ErrorCode::Unavailable, None)),
-            Err(e) => Err((e.code, Some(e.message))),
+                .map_err(|refused| refused.to_error()),
+            // The connection is gone: nobody to tell.
+            Ok(_) => Err(ErrorBody {
+                code: ErrorCode::Unavailable,
+                message: String::new(),
+            }),
+            Err(e) => Err(e),
         };
-        if let Err((code, message)) = outcome {
+        if let Err(e) = outcome {
             self.hub.cancel_join(&room);
             // The broker counted an arrival that will not stay.
             if arrive && !self.hub.is_present(&room, &user) {
@@ -661,10 +644,7 @@ impl Server {
                 });
             }
             if self.conns.contains_key(&conn) {
-                match message {
-                    Some(m) => self.send_error(conn, Some(id), Some(room), code, m),
-                    None => self.refuse_join(conn, id, room, code),
-                }
+                self.send_refusal(conn, id, room, e);
             }
         }
         self.drain_hub(now);
@@ -755,7 +735,7 @@ impl Server {
 
     /// Broadcasts `data` in `room` on the server's behalf; returns the sequence number.
     pub fn broadcast(&mut self, now: Instant, room: &str, data: &Payload) -> u64 {
-        let seq = self.hub.broadcast(now, room, None, data);
+        let seq = self.hub.broadcast(now, room, data);
         self.drain_hub(now);
         seq
     }
@@ -834,7 +814,7 @@ impl Server {
                 }),
             });
         }
-        self.hub.disconnect(now, conn, ending == Ending::Abrupt);
+        self.hub.disconnect(now, conn, ending);
         self.drain_hub(now);
         if self.conns.is_empty() && self.hub.poll_timeout().is_none() {
             self.next_sweep = None;

@@ -45,6 +45,8 @@ pub struct Net {
     pub deny_rooms: Vec<String>,
     next_conn: ConnId,
     server_seed: u64,
+    /// The server is one node of a cluster (its broker is the test).
+    cluster_node: bool,
     /// Every close the server sent: (peer, or usize::MAX if it was gone, code, reason).
     pub closes: Vec<(usize, u16, String)>,
     /// Every server event not handled automatically.
@@ -79,9 +81,19 @@ impl Net {
             deny_rooms: Vec::new(),
             next_conn: 1,
             server_seed: 7,
+            cluster_node: false,
             closes: Vec::new(),
             server_events: Vec::new(),
         }
+    }
+
+    /// A network whose server is one node of a cluster: the test answers its broker
+    /// events (`server_events`).
+    pub fn cluster_node(server_config: ServerConfig) -> Self {
+        let mut net = Net::new(server_config.clone());
+        net.server = Server::cluster_node(server_config, net.server_seed);
+        net.cluster_node = true;
+        net
     }
 
     /// Adds a client and starts connecting it; returns its index.
@@ -343,7 +355,11 @@ impl Net {
     /// A new server process starts (fresh state, fresh epochs).
     pub fn start_server(&mut self) {
         self.server_seed += 1;
-        self.server = Server::new(self.server_config.clone(), self.server_seed);
+        self.server = if self.cluster_node {
+            Server::cluster_node(self.server_config.clone(), self.server_seed)
+        } else {
+            Server::new(self.server_config.clone(), self.server_seed)
+        };
         self.server_up = true;
         self.run();
     }

@@ -1,0 +1,118 @@
+//! A standalone node's rooms: this node numbers every message, keeps the history, and
+//! announces presence changes itself.
+
+use super::shared::{Room, RoomCore};
+use super::{ConnId, HubConfig, JoinOutcome, JoinRefused, JoinRequest};
+use crate::error::ErrorCode;
+use crate::frame::{Member, Payload};
+use crate::server::presence::Ending;
+use crate::time::Instant;
+
+/// The rooms of a node that is the whole server.
+pub(crate) struct LocalRooms {
+    pub core: RoomCore<()>,
+}
+
+/// A standalone room goes once nobody uses it and its history is gone (the node is the
+/// history: a room with stored messages keeps its epoch, so resumes still recover).
+fn removable(room: &Room<()>) -> bool {
+    room.is_unused() && room.history.is_empty()
+}
+
+impl LocalRooms {
+    pub fn new(config: HubConfig, seed: u64) -> Self {
+        LocalRooms {
+            core: RoomCore::new(config, seed),
+        }
+    }
+
+    /// Subscribes `conn` (as `user`), sends it `joined` and the replay, and tells the
+    /// other members if `user` is new to the room.
+    pub fn join(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        user: &str,
+        request: JoinRequest,
+    ) -> Result<JoinOutcome, JoinRefused> {
+        let JoinRequest {
+            id,
+            room,
+            meta,
+            start,
+        } = request;
+        let already = self.core.enter(conn, user, &room)?;
+        self.core.room(&room);
+        self.core.trim(now, &room);
+        let mut arrived = None;
+        if !already {
+            self.core.subscribe(conn, &room);
+            arrived = self.core.room(&room).presence.arrive(user, meta);
+        }
+        let members = self.core.room(&room).presence.members();
+        let outcome = self.core.send_joined(conn, id, &room, members, start);
+        self.core
+            .announce_to_others(&room, conn, arrived.into_iter().collect());
+        Ok(outcome)
+    }
+
+    /// Numbers and sends `data` in `room` from `conn`, which must be a member.
+    pub fn publish(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        room: &str,
+        data: &Payload,
+    ) -> Result<u64, ErrorCode> {
+        if !self.core.is_member(conn, room) {
+            return Err(ErrorCode::NotJoined);
+        }
+        let from = self.core.user_of(conn).map(str::to_owned);
+        Ok(self.core.number(now, room, from, data))
+    }
+
+    /// Takes `conn` out of `room`; returns whether it was in.
+    pub fn leave(&mut self, now: Instant, conn: ConnId, room: &str) -> bool {
+        let Some(gone) = self.core.leave(now, conn, room) else {
+            return false;
+        };
+        self.departed(room, gone);
+        true
+    }
+
+    /// Forgets `conn`; its users leave, or linger after an abrupt end.
+    pub fn disconnect(&mut self, now: Instant, conn: ConnId, ending: Ending) {
+        for (room, gone) in self.core.disconnect(now, conn, ending) {
+            self.departed(&room, gone);
+        }
+    }
+
+    fn departed(&mut self, room: &str, gone: Option<Member>) {
+        if let Some(member) = gone {
+            self.core.announce(room, Vec::new(), vec![member]);
+        }
+        self.core.remove_if(room, removable);
+    }
+
+    /// Ends the lingers due and announces those members as left.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        for (room, left) in self.core.expire(now) {
+            self.core.announce(&room, Vec::new(), left);
+            self.core.remove_if(&room, removable);
+        }
+    }
+
+    /// Drops aged history and forgets the rooms nothing keeps.
+    pub fn sweep(&mut self, now: Instant) {
+        self.core.sweep(now, removable);
+    }
+
+    /// The members of `room`.
+    pub fn members(&self, room: &str) -> Vec<Member> {
+        self.core
+            .rooms
+            .get(room)
+            .map(|r| r.presence.members())
+            .unwrap_or_default()
+    }
+}

@@ -1,0 +1,377 @@
+//! What both room keepers share: the rooms with their subscribers, position and history,
+//! each connection's rooms, and the deliveries (a frame is encoded once and shared by
+//! every receiver). The keepers decide numbering, presence announcements and when a room
+//! may go; this file only carries their decisions out.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::{ConnId, Delivery, FrameClass, HubConfig, JoinOutcome, JoinRefused, Recipients};
+use crate::codec::encode;
+use crate::frame::{self, Frame, Id, Member};
+use crate::rng::Rng;
+use crate::server::history::{History, Stored};
+use crate::server::presence::{Ending, Presence};
+use crate::server::replay::{self, Start};
+use crate::time::Instant;
+
+/// One room on this node; `X` is what the keeper adds (nothing, or a replica's state).
+pub(crate) struct Room<X> {
+    pub epoch: u64,
+    pub seq: u64,
+    pub history: History,
+    pub subscribers: Vec<ConnId>,
+    snapshot: Option<Arc<[ConnId]>>,
+    /// The users with a connection on this node (counted, lingering after a drop).
+    pub presence: Presence,
+    pub ext: X,
+}
+
+impl<X> Room<X> {
+    /// The subscribers as one shared list, rebuilt only after a change.
+    pub fn recipients(&mut self) -> Arc<[ConnId]> {
+        self.snapshot
+            .get_or_insert_with(|| Arc::from(self.subscribers.as_slice()))
+            .clone()
+    }
+
+    /// Forgets every subscriber (they start over elsewhere).
+    pub fn clear_subscribers(&mut self) -> Vec<ConnId> {
+        self.snapshot = None;
+        std::mem::take(&mut self.subscribers)
+    }
+
+    fn add_subscriber(&mut self, conn: ConnId) {
+        self.subscribers.push(conn);
+        self.snapshot = None;
+    }
+
+    fn remove_subscriber(&mut self, conn: ConnId) {
+        let before = self.subscribers.len();
+        self.subscribers.retain(|c| *c != conn);
+        if self.subscribers.len() != before {
+            self.snapshot = None;
+        }
+    }
+
+    /// Starts the room over at `epoch`/`seq`, forgetting what it stored.
+    pub fn restart_at(&mut self, epoch: u64, seq: u64) {
+        self.epoch = epoch;
+        self.seq = seq;
+        self.history.clear();
+    }
+
+    /// Whether no connection here reads or holds the room (the keeper adds its own rule).
+    pub fn is_unused(&self) -> bool {
+        self.subscribers.is_empty() && self.presence.is_empty()
+    }
+}
+
+struct ConnInfo {
+    user: String,
+    rooms: Vec<String>,
+}
+
+/// Every room of the node, and what goes out.
+pub(crate) struct RoomCore<X> {
+    pub config: HubConfig,
+    rng: Rng,
+    pub rooms: HashMap<String, Room<X>>,
+    conns: HashMap<ConnId, ConnInfo>,
+    pub out: VecDeque<Delivery>,
+    /// The earliest end of a lingering member.
+    pub next_linger: Option<Instant>,
+}
+
+impl<X: Default> RoomCore<X> {
+    pub fn new(config: HubConfig, seed: u64) -> Self {
+        RoomCore {
+            config,
+            rng: Rng::new(seed),
+            rooms: HashMap::new(),
+            conns: HashMap::new(),
+            out: VecDeque::new(),
+            next_linger: None,
+        }
+    }
+
+    /// The room named `name`, created with a fresh epoch if it does not exist.
+    pub fn room(&mut self, name: &str) -> &mut Room<X> {
+        let rng = &mut self.rng;
+        self.rooms.entry(name.to_owned()).or_insert_with(|| Room {
+            // 53 bits, so the epoch survives JavaScript numbers.
+            epoch: rng.next_u64() >> 11,
+            seq: 0,
+            history: History::default(),
+            subscribers: Vec::new(),
+            snapshot: None,
+            presence: Presence::default(),
+            ext: X::default(),
+        })
+    }
+
+    /// Whether `conn` may join `room`: returns whether it is in already, or the refusal
+    /// when it is in as many rooms as allowed.
+    pub fn check_limit(&self, conn: ConnId, room: &str) -> Result<bool, JoinRefused> {
+        let Some(info) = self.conns.get(&conn) else {
+            return Ok(false);
+        };
+        let already = info.rooms.iter().any(|r| r == room);
+        let limit = self.config.max_rooms_per_conn;
+        if !already && info.rooms.len() >= limit {
+            return Err(JoinRefused::TooManyRooms { limit });
+        }
+        Ok(already)
+    }
+
+    /// Records `conn` (as `user`) in `room`'s list of its rooms, within the limit. Returns
+    /// whether it was in already.
+    pub fn enter(&mut self, conn: ConnId, user: &str, room: &str) -> Result<bool, JoinRefused> {
+        let already = self.check_limit(conn, room)?;
+        let info = self.conns.entry(conn).or_insert_with(|| ConnInfo {
+            user: user.to_owned(),
+            rooms: Vec::new(),
+        });
+        if !already {
+            info.rooms.push(room.to_owned());
+        }
+        Ok(already)
+    }
+
+    /// Subscribes `conn` to the room (once).
+    pub fn subscribe(&mut self, conn: ConnId, room: &str) {
+        self.room(room).add_subscriber(conn);
+    }
+
+    /// Whether `conn` is subscribed to `room`.
+    pub fn is_member(&self, conn: ConnId, room: &str) -> bool {
+        self.conns
+            .get(&conn)
+            .is_some_and(|c| c.rooms.iter().any(|r| r == room))
+    }
+
+    /// The user of `conn`, if it is in any room.
+    pub fn user_of(&self, conn: ConnId) -> Option<&str> {
+        self.conns.get(&conn).map(|c| c.user.as_str())
+    }
+
+    /// Trims the room's history to the configured bounds.
+    pub fn trim(&mut self, now: Instant, room: &str) {
+        let bounds = self.config.history_bounds();
+        if let Some(r) = self.rooms.get_mut(room) {
+            r.history.trim(now, &bounds);
+        }
+    }
+
+    /// Stores one event of `room` (in order, once) and trims.
+    pub fn store(&mut self, now: Instant, room: &str, seq: u64, frame: Bytes) {
+        let bounds = self.config.history_bounds();
+        let Some(r) = self.rooms.get_mut(room) else {
+            return;
+        };
+        if bounds.len > 0 && r.history.back().is_none_or(|s| s.seq < seq) {
+            r.history.push(Stored {
+                seq,
+                at: now,
+                frame,
+            });
+            r.history.trim(now, &bounds);
+        }
+    }
+
+    /// Sends `frame` to every subscriber of `room`.
+    pub fn deliver(&mut self, room: &str, frame: Bytes) {
+        if let Some(r) = self.rooms.get_mut(room) {
+            if !r.subscribers.is_empty() {
+                let to = Recipients::Many(r.recipients());
+                self.out.push_back(Delivery::live(to, frame));
+            }
+        }
+    }
+
+    /// Numbers `frame`'s event as the room's next message, stores and delivers it.
+    pub fn number(
+        &mut self,
+        now: Instant,
+        room: &str,
+        from: Option<String>,
+        data: &frame::Payload,
+    ) -> u64 {
+        let r = self.room(room);
+        r.seq += 1;
+        let seq = r.seq;
+        let bytes = Bytes::from(encode(&Frame::Event(frame::Event {
+            room: room.to_owned(),
+            seq,
+            from,
+            data: data.clone(),
+        })));
+        self.store(now, room, seq, bytes.clone());
+        self.deliver(room, bytes);
+        seq
+    }
+
+    /// Sends `conn` its `joined` for `room` (with `members`) and the replay `start` asks
+    /// for. Both pass the outbound limit ([`FrameClass::Replay`]).
+    pub fn send_joined(
+        &mut self,
+        conn: ConnId,
+        id: Id,
+        room: &str,
+        members: Vec<Member>,
+        start: Start,
+    ) -> JoinOutcome {
+        let Some(r) = self.rooms.get(room) else {
+            return JoinOutcome::default();
+        };
+        let plan = replay::plan(r.epoch, r.seq, &r.history, start);
+        let joined = Frame::Joined(frame::Joined {
+            id,
+            room: room.to_owned(),
+            epoch: r.epoch,
+            seq: plan.seq,
+            recovered: plan.recovered,
+            presence: members,
+        });
+        let replay = |frame| Delivery {
+            to: Recipients::One(conn),
+            frame,
+            class: FrameClass::Replay,
+        };
+        self.out.push_back(replay(Bytes::from(encode(&joined))));
+        for stored in r.history.range(plan.replay.clone()) {
+            self.out.push_back(replay(stored.frame.clone()));
+        }
+        JoinOutcome {
+            epoch: r.epoch,
+            seq: plan.seq,
+            recovered: plan.recovered,
+            replayed: plan.replay.len(),
+        }
+    }
+
+    /// Tells the members of `room` other than `conn` who arrived.
+    pub fn announce_to_others(&mut self, room: &str, conn: ConnId, joined: Vec<Member>) {
+        let Some(r) = self.rooms.get(room) else {
+            return;
+        };
+        if joined.is_empty() {
+            return;
+        }
+        let others: Arc<[ConnId]> = r
+            .subscribers
+            .iter()
+            .copied()
+            .filter(|c| *c != conn)
+            .collect();
+        if !others.is_empty() {
+            self.out
+                .push_back(presence_diff(room, joined, Vec::new(), others));
+        }
+    }
+
+    /// Tells every member of `room` who arrived and who left, if anyone did.
+    pub fn announce(&mut self, room: &str, joined: Vec<Member>, left: Vec<Member>) {
+        let Some(r) = self.rooms.get_mut(room) else {
+            return;
+        };
+        if r.subscribers.is_empty() || (joined.is_empty() && left.is_empty()) {
+            return;
+        }
+        let to = r.recipients();
+        self.out.push_back(presence_diff(room, joined, left, to));
+    }
+
+    /// Takes `conn` out of `room`. Returns its user and the member that left presence, if
+    /// the user has no connection left there (`None` inside when it lingers or stays).
+    pub fn leave(&mut self, now: Instant, conn: ConnId, room: &str) -> Option<Option<Member>> {
+        let info = self.conns.get_mut(&conn)?;
+        let pos = info.rooms.iter().position(|r| r == room)?;
+        info.rooms.swap_remove(pos);
+        let user = info.user.clone();
+        Some(self.detach(now, conn, &user, room, Ending::Clean))
+    }
+
+    /// Forgets `conn` entirely; returns each room it was in with the member that left
+    /// presence there, if any.
+    pub fn disconnect(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        ending: Ending,
+    ) -> Vec<(String, Option<Member>)> {
+        let Some(info) = self.conns.remove(&conn) else {
+            return Vec::new();
+        };
+        info.rooms
+            .into_iter()
+            .map(|room| {
+                let gone = self.detach(now, conn, &info.user, &room, ending);
+                (room, gone)
+            })
+            .collect()
+    }
+
+    fn detach(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        user: &str,
+        room: &str,
+        ending: Ending,
+    ) -> Option<Member> {
+        let timeout = self.config.presence_timeout;
+        let r = self.rooms.get_mut(room)?;
+        r.remove_subscriber(conn);
+        r.presence
+            .depart(now, user, ending, timeout, &mut self.next_linger)
+    }
+
+    /// Ends the lingers due by `now`: every room with the members that left.
+    pub fn expire(&mut self, now: Instant) -> Vec<(String, Vec<Member>)> {
+        if self.next_linger.is_none_or(|t| t > now) {
+            return Vec::new();
+        }
+        let mut next = None;
+        let mut gone = Vec::new();
+        for (name, room) in self.rooms.iter_mut() {
+            let left = room.presence.expire(now, &mut next);
+            gone.push((name.clone(), left));
+        }
+        self.next_linger = next;
+        gone
+    }
+
+    /// Forgets `room` if `removable` says nothing keeps it.
+    pub fn remove_if(&mut self, room: &str, removable: impl Fn(&Room<X>) -> bool) {
+        if self.rooms.get(room).is_some_and(removable) {
+            self.rooms.remove(room);
+        }
+    }
+
+    /// Trims every history and forgets the rooms `removable` lets go.
+    pub fn sweep(&mut self, now: Instant, removable: impl Fn(&Room<X>) -> bool) {
+        let bounds = self.config.history_bounds();
+        self.rooms.retain(|_, room| {
+            room.history.trim(now, &bounds);
+            !removable(room)
+        });
+    }
+}
+
+/// One presence diff for `to`, encoded once.
+fn presence_diff(
+    room: &str,
+    joined: Vec<Member>,
+    left: Vec<Member>,
+    to: Arc<[ConnId]>,
+) -> Delivery {
+    let diff = Frame::Presence(frame::Presence {
+        room: room.to_owned(),
+        joined,
+        left,
+    });
+    Delivery::live(Recipients::Many(to), Bytes::from(encode(&diff)))
+}
