@@ -414,10 +414,12 @@ pub fn hammer_section(shell: &Shell, quick: bool) -> Result<String> {
          | error frames received | {errors} |\n\
          | healthy messages expected / received | {expected} / {received} |\n\
          | healthy missing / duplicates / out of order | {missing} / {dups} / {ooo} |\n\
-         | server RSS start / peak / end | {s:.1} / {p:.1} / {e:.1} MiB |\n\
+         | server RSS start / half way / peak / end | {s:.1} / {m:.1} / {p:.1} / {e:.1} MiB |\n\
          | RSS bound (start + {connections} × {per} KiB) | {b:.1} MiB |\n\
          | server alive and answering after | {alive} |\n\n\
-         Closes by code (or how the connection ended): {closes}.\n\n\
+         Closes by code (or how the connection ended): {closes}. A junk connection \
+         goes on sending after the server's close frame, so the server's TCP close can \
+         reset it before that frame is read (`no close frame`).\n\n\
          Connections the server dropped without a close frame, by the last junk sent: \
          {dropped}.\n\n{verdict}\n",
         seed = json::string(&line, "seed").unwrap_or("?"),
@@ -431,6 +433,7 @@ pub fn hammer_section(shell: &Shell, quick: bool) -> Result<String> {
         dups = n("healthy_duplicates"),
         ooo = n("healthy_out_of_order"),
         s = mib(start),
+        m = mib(n("rss_mid_kib")),
         p = mib(peak),
         e = mib(n("rss_end_kib")),
         per = RSS_PER_CONNECTION_KIB,

@@ -114,9 +114,10 @@ pub async fn run(args: Args) -> Result<(), String> {
     let first_seq = subscriber.joined_seq;
 
     let stop = Arc::new(AtomicBool::new(false));
-    let sampler = tokio::spawn(sample_rss(args.pid, stop.clone()));
     let junk = Arc::new(Junk::default());
     let deadline = Instant::now() + Duration::from_secs(args.seconds);
+    let half = Instant::now() + Duration::from_secs(args.seconds) / 2;
+    let sampler = tokio::spawn(sample_rss(args.pid, half, stop.clone()));
     let workers: Vec<_> = (0..args.connections)
         .map(|i| {
             let junk = junk.clone();
@@ -187,6 +188,7 @@ pub async fn run(args: Args) -> Result<(), String> {
         "healthy_error": publisher_error.or(check.error),
         "rss_before_kib": rss_before,
         "rss_start_kib": rss.start,
+        "rss_mid_kib": rss.mid,
         "rss_peak_kib": rss.peak,
         "rss_end_kib": rss.end,
         "server_alive": alive && rss.alive,
@@ -229,15 +231,18 @@ async fn connect(addr: SocketAddr, protocols: &'static str) -> Result<Ws, String
 /// RSS readings of the server, in KiB.
 struct RssSamples {
     start: u64,
+    /// Half way through the junk: with `start` and `end`, whether it keeps growing.
+    mid: u64,
     peak: u64,
     end: u64,
     alive: bool,
 }
 
-/// Reads the server's RSS every 100 ms until `stop`.
-async fn sample_rss(pid: u32, stop: Arc<AtomicBool>) -> RssSamples {
+/// Reads the server's RSS every 100 ms until `stop`, noting it at `half`.
+async fn sample_rss(pid: u32, half: Instant, stop: Arc<AtomicBool>) -> RssSamples {
     let mut samples = RssSamples {
         start: 0,
+        mid: 0,
         peak: 0,
         end: 0,
         alive: true,
@@ -247,6 +252,9 @@ async fn sample_rss(pid: u32, stop: Arc<AtomicBool>) -> RssSamples {
             Ok((now, _)) => {
                 if samples.start == 0 {
                     samples.start = now;
+                }
+                if samples.mid == 0 && Instant::now() >= half {
+                    samples.mid = now;
                 }
                 samples.peak = samples.peak.max(now);
                 samples.end = now;
@@ -344,10 +352,15 @@ async fn read_until_closed(mut stream: Stream, junk: Arc<Junk>) -> String {
             Some(Ok(Message::Close(Some(frame)))) => return u16::from(frame.code).to_string(),
             Some(Ok(Message::Close(None))) => return "close without code".to_owned(),
             Some(Ok(_)) => {}
-            Some(Err(_)) => return "no close frame (connection dropped)".to_owned(),
+            Some(Err(e)) => return format!("no close frame ({})", short(&e.to_string())),
             None => return "no close frame (stream ended)".to_owned(),
         }
     }
+}
+
+/// An error's text up to its first `:` (`Connection reset by peer (os error 104)`).
+fn short(error: &str) -> String {
+    error.chars().take(70).collect()
 }
 
 /// The next junk to send, and what kind of junk it is: usually one message, a flood or a
