@@ -1,13 +1,20 @@
 //! The server side: one [`Server`] per node owns every connection's state machine and the
 //! room [`Hub`]. The driver feeds it bytes and decisions and writes what it returns.
 
+mod cluster;
+mod config;
 mod connection;
+mod events;
 mod history;
 mod presence;
 mod replay;
 mod rooms;
+mod timers;
 
+use cluster::PendingSync;
+pub use config::ServerConfig;
 pub use connection::{ConnState, ServerConnection};
+pub use events::{ServerEvent, ServerTransmit};
 pub use rooms::{
     ConnId, Delivery, FrameClass, Hub, HubConfig, JoinOutcome, JoinRefused, JoinRequest, Joining,
     MemberChange, Notice, Publishing, Recipients, RoomState, Start,
@@ -19,187 +26,14 @@ use bytes::Bytes;
 use core::time::Duration;
 
 use crate::close;
-use crate::codec::{DEFAULT_MAX_FRAME_BYTES, encode};
+use crate::codec::encode;
 use crate::error::ErrorCode;
 use crate::frame::{self, AnnouncedLimits, ErrorBody, Frame, Id, Payload};
-use crate::heartbeat::HeartbeatConfig;
-use crate::negotiate::{
-    AppSchema, PROTOCOL_MARKER, ProtocolSelection, SUPPORTED_PROTOCOLS, select_protocol,
-};
-use crate::rate::RateLimit;
-use crate::time::{Instant, earliest};
+use crate::negotiate::{PROTOCOL_MARKER, ProtocolSelection, SUPPORTED_PROTOCOLS, select_protocol};
+use crate::time::Instant;
 use connection::Inbound;
 use presence::Ending;
-
-/// Everything a server node is configured with. Every field has a documented default.
-#[derive(Debug, Clone)]
-pub struct ServerConfig {
-    /// The application schema the server speaks. Default `"default"` v1.
-    pub app: AppSchema,
-    /// Heartbeat timings announced to clients. Default 25 s interval, 10 s timeout.
-    pub heartbeat: HeartbeatConfig,
-    /// Largest accepted frame in bytes. Default 64 KiB.
-    pub max_frame_bytes: usize,
-    /// Per-connection rate limit. Default 100 frames/s, burst 200.
-    pub rate: RateLimit,
-    /// Rooms, presence and history.
-    pub hub: HubConfig,
-    /// How long the server waits for a client's answer to its request. Default 10 s.
-    pub request_timeout: Duration,
-    /// How long a new connection has, from its upgrade, to send `hello`. Default 10 s.
-    pub hello_timeout: Duration,
-    /// Malformed frames tolerated (each answered with `error`) before closing 1007. Default 10.
-    pub max_bad_frames: u32,
-    /// Emit [`ServerEvent::Authenticate`] for each hello (else everyone is accepted,
-    /// as user `conn-<id>`). Default false.
-    pub authenticate: bool,
-    /// Emit [`ServerEvent::AuthorizeJoin`] for each join (else every join is allowed). Default false.
-    pub authorize_joins: bool,
-    /// Emit [`ServerEvent::Request`] for client requests (else they fail with `no_handler`). Default false.
-    pub handle_requests: bool,
-    /// How often connection deadlines are checked. Default 1 s.
-    pub sweep_interval: Duration,
-    /// Longest room name in bytes. Default 256.
-    pub max_room_name: usize,
-    /// User ids of connections accepted without authentication are this prefix and the
-    /// connection id. Default `"conn-"`; a cluster node adds its own name so ids stay
-    /// unique across nodes.
-    pub anonymous_prefix: String,
-}
-
-impl Default for ServerConfig {
-    fn default() -> Self {
-        ServerConfig {
-            app: AppSchema::default(),
-            heartbeat: HeartbeatConfig::default(),
-            max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
-            rate: RateLimit::default(),
-            hub: HubConfig::default(),
-            request_timeout: Duration::from_secs(10),
-            hello_timeout: Duration::from_secs(10),
-            max_bad_frames: 10,
-            authenticate: false,
-            authorize_joins: false,
-            handle_requests: false,
-            sweep_interval: Duration::from_secs(1),
-            max_room_name: 256,
-            anonymous_prefix: String::from("conn-"),
-        }
-    }
-}
-
-/// What the driver must do next.
-#[derive(Debug, Clone)]
-#[must_use]
-pub enum ServerTransmit {
-    /// Write these bytes, as one text frame, to every recipient.
-    Frame(Delivery),
-    /// Send a close frame with this code and reason, then drop the connection. The server
-    /// has already forgotten it; do not report its later events.
-    Close {
-        /// The connection.
-        conn: ConnId,
-        /// The close code.
-        code: u16,
-        /// The reason (at most 123 bytes).
-        reason: String,
-    },
-}
-
-/// A decision or notice for the application.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum ServerEvent {
-    /// A client said hello: answer with [`Server::accept`] or [`Server::reject`].
-    Authenticate {
-        /// The connection.
-        conn: ConnId,
-        /// The token from `hello`, if any.
-        token: Option<String>,
-    },
-    /// A client wants to join a room: answer with [`Server::allow_join`] or [`Server::deny_join`].
-    AuthorizeJoin {
-        /// The connection.
-        conn: ConnId,
-        /// The authenticated user.
-        user: String,
-        /// The join's id.
-        id: Id,
-        /// The room.
-        room: String,
-    },
-    /// A client request: answer with [`Server::respond`].
-    Request {
-        /// The connection.
-        conn: ConnId,
-        /// The authenticated user.
-        user: String,
-        /// The request's id.
-        id: Id,
-        /// The room the request is about, if any.
-        room: Option<String>,
-        /// The payload.
-        data: Payload,
-    },
-    /// Clustered: a member publishes; the broker numbers and spreads the message, then
-    /// answer with [`Server::handle_published`]. The event itself comes back to every
-    /// node through [`Server::handle_remote_event`].
-    Publish {
-        /// The connection.
-        conn: ConnId,
-        /// The publish's id.
-        id: Id,
-        /// The room.
-        room: String,
-        /// The publishing user.
-        from: String,
-        /// The payload.
-        data: Payload,
-    },
-    /// Clustered: a join needs the room's state from the broker (recording the user's
-    /// arrival first when `arrive`); answer with [`Server::handle_synced`].
-    Sync {
-        /// The connection.
-        conn: ConnId,
-        /// The join's id.
-        id: Id,
-        /// The room.
-        room: String,
-        /// The joining user.
-        user: String,
-        /// Presence metadata.
-        meta: Option<Payload>,
-        /// Whether the user is new to the room on this node.
-        arrive: bool,
-        /// Where the joiner starts reading: the broker need send only the history that
-        /// serves it (after a resume position, or the last `history` messages).
-        start: Start,
-    },
-    /// Clustered: `user` has no connection left in `room` on this node; the broker
-    /// announces the departure if no other node has the user either.
-    Depart {
-        /// The room.
-        room: String,
-        /// The user.
-        user: String,
-    },
-    /// The answer to a request made with [`Server::request`].
-    Response {
-        /// The connection.
-        conn: ConnId,
-        /// The id [`Server::request`] returned.
-        id: Id,
-        /// The answer, or why there is none (`timeout`, `unavailable` when the connection closed).
-        result: Result<Payload, ErrorBody>,
-    },
-}
-
-/// A cluster node's join waiting for the broker.
-struct PendingSync {
-    request: JoinRequest,
-    user: String,
-    arrive: bool,
-}
+use timers::{Timer, TimerTable};
 
 /// One connection's state, boxed in [`Server`]'s table: the table keeps spare room (up to
 /// half of it) for growth, and spare room costs a pointer instead of a 300-byte entry.
@@ -232,7 +66,7 @@ pub struct Server {
     conns: HashMap<ConnId, Box<Conn>>,
     transmits: VecDeque<ServerTransmit>,
     events: VecDeque<ServerEvent>,
-    next_sweep: Option<Instant>,
+    timers: TimerTable,
     syncs: HashMap<(ConnId, Id), PendingSync>,
     unavailable: Option<String>,
 }
@@ -262,7 +96,7 @@ impl Server {
             conns: HashMap::new(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
-            next_sweep: None,
+            timers: TimerTable::default(),
             syncs: HashMap::new(),
             unavailable: None,
         }
@@ -324,8 +158,9 @@ impl Server {
                 app: None,
             }),
         );
-        if self.next_sweep.is_none() {
-            self.next_sweep = Some(now + self.config.sweep_interval);
+        if self.timers.get(Timer::Sweep).is_none() {
+            let at = now + self.config.sweep_interval;
+            self.timers.set(Timer::Sweep, Some(at));
         }
     }
 
@@ -604,88 +439,6 @@ impl Server {
         self.send_error(conn, Some(id), Some(room), e.code, e.message);
     }
 
-    /// Clustered: the broker's answer to [`ServerEvent::Sync`]. The join completes with
-    /// the room's state, or fails with the broker's error (the connection stays open).
-    pub fn handle_synced(
-        &mut self,
-        now: Instant,
-        conn: ConnId,
-        id: Id,
-        result: Result<RoomState, ErrorBody>,
-    ) {
-        let Some(PendingSync {
-            request,
-            user,
-            arrive,
-        }) = self.syncs.remove(&(conn, id))
-        else {
-            return;
-        };
-        let room = request.room.clone();
-        let outcome = match result {
-            Ok(state) if self.conns.contains_key(&conn) => self
-                .hub
-                .join_synced(now, conn, &user, request, state)
-                .map_err(|refused| refused.to_error()),
-            // The connection is gone: nobody to tell.
-            Ok(_) => Err(ErrorBody {
-                code: ErrorCode::Unavailable,
-                message: String::new(),
-            }),
-            Err(e) => Err(e),
-        };
-        if let Err(e) = outcome {
-            self.hub.cancel_join(&room);
-            // The broker counted an arrival that will not stay.
-            if arrive && !self.hub.is_present(&room, &user) {
-                self.events.push_back(ServerEvent::Depart {
-                    room: room.clone(),
-                    user,
-                });
-            }
-            if self.conns.contains_key(&conn) {
-                self.send_refusal(conn, id, room, e);
-            }
-        }
-        self.drain_hub(now);
-    }
-
-    /// Clustered: the broker's answer to [`ServerEvent::Publish`]: the sequence number it
-    /// gave the message (acknowledged to the publisher), or why it could not take it.
-    pub fn handle_published(
-        &mut self,
-        conn: ConnId,
-        id: Id,
-        room: String,
-        result: Result<u64, ErrorBody>,
-    ) {
-        match result {
-            Ok(seq) => self.send(conn, &Frame::Ack(frame::Ack { id, seq })),
-            Err(e) => self.send_error(conn, Some(id), Some(room), e.code, e.message),
-        }
-    }
-
-    /// Clustered: an event the broker numbered (`frame` is the encoded `event`).
-    /// Connections of a room that missed messages are closed with 1013, so their clients
-    /// resume from the broker's history.
-    pub fn handle_remote_event(
-        &mut self,
-        now: Instant,
-        room: &str,
-        epoch: u64,
-        seq: u64,
-        frame: Bytes,
-    ) {
-        self.hub.apply_event(now, room, epoch, seq, frame);
-        self.drain_hub(now);
-    }
-
-    /// Clustered: the broker announces a member change in `room`.
-    pub fn handle_remote_member(&mut self, now: Instant, room: &str, change: MemberChange) {
-        self.hub.apply_member(room, change);
-        self.drain_hub(now);
-    }
-
     fn take_pending_join(&mut self, conn: ConnId, id: Id) -> Option<JoinRequest> {
         self.conns.get_mut(&conn)?.pending_joins.remove(&id)
     }
@@ -817,20 +570,22 @@ impl Server {
         self.hub.disconnect(now, conn, ending);
         self.drain_hub(now);
         if self.conns.is_empty() && self.hub.poll_timeout().is_none() {
-            self.next_sweep = None;
+            self.timers.set(Timer::Sweep, None);
         }
     }
 
     /// When [`Server::handle_timeout`] must next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        earliest(self.next_sweep, self.hub.poll_timeout())
+        self.timers.next()
     }
 
     /// Checks deadlines: hello and heartbeat timeouts, request timeouts, lingering presence.
     pub fn handle_timeout(&mut self, now: Instant) {
-        self.hub.handle_timeout(now);
-        self.drain_hub(now);
-        if self.next_sweep.is_none_or(|t| t > now) {
+        if self.timers.is_due(Timer::Linger, now) {
+            self.hub.handle_timeout(now);
+            self.drain_hub(now);
+        }
+        if !self.timers.is_due(Timer::Sweep, now) {
             return;
         }
         self.hub.sweep(now);
@@ -857,11 +612,8 @@ impl Server {
         for (conn, (code, reason)) in dead {
             self.close(now, conn, code, reason, Ending::Abrupt);
         }
-        self.next_sweep = if self.conns.is_empty() {
-            None
-        } else {
-            Some(now + self.config.sweep_interval)
-        };
+        let next = (!self.conns.is_empty()).then(|| now + self.config.sweep_interval);
+        self.timers.set(Timer::Sweep, next);
     }
 
     /// The next thing to write.
@@ -901,6 +653,7 @@ impl Server {
             );
             self.close(now, conn, close::TRY_AGAIN_LATER, reason, Ending::Abrupt);
         }
+        self.timers.set(Timer::Linger, self.hub.poll_timeout());
     }
 
     fn send(&mut self, conn: ConnId, frame: &Frame) {

@@ -1,0 +1,111 @@
+//! What a server node hands its driver: frames and closes to write, and decisions or
+//! notices for the application.
+
+use super::{ConnId, Delivery, Start};
+use crate::frame::{ErrorBody, Id, Payload};
+
+/// What the driver must do next.
+#[derive(Debug, Clone)]
+#[must_use]
+pub enum ServerTransmit {
+    /// Write these bytes, as one text frame, to every recipient.
+    Frame(Delivery),
+    /// Send a close frame with this code and reason, then drop the connection. The server
+    /// has already forgotten it; do not report its later events.
+    Close {
+        /// The connection.
+        conn: ConnId,
+        /// The close code.
+        code: u16,
+        /// The reason (at most 123 bytes).
+        reason: String,
+    },
+}
+
+/// A decision or notice for the application.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ServerEvent {
+    /// A client said hello: answer with [`super::Server::accept`] or [`super::Server::reject`].
+    Authenticate {
+        /// The connection.
+        conn: ConnId,
+        /// The token from `hello`, if any.
+        token: Option<String>,
+    },
+    /// A client wants to join a room: answer with [`super::Server::allow_join`] or [`super::Server::deny_join`].
+    AuthorizeJoin {
+        /// The connection.
+        conn: ConnId,
+        /// The authenticated user.
+        user: String,
+        /// The join's id.
+        id: Id,
+        /// The room.
+        room: String,
+    },
+    /// A client request: answer with [`super::Server::respond`].
+    Request {
+        /// The connection.
+        conn: ConnId,
+        /// The authenticated user.
+        user: String,
+        /// The request's id.
+        id: Id,
+        /// The room the request is about, if any.
+        room: Option<String>,
+        /// The payload.
+        data: Payload,
+    },
+    /// Clustered: a member publishes; the broker numbers and spreads the message, then
+    /// answer with [`super::Server::handle_published`]. The event itself comes back to every
+    /// node through [`super::Server::handle_remote_event`].
+    Publish {
+        /// The connection.
+        conn: ConnId,
+        /// The publish's id.
+        id: Id,
+        /// The room.
+        room: String,
+        /// The publishing user.
+        from: String,
+        /// The payload.
+        data: Payload,
+    },
+    /// Clustered: a join needs the room's state from the broker (recording the user's
+    /// arrival first when `arrive`); answer with [`super::Server::handle_synced`].
+    Sync {
+        /// The connection.
+        conn: ConnId,
+        /// The join's id.
+        id: Id,
+        /// The room.
+        room: String,
+        /// The joining user.
+        user: String,
+        /// Presence metadata.
+        meta: Option<Payload>,
+        /// Whether the user is new to the room on this node.
+        arrive: bool,
+        /// Where the joiner starts reading: the broker need send only the history that
+        /// serves it (after a resume position, or the last `history` messages).
+        start: Start,
+    },
+    /// Clustered: `user` has no connection left in `room` on this node; the broker
+    /// announces the departure if no other node has the user either.
+    Depart {
+        /// The room.
+        room: String,
+        /// The user.
+        user: String,
+    },
+    /// The answer to a request made with [`super::Server::request`].
+    Response {
+        /// The connection.
+        conn: ConnId,
+        /// The id [`super::Server::request`] returned.
+        id: Id,
+        /// The answer, or why there is none (`timeout`, `unavailable` when the connection closed).
+        result: Result<Payload, ErrorBody>,
+    },
+}

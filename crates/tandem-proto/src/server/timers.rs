@@ -1,0 +1,61 @@
+//! Every deadline of a server node in one table (quinn's `TimerTable`): the driver arms one
+//! timer at [`TimerTable::next`], and `handle_timeout` fires each timer that is due.
+
+use crate::time::Instant;
+
+/// A server node's timers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Timer {
+    /// The sweep over connections (hello and heartbeat deadlines, request timeouts) and
+    /// rooms (aged history, rooms nothing keeps). Runs every `sweep_interval` while there
+    /// are connections.
+    Sweep = 0,
+    /// The earliest end of a lingering member's presence.
+    Linger = 1,
+}
+
+/// When each [`Timer`] fires, if armed.
+#[derive(Debug, Default)]
+pub(crate) struct TimerTable {
+    at: [Option<Instant>; 2],
+}
+
+impl TimerTable {
+    /// Arms `timer` at `at`, or stops it with `None`.
+    pub fn set(&mut self, timer: Timer, at: Option<Instant>) {
+        self.at[timer as usize] = at;
+    }
+
+    /// When `timer` fires, if armed.
+    pub fn get(&self, timer: Timer) -> Option<Instant> {
+        self.at[timer as usize]
+    }
+
+    /// Whether `timer` is armed and due at `now`.
+    pub fn is_due(&self, timer: Timer, now: Instant) -> bool {
+        self.get(timer).is_some_and(|t| t <= now)
+    }
+
+    /// The earliest armed timer.
+    pub fn next(&self) -> Option<Instant> {
+        self.at.iter().flatten().min().copied()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_next_deadline_is_the_earliest_armed_timer() {
+        let mut t = TimerTable::default();
+        assert_eq!(t.next(), None);
+        t.set(Timer::Sweep, Some(Instant::from_millis(2_000)));
+        t.set(Timer::Linger, Some(Instant::from_millis(1_500)));
+        assert_eq!(t.next(), Some(Instant::from_millis(1_500)));
+        assert!(t.is_due(Timer::Linger, Instant::from_millis(1_500)));
+        assert!(!t.is_due(Timer::Sweep, Instant::from_millis(1_500)));
+        t.set(Timer::Linger, None);
+        assert_eq!(t.next(), Some(Instant::from_millis(2_000)));
+    }
+}
