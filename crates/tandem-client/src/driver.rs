@@ -2,9 +2,7 @@
 //! commands, and which operation each answer completes. The transports (`native`, `wasm`)
 //! only move bytes and time in and out.
 
-use tandem_proto::{
-    ClientEvent, ConnectionState, Id, Instant, Payload, Session, Table, TokenError,
-};
+use tandem_proto::{ClientEvent, ConnectionState, Instant, Payload, Session, TokenError};
 
 use crate::client::Command;
 #[cfg(not(target_arch = "wasm32"))]
@@ -14,6 +12,7 @@ use crate::config::TokenReply;
 use crate::config::{Config, TokenProvider};
 use crate::error::Error;
 use crate::event::Joined;
+use crate::in_flight::InFlight;
 
 /// Where an operation's answer goes: called once, with the result. (`Send` natively, where
 /// the driver runs on a tokio task; not in the browser, where it may hold JS functions.)
@@ -42,7 +41,7 @@ enum Waiting {
 pub(crate) struct Driver {
     pub session: Session,
     sink: Option<Sink>,
-    waiting: Table<Id, Waiting>,
+    waiting: InFlight<Waiting>,
     closers: Vec<Reply<()>>,
     token_provider: Option<TokenProvider>,
     /// Whether the session asked for a token the transport has not fetched yet.
@@ -62,7 +61,7 @@ impl Driver {
         Driver {
             session: Session::new(protocol, seed.unwrap_or_else(fresh_seed)),
             sink: Some(sink),
-            waiting: Table::new(),
+            waiting: InFlight::new(),
             closers: Vec::new(),
             token_provider,
             token_wanted: false,

@@ -30,6 +30,7 @@ mod driver;
 mod endpoints;
 mod error;
 mod event;
+mod in_flight;
 #[cfg(not(target_arch = "wasm32"))]
 mod native;
 #[cfg(not(target_arch = "wasm32"))]

@@ -9,7 +9,7 @@ use std::rc::{Rc, Weak};
 
 use gloo_timers::callback::Timeout;
 use tandem_proto::{
-    ClientEvent, ConnectionState, ErrorBody, Fifo, Id, Instant, Payload, Transmit, close,
+    ClientEvent, ConnectionState, ErrorBody, Id, Instant, Payload, Transmit, close,
 };
 use tokio::sync::mpsc;
 use wasm_bindgen::JsCast;
@@ -153,7 +153,8 @@ enum Out {
 /// The client, and what it hands to the application.
 struct Host {
     web: RefCell<Web>,
-    out: Rc<RefCell<Fifo<Out>>>,
+    /// What waits to be handed to the application, oldest first.
+    out: Rc<RefCell<Vec<Out>>>,
     /// The application's event callback; let go once the client is closed for good.
     on_event: RefCell<Option<Sink>>,
 }
@@ -195,10 +196,10 @@ impl CallbackClient {
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
         let fresh_seed = || (js_sys::Math::random() * 9_007_199_254_740_992.0) as u64;
         let endpoints = endpoints.map(|url| resolve(&url).unwrap_or(url));
-        let out: Rc<RefCell<Fifo<Out>>> = Rc::default();
+        let out: Rc<RefCell<Vec<Out>>> = Rc::default();
         let sink = {
             let out = out.clone();
-            Box::new(move |event| out.borrow_mut().push_back(Out::Event(event)))
+            Box::new(move |event| out.borrow_mut().push(Out::Event(event)))
         };
         let host: Shared = Rc::new(Host {
             web: RefCell::new(Web {
@@ -302,7 +303,7 @@ impl CallbackClient {
         let out = self.host.out.clone();
         Box::new(move |result| {
             out.borrow_mut()
-                .push_back(Out::Answer(Box::new(move || reply(result))));
+                .push(Out::Answer(Box::new(move || reply(result))));
         })
     }
 
@@ -421,15 +422,21 @@ fn deliver(host: &Host) {
         return;
     };
     loop {
-        let next = host.out.borrow_mut().pop_front();
-        match next {
-            Some(Out::Event(event)) => {
-                if let Some(f) = on_event.as_mut() {
-                    f(event);
+        // Taken a batch at a time: what the callbacks add comes after the whole batch, so
+        // the order holds, and a `Vec` is the least code in the wasm.
+        let batch = std::mem::take(&mut *host.out.borrow_mut());
+        if batch.is_empty() {
+            break;
+        }
+        for next in batch {
+            match next {
+                Out::Event(event) => {
+                    if let Some(f) = on_event.as_mut() {
+                        f(event);
+                    }
                 }
+                Out::Answer(answer) => answer(),
             }
-            Some(Out::Answer(answer)) => answer(),
-            None => break,
         }
     }
     if host.web.try_borrow().is_ok_and(|w| w.driver.is_closed()) {

@@ -8,7 +8,7 @@
 /// It exists for the browser: a `VecDeque` costs the npm package's wasm about 1.5 KB of
 /// code for every item type it holds; this costs a few hundred bytes, the code of `Vec`.
 #[derive(Debug, Clone)]
-pub struct Fifo<T> {
+pub(crate) struct Fifo<T> {
     /// Items pushed since the last refill, oldest first.
     back: Vec<T>,
     /// Items to pop, newest first: the next one is at the end.
@@ -49,7 +49,8 @@ impl<T> Fifo<T> {
         self.front.len() + self.back.len()
     }
 
-    /// Whether there are none.
+    /// Whether there are none (only the tests ask).
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.front.is_empty() && self.back.is_empty()
     }

@@ -61,7 +61,6 @@ pub use codec::{
     decode_payload, encode, encode_event_around_seq, encode_members, encode_payload,
 };
 pub use error::ErrorCode;
-pub use fifo::Fifo;
 pub use frame::{ErrorBody, Frame, Id, Kind, Member, Payload};
 pub use heartbeat::{Heartbeat, HeartbeatAction, HeartbeatConfig};
 pub use negotiate::{
@@ -74,7 +73,6 @@ pub use server::{
     Recipients, RoomState, Server, ServerConfig, ServerConnection, ServerEvent, ServerTransmit,
     Start,
 };
-pub use table::Table;
 pub use time::Instant;
 
 /// Public wrappers for the fuzz targets in `fuzz/` (feature `fuzzing`, off by default).

@@ -12,7 +12,7 @@ use std::borrow::Borrow;
 /// It exists for the browser: a `BTreeMap` and a `HashMap` cost the npm package's wasm
 /// about 19 KB of code, and a `VecDeque` 1.5 KB per table; this costs the code of `Vec`.
 #[derive(Debug, Clone)]
-pub struct Table<K, V> {
+pub(crate) struct Table<K, V> {
     /// Sorted by key; `None` is a removed entry.
     slots: Vec<(K, Option<V>)>,
     /// How many slots hold a value.
@@ -145,12 +145,14 @@ impl<K: Ord, V> Table<K, V> {
         self.slots.drain(..).filter_map(|(k, v)| v.map(|v| (k, v)))
     }
 
-    /// How many entries there are.
+    /// How many entries there are (only the tests ask).
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.len
     }
 
-    /// Whether there are none.
+    /// Whether there are none (only the tests ask).
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
