@@ -138,16 +138,12 @@ pub fn frame() -> impl Strategy<Value = Frame> {
         }),
         (id(), prop::option::of(text()), payload())
             .prop_map(|(id, room, data)| Frame::Request(Request { id, room, data })),
-        (
-            id(),
-            prop::result::maybe_ok(payload(), (code(), text()))
-        )
-            .prop_map(|(id, result)| {
-                Frame::Response(Response {
-                    id,
-                    result: result.map_err(|(code, message)| ErrorBody { code, message }),
-                })
-            }),
+        (id(), prop::result::maybe_ok(payload(), (code(), text()))).prop_map(|(id, result)| {
+            Frame::Response(Response {
+                id,
+                result: result.map_err(|(code, message)| ErrorBody { code, message }),
+            })
+        }),
         (
             text(),
             prop::collection::vec(member(), 0..3),
