@@ -12,98 +12,16 @@ use tandem_proto::{
 };
 use tokio::sync::{mpsc, oneshot, watch};
 
+use crate::command::{Command, JoinOptions, Reply, Sink};
 use crate::config::Config;
-use crate::driver::{Reply, Sink};
 use crate::endpoints::Endpoints;
 use crate::error::Error;
 use crate::event::{Event, IncomingRequest, Joined, Responder};
-
-/// What the handle asks the driver task.
-pub(crate) enum Command {
-    Join {
-        room: String,
-        meta: Option<Payload>,
-        history: u32,
-        reply: Reply<Joined>,
-    },
-    Leave {
-        room: String,
-        reply: Reply<()>,
-    },
-    Publish {
-        room: String,
-        data: Payload,
-        reply: Reply<u64>,
-    },
-    Request {
-        room: Option<String>,
-        data: Payload,
-        reply: Reply<Payload>,
-    },
-    Respond {
-        id: Id,
-        result: Result<Payload, ErrorBody>,
-    },
-    Close {
-        reply: Reply<()>,
-    },
-    /// Drop the transport as a network failure would.
-    DropConnection,
-    /// Skip the backoff wait and reconnect now.
-    ReconnectNow,
-}
-
-/// `url` and the configured fallbacks, each checked.
-pub(crate) fn endpoints(url: &str, config: &Config) -> Result<Endpoints, Error> {
-    crate::transport::check_url(url)?;
-    for fallback in &config.fallback_urls {
-        crate::transport::check_url(fallback)?;
-    }
-    Ok(Endpoints::new(url.to_owned(), &config.fallback_urls))
-}
 
 struct Inner {
     commands: mpsc::UnboundedSender<Command>,
     state: watch::Receiver<ConnectionState>,
     events: Mutex<Option<mpsc::UnboundedReceiver<ClientEvent>>>,
-}
-
-/// Options of a join.
-#[derive(Debug, Clone, Default)]
-#[must_use]
-pub struct JoinOptions {
-    meta: Option<Payload>,
-    history: u32,
-}
-
-impl JoinOptions {
-    /// No presence metadata, no history.
-    pub fn new() -> Self {
-        JoinOptions::default()
-    }
-
-    /// Presence metadata shown to the room's members (a name, a colour...).
-    pub fn meta<T: Serialize + ?Sized>(mut self, meta: &T) -> Result<Self, Error> {
-        self.meta = Some(encode_payload(meta).map_err(|e| Error::Payload(e.to_string()))?);
-        Ok(self)
-    }
-
-    /// Presence metadata already encoded as JSON.
-    pub fn raw_meta(mut self, meta: Payload) -> Self {
-        self.meta = Some(meta);
-        self
-    }
-
-    /// Replays up to `n` recent messages on join (as [`Event::Message`]s).
-    pub fn history(mut self, n: u32) -> Self {
-        self.history = n;
-        self
-    }
-
-    /// The metadata and the history count.
-    pub(crate) fn into_parts(self) -> (Option<Payload>, u32) {
-        (self.meta, self.history)
-    }
 }
 
 /// A connection to a tandem server, typed with the application's message type `M` (the
@@ -164,7 +82,8 @@ impl<M: Serialize + DeserializeOwned> Client<M> {
     // threads; the handle is the same `Arc` on both targets.
     #[cfg_attr(target_arch = "wasm32", allow(clippy::arc_with_non_send_sync))]
     pub fn start(url: &str, config: Config) -> Result<Self, Error> {
-        let endpoints = endpoints(url, &config)?;
+        let endpoints =
+            Endpoints::checked(url, &config.fallback_urls, crate::transport::check_url)?;
         let (commands, command_rx) = mpsc::unbounded_channel();
         let (events, event_rx) = mpsc::unbounded_channel();
         let (state, state_rx) = watch::channel(ConnectionState::Idle);

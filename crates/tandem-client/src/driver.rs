@@ -1,33 +1,57 @@
 //! The target-independent half of a client driver: the protocol session, the handle's
-//! commands, and which operation each answer completes. The transports (`native`, `wasm`)
-//! only move bytes and time in and out.
+//! commands, which operation each answer completes, and what each of the session's
+//! [`Transmit`]s does. A target plugs in through [`Platform`] (a clock, a random source,
+//! one timer, one WebSocket at a time), the way quinn's `Runtime` lets one endpoint run on
+//! several async runtimes; the transports (`native`, `web`) implement it and feed the
+//! socket's and the timer's events back in.
+//!
+//! The driver is generic over its platform rather than holding a `dyn Platform`: each
+//! target has exactly one, so the code is built once per target and the calls are direct
+//! (the npm package's wasm pays for no vtable and no second copy).
 
-use tandem_proto::{ClientEvent, ConnectionState, Instant, Payload, Session, TokenError};
+use tandem_proto::{ClientEvent, ConnectionState, Instant, Payload, Session, TokenError, Transmit};
 
-use crate::client::Command;
+use crate::command::{Command, Reply, Sink};
 #[cfg(not(target_arch = "wasm32"))]
 use crate::config::TokenFuture;
 #[cfg(target_arch = "wasm32")]
 use crate::config::TokenReply;
 use crate::config::{Config, TokenProvider};
+use crate::endpoints::Endpoints;
 use crate::error::Error;
 use crate::event::Joined;
 use crate::in_flight::InFlight;
 
-/// Where an operation's answer goes: called once, with the result. (`Send` natively, where
-/// the driver runs on a tokio task; not in the browser, where it may hold JS functions.)
-#[cfg(not(target_arch = "wasm32"))]
-pub(crate) type Reply<T> = Box<dyn FnOnce(Result<T, Error>) + Send>;
-/// Where an operation's answer goes: called once, with the result.
-#[cfg(target_arch = "wasm32")]
-pub(crate) type Reply<T> = Box<dyn FnOnce(Result<T, Error>)>;
+/// What a driver needs of its target. The calls are synchronous: a target whose socket
+/// writes are asynchronous queues them here and writes them out after [`Driver::pump`].
+/// What the socket and the timer report comes back through the driver's `on_*` methods.
+pub(crate) trait Platform {
+    /// The time now, on the clock the session's deadlines are read against.
+    fn now(&self) -> Instant;
 
-/// Where the session's events go, in order; dropped once the session is closed for good.
-#[cfg(not(target_arch = "wasm32"))]
-pub(crate) type Sink = Box<dyn FnMut(ClientEvent) + Send>;
-/// Where the session's events go, in order; dropped once the session is closed for good.
-#[cfg(target_arch = "wasm32")]
-pub(crate) type Sink = Box<dyn FnMut(ClientEvent)>;
+    /// A seed for the reconnect jitter, from the target's random source.
+    fn random_seed(&self) -> u64;
+
+    /// Sets the one timer to fire at `deadline` (`None`: nothing is due); when it fires
+    /// the target calls [`Driver::on_timeout`]. Firing early is harmless.
+    fn arm(&mut self, deadline: Option<Instant>);
+
+    /// Starts opening a WebSocket to `url` offering `protocols`, in place of any socket
+    /// held (which the session already counts closed). Its outcome comes back through
+    /// [`Driver::on_open`] or [`Driver::on_closed`]; `Err` says why it could not start.
+    fn open(&mut self, url: &str, protocols: &[String]) -> Result<(), String>;
+
+    /// Sends a text frame on the open socket (or queues it, in order); `false` when there
+    /// is no open socket or it refused, in which case the socket is let go of.
+    fn send(&mut self, text: String) -> bool;
+
+    /// Closes the socket, opening or open, with `code` and `reason`. The session counts it
+    /// closed already, so none of its later events may be reported.
+    fn close(&mut self, code: u16, reason: String);
+
+    /// Lets go of the socket, opening or open, as a network failure would.
+    fn drop_socket(&mut self);
+}
 
 /// An operation waiting for its answer.
 enum Waiting {
@@ -37,9 +61,11 @@ enum Waiting {
     Request(Reply<Payload>),
 }
 
-/// The session plus the bookkeeping between it and the handle.
-pub(crate) struct Driver {
+/// The session, the target's platform, and the bookkeeping between them and the handle.
+pub(crate) struct Driver<P> {
     pub session: Session,
+    pub platform: P,
+    endpoints: Endpoints,
     sink: Option<Sink>,
     waiting: InFlight<Waiting>,
     closers: Vec<Reply<()>>,
@@ -48,24 +74,99 @@ pub(crate) struct Driver {
     token_wanted: bool,
 }
 
-impl Driver {
-    /// A driver for `config`; `fresh_seed` draws the jitter seed when the configuration
-    /// gives none (each target has its own random source).
-    pub fn new(config: Config, sink: Sink, fresh_seed: impl FnOnce() -> u64) -> Self {
+impl<P: Platform> Driver<P> {
+    /// A driver for `config` connecting to `endpoints` on `platform`; the jitter seed comes
+    /// from the platform when the configuration gives none.
+    pub fn new(config: Config, endpoints: Endpoints, platform: P, sink: Sink) -> Self {
         let Config {
             protocol,
             token_provider,
             seed,
             fallback_urls: _,
         } = config;
+        let seed = seed.unwrap_or_else(|| platform.random_seed());
         Driver {
-            session: Session::new(protocol, seed.unwrap_or_else(fresh_seed)),
+            session: Session::new(protocol, seed),
+            platform,
+            endpoints,
             sink: Some(sink),
             waiting: InFlight::new(),
             closers: Vec::new(),
             token_provider,
             token_wanted: false,
         }
+    }
+
+    /// The platform's time now.
+    pub fn now(&self) -> Instant {
+        self.platform.now()
+    }
+
+    /// Starts the first connection attempt.
+    pub fn start(&mut self) {
+        let now = self.now();
+        self.session.connect(now);
+    }
+
+    /// Closes the session for good (the next pump closes its socket).
+    pub fn close(&mut self) {
+        let now = self.now();
+        self.session.close(now);
+    }
+
+    /// Does what the session wants done: opens, writes and closes sockets, routes its
+    /// events to the waiting operations and the event stream, and arms the timer for its
+    /// next deadline. Every transport calls it after each input it feeds the session.
+    pub fn pump(&mut self) {
+        while let Some(transmit) = self.session.poll_transmit() {
+            match transmit {
+                Transmit::Connect { protocols } => {
+                    let url = self.endpoints.next();
+                    if let Err(why) = self.platform.open(url, &protocols) {
+                        self.on_closed(None, &why);
+                    }
+                }
+                Transmit::Send(text) => {
+                    if !self.platform.send(text) {
+                        self.on_closed(None, "write failed");
+                    }
+                }
+                Transmit::Close { code, reason } => self.platform.close(code, reason),
+            }
+        }
+        self.route_events();
+        self.platform.arm(self.session.poll_timeout());
+    }
+
+    /// The socket opened with subprotocol `protocol` (`None`: the server chose none).
+    pub fn on_open(&mut self, protocol: Option<&str>) {
+        let now = self.now();
+        self.session.handle_open(now, protocol);
+    }
+
+    /// A message arrived on the socket.
+    pub fn on_message(&mut self, bytes: &[u8]) {
+        let now = self.now();
+        self.session.handle_message(now, bytes);
+    }
+
+    /// The socket closed (`code` from its close frame) or failed (`None`); the platform
+    /// has let go of it.
+    pub fn on_closed(&mut self, code: Option<u16>, reason: &str) {
+        let now = self.now();
+        self.session.handle_closed(now, code, reason);
+    }
+
+    /// The timer fired.
+    pub fn on_timeout(&mut self) {
+        let now = self.now();
+        self.session.handle_timeout(now);
+    }
+
+    /// A token fetch the session asked for ([`Driver::token_fetch`]) finished.
+    pub fn on_token(&mut self, token: Result<String, TokenError>) {
+        let now = self.now();
+        self.session.handle_token(now, token);
     }
 
     /// Whether the session asked for a token, once per ask.
@@ -107,7 +208,8 @@ impl Driver {
     }
 
     /// Applies one command from the handle.
-    pub fn command(&mut self, now: Instant, command: Command) {
+    pub fn command(&mut self, command: Command) {
+        let now = self.now();
         let s = &mut self.session;
         match command {
             Command::Join {
@@ -157,18 +259,15 @@ impl Driver {
         }
     }
 
-    /// Tells the session its connection was lost, when it has one (the transport lets go
-    /// of the socket itself).
+    /// Drops the connection, when there is one, as a network failure would: the platform
+    /// lets go of the socket (so none of its later events arrive), then the session is
+    /// told it was lost.
     fn drop_connection(&mut self, now: Instant) {
         if self.has_connection() {
+            self.platform.drop_socket();
             self.session
                 .handle_closed(now, None, "connection dropped by the application");
         }
-    }
-
-    /// Whether `command` makes the transport drop its socket.
-    pub fn drops_socket(&self, command: &Command) -> bool {
-        matches!(command, Command::DropConnection) && self.has_connection()
     }
 
     /// Whether a socket is open or opening.
@@ -181,7 +280,7 @@ impl Driver {
 
     /// Routes every pending session event: answers to their waiting operations, the rest
     /// to the event stream.
-    pub fn route_events(&mut self) {
+    fn route_events(&mut self) {
         while let Some(event) = self.session.poll_event() {
             self.route(event);
         }

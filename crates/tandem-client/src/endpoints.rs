@@ -2,6 +2,8 @@
 //! first, and after each failure or close the next one in turn, so a client whose node
 //! died resumes its session on another node of the cluster.
 
+use crate::error::Error;
+
 /// The URLs, and which one the next attempt uses.
 #[derive(Debug, Clone)]
 pub(crate) struct Endpoints {
@@ -16,6 +18,19 @@ impl Endpoints {
         urls.push(first);
         urls.extend(fallbacks.iter().cloned());
         Endpoints { urls, attempts: 0 }
+    }
+
+    /// `first`, then `fallbacks`, each checked by the transport's `check` first.
+    pub fn checked(
+        first: &str,
+        fallbacks: &[String],
+        check: fn(&str) -> Result<(), Error>,
+    ) -> Result<Self, Error> {
+        check(first)?;
+        for fallback in fallbacks {
+            check(fallback)?;
+        }
+        Ok(Endpoints::new(first.to_owned(), fallbacks))
     }
 
     /// The URL for the next connection attempt. Every attempt after the first follows a

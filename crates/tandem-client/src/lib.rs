@@ -24,23 +24,38 @@
 //! # }
 //! ```
 
+#[cfg(target_arch = "wasm32")]
+mod callback;
 mod client;
+mod command;
 mod config;
 mod driver;
 mod endpoints;
 mod error;
 mod event;
+#[cfg(target_arch = "wasm32")]
+mod handover;
 mod in_flight;
 #[cfg(not(target_arch = "wasm32"))]
 mod native;
-#[cfg(not(target_arch = "wasm32"))]
-use native as transport;
 #[cfg(target_arch = "wasm32")]
 mod web;
-#[cfg(target_arch = "wasm32")]
-use web as transport;
 
-pub use client::{Client, Events, JoinOptions};
+/// What [`Client`] starts its driver with, and checks URLs with, on this target.
+#[cfg(not(target_arch = "wasm32"))]
+use native as transport;
+/// What [`Client`] starts its driver with, and checks URLs with, on this target: the
+/// callback client over the browser's `WebSocket`.
+#[cfg(target_arch = "wasm32")]
+mod transport {
+    pub(crate) use crate::callback::spawn;
+    pub(crate) use crate::web::check_url;
+}
+
+#[cfg(target_arch = "wasm32")]
+pub use callback::CallbackClient;
+pub use client::{Client, Events};
+pub use command::JoinOptions;
 #[cfg(target_arch = "wasm32")]
 pub use config::TokenReply;
 pub use config::{Config, MaybeSend, MaybeSync, TokenFuture};
@@ -50,8 +65,6 @@ pub use tandem_proto::{
     AppSchema, Backoff, ClientEvent, CloseReason, ConnectionState, ErrorBody, ErrorCode,
     HeartbeatConfig, Member, OpError, Payload, QueueLimits, TokenError,
 };
-#[cfg(target_arch = "wasm32")]
-pub use web::CallbackClient;
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]

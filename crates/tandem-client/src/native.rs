@@ -1,21 +1,24 @@
 //! The native transport: one tokio task per client drives the session over
-//! tokio-tungstenite.
+//! tokio-tungstenite. The task waits on the handle's commands, the socket, a token fetch
+//! and the timer, feeds what comes to the [`Driver`], and pumps it.
 
 use core::time::Duration;
+use std::future::Future;
+
 use futures_util::{SinkExt, StreamExt};
-use tandem_proto::{Instant, Transmit};
+use tandem_proto::Instant;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::protocol::frame::CloseFrame;
-use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
+use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use crate::client::Command;
+use crate::command::{Command, Sink};
 use crate::config::{Config, TokenFuture};
-use crate::driver::{Driver, Sink};
+use crate::driver::{Driver, Platform};
 use crate::endpoints::Endpoints;
 use crate::error::Error;
 
@@ -51,20 +54,109 @@ pub(crate) fn spawn(
     tokio::spawn(run(endpoints, config, commands, sink));
 }
 
-/// A seed for the reconnect jitter when the configuration gives none.
-fn fresh_seed() -> u64 {
-    use std::hash::BuildHasher;
-    std::collections::hash_map::RandomState::new().hash_one(0u8)
+/// The tokio platform: the runtime's clock and timer, one tokio-tungstenite socket.
+/// Writes are asynchronous, so [`Platform::send`] and [`Platform::close`] queue them and
+/// [`Tokio::flush`] writes them out after each pump, in order.
+struct Tokio {
+    start: tokio::time::Instant,
+    max_inbound: usize,
+    socket: Option<Socket>,
+    opening: Option<Opening>,
+    /// Text frames for `socket` (or for `closing`, queued before it closed).
+    outbox: Vec<String>,
+    /// The socket the session closed, with its close frame.
+    closing: Option<(Socket, CloseFrame)>,
+    deadline: Option<tokio::time::Instant>,
 }
 
-struct Clock(tokio::time::Instant);
-
-impl Clock {
-    fn now(&self) -> Instant {
-        Instant::from_millis(u64::try_from(self.0.elapsed().as_millis()).unwrap_or(u64::MAX))
+impl Tokio {
+    fn new(max_inbound: usize) -> Self {
+        Tokio {
+            start: tokio::time::Instant::now(),
+            max_inbound,
+            socket: None,
+            opening: None,
+            outbox: Vec::new(),
+            closing: None,
+            deadline: None,
+        }
     }
-    fn at(&self, at: Instant) -> tokio::time::Instant {
-        self.0 + Duration::from_millis(at.as_millis())
+
+    /// Writes out what the last pump queued: the frames, then the close frame of a socket
+    /// being closed (given at most [`CLOSE_GRACE`]). `false` when a write on the open
+    /// socket failed; it is let go of, and the rest of the queue with it.
+    async fn flush(&mut self) -> bool {
+        let outbox = std::mem::take(&mut self.outbox);
+        if let Some((mut ws, frame)) = self.closing.take() {
+            // Once a socket is closing nothing is queued for another (sends fail until the
+            // next one opens, after this flush), so the queue is all its own. The session
+            // counts it closed already: a failed write only ends it sooner.
+            for text in outbox {
+                if ws.send(Message::Text(text.into())).await.is_err() {
+                    return true;
+                }
+            }
+            let _ = tokio::time::timeout(CLOSE_GRACE, ws.close(Some(frame))).await;
+            return true;
+        }
+        let Some(ws) = self.socket.as_mut() else {
+            return true;
+        };
+        for text in outbox {
+            if ws.send(Message::Text(text.into())).await.is_err() {
+                self.socket = None;
+                return false;
+            }
+        }
+        true
+    }
+}
+
+impl Platform for Tokio {
+    fn now(&self) -> Instant {
+        Instant::from_millis(u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX))
+    }
+
+    fn random_seed(&self) -> u64 {
+        use std::hash::BuildHasher;
+        std::collections::hash_map::RandomState::new().hash_one(0u8)
+    }
+
+    fn arm(&mut self, deadline: Option<Instant>) {
+        self.deadline = deadline.map(|at| self.start + Duration::from_millis(at.as_millis()));
+    }
+
+    fn open(&mut self, url: &str, protocols: &[String]) -> Result<(), String> {
+        // The session asks for a socket only once it counts the last one closed: what was
+        // queued for that one is dropped with it.
+        self.socket = None;
+        self.outbox.clear();
+        self.opening = Some(open(url.to_owned(), protocols.to_vec(), self.max_inbound));
+        Ok(())
+    }
+
+    fn send(&mut self, text: String) -> bool {
+        if self.socket.is_none() {
+            return false;
+        }
+        self.outbox.push(text);
+        true
+    }
+
+    fn close(&mut self, code: u16, reason: String) {
+        self.opening = None;
+        if let Some(ws) = self.socket.take() {
+            let frame = CloseFrame {
+                code: code.into(),
+                reason: Utf8Bytes::from(reason),
+            };
+            self.closing = Some((ws, frame));
+        }
+    }
+
+    fn drop_socket(&mut self) {
+        self.socket = None;
+        self.opening = None;
     }
 }
 
@@ -92,55 +184,48 @@ fn open(url: String, protocols: Vec<String>, max_inbound: usize) -> Opening {
     })
 }
 
+/// `future`'s output once it completes; never, when there is none.
+async fn maybe<F: Future + Unpin>(future: Option<&mut F>) -> F::Output {
+    match future {
+        Some(f) => f.await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The next message of `socket`; never, when there is none.
+async fn incoming(socket: Option<&mut Socket>) -> Option<Result<Message, WsError>> {
+    match socket {
+        Some(ws) => ws.next().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Completes at `deadline`; never, when there is none.
+async fn until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
 async fn run(
-    mut endpoints: Endpoints,
+    endpoints: Endpoints,
     config: Config,
     mut commands: mpsc::UnboundedReceiver<Command>,
     sink: Sink,
 ) {
-    let mut driver = Driver::new(config, sink, fresh_seed);
-    let max_inbound = driver.session.config().max_inbound_bytes;
-    let clock = Clock(tokio::time::Instant::now());
-    let mut socket: Option<Socket> = None;
-    let mut opening: Option<Opening> = None;
+    let platform = Tokio::new(config.protocol.max_inbound_bytes);
+    let mut driver = Driver::new(config, endpoints, platform, sink);
     let mut token: Option<TokenFuture> = None;
     let mut handle_gone = false;
 
-    driver.session.connect(clock.now());
+    driver.start();
     loop {
-        // Write out what the session wants, then route its events.
-        while let Some(t) = driver.session.poll_transmit() {
-            match t {
-                Transmit::Connect { protocols } => {
-                    socket = None;
-                    let url = endpoints.next().to_owned();
-                    opening = Some(open(url, protocols, max_inbound));
-                }
-                Transmit::Send(text) => {
-                    let sent = match socket.as_mut() {
-                        Some(ws) => ws.send(Message::Text(text.into())).await.is_ok(),
-                        None => false,
-                    };
-                    if !sent {
-                        socket = None;
-                        driver
-                            .session
-                            .handle_closed(clock.now(), None, "write failed");
-                    }
-                }
-                Transmit::Close { code, reason } => {
-                    opening = None;
-                    if let Some(mut ws) = socket.take() {
-                        let frame = CloseFrame {
-                            code: code.into(),
-                            reason: Utf8Bytes::from(reason),
-                        };
-                        let _ = tokio::time::timeout(CLOSE_GRACE, ws.close(Some(frame))).await;
-                    }
-                }
-            }
+        driver.pump();
+        if !driver.platform.flush().await {
+            driver.on_closed(None, "write failed");
+            continue;
         }
-        driver.route_events();
         if let Some(fetch) = driver.token_fetch() {
             token = Some(fetch);
         }
@@ -148,65 +233,59 @@ async fn run(
             if driver.is_closed() {
                 return;
             }
-            driver.session.close(clock.now());
+            driver.close();
             continue;
         }
 
-        let deadline = driver.session.poll_timeout().map(|t| clock.at(t));
+        let p = &mut driver.platform;
         tokio::select! {
             command = commands.recv() => match command {
-                Some(c) => {
-                    if driver.drops_socket(&c) {
-                        socket = None;
-                        opening = None;
-                    }
-                    driver.command(clock.now(), c);
-                }
+                Some(c) => driver.command(c),
                 None => handle_gone = true,
             },
-            opened = async { match opening.as_mut() { Some(f) => f.await, None => std::future::pending().await } } => {
-                opening = None;
+            opened = maybe(p.opening.as_mut()) => {
+                driver.platform.opening = None;
                 match opened {
                     Ok((ws, protocol)) => {
-                        socket = Some(ws);
-                        driver.session.handle_open(clock.now(), protocol.as_deref());
+                        driver.platform.socket = Some(ws);
+                        driver.on_open(protocol.as_deref());
                     }
-                    Err(e) => driver.session.handle_closed(clock.now(), None, &e),
+                    Err(e) => driver.on_closed(None, &e),
                 }
             }
-            incoming = async { match socket.as_mut() { Some(ws) => ws.next().await, None => std::future::pending().await } } => {
-                let now = clock.now();
-                match incoming {
-                    Some(Ok(Message::Text(text))) => driver.session.handle_message(now, text.as_bytes()),
-                    Some(Ok(Message::Binary(bytes))) => driver.session.handle_message(now, &bytes),
-                    Some(Ok(Message::Close(frame))) => {
-                        if let Some(mut ws) = socket.take() {
-                            let _ = tokio::time::timeout(CLOSE_GRACE, ws.flush()).await;
-                        }
-                        let (code, reason) = match &frame {
-                            Some(f) => (Some(u16::from(f.code)), f.reason.as_str()),
-                            None => (None, ""),
-                        };
-                        driver.session.handle_closed(now, code, reason);
-                    }
-                    Some(Ok(_)) => {}
-                    Some(Err(e)) => {
-                        socket = None;
-                        driver.session.handle_closed(now, None, &e.to_string());
-                    }
-                    None => {
-                        socket = None;
-                        driver.session.handle_closed(now, None, "connection lost");
-                    }
-                }
-            }
-            fetched = async { match token.as_mut() { Some(f) => f.await, None => std::future::pending().await } } => {
+            message = incoming(p.socket.as_mut()) => received(&mut driver, message).await,
+            fetched = maybe(token.as_mut()) => {
                 token = None;
-                driver.session.handle_token(clock.now(), fetched);
+                driver.on_token(fetched);
             }
-            () = async { match deadline { Some(at) => tokio::time::sleep_until(at).await, None => std::future::pending().await } } => {
-                driver.session.handle_timeout(clock.now());
+            () = until(p.deadline) => driver.on_timeout(),
+        }
+    }
+}
+
+/// Feeds what the socket gave to the session.
+async fn received(driver: &mut Driver<Tokio>, message: Option<Result<Message, WsError>>) {
+    match message {
+        Some(Ok(Message::Text(text))) => driver.on_message(text.as_bytes()),
+        Some(Ok(Message::Binary(bytes))) => driver.on_message(&bytes),
+        Some(Ok(Message::Close(frame))) => {
+            if let Some(mut ws) = driver.platform.socket.take() {
+                let _ = tokio::time::timeout(CLOSE_GRACE, ws.flush()).await;
             }
+            let (code, reason) = match &frame {
+                Some(f) => (Some(u16::from(f.code)), f.reason.as_str()),
+                None => (None, ""),
+            };
+            driver.on_closed(code, reason);
+        }
+        Some(Ok(_)) => {}
+        Some(Err(e)) => {
+            driver.platform.socket = None;
+            driver.on_closed(None, &e.to_string());
+        }
+        None => {
+            driver.platform.socket = None;
+            driver.on_closed(None, "connection lost");
         }
     }
 }

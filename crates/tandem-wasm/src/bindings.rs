@@ -37,6 +37,26 @@ struct Held {
 /// How many room events are held for listeners not registered yet; later ones are dropped.
 const MAX_HELD: usize = 1024;
 
+/// The events `Client.on` listens to (`ClientEvents` in the TypeScript below).
+const CLIENT_EVENTS: &[&str] = &["state", "error"];
+/// The events `Room.on` listens to (`RoomEvents` in the TypeScript below).
+const ROOM_EVENTS: &[&str] = &["message", "presence", "joined", "left"];
+
+/// `event` if it is one of `known`; otherwise the `TandemError` (code `unknown_event`) that
+/// `on` throws: a listener under any other name would never be called.
+fn known_event(event: String, known: &[&str]) -> Result<String, JsValue> {
+    if known.contains(&event.as_str()) {
+        return Ok(event);
+    }
+    // Display, not Debug: Debug's escaping would cost the package its tables.
+    let mut message = format!("no event is called \"{event}\"; the events are");
+    for name in known {
+        message.push(' ');
+        message.push_str(name);
+    }
+    Err(js_error("unknown_event", &message))
+}
+
 /// `Client.connect`'s promise until the first welcome (or the reason none will come), and
 /// the client itself meanwhile: the page holds no handle to it yet.
 struct Connecting {
@@ -409,9 +429,11 @@ impl Client {
         state.map_or(JsValue::NULL, |s| State::from(&s).to_js())
     }
 
-    /// Listens to `state` or `error` events; returns a function that unsubscribes.
-    pub fn on(&self, event: String, listener: Function) -> Function {
-        self.shared.add(event, None, listener)
+    /// Listens to `state` or `error` events; returns a function that unsubscribes. Throws a
+    /// `TandemError` (code `unknown_event`) for any other name.
+    pub fn on(&self, event: String, listener: Function) -> Result<Function, JsValue> {
+        let event = known_event(event, CLIENT_EVENTS)?;
+        Ok(self.shared.add(event, None, listener))
     }
 
     /// Joins `room`, with presence metadata (`meta`) and history replay (`history`).
@@ -537,9 +559,11 @@ impl Room {
     /// Listens to `message`, `presence`, `joined` (after a reconnect, with `recovered`) or
     /// `left`; returns a function that unsubscribes. Events that came before the room's
     /// first listener of their kind (the history replayed on join) are delivered to it
-    /// right after `on` returns.
-    pub fn on(&self, event: String, listener: Function) -> Function {
-        self.shared.add(event, Some(self.name.clone()), listener)
+    /// right after `on` returns. Throws a `TandemError` (code `unknown_event`) for any other
+    /// name.
+    pub fn on(&self, event: String, listener: Function) -> Result<Function, JsValue> {
+        let event = known_event(event, ROOM_EVENTS)?;
+        Ok(self.shared.add(event, Some(self.name.clone()), listener))
     }
 
     /// Leaves the room.
@@ -581,10 +605,13 @@ export interface JoinOptions<P = unknown> extends JoinSettings {
   meta?: P;
 }
 
-/** Every promise of this package rejects with a `TandemError`: an `Error` with a stable `code`. */
+/**
+ * Every promise of this package rejects with a `TandemError`: an `Error` with a stable
+ * `code`. `on` throws one (code `unknown_event`) for an event name it does not know.
+ */
 export interface TandemError extends Error {
   readonly name: "TandemError";
-  /** Stable and machine-readable: `timeout`, `queue_full`, `not_joined`, `forbidden`, `unauthorized`, ... */
+  /** Stable and machine-readable: `timeout`, `queue_full`, `not_joined`, `forbidden`, `unauthorized`, `unknown_event`, ... */
   readonly code: string;
   /** The room concerned, for server errors about a room. */
   readonly room?: string;
@@ -612,6 +639,7 @@ export class Client<M = unknown, P = unknown> {
   static connect<M = unknown, P = unknown>(url: string, options?: ConnectOptions): Promise<Client<M, P>>;
   /** The connection state now. */
   readonly state: State;
+  /** Listens to `state` or `error`; throws a `TandemError` (code `unknown_event`) for any other name. */
   on<K extends keyof ClientEvents>(event: K, listener: (event: ClientEvents[K]) => void): Unsubscribe;
   join(room: string, options?: JoinOptions<P>): Promise<Room<M, P>>;
   /** Drops the connection as a network failure would: the client reconnects and resumes. */
@@ -637,6 +665,7 @@ export class Room<M = unknown, P = unknown> {
   /**
    * Listens to the room's events. Events that came before the room's first listener of
    * their kind (the history replayed on join) are delivered to it right after `on` returns.
+   * Throws a `TandemError` (code `unknown_event`) for any other name.
    */
   on<K extends keyof RoomEvents<M, P>>(event: K, listener: (event: RoomEvents<M, P>[K]) => void): Unsubscribe;
   leave(): Promise<void>;

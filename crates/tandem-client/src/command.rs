@@ -1,0 +1,99 @@
+//! What a client's handles ask its driver (the commands, a join's options), and where the
+//! answers and events go. Both the handles (`client`, `callback`) and the driver use these
+//! types, so they live apart from either: neither has to import the other.
+
+use serde::Serialize;
+use tandem_proto::{ClientEvent, ErrorBody, Id, Payload, encode_payload};
+
+use crate::error::Error;
+use crate::event::Joined;
+
+/// Where an operation's answer goes: called once, with the result. (`Send` natively, where
+/// the driver runs on a tokio task; not in the browser, where it may hold JS functions.)
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) type Reply<T> = Box<dyn FnOnce(Result<T, Error>) + Send>;
+/// Where an operation's answer goes: called once, with the result.
+#[cfg(target_arch = "wasm32")]
+pub(crate) type Reply<T> = Box<dyn FnOnce(Result<T, Error>)>;
+
+/// Where the session's events go, in order; dropped once the session is closed for good.
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) type Sink = Box<dyn FnMut(ClientEvent) + Send>;
+/// Where the session's events go, in order; dropped once the session is closed for good.
+#[cfg(target_arch = "wasm32")]
+pub(crate) type Sink = Box<dyn FnMut(ClientEvent)>;
+
+/// What a handle asks the driver.
+pub(crate) enum Command {
+    Join {
+        room: String,
+        meta: Option<Payload>,
+        history: u32,
+        reply: Reply<Joined>,
+    },
+    Leave {
+        room: String,
+        reply: Reply<()>,
+    },
+    Publish {
+        room: String,
+        data: Payload,
+        reply: Reply<u64>,
+    },
+    Request {
+        room: Option<String>,
+        data: Payload,
+        reply: Reply<Payload>,
+    },
+    Respond {
+        id: Id,
+        result: Result<Payload, ErrorBody>,
+    },
+    Close {
+        reply: Reply<()>,
+    },
+    /// Drop the transport as a network failure would.
+    DropConnection,
+    /// Skip the backoff wait and reconnect now.
+    ReconnectNow,
+}
+
+/// Options of a join.
+#[derive(Debug, Clone, Default)]
+#[must_use]
+pub struct JoinOptions {
+    meta: Option<Payload>,
+    history: u32,
+}
+
+impl JoinOptions {
+    /// No presence metadata, no history.
+    pub fn new() -> Self {
+        JoinOptions::default()
+    }
+
+    /// Presence metadata shown to the room's members (a name, a colour...).
+    pub fn meta<T: Serialize + ?Sized>(mut self, meta: &T) -> Result<Self, Error> {
+        self.meta = Some(encode_payload(meta).map_err(|e| Error::Payload(e.to_string()))?);
+        Ok(self)
+    }
+
+    /// Presence metadata already encoded as JSON.
+    pub fn raw_meta(mut self, meta: Payload) -> Self {
+        self.meta = Some(meta);
+        self
+    }
+
+    /// Replays up to `n` recent messages on join (as [`Event::Message`]s).
+    ///
+    /// [`Event::Message`]: crate::Event::Message
+    pub fn history(mut self, n: u32) -> Self {
+        self.history = n;
+        self
+    }
+
+    /// The metadata and the history count.
+    pub(crate) fn into_parts(self) -> (Option<Payload>, u32) {
+        (self.meta, self.history)
+    }
+}
