@@ -1,0 +1,249 @@
+//! What a client session tells its driver (transmits) and the application (events,
+//! states, errors).
+
+use core::time::Duration;
+
+use crate::error::ErrorCode;
+use crate::frame::{ErrorBody, Id, Member, Payload};
+
+/// Why a session is closed for good.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CloseReason {
+    /// The application called [`Session::close`].
+    #[error("closed by the client")]
+    ClientClosed,
+    /// The server refused the token and no fresh one helped.
+    #[error("unauthorized (close {code}): {message}")]
+    Unauthorized {
+        /// The close code (4001 or 4002) or 0 when the token provider refused.
+        code: u16,
+        /// The server's or token provider's explanation.
+        message: String,
+    },
+    /// No common wire protocol version.
+    #[error("no common wire protocol: {0}")]
+    ProtocolMismatch(String),
+    /// No common application schema version.
+    #[error("no common application schema version: {0}")]
+    AppVersionMismatch(String),
+    /// The server closed with a code that means "do not come back" (normal close,
+    /// protocol error, policy violation, ...).
+    #[error("closed by the server (close {code}): {reason}")]
+    ServerClosed {
+        /// The close code.
+        code: u16,
+        /// The close reason.
+        reason: String,
+    },
+    /// [`Backoff::max_attempts`] reconnects failed in a row.
+    #[error("gave up after {attempts} reconnect attempts")]
+    AttemptsExhausted {
+        /// How many attempts were made.
+        attempts: u32,
+    },
+}
+
+/// The connection state the application sees.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConnectionState {
+    /// Not started: [`Session::connect`] has not been called.
+    Idle,
+    /// Opening a socket and negotiating; `attempt` is 0 for the first connection.
+    Connecting {
+        /// The reconnect attempt (0: first connection).
+        attempt: u32,
+    },
+    /// Welcomed by the server.
+    Open,
+    /// Waiting before reconnect attempt `attempt`; `delay: None` means waiting for the
+    /// network to come back.
+    Reconnecting {
+        /// The attempt about to be made.
+        attempt: u32,
+        /// How long until it, or `None` while offline.
+        delay: Option<Duration>,
+    },
+    /// Closed for good.
+    Closed(CloseReason),
+}
+
+/// Why an operation failed. Every publish, request, join and leave ends in exactly one
+/// success event or one [`ClientEvent::Failed`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum OpError {
+    /// The offline queue is full (by count or bytes); nothing was queued.
+    #[error("offline queue full ({count} frames, {bytes} bytes)")]
+    QueueFull {
+        /// Frames in the queue.
+        count: usize,
+        /// Bytes in the queue.
+        bytes: usize,
+    },
+    /// The frame is over the server's size limit; nothing was sent.
+    #[error("frame of {size} bytes exceeds the server's limit of {limit} bytes")]
+    TooLarge {
+        /// The encoded size.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// The room was not joined (or was left).
+    #[error("not joined to room `{room}`")]
+    NotJoined {
+        /// The room.
+        room: String,
+    },
+    /// No answer within the timeout.
+    #[error("timed out")]
+    Timeout,
+    /// The frame was sent but the connection dropped before the answer; it may or may not
+    /// have been processed.
+    #[error("connection lost before the answer")]
+    ConnectionLost,
+    /// The session is closed.
+    #[error("session closed: {0}")]
+    Closed(CloseReason),
+    /// The server answered with an error.
+    #[error("server error {code}: {message}")]
+    Server {
+        /// The stable code.
+        code: ErrorCode,
+        /// The explanation.
+        message: String,
+    },
+    /// The payload could not be encoded or decoded as the application's type.
+    #[error("payload: {0}")]
+    Payload(String),
+}
+
+/// Why the token provider gave no token.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TokenError {
+    /// The user is not allowed in: stop for good.
+    #[error("unauthorized: {0}")]
+    Unauthorized(String),
+    /// The provider failed for now (network...): try again with backoff.
+    #[error("token unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// What the driver must do next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
+pub enum Transmit {
+    /// Open a WebSocket offering these subprotocols, then call [`Session::handle_open`]
+    /// (or [`Session::handle_closed`] if it fails).
+    Connect {
+        /// Subprotocols in preference order.
+        protocols: Vec<String>,
+    },
+    /// Send this text frame.
+    Send(String),
+    /// Close the socket with this code and reason. The session already treats it as
+    /// closed: do not report that socket's later events.
+    Close {
+        /// The close code.
+        code: u16,
+        /// The reason.
+        reason: String,
+    },
+}
+
+/// What happened, for the application.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum ClientEvent {
+    /// The connection state changed.
+    StateChanged(ConnectionState),
+    /// A fresh token is needed before connecting: call [`Session::handle_token`].
+    TokenRequired,
+    /// A room was joined, first or again after a reconnect.
+    Joined {
+        /// The id [`Session::join`] returned, for the first join; `None` for rejoins.
+        id: Option<Id>,
+        /// The room.
+        room: String,
+        /// After a resume: `true` if every missed message follows, `false` if some were
+        /// lost (refetch). `None` for a first join.
+        recovered: Option<bool>,
+        /// The presence snapshot.
+        members: Vec<Member>,
+    },
+    /// A message in a joined room, in order, never twice.
+    Message {
+        /// The room.
+        room: String,
+        /// Its sequence number.
+        seq: u64,
+        /// The publishing user, if any.
+        from: Option<String>,
+        /// The payload.
+        data: Payload,
+    },
+    /// Members arrived in or left a room.
+    Presence {
+        /// The room.
+        room: String,
+        /// Arrivals.
+        joined: Vec<Member>,
+        /// Departures.
+        left: Vec<Member>,
+    },
+    /// The client is out of a room: a leave completed (`id` is the one
+    /// [`Session::leave`] returned, `reason` is `None`), or the server refused to take
+    /// the client back into a room it had joined (`id` is `None`, `reason` says why, e.g.
+    /// `forbidden`). Rejoins the server cannot serve now (`unavailable`) are retried with
+    /// backoff instead, never abandoned.
+    Left {
+        /// The leave's id, when the application asked to leave.
+        id: Option<Id>,
+        /// The room.
+        room: String,
+        /// Why the server took the client out, when it did.
+        reason: Option<ErrorBody>,
+    },
+    /// A publish was acknowledged.
+    Published {
+        /// The id [`Session::publish`] returned.
+        id: Id,
+        /// The room.
+        room: String,
+        /// The sequence number it got.
+        seq: u64,
+    },
+    /// A request was answered.
+    Response {
+        /// The id [`Session::request`] returned.
+        id: Id,
+        /// The answer.
+        data: Payload,
+    },
+    /// An operation failed.
+    Failed {
+        /// The operation's id.
+        id: Id,
+        /// Why.
+        error: OpError,
+    },
+    /// The server asks something: answer with [`Session::respond`].
+    Request {
+        /// The request's id.
+        id: Id,
+        /// The room it is about, if any.
+        room: Option<String>,
+        /// The payload.
+        data: Payload,
+    },
+    /// The server reported an error not tied to an operation.
+    Error {
+        /// The room concerned, if any.
+        room: Option<String>,
+        /// The stable code.
+        code: ErrorCode,
+        /// The explanation.
+        message: String,
+    },
+}

@@ -1,0 +1,151 @@
+//! Publishes, requests and answers: sent at once when their room is ready, queued
+//! while offline (never dropped silently), each resolved exactly once.
+
+use super::*;
+
+impl Session {
+    /// Publishes `data` to `room` (which must have been joined). Sent at once when the room
+    /// is joined, else queued. Resolves with [`ClientEvent::Published`] or
+    /// [`ClientEvent::Failed`]; a full queue is an error now, never a silent drop.
+    pub fn publish(&mut self, now: Instant, room: &str, data: Payload) -> Result<Id, OpError> {
+        if let Some(e) = self.closed_error() {
+            return Err(e);
+        }
+        if !self.rooms.contains_key(room) {
+            return Err(OpError::NotJoined {
+                room: room.to_owned(),
+            });
+        }
+        let id = self.new_id();
+        let text = encode(&Frame::Publish(frame::Publish {
+            id,
+            room: room.to_owned(),
+            data,
+        }));
+        self.check_size(&text)?;
+        let ready = self.room_ready(room) && !self.queue.has_room(room);
+        if ready {
+            self.pending.insert(
+                id,
+                Pending {
+                    kind: PendingKind::Publish {
+                        room: room.to_owned(),
+                    },
+                    deadline: Some(now + self.config.publish_timeout),
+                },
+            );
+            self.send_text(now, text);
+        } else {
+            self.enqueue(Queued {
+                id,
+                room: Some(room.to_owned()),
+                text,
+                is_request: false,
+                deadline: None,
+            })?;
+        }
+        Ok(id)
+    }
+
+    /// Sends a request (about `room`, optionally). Resolves with [`ClientEvent::Response`]
+    /// or [`ClientEvent::Failed`] within [`ClientConfig::request_timeout`].
+    pub fn request(
+        &mut self,
+        now: Instant,
+        room: Option<&str>,
+        data: Payload,
+    ) -> Result<Id, OpError> {
+        if let Some(e) = self.closed_error() {
+            return Err(e);
+        }
+        let id = self.new_id();
+        let text = encode(&Frame::Request(frame::Request {
+            id,
+            room: room.map(str::to_owned),
+            data,
+        }));
+        self.check_size(&text)?;
+        let deadline = now + self.config.request_timeout;
+        if matches!(self.phase, Phase::Open { .. }) && self.queue.len() == 0 {
+            self.pending.insert(
+                id,
+                Pending {
+                    kind: PendingKind::Request,
+                    deadline: Some(deadline),
+                },
+            );
+            self.send_text(now, text);
+        } else {
+            self.enqueue(Queued {
+                id,
+                room: None,
+                text,
+                is_request: true,
+                deadline: Some(deadline),
+            })?;
+        }
+        Ok(id)
+    }
+
+    /// Answers the server's request `id`. Dropped if the connection it came on is gone
+    /// (the server then fails it on its side).
+    pub fn respond(&mut self, now: Instant, id: Id, result: Result<Payload, ErrorBody>) {
+        if !matches!(self.phase, Phase::Open { .. }) {
+            return;
+        }
+        self.send_text(
+            now,
+            encode(&Frame::Response(frame::Response { id, result })),
+        );
+    }
+
+    pub(super) fn check_size(&self, text: &str) -> Result<(), OpError> {
+        if text.len() > self.max_frame_bytes {
+            return Err(OpError::TooLarge {
+                size: text.len(),
+                limit: self.max_frame_bytes,
+            });
+        }
+        Ok(())
+    }
+
+    pub(super) fn room_ready(&self, room: &str) -> bool {
+        matches!(self.phase, Phase::Open { .. })
+            && self
+                .rooms
+                .get(room)
+                .is_some_and(|r| r.status == RoomStatus::Joined)
+    }
+
+    pub(super) fn enqueue(&mut self, item: Queued) -> Result<(), OpError> {
+        let (count, bytes) = (self.queue.len(), self.queue.bytes());
+        self.queue
+            .push(item, &self.config.queue)
+            .map_err(|_| OpError::QueueFull { count, bytes })
+    }
+
+    /// Sends, in order, every queued frame whose room is ready.
+    pub(super) fn flush(&mut self, now: Instant) {
+        if !matches!(self.phase, Phase::Open { .. }) {
+            return;
+        }
+        let rooms = &self.rooms;
+        let ready = self.queue.take_ready(|q| match &q.room {
+            None => true,
+            Some(r) => rooms.get(r).is_some_and(|r| r.status == RoomStatus::Joined),
+        });
+        for q in ready {
+            let kind = match q.room {
+                Some(room) if !q.is_request => PendingKind::Publish { room },
+                _ => PendingKind::Request,
+            };
+            let deadline = if q.is_request {
+                q.deadline
+            } else {
+                Some(now + self.config.publish_timeout)
+            };
+            self.pending.insert(q.id, Pending { kind, deadline });
+            self.send_text(now, q.text);
+        }
+    }
+}

@@ -1,0 +1,281 @@
+//! The room rules of a client, in one place: joining, resuming from the last position
+//! after a reconnect, refusing a seq jump (a gap is resumed, never skipped), retrying a
+//! rejoin the server cannot serve now, and leaving (PROTOCOL.md §5.3).
+
+use super::*;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum RoomStatus {
+    /// Waiting for an open connection.
+    Pending,
+    /// `join`/`resume` sent.
+    Joining,
+    /// `joined` received on this connection.
+    Joined,
+}
+
+#[derive(Debug)]
+pub(super) struct RoomState {
+    pub(super) meta: Option<Payload>,
+    pub(super) history: u32,
+    /// The user's join op, until its first `joined`.
+    pub(super) join_id: Option<Id>,
+    pub(super) status: RoomStatus,
+    /// `(epoch, last seq seen)`.
+    pub(super) position: Option<(u64, u64)>,
+    /// When to send the rejoin again, after the server could not serve it (`unavailable`).
+    pub(super) retry_at: Option<Instant>,
+    /// Rejoins refused in a row, for the backoff.
+    pub(super) refusals: u32,
+}
+
+impl Session {
+    pub(super) fn send_join(&mut self, now: Instant, name: &str) {
+        let Some(room) = self.rooms.get_mut(name) else {
+            return;
+        };
+        let id = match room.join_id {
+            Some(id) if !self.pending.contains_key(&id) => id,
+            _ => {
+                self.next_id += 1;
+                self.next_id - 1
+            }
+        };
+        room.status = RoomStatus::Joining;
+        room.retry_at = None;
+        let frame = match room.position {
+            Some((epoch, seq)) => Frame::Resume(frame::Resume {
+                id,
+                room: name.to_owned(),
+                epoch,
+                seq,
+                meta: room.meta.clone(),
+            }),
+            None => Frame::Join(frame::Join {
+                id,
+                room: name.to_owned(),
+                meta: room.meta.clone(),
+                history: (room.history > 0).then_some(room.history),
+            }),
+        };
+        self.pending.insert(
+            id,
+            Pending {
+                kind: PendingKind::Join {
+                    room: name.to_owned(),
+                },
+                deadline: None,
+            },
+        );
+        self.send_text(now, encode(&frame));
+    }
+
+    pub(super) fn handle_joined(&mut self, now: Instant, j: frame::Joined) {
+        let Some(Pending {
+            kind: PendingKind::Join { room: name },
+            ..
+        }) = self.pending.remove(&j.id)
+        else {
+            return;
+        };
+        let Some(room) = self.rooms.get_mut(&name) else {
+            return;
+        };
+        room.status = RoomStatus::Joined;
+        room.refusals = 0;
+        // A recovered resume keeps the position: the replay follows and continues it.
+        let keep = j.recovered == Some(true) && room.position.is_some_and(|(e, _)| e == j.epoch);
+        if !keep {
+            room.position = Some((j.epoch, j.seq));
+        }
+        let id = room.join_id.take();
+        self.events.push_back(ClientEvent::Joined {
+            id,
+            room: name,
+            recovered: j.recovered,
+            members: j.presence,
+        });
+        self.flush(now);
+    }
+
+    /// A numbered message. Within an epoch, each one must be the last plus one: an older
+    /// one is a duplicate and is dropped, a newer one means messages went missing on the
+    /// way. A jump is never accepted: the client resumes from its last position, so the
+    /// server replays the hole, or answers `recovered: false` if it no longer can.
+    pub(super) fn handle_event(&mut self, now: Instant, e: frame::Event) {
+        let Some(room) = self.rooms.get_mut(&e.room) else {
+            return;
+        };
+        if room.status != RoomStatus::Joined {
+            return;
+        }
+        if let Some((epoch, last)) = room.position {
+            if e.seq <= last {
+                return; // duplicate
+            }
+            if e.seq > last + 1 {
+                self.send_join(now, &e.room);
+                return;
+            }
+            room.position = Some((epoch, e.seq));
+        }
+        self.events.push_back(ClientEvent::Message {
+            room: e.room,
+            seq: e.seq,
+            from: e.from,
+            data: e.data,
+        });
+    }
+
+    /// The server refused a join or rejoin. A first join fails to the application. A
+    /// rejoin (the client was in the room) is retried with backoff when the server could
+    /// not serve it now (`unavailable`, `rate_limited`, `timeout`, `internal`), so a client
+    /// never stays connected outside a room it had joined; any other refusal takes the
+    /// client out of the room with [`ClientEvent::Left`] and the reason.
+    pub(super) fn join_refused(
+        &mut self,
+        now: Instant,
+        name: String,
+        code: ErrorCode,
+        message: String,
+    ) {
+        let transient = matches!(
+            code,
+            ErrorCode::Unavailable
+                | ErrorCode::RateLimited
+                | ErrorCode::Timeout
+                | ErrorCode::Internal
+        );
+        if let Some(room) = self.rooms.get_mut(&name) {
+            if transient && room.join_id.is_none() {
+                room.refusals += 1;
+                let delay = self
+                    .config
+                    .backoff
+                    .delay(room.refusals, None, &mut self.rng);
+                if let Some(delay) = delay {
+                    room.status = RoomStatus::Pending;
+                    room.retry_at = Some(now + delay);
+                    return;
+                }
+            }
+        }
+        let join_id = self.rooms.remove(&name).and_then(|r| r.join_id);
+        self.fail_queued_for(&name);
+        let event = match join_id {
+            Some(id) => ClientEvent::Failed {
+                id,
+                error: OpError::Server { code, message },
+            },
+            None => ClientEvent::Left {
+                id: None,
+                room: name,
+                reason: Some(ErrorBody { code, message }),
+            },
+        };
+        self.events.push_back(event);
+    }
+
+    pub(super) fn fail_queued_for(&mut self, room: &str) {
+        for q in self.queue.take_ready(|q| q.room.as_deref() == Some(room)) {
+            self.events.push_back(ClientEvent::Failed {
+                id: q.id,
+                error: OpError::NotJoined {
+                    room: room.to_owned(),
+                },
+            });
+        }
+    }
+
+    /// Joins `room` with optional presence `meta`, replaying up to `history` recent messages.
+    /// Resolves with [`ClientEvent::Joined`] or [`ClientEvent::Failed`]. While offline the
+    /// join waits for the connection; after reconnects the room is resumed automatically.
+    pub fn join(
+        &mut self,
+        now: Instant,
+        room: &str,
+        meta: Option<Payload>,
+        history: u32,
+    ) -> Result<Id, OpError> {
+        if let Some(e) = self.closed_error() {
+            return Err(e);
+        }
+        let id = self.new_id();
+        if let Some(existing) = self.rooms.get_mut(room) {
+            // Already joined: resolve at once with the known state.
+            existing.meta = meta;
+            if existing.status == RoomStatus::Joined {
+                self.events.push_back(ClientEvent::Joined {
+                    id: Some(id),
+                    room: room.to_owned(),
+                    recovered: None,
+                    members: Vec::new(),
+                });
+            }
+            return Ok(id);
+        }
+        self.rooms.insert(
+            room.to_owned(),
+            RoomState {
+                meta,
+                history,
+                join_id: Some(id),
+                status: RoomStatus::Pending,
+                position: None,
+                retry_at: None,
+                refusals: 0,
+            },
+        );
+        if matches!(self.phase, Phase::Open { .. }) {
+            self.send_join(now, room);
+        }
+        Ok(id)
+    }
+
+    /// Leaves `room`. Resolves with [`ClientEvent::Left`]; queued publishes to the room fail.
+    pub fn leave(&mut self, now: Instant, room: &str) -> Result<Id, OpError> {
+        if let Some(e) = self.closed_error() {
+            return Err(e);
+        }
+        let Some(state) = self.rooms.remove(room) else {
+            return Err(OpError::NotJoined {
+                room: room.to_owned(),
+            });
+        };
+        if let Some(join_id) = state.join_id {
+            self.pending
+                .retain(|_, p| !matches!(&p.kind, PendingKind::Join { room: r } if r == room));
+            self.events.push_back(ClientEvent::Failed {
+                id: join_id,
+                error: OpError::NotJoined {
+                    room: room.to_owned(),
+                },
+            });
+        }
+        self.fail_queued_for(room);
+        let id = self.new_id();
+        if matches!(self.phase, Phase::Open { .. }) && state.status != RoomStatus::Pending {
+            self.pending.insert(
+                id,
+                Pending {
+                    kind: PendingKind::Leave {
+                        room: room.to_owned(),
+                    },
+                    deadline: Some(now + self.config.request_timeout),
+                },
+            );
+            let frame = Frame::Leave(frame::Leave {
+                id,
+                room: room.to_owned(),
+            });
+            self.send_text(now, encode(&frame));
+        } else {
+            self.events.push_back(ClientEvent::Left {
+                id: Some(id),
+                room: room.to_owned(),
+                reason: None,
+            });
+        }
+        Ok(id)
+    }
+}
