@@ -198,76 +198,69 @@ impl Server {
                 let start = Start::Fresh {
                     history: j.history.unwrap_or(0),
                 };
-                self.handle_join(
-                    now,
-                    conn,
-                    JoinRequest {
-                        id: j.id,
-                        room: j.room,
-                        meta: j.meta,
-                        start,
-                    },
-                );
+                let (id, room, meta) = (j.id, j.room, j.meta);
+                let req = JoinRequest {
+                    id,
+                    room,
+                    meta,
+                    start,
+                };
+                self.handle_join(now, conn, req);
             }
             Frame::Resume(r) => {
                 let start = Start::After {
                     epoch: r.epoch,
                     seq: r.seq,
                 };
-                self.handle_join(
-                    now,
-                    conn,
-                    JoinRequest {
-                        id: r.id,
-                        room: r.room,
-                        meta: r.meta,
-                        start,
-                    },
-                );
+                let (id, room, meta) = (r.id, r.room, r.meta);
+                let req = JoinRequest {
+                    id,
+                    room,
+                    meta,
+                    start,
+                };
+                self.handle_join(now, conn, req);
             }
-            Frame::Leave(l) => {
-                self.hub.leave(now, conn, &l.room);
-                self.drain_hub(now);
-                self.send(
-                    conn,
-                    &Frame::Left(frame::Left {
-                        id: l.id,
-                        room: l.room,
-                    }),
-                );
-            }
+            Frame::Leave(l) => self.handle_leave(now, conn, l),
             Frame::Publish(p) => self.handle_publish(now, conn, p),
-            Frame::Request(r) => {
-                let user = self.user(conn);
-                if self.config.handle_requests {
-                    self.events.push_back(ServerEvent::Request {
-                        conn,
-                        user,
-                        id: r.id,
-                        room: r.room,
-                        data: r.data,
-                    });
-                } else {
-                    self.respond(
-                        conn,
-                        r.id,
-                        Err(ErrorBody {
-                            code: ErrorCode::NoHandler,
-                            message: "this server handles no requests".into(),
-                        }),
-                    );
-                }
-            }
-            Frame::Response(r) => {
-                self.events.push_back(ServerEvent::Response {
-                    conn,
-                    id: r.id,
-                    result: r.result,
-                });
-            }
+            Frame::Request(r) => self.handle_request(conn, r),
+            Frame::Response(r) => self.events.push_back(ServerEvent::Response {
+                conn,
+                id: r.id,
+                result: r.result,
+            }),
             // The connection machine passes on nothing else.
             _ => {}
         }
+    }
+
+    fn handle_leave(&mut self, now: Instant, conn: ConnId, l: frame::Leave) {
+        self.hub.leave(now, conn, &l.room);
+        self.drain_hub(now);
+        let left = frame::Left {
+            id: l.id,
+            room: l.room,
+        };
+        self.send(conn, &Frame::Left(left));
+    }
+
+    fn handle_request(&mut self, conn: ConnId, r: frame::Request) {
+        if !self.config.handle_requests {
+            let e = ErrorBody {
+                code: ErrorCode::NoHandler,
+                message: "this server handles no requests".into(),
+            };
+            self.respond(conn, r.id, Err(e));
+            return;
+        }
+        let user = self.user(conn);
+        self.events.push_back(ServerEvent::Request {
+            conn,
+            user,
+            id: r.id,
+            room: r.room,
+            data: r.data,
+        });
     }
 
     fn handle_publish(&mut self, now: Instant, conn: ConnId, p: frame::Publish) {

@@ -334,18 +334,28 @@ impl Session {
             }
         };
         if let Phase::Handshaking { .. } = self.phase {
-            match frame {
-                Frame::Welcome(w) => self.handle_welcome(now, w),
-                Frame::Error(e) => {
-                    self.handshake_error = Some(ErrorBody {
-                        code: e.code,
-                        message: e.message,
-                    })
-                }
-                _ => {}
-            }
-            return;
+            self.handle_handshake_frame(now, frame);
+        } else {
+            self.handle_frame(now, frame);
         }
+    }
+
+    /// A frame before `welcome`: only `welcome` or the `error` that explains a refusal.
+    fn handle_handshake_frame(&mut self, now: Instant, frame: Frame) {
+        match frame {
+            Frame::Welcome(w) => self.handle_welcome(now, w),
+            Frame::Error(e) => {
+                self.handshake_error = Some(ErrorBody {
+                    code: e.code,
+                    message: e.message,
+                })
+            }
+            _ => {}
+        }
+    }
+
+    /// A frame on an open connection.
+    fn handle_frame(&mut self, now: Instant, frame: Frame) {
         match frame {
             Frame::Event(e) => self.handle_event(now, e),
             Frame::Joined(j) => self.handle_joined(now, j),
@@ -355,11 +365,10 @@ impl Session {
                     ..
                 }) = self.pending.remove(&a.id)
                 {
-                    self.events.push_back(ClientEvent::Published {
-                        id: a.id,
-                        room,
-                        seq: a.seq,
-                    });
+                    let seq = a.seq;
+                    let id = a.id;
+                    self.events
+                        .push_back(ClientEvent::Published { id, room, seq });
                 }
             }
             Frame::Left(l) => {
@@ -368,49 +377,45 @@ impl Session {
                     ..
                 }) = self.pending.remove(&l.id)
                 {
-                    self.events.push_back(ClientEvent::Left {
-                        id: Some(l.id),
-                        room,
-                        reason: None,
-                    });
+                    let id = Some(l.id);
+                    let reason = None;
+                    self.events
+                        .push_back(ClientEvent::Left { id, room, reason });
                 }
             }
             Frame::Response(r) if self.pending.remove(&r.id).is_some() => {
-                let ev = match r.result {
-                    Ok(data) => ClientEvent::Response { id: r.id, data },
-                    Err(e) => ClientEvent::Failed {
-                        id: r.id,
-                        error: OpError::Server {
-                            code: e.code,
-                            message: e.message,
-                        },
-                    },
-                };
-                self.events.push_back(ev);
-            }
-            Frame::Presence(p)
-                if self
-                    .rooms
-                    .get(&p.room)
-                    .is_some_and(|r| r.status == RoomStatus::Joined) =>
-            {
-                self.events.push_back(ClientEvent::Presence {
-                    room: p.room,
-                    joined: p.joined,
-                    left: p.left,
+                let id = r.id;
+                self.events.push_back(match r.result {
+                    Ok(data) => ClientEvent::Response { id, data },
+                    Err(e) => {
+                        let (code, message) = (e.code, e.message);
+                        let error = OpError::Server { code, message };
+                        ClientEvent::Failed { id, error }
+                    }
                 });
             }
-            Frame::Request(r) => self.events.push_back(ClientEvent::Request {
-                id: r.id,
-                room: r.room,
-                data: r.data,
-            }),
+            Frame::Presence(p) if self.is_joined(&p.room) => {
+                let (room, joined, left) = (p.room, p.joined, p.left);
+                self.events
+                    .push_back(ClientEvent::Presence { room, joined, left });
+            }
+            Frame::Request(r) => {
+                let (id, room, data) = (r.id, r.room, r.data);
+                self.events
+                    .push_back(ClientEvent::Request { id, room, data });
+            }
             Frame::Ping => self.send_text(now, encode(&Frame::Pong)),
             Frame::Error(e) => self.handle_error(now, e),
-            Frame::Pong | Frame::Welcome(_) | Frame::Hello(_) => {}
-            // Client-to-server kinds from the server: ignore.
+            // Nothing else is for a client: ignore.
             _ => {}
         }
+    }
+
+    /// Whether `room`'s `joined` arrived on this connection.
+    fn is_joined(&self, room: &str) -> bool {
+        self.rooms
+            .get(room)
+            .is_some_and(|r| r.status == RoomStatus::Joined)
     }
 
     fn handle_welcome(&mut self, now: Instant, w: frame::Welcome) {
@@ -552,6 +557,31 @@ impl Session {
 
     /// Fires due timers: reconnect, handshake and heartbeat deadlines, op timeouts.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.expire_operations(now);
+        match self.phase {
+            Phase::Waiting {
+                attempt,
+                at: Some(at),
+            } if at <= now => self.begin_attempt(now, attempt),
+            Phase::Connecting { deadline, .. } | Phase::Handshaking { deadline, .. }
+                if deadline <= now =>
+            {
+                self.transmits.push_back(Transmit::Close {
+                    code: close::HEARTBEAT_TIMEOUT,
+                    reason: "handshake timeout".into(),
+                });
+                self.handle_closed(now, None, "handshake timeout");
+            }
+            Phase::Open { .. } => {
+                self.retry_rejoins(now);
+                self.heartbeat_timeout(now);
+            }
+            _ => {}
+        }
+    }
+
+    /// Fails the operations whose time is up (a leave counts as done).
+    fn expire_operations(&mut self, now: Instant) {
         let expired: Vec<Id> = self
             .pending
             .iter()
@@ -574,53 +604,26 @@ impl Session {
                 self.events.push_back(ev);
             }
         }
-        for q in self
-            .queue
-            .take_ready(|q| q.deadline.is_some_and(|d| d <= now))
-        {
-            self.events.push_back(ClientEvent::Failed {
-                id: q.id,
-                error: OpError::Timeout,
-            });
+        let due = |q: &Queued| q.deadline.is_some_and(|d| d <= now);
+        for q in self.queue.take_ready(due) {
+            let error = OpError::Timeout;
+            self.events
+                .push_back(ClientEvent::Failed { id: q.id, error });
         }
-        match self.phase {
-            Phase::Waiting {
-                attempt,
-                at: Some(at),
-            } if at <= now => self.begin_attempt(now, attempt),
-            Phase::Connecting { deadline, .. } | Phase::Handshaking { deadline, .. }
-                if deadline <= now =>
-            {
+    }
+
+    fn heartbeat_timeout(&mut self, now: Instant) {
+        let action = self.heartbeat.as_mut().map(|hb| hb.handle_timeout(now));
+        match action {
+            Some(HeartbeatAction::SendPing) => self
+                .transmits
+                .push_back(Transmit::Send(encode(&Frame::Ping))),
+            Some(HeartbeatAction::Dead) => {
                 self.transmits.push_back(Transmit::Close {
                     code: close::HEARTBEAT_TIMEOUT,
-                    reason: "handshake timeout".into(),
+                    reason: "heartbeat timeout".into(),
                 });
-                self.handle_closed(now, None, "handshake timeout");
-            }
-            Phase::Open { .. } => {
-                let due: Vec<String> = self
-                    .rooms
-                    .iter()
-                    .filter(|(_, r)| r.retry_at.is_some_and(|t| t <= now))
-                    .map(|(name, _)| name.clone())
-                    .collect();
-                for name in due {
-                    self.send_join(now, &name);
-                }
-                let action = self.heartbeat.as_mut().map(|hb| hb.handle_timeout(now));
-                match action {
-                    Some(HeartbeatAction::SendPing) => self
-                        .transmits
-                        .push_back(Transmit::Send(encode(&Frame::Ping))),
-                    Some(HeartbeatAction::Dead) => {
-                        self.transmits.push_back(Transmit::Close {
-                            code: close::HEARTBEAT_TIMEOUT,
-                            reason: "heartbeat timeout".into(),
-                        });
-                        self.handle_closed(now, None, "heartbeat timeout");
-                    }
-                    _ => {}
-                }
+                self.handle_closed(now, None, "heartbeat timeout");
             }
             _ => {}
         }

@@ -278,4 +278,17 @@ impl Session {
         }
         Ok(id)
     }
+
+    /// Sends again the rejoins whose backoff is over.
+    pub(super) fn retry_rejoins(&mut self, now: Instant) {
+        let due: Vec<String> = self
+            .rooms
+            .iter()
+            .filter(|(_, r)| r.retry_at.is_some_and(|t| t <= now))
+            .map(|(name, _)| name.clone())
+            .collect();
+        for name in due {
+            self.send_join(now, &name);
+        }
+    }
 }
