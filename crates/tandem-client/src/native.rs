@@ -208,6 +208,9 @@ async fn until(deadline: Option<tokio::time::Instant>) {
     }
 }
 
+/// The driver task: pumps, writes out what the pump queued, then waits for the next input
+/// (a command, the socket opening, a message, a token, the timer) and feeds it in. Once
+/// every handle is gone it closes the session and ends.
 async fn run(
     endpoints: Endpoints,
     config: Config,
@@ -237,6 +240,8 @@ async fn run(
             continue;
         }
 
+        // The futures borrow the platform's fields; `select!` drops them before the chosen
+        // branch runs, so each branch has the whole driver.
         let p = &mut driver.platform;
         tokio::select! {
             command = commands.recv() => match command {
