@@ -311,7 +311,7 @@ async fn serve(args: ServeArgs) -> ExitCode {
         match RedisBroker::with_options(url, options) {
             Ok(broker) => {
                 tracing::info!(redis = %url, "clustered through redis");
-                builder = builder.broker(Arc::new(broker));
+                builder = builder.cluster(Arc::new(broker));
             }
             Err(e) => {
                 eprintln!("tandem: {e}");

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use core::time::Duration;
 use futures_util::StreamExt;
 use tandem_proto::{HubConfig, Payload, RoomState, encode_event_around_seq};
-use tandem_server::{BoxFuture, Broker, BrokerError, BrokerMessage, SyncRequest};
+use tandem_server::{BoxFuture, Broker, BrokerError, BrokerMessage, ClusterBroker, SyncRequest};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::error::RedisBrokerError;
@@ -118,10 +118,6 @@ impl Broker for RedisBroker {
         "redis"
     }
 
-    fn is_clustered(&self) -> bool {
-        true
-    }
-
     fn node(&self) -> &str {
         &self.node
     }
@@ -166,6 +162,12 @@ impl Broker for RedisBroker {
         Box::pin(async move { numbered.await.map(drop) })
     }
 
+    fn is_healthy(&self) -> bool {
+        self.subscribed.load(Ordering::Relaxed) && self.commands_ok.load(Ordering::Relaxed)
+    }
+}
+
+impl ClusterBroker for RedisBroker {
     fn publish(
         &self,
         room: String,
@@ -181,10 +183,6 @@ impl Broker for RedisBroker {
 
     fn depart(&self, room: String, user: String) -> BoxFuture<Result<(), BrokerError>> {
         self.ask(|reply| Op::Depart { room, user, reply })
-    }
-
-    fn is_healthy(&self) -> bool {
-        self.subscribed.load(Ordering::Relaxed) && self.commands_ok.load(Ordering::Relaxed)
     }
 }
 

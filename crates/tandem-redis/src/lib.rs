@@ -18,7 +18,7 @@
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let broker = RedisBroker::new("redis://127.0.0.1:6379")?;
 //! let running = Server::builder()
-//!     .broker(Arc::new(broker))
+//!     .cluster(Arc::new(broker))
 //!     .build()
 //!     .bind("127.0.0.1:8080")
 //!     .await?;

@@ -61,10 +61,6 @@ pub enum BrokerError {
     /// The backend cannot be reached; try again later.
     #[error("broker unavailable: {0}")]
     Unavailable(String),
-    /// This broker does not keep rooms for a cluster (a node asked a clustered operation of
-    /// an unclustered broker).
-    #[error("the {0} broker does not number messages for a cluster")]
-    Unsupported(&'static str),
 }
 
 /// A join as a clustered broker takes it.
@@ -85,16 +81,12 @@ pub struct SyncRequest {
     pub start: Start,
 }
 
-/// Joins the nodes of a cluster. See the module docs.
+/// What every broker does: carry server-side broadcasts to every node, and say whether
+/// its backend is reachable. A broker that also keeps rooms for a cluster implements
+/// [`ClusterBroker`] too, and is given to the node with [`crate::ServerBuilder::cluster`].
 pub trait Broker: Send + Sync + 'static {
     /// A short name for logs and `/healthz`.
     fn name(&self) -> &'static str;
-
-    /// Whether this broker numbers messages and keeps history and presence for a cluster.
-    /// Default false: the node does it all, and only [`Broker::broadcast`] is used.
-    fn is_clustered(&self) -> bool {
-        false
-    }
 
     /// This node's name in the cluster (part of anonymous user ids). Default `"local"`.
     fn node(&self) -> &str {
@@ -108,35 +100,27 @@ pub trait Broker: Send + Sync + 'static {
     /// A server-side broadcast, to every node.
     fn broadcast(&self, room: String, data: Arc<Payload>) -> BoxFuture<Result<(), BrokerError>>;
 
-    /// Clustered: numbers, stores and spreads a member's message; returns its sequence
-    /// number. Calls from one node are numbered in the order they are made.
+    /// Whether the backend is reachable now.
+    fn is_healthy(&self) -> bool;
+}
+
+/// A broker that joins the nodes of a cluster: it numbers each room's messages in one
+/// order, keeps the history and the members of every node. See the module docs.
+pub trait ClusterBroker: Send + Sync + 'static {
+    /// Numbers, stores and spreads a member's message; returns its sequence number. Calls
+    /// from one node are numbered in the order they are made.
     fn publish(
         &self,
         room: String,
         from: String,
         data: Payload,
-    ) -> BoxFuture<Result<u64, BrokerError>> {
-        let _ = (room, from, data);
-        let name = self.name();
-        Box::pin(async move { Err(BrokerError::Unsupported(name)) })
-    }
+    ) -> BoxFuture<Result<u64, BrokerError>>;
 
-    /// Clustered: records an arrival (if the request says so) and returns the room's state.
-    fn sync(&self, request: SyncRequest) -> BoxFuture<Result<RoomState, BrokerError>> {
-        let _ = request;
-        let name = self.name();
-        Box::pin(async move { Err(BrokerError::Unsupported(name)) })
-    }
+    /// Records an arrival (if the request says so) and returns the room's state.
+    fn sync(&self, request: SyncRequest) -> BoxFuture<Result<RoomState, BrokerError>>;
 
-    /// Clustered: `user` has no connection left in `room` on this node.
-    fn depart(&self, room: String, user: String) -> BoxFuture<Result<(), BrokerError>> {
-        let _ = (room, user);
-        let name = self.name();
-        Box::pin(async move { Err(BrokerError::Unsupported(name)) })
-    }
-
-    /// Whether the backend is reachable now.
-    fn is_healthy(&self) -> bool;
+    /// `user` has no connection left in `room` on this node.
+    fn depart(&self, room: String, user: String) -> BoxFuture<Result<(), BrokerError>>;
 }
 
 /// The in-process broker: every node attached to one `MemoryBroker` (normally just one)

@@ -13,7 +13,7 @@ use tandem_proto::{
 use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
-use crate::broker::{Broker, BrokerError, BrokerMessage, SyncRequest};
+use crate::broker::{BrokerError, BrokerMessage, ClusterBroker, SyncRequest};
 use crate::clock::Clock;
 use crate::command::Command;
 use crate::error::AuthError;
@@ -34,7 +34,9 @@ fn unavailable(e: BrokerError) -> ErrorBody {
 
 pub(crate) struct Core {
     protocol: Protocol,
-    broker: Arc<dyn Broker>,
+    /// The cluster's broker, on a node of a cluster (only such a node's protocol asks
+    /// for publishes, syncs and departures).
+    cluster: Option<Arc<dyn ClusterBroker>>,
     clock: Clock,
     hooks: Hooks,
     handle: Handle,
@@ -46,14 +48,14 @@ pub(crate) struct Core {
 impl Core {
     pub fn new(
         protocol: Protocol,
-        broker: Arc<dyn Broker>,
+        cluster: Option<Arc<dyn ClusterBroker>>,
         clock: Clock,
         hooks: Hooks,
         handle: Handle,
     ) -> Self {
         Core {
             protocol,
-            broker,
+            cluster,
             clock,
             hooks,
             handle,
@@ -288,55 +290,11 @@ impl Core {
                     let _ = commands.send(Command::Respond { conn, id, result }).await;
                 });
             }
-            ServerEvent::Publish {
-                conn,
-                id,
-                room,
-                from,
-                data,
-            } => {
-                // Asked now, so one node's publishes are numbered in the order they came.
-                let numbered = self.broker.publish(room.clone(), from, data);
-                tokio::spawn(async move {
-                    let result = numbered.await.map_err(unavailable);
-                    let answer = Command::Published {
-                        conn,
-                        id,
-                        room,
-                        result,
-                    };
-                    let _ = commands.send(answer).await;
-                });
-            }
-            ServerEvent::Sync {
-                conn,
-                id,
-                room,
-                user,
-                meta,
-                arrive,
-                start,
-            } => {
-                let synced = self.broker.sync(SyncRequest {
-                    room,
-                    user,
-                    meta,
-                    arrive,
-                    start,
-                });
-                tokio::spawn(async move {
-                    let result = synced.await.map_err(unavailable);
-                    let _ = commands.send(Command::Synced { conn, id, result }).await;
-                });
-            }
-            ServerEvent::Depart { room, user } => {
-                let departed = self.broker.depart(room.clone(), user.clone());
-                tokio::spawn(async move {
-                    if let Err(e) = departed.await {
-                        // The broker clears this node's presence when it is back.
-                        tracing::warn!(%room, %user, error = %e, "departure not recorded");
-                    }
-                });
+            ServerEvent::Publish { .. } | ServerEvent::Sync { .. } | ServerEvent::Depart { .. } => {
+                match &self.cluster {
+                    Some(cluster) => ask_cluster(cluster.as_ref(), event, commands),
+                    None => tracing::error!("a standalone node asked its broker a cluster's job"),
+                }
             }
             ServerEvent::Response { conn, id, result } => {
                 if let Some(reply) = self.asks.remove(&(conn, id)) {
@@ -345,5 +303,63 @@ impl Core {
             }
             _ => {}
         }
+    }
+}
+
+/// Hands a cluster node's `Publish`, `Sync` or `Depart` to the broker; the answer comes back
+/// to the core as a command. Asked now, so one node's publishes are numbered in the order
+/// they came.
+fn ask_cluster(cluster: &dyn ClusterBroker, event: ServerEvent, commands: mpsc::Sender<Command>) {
+    match event {
+        ServerEvent::Publish {
+            conn,
+            id,
+            room,
+            from,
+            data,
+        } => {
+            let numbered = cluster.publish(room.clone(), from, data);
+            tokio::spawn(async move {
+                let result = numbered.await.map_err(unavailable);
+                let answer = Command::Published {
+                    conn,
+                    id,
+                    room,
+                    result,
+                };
+                let _ = commands.send(answer).await;
+            });
+        }
+        ServerEvent::Sync {
+            conn,
+            id,
+            room,
+            user,
+            meta,
+            arrive,
+            start,
+        } => {
+            let synced = cluster.sync(SyncRequest {
+                room,
+                user,
+                meta,
+                arrive,
+                start,
+            });
+            tokio::spawn(async move {
+                let result = synced.await.map_err(unavailable);
+                let _ = commands.send(Command::Synced { conn, id, result }).await;
+            });
+        }
+        ServerEvent::Depart { room, user } => {
+            let departed = cluster.depart(room.clone(), user.clone());
+            tokio::spawn(async move {
+                if let Err(e) = departed.await {
+                    // The broker clears this node's presence when it is back.
+                    tracing::warn!(%room, %user, error = %e, "departure not recorded");
+                }
+            });
+        }
+        _ => {}
     }
 }

@@ -41,7 +41,7 @@ mod shared;
 mod token;
 mod writer;
 
-pub use broker::{Broker, BrokerError, BrokerMessage, MemoryBroker, SyncRequest};
+pub use broker::{Broker, BrokerError, BrokerMessage, ClusterBroker, MemoryBroker, SyncRequest};
 pub use error::{AuthError, ServerError};
 pub use future::BoxFuture;
 pub use handle::Handle;

@@ -14,7 +14,7 @@ use tokio::net::{TcpListener, ToSocketAddrs};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use crate::broker::{Broker, BrokerMessage, MemoryBroker};
+use crate::broker::{Broker, BrokerMessage, ClusterBroker, MemoryBroker};
 use crate::clock::Clock;
 use crate::command::Command;
 use crate::connection;
@@ -40,6 +40,8 @@ pub struct ServerBuilder {
     origins: OriginPolicy,
     hooks: Hooks,
     broker: Arc<dyn Broker>,
+    /// The broker's cluster side, when the node is one node of a cluster.
+    cluster: Option<Arc<dyn ClusterBroker>>,
     shutdown_hint: Duration,
     seed: Option<u64>,
     static_files: Option<PathBuf>,
@@ -147,8 +149,19 @@ impl ServerBuilder {
         self
     }
 
-    /// Where server-side broadcasts meet across nodes. Default [`MemoryBroker`].
+    /// Where server-side broadcasts meet across nodes, for a node that is the whole
+    /// server. Default [`MemoryBroker`].
     pub fn broker(mut self, broker: Arc<dyn Broker>) -> Self {
+        self.broker = broker;
+        self.cluster = None;
+        self
+    }
+
+    /// Makes this node one node of a cluster joined by `broker` (`tandem-redis`'s
+    /// `RedisBroker`): the broker numbers messages and keeps history and presence for
+    /// every node.
+    pub fn cluster<B: Broker + ClusterBroker>(mut self, broker: Arc<B>) -> Self {
+        self.cluster = Some(broker.clone());
         self.broker = broker;
         self
     }
@@ -186,6 +199,7 @@ impl ServerBuilder {
             origins: self.origins,
             hooks: self.hooks,
             broker: self.broker,
+            cluster: self.cluster,
             shutdown_hint: self.shutdown_hint,
             seed: self.seed.unwrap_or_else(fresh_seed),
             static_files: self.static_files,
@@ -207,6 +221,8 @@ pub struct Server {
     origins: OriginPolicy,
     hooks: Hooks,
     broker: Arc<dyn Broker>,
+    /// The broker's cluster side, when the node is one node of a cluster.
+    cluster: Option<Arc<dyn ClusterBroker>>,
     shutdown_hint: Duration,
     seed: u64,
     static_files: Option<PathBuf>,
@@ -232,6 +248,7 @@ impl Server {
             origins: OriginPolicy::default(),
             hooks: Hooks::default(),
             broker: Arc::new(MemoryBroker::default()),
+            cluster: None,
             shutdown_hint: Duration::from_secs(1),
             seed: None,
             static_files: None,
@@ -274,7 +291,7 @@ impl Server {
         let handle = Handle::new(commands.clone(), shared.clone());
         let clock = Clock::start();
         let mut config = self.protocol;
-        let clustered = self.broker.is_clustered();
+        let clustered = self.cluster.is_some();
         if clustered {
             config.anonymous_prefix = format!("conn-{}-", self.broker.node());
         }
@@ -294,7 +311,7 @@ impl Server {
         let core = tokio::spawn(
             Core::new(
                 protocol,
-                self.broker.clone(),
+                self.cluster.clone(),
                 clock,
                 self.hooks,
                 handle.clone(),
