@@ -248,11 +248,16 @@ pub fn run_with(shell: &Shell, quick: bool) -> Result<Report> {
     Ok(Report { text, failures })
 }
 
-/// The fuzzing and junk-frame hammer sections, from `xtask/src/fuzz.rs` once it exists.
-#[allow(clippy::unnecessary_wraps)]
+/// The coverage-guided fuzzing and the live junk-frame hammer (`xtask/src/fuzz.rs`), each
+/// a markdown section or the reason it failed.
 fn extra_sections(shell: &Shell, quick: bool) -> Vec<(&'static str, Result<String>)> {
-    let _ = (shell, quick);
-    Vec::new()
+    vec![
+        ("fuzzing", crate::fuzz::fuzz_section(shell, quick)),
+        (
+            "junk-frame hammer",
+            crate::fuzz::hammer_section(shell, quick),
+        ),
+    ]
 }
 
 /// Builds the npm package (as `cargo xtask bench` does) and installs playwright-core
@@ -302,7 +307,8 @@ fn run_scenario(shell: &Shell, bins: &Path, logs: &Path, scenario: &Scenario) ->
             root.join(web::DIR).to_string_lossy().into_owned(),
         ])
         .args(["--chromium", CHROMIUM])
-        .args(["--chromium-args".to_owned(), CHROME_ARGS.join(" ")])
+        // `=`: the value starts with a dash.
+        .arg(format!("--chromium-args={}", CHROME_ARGS.join(" ")))
         .args(scenario.args.iter().cloned())
         .run_tee(&format!("chaos: {}", scenario.name), |l| {
             if json::string(l, "figure") == Some("chaos") {

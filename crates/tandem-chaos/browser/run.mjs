@@ -35,8 +35,10 @@ function readLine(ms) {
   return new Promise((resolve, reject) => {
     const lines = createInterface({ input: process.stdin });
     const timer = setTimeout(() => reject(new Error(`no instruction on stdin within ${ms} ms`)), ms);
+    const closed = () => reject(new Error("stdin closed"));
     lines.once("line", (line) => {
       clearTimeout(timer);
+      lines.off("close", closed);
       lines.close();
       try {
         resolve(JSON.parse(line));
@@ -44,7 +46,7 @@ function readLine(ms) {
         reject(new Error(`bad instruction ${line}: ${err.message}`));
       }
     });
-    lines.once("close", () => reject(new Error("stdin closed")));
+    lines.once("close", closed);
   });
 }
 

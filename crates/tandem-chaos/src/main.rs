@@ -78,6 +78,7 @@ pub struct Args {
     /// Chromium's flags, space separated (`browser`).
     #[arg(
         long,
+        allow_hyphen_values = true,
         default_value = "--headless --no-sandbox --disable-gpu --disable-dev-shm-usage"
     )]
     pub chromium_args: String,

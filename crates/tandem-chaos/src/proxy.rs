@@ -81,7 +81,8 @@ impl Proxy {
     }
 }
 
-/// Forwards one connection both ways until either side closes or a cut comes.
+/// Forwards one connection both ways until both sides have closed (each end's FIN is
+/// passed on once everything before it was written) or a cut comes (a reset both ways).
 async fn connection(
     client: TcpStream,
     upstream: SocketAddr,
@@ -95,22 +96,24 @@ async fn connection(
     };
     let _ = client.set_nodelay(true);
     let _ = server.set_nodelay(true);
-    // Reset, not FIN, when dropped: a cut is a failure, not a goodbye.
-    let _ = client.set_zero_linger();
-    let _ = server.set_zero_linger();
-    let (cr, cw) = client.into_split();
-    let (sr, sw) = server.into_split();
-    tokio::select! {
-        () = pipe(cr, sw, delay) => {}
-        () = pipe(sr, cw, delay) => {}
-        _ = cut.changed() => {}
+    let (mut cr, mut cw) = client.into_split();
+    let (mut sr, mut sw) = server.into_split();
+    let cutting = tokio::select! {
+        _ = async { tokio::join!(pipe(&mut cr, &mut sw, delay), pipe(&mut sr, &mut cw, delay)) } => false,
+        _ = cut.changed() => true,
+    };
+    if cutting {
+        // Reset, not FIN: a cut is a failure, not a goodbye.
+        let _ = cr.as_ref().set_zero_linger();
+        let _ = sr.as_ref().set_zero_linger();
     }
 }
 
-/// Copies `from` to `to`, each chunk written `delay` after it was read.
-async fn pipe(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, delay: Duration) {
+/// Copies `from` to `to`, each chunk written `delay` after it was read; at the end of
+/// `from` (or an error), shuts `to` down once everything read was written.
+async fn pipe(from: &mut OwnedReadHalf, to: &mut OwnedWriteHalf, delay: Duration) {
     let (tx, mut rx) = mpsc::unbounded_channel::<(Instant, Vec<u8>)>();
-    let writer = async move {
+    let writer = async {
         while let Some((due, chunk)) = rx.recv().await {
             // Simulated network latency, not synchronisation.
             tokio::time::sleep_until(due).await;
@@ -118,6 +121,7 @@ async fn pipe(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, delay: Duration) 
                 return;
             }
         }
+        let _ = to.shutdown().await;
     };
     let reader = async move {
         let mut buf = vec![0u8; 16 * 1024];
