@@ -1,11 +1,10 @@
 //! A standalone node's rooms: this node numbers every message, keeps the history, and
 //! announces presence changes itself.
 
-use super::shared::{Room, RoomCore};
+use super::shared::{Room, RoomCore, RoomKeeper};
 use super::{ConnId, HubConfig, JoinOutcome, JoinRefused, JoinRequest};
 use crate::error::ErrorCode;
 use crate::frame::{Member, Payload};
-use crate::server::presence::Ending;
 use crate::time::Instant;
 
 /// The rooms of a node that is the whole server.
@@ -71,29 +70,6 @@ impl LocalRooms {
         Ok(self.core.number(now, room, from, data))
     }
 
-    /// Takes `conn` out of `room`; returns whether it was in.
-    pub fn leave(&mut self, now: Instant, conn: ConnId, room: &str) -> bool {
-        let Some(gone) = self.core.leave(now, conn, room) else {
-            return false;
-        };
-        self.departed(room, gone);
-        true
-    }
-
-    /// Forgets `conn`; its users leave, or linger after an abrupt end.
-    pub fn disconnect(&mut self, now: Instant, conn: ConnId, ending: Ending) {
-        for (room, gone) in self.core.disconnect(now, conn, ending) {
-            self.departed(&room, gone);
-        }
-    }
-
-    fn departed(&mut self, room: &str, gone: Option<Member>) {
-        if let Some(member) = gone {
-            self.core.announce(room, Vec::new(), vec![member]);
-        }
-        self.core.remove_if(room, removable);
-    }
-
     /// Ends the lingers due and announces those members as left.
     pub fn handle_timeout(&mut self, now: Instant) {
         for (room, left) in self.core.expire(now) {
@@ -114,5 +90,21 @@ impl LocalRooms {
             .get(room)
             .map(|r| r.presence.members())
             .unwrap_or_default()
+    }
+}
+
+impl RoomKeeper for LocalRooms {
+    type Ext = ();
+
+    fn core_mut(&mut self) -> &mut RoomCore<()> {
+        &mut self.core
+    }
+
+    /// A standalone node announces the departure itself.
+    fn departed(&mut self, room: &str, gone: Option<Member>) {
+        if let Some(member) = gone {
+            self.core.announce(room, Vec::new(), vec![member]);
+        }
+        self.core.remove_if(room, removable);
     }
 }

@@ -19,6 +19,7 @@ use core::time::Duration;
 
 use self::local::LocalRooms;
 use self::replica::ReplicaRooms;
+use self::shared::RoomKeeper;
 use super::history::Bounds;
 use super::presence::Ending;
 pub use super::replay::Start;

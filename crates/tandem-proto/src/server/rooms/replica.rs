@@ -8,12 +8,11 @@ use std::collections::{BTreeMap, VecDeque};
 
 use bytes::Bytes;
 
-use super::shared::{Room, RoomCore};
+use super::shared::{Room, RoomCore, RoomKeeper};
 use super::{ConnId, HubConfig, JoinOutcome, JoinRefused, JoinRequest, MemberChange, Notice};
 use super::{RoomState, presence_members};
 use crate::frame::{Member, Payload};
 use crate::server::history::Stored;
-use crate::server::presence::Ending;
 use crate::time::Instant;
 
 /// What a replica adds to a room.
@@ -206,32 +205,6 @@ impl ReplicaRooms {
         seq
     }
 
-    /// Takes `conn` out of `room`; returns whether it was in.
-    pub fn leave(&mut self, now: Instant, conn: ConnId, room: &str) -> bool {
-        let Some(gone) = self.core.leave(now, conn, room) else {
-            return false;
-        };
-        self.departed(room, gone);
-        true
-    }
-
-    /// Forgets `conn`; its users leave, or linger after an abrupt end.
-    pub fn disconnect(&mut self, now: Instant, conn: ConnId, ending: Ending) {
-        for (room, gone) in self.core.disconnect(now, conn, ending) {
-            self.departed(&room, gone);
-        }
-    }
-
-    fn departed(&mut self, room: &str, gone: Option<Member>) {
-        if let Some(member) = gone {
-            self.notices.push_back(Notice::Depart {
-                room: room.to_owned(),
-                user: member.user,
-            });
-        }
-        self.core.remove_if(room, removable);
-    }
-
     /// Ends the lingers due; the broker hears of each departure.
     pub fn handle_timeout(&mut self, now: Instant) {
         for (room, left) in self.core.expire(now) {
@@ -267,6 +240,26 @@ impl ReplicaRooms {
     /// (from the broker's history) wherever it reconnects.
     pub fn poll_reset(&mut self) -> Option<ConnId> {
         self.resets.pop()
+    }
+}
+
+impl RoomKeeper for ReplicaRooms {
+    type Ext = Replica;
+
+    fn core_mut(&mut self) -> &mut RoomCore<Replica> {
+        &mut self.core
+    }
+
+    /// A cluster node tells the broker, which announces the departure once the user is
+    /// gone from every node.
+    fn departed(&mut self, room: &str, gone: Option<Member>) {
+        if let Some(member) = gone {
+            self.notices.push_back(Notice::Depart {
+                room: room.to_owned(),
+                user: member.user,
+            });
+        }
+        self.core.remove_if(room, removable);
     }
 }
 

@@ -375,3 +375,32 @@ fn presence_diff(
     });
     Delivery::live(Recipients::Many(to), Bytes::from(encode(&diff)))
 }
+
+/// What the two keepers do alike over their core: a connection leaves a room, or goes,
+/// through the core, and each keeper says what a member's departure means (a presence
+/// diff, or a notice to the broker).
+pub(crate) trait RoomKeeper {
+    /// What the keeper adds to a room.
+    type Ext: Default;
+
+    fn core_mut(&mut self) -> &mut RoomCore<Self::Ext>;
+
+    /// `gone` left `room` on this node (or nobody did); the room may go.
+    fn departed(&mut self, room: &str, gone: Option<Member>);
+
+    /// Takes `conn` out of `room`; returns whether it was in.
+    fn leave(&mut self, now: Instant, conn: ConnId, room: &str) -> bool {
+        let Some(gone) = self.core_mut().leave(now, conn, room) else {
+            return false;
+        };
+        self.departed(room, gone);
+        true
+    }
+
+    /// Forgets `conn`; its users leave, or linger after an abrupt end.
+    fn disconnect(&mut self, now: Instant, conn: ConnId, ending: Ending) {
+        for (room, gone) in self.core_mut().disconnect(now, conn, ending) {
+            self.departed(&room, gone);
+        }
+    }
+}
