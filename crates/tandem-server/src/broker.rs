@@ -2,7 +2,7 @@
 //!
 //! A single node needs nothing more than [`MemoryBroker`], the default: the node numbers
 //! messages, keeps history and presence itself, and the broker only hands server-side
-//! broadcasts back to it. A clustered broker (`tandem-redis`) takes those jobs over for
+//! broadcasts back to it. A cluster broker (`tandem-redis`) takes those jobs over for
 //! every node: it numbers each room's messages in one order, keeps the history (so a client
 //! resumes on any node) and the members of every node, and tells each node what happened
 //! through [`BrokerMessage`]s.
@@ -19,7 +19,7 @@ use crate::future::BoxFuture;
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum BrokerMessage {
-    /// A server-side broadcast for the node to number itself (unclustered brokers).
+    /// A server-side broadcast for the node to number itself (a standalone node's broker).
     Broadcast {
         /// The room.
         room: String,
@@ -63,7 +63,7 @@ pub enum BrokerError {
     Unavailable(String),
 }
 
-/// A join as a clustered broker takes it.
+/// A join as a cluster broker takes it.
 #[derive(Debug, Clone)]
 pub struct SyncRequest {
     /// The room.

@@ -56,7 +56,7 @@ pub(crate) enum Command {
         room: String,
         result: Result<u64, ErrorBody>,
     },
-    /// The broker answered a clustered join.
+    /// The broker answered a cluster node's join.
     Synced {
         conn: ConnId,
         id: Id,

@@ -291,23 +291,19 @@ impl Server {
         let handle = Handle::new(commands.clone(), shared.clone());
         let clock = Clock::start();
         let mut config = self.protocol;
-        let clustered = self.cluster.is_some();
-        if clustered {
-            config.anonymous_prefix = format!("conn-{}-", self.broker.node());
-        }
         let messages = self.broker.attach(&config.hub);
-        let mut protocol = if clustered {
-            tandem_proto::Server::cluster_node(config, self.seed)
-        } else {
-            tandem_proto::Server::new(config, self.seed)
+        // The kind of broker given decides the node's kind.
+        let protocol = match &self.cluster {
+            None => tandem_proto::Server::new(config, self.seed),
+            Some(_) => {
+                config.anonymous_prefix = format!("conn-{}-", self.broker.node());
+                let mut node = tandem_proto::Server::cluster_node(config, self.seed);
+                // Until the broker reports itself reachable.
+                let hint = Duration::from_secs(1);
+                node.set_unavailable(clock.now(), Some(("broker connecting", hint)));
+                node
+            }
         };
-        if clustered {
-            // Until the broker reports itself reachable.
-            protocol.set_unavailable(
-                clock.now(),
-                Some(("broker connecting", Duration::from_secs(1))),
-            );
-        }
         let core = tokio::spawn(
             Core::new(
                 protocol,
