@@ -14,7 +14,7 @@ pub struct ClientConfig {
     pub app: AppSchema,
     /// The token sent in `hello`, if any. Default none.
     pub token: Option<String>,
-    /// Ask the driver for a fresh token ([`ClientEvent::TokenRequired`]) before every
+    /// Ask the driver for a fresh token ([`crate::ClientEvent::TokenRequired`]) before every
     /// connection attempt. Default false.
     pub refresh_token: bool,
     /// The reconnect schedule.

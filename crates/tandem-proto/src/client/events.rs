@@ -10,7 +10,7 @@ use crate::frame::{ErrorBody, Id, Member, Payload};
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum CloseReason {
-    /// The application called [`Session::close`].
+    /// The application called [`crate::Session::close`].
     #[error("closed by the client")]
     ClientClosed,
     /// The server refused the token and no fresh one helped.
@@ -36,7 +36,7 @@ pub enum CloseReason {
         /// The close reason.
         reason: String,
     },
-    /// [`Backoff::max_attempts`] reconnects failed in a row.
+    /// [`crate::Backoff::max_attempts`] reconnects failed in a row.
     #[error("gave up after {attempts} reconnect attempts")]
     AttemptsExhausted {
         /// How many attempts were made.
@@ -47,7 +47,7 @@ pub enum CloseReason {
 /// The connection state the application sees.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConnectionState {
-    /// Not started: [`Session::connect`] has not been called.
+    /// Not started: [`crate::Session::connect`] has not been called.
     Idle,
     /// Opening a socket and negotiating; `attempt` is 0 for the first connection.
     Connecting {
@@ -69,7 +69,7 @@ pub enum ConnectionState {
 }
 
 /// Why an operation failed. Every publish, request, join and leave ends in exactly one
-/// success event or one [`ClientEvent::Failed`].
+/// success event or one [`crate::ClientEvent::Failed`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum OpError {
@@ -134,8 +134,8 @@ pub enum TokenError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[must_use]
 pub enum Transmit {
-    /// Open a WebSocket offering these subprotocols, then call [`Session::handle_open`]
-    /// (or [`Session::handle_closed`] if it fails).
+    /// Open a WebSocket offering these subprotocols, then call [`crate::Session::handle_open`]
+    /// (or [`crate::Session::handle_closed`] if it fails).
     Connect {
         /// Subprotocols in preference order.
         protocols: Vec<String>,
@@ -158,11 +158,11 @@ pub enum Transmit {
 pub enum ClientEvent {
     /// The connection state changed.
     StateChanged(ConnectionState),
-    /// A fresh token is needed before connecting: call [`Session::handle_token`].
+    /// A fresh token is needed before connecting: call [`crate::Session::handle_token`].
     TokenRequired,
     /// A room was joined, first or again after a reconnect.
     Joined {
-        /// The id [`Session::join`] returned, for the first join; `None` for rejoins.
+        /// The id [`crate::Session::join`] returned, for the first join; `None` for rejoins.
         id: Option<Id>,
         /// The room.
         room: String,
@@ -193,7 +193,7 @@ pub enum ClientEvent {
         left: Vec<Member>,
     },
     /// The client is out of a room: a leave completed (`id` is the one
-    /// [`Session::leave`] returned, `reason` is `None`), or the server refused to take
+    /// [`crate::Session::leave`] returned, `reason` is `None`), or the server refused to take
     /// the client back into a room it had joined (`id` is `None`, `reason` says why, e.g.
     /// `forbidden`). Rejoins the server cannot serve now (`unavailable`) are retried with
     /// backoff instead, never abandoned.
@@ -207,7 +207,7 @@ pub enum ClientEvent {
     },
     /// A publish was acknowledged.
     Published {
-        /// The id [`Session::publish`] returned.
+        /// The id [`crate::Session::publish`] returned.
         id: Id,
         /// The room.
         room: String,
@@ -216,7 +216,7 @@ pub enum ClientEvent {
     },
     /// A request was answered.
     Response {
-        /// The id [`Session::request`] returned.
+        /// The id [`crate::Session::request`] returned.
         id: Id,
         /// The answer.
         data: Payload,
@@ -228,7 +228,7 @@ pub enum ClientEvent {
         /// Why.
         error: OpError,
     },
-    /// The server asks something: answer with [`Session::respond`].
+    /// The server asks something: answer with [`crate::Session::respond`].
     Request {
         /// The request's id.
         id: Id,

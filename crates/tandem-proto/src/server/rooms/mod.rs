@@ -383,8 +383,9 @@ impl Hub {
         }
     }
 
-    /// Cluster node: an event the broker numbered arrives (see
-    /// [`replica::ReplicaRooms::apply_event`] for gaps).
+    /// Cluster node: an event the broker numbered arrives. Members here receive it unless
+    /// they have it already; a room that missed messages (a gap, or a new epoch) sends
+    /// its members to resume ([`Hub::poll_reset`]) from the broker's history.
     pub fn apply_event(&mut self, now: Instant, room: &str, epoch: u64, seq: u64, frame: Bytes) {
         if let Keeper::Replica(r) = &mut self.keeper {
             r.apply_event(now, room, epoch, seq, frame);
