@@ -62,11 +62,9 @@ impl CallbackClient {
         options: JoinOptions,
         reply: impl FnOnce(Result<Joined, Error>) + 'static,
     ) {
-        let (meta, history) = options.into_parts();
         self.command(Command::Join {
             room: room.to_owned(),
-            meta,
-            history,
+            options,
             reply: self.host.handover.later(reply),
         });
     }

@@ -2,7 +2,7 @@
 
 use std::marker::PhantomData;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 
 use serde::Serialize;
@@ -21,6 +21,8 @@ use crate::event::{Event, IncomingRequest, Joined, Responder};
 struct Inner {
     commands: mpsc::UnboundedSender<Command>,
     state: watch::Receiver<ConnectionState>,
+    /// `(user, session)` from the last `welcome`.
+    identity: Arc<Mutex<Option<(String, String)>>>,
     events: Mutex<Option<mpsc::UnboundedReceiver<ClientEvent>>>,
 }
 
@@ -87,14 +89,23 @@ impl<M: Serialize + DeserializeOwned> Client<M> {
         let (commands, command_rx) = mpsc::unbounded_channel();
         let (events, event_rx) = mpsc::unbounded_channel();
         let (state, state_rx) = watch::channel(ConnectionState::Idle);
+        let identity = Arc::new(Mutex::new(None));
+        let welcomed = identity.clone();
         crate::transport::spawn(
             endpoints,
             config,
             command_rx,
             // Dropped when the session closes for good, which ends the event stream.
             Box::new(move |event| {
-                if let ClientEvent::StateChanged(s) = &event {
-                    state.send_replace(s.clone());
+                match &event {
+                    ClientEvent::StateChanged(s) => {
+                        state.send_replace(s.clone());
+                    }
+                    ClientEvent::Welcomed { user, session } => {
+                        let mut held = welcomed.lock().unwrap_or_else(PoisonError::into_inner);
+                        *held = Some((user.clone(), session.clone()));
+                    }
+                    _ => {}
                 }
                 let _ = events.send(event);
             }) as Sink,
@@ -103,10 +114,27 @@ impl<M: Serialize + DeserializeOwned> Client<M> {
             inner: Arc::new(Inner {
                 commands,
                 state: state_rx,
+                identity,
                 events: Mutex::new(Some(event_rx)),
             }),
             _message: PhantomData,
         })
+    }
+
+    /// The user the server knows this client as (its own messages' `from`, its own
+    /// presence member), once welcomed; kept while reconnecting.
+    pub fn user(&self) -> Option<String> {
+        self.identity().map(|(user, _)| user)
+    }
+
+    /// The server's id of the current (or last) connection, once welcomed.
+    pub fn session(&self) -> Option<String> {
+        self.identity().map(|(_, session)| session)
+    }
+
+    fn identity(&self) -> Option<(String, String)> {
+        let held = self.inner.identity.lock();
+        held.unwrap_or_else(PoisonError::into_inner).clone()
     }
 
     /// The connection state now.
@@ -146,11 +174,9 @@ impl<M: Serialize + DeserializeOwned> Client<M> {
 
     /// Joins `room` with presence metadata and/or history replay.
     pub async fn join_with(&self, room: &str, options: JoinOptions) -> Result<Joined, Error> {
-        let (meta, history) = options.into_parts();
         self.ask(|reply| Command::Join {
             room: room.to_owned(),
-            meta,
-            history,
+            options,
             reply,
         })
         .await
@@ -252,11 +278,15 @@ impl<M: DeserializeOwned> Events<M> {
             ClientEvent::Joined {
                 room,
                 recovered,
+                epoch,
+                seq,
                 members,
                 ..
             } => Event::Joined {
                 room,
                 recovered,
+                epoch,
+                seq,
                 members,
             },
             ClientEvent::Message {

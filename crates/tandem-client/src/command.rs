@@ -27,8 +27,7 @@ pub(crate) type Sink = Box<dyn FnMut(ClientEvent)>;
 pub(crate) enum Command {
     Join {
         room: String,
-        meta: Option<Payload>,
-        history: u32,
+        options: JoinOptions,
         reply: Reply<Joined>,
     },
     Leave {
@@ -64,6 +63,7 @@ pub(crate) enum Command {
 pub struct JoinOptions {
     meta: Option<Payload>,
     history: u32,
+    since: Option<(u64, u64)>,
 }
 
 impl JoinOptions {
@@ -92,8 +92,21 @@ impl JoinOptions {
         self
     }
 
-    /// The metadata and the history count.
-    pub(crate) fn into_parts(self) -> (Option<Payload>, u32) {
-        (self.meta, self.history)
+    /// Starts from a stored position: the room's `epoch` (from [`Joined::epoch`]) and the
+    /// last `seq` the application kept. The join then answers like a resume after a
+    /// reconnect: [`Joined::recovered`] is `Some(true)` when every message after it
+    /// follows, `Some(false)` when some are gone (refetch). For a reloaded page or a
+    /// restarted app; it replaces [`JoinOptions::history`].
+    ///
+    /// [`Joined::epoch`]: crate::Joined::epoch
+    /// [`Joined::recovered`]: crate::Joined::recovered
+    pub fn since(mut self, epoch: u64, seq: u64) -> Self {
+        self.since = Some((epoch, seq));
+        self
+    }
+
+    /// The metadata, the history count and the stored position.
+    pub(crate) fn into_parts(self) -> (Option<Payload>, u32, Option<(u64, u64)>) {
+        (self.meta, self.history, self.since)
     }
 }

@@ -214,17 +214,17 @@ impl<P: Platform> Driver<P> {
         match command {
             Command::Join {
                 room,
-                meta,
-                history,
+                options,
                 reply,
-            } => match s.join(now, &room, meta, history) {
-                Ok(id) => {
-                    self.waiting.insert(id, Waiting::Join(reply));
+            } => {
+                let (meta, history, since) = options.into_parts();
+                match s.join_since(now, &room, meta, history, since) {
+                    Ok(id) => {
+                        self.waiting.insert(id, Waiting::Join(reply));
+                    }
+                    Err(e) => reply(Err(e.into())),
                 }
-                Err(e) => {
-                    reply(Err(e.into()));
-                }
-            },
+            }
             Command::Leave { room, reply } => match s.leave(now, &room) {
                 Ok(id) => {
                     self.waiting.insert(id, Waiting::Leave(reply));
@@ -328,12 +328,17 @@ impl<P: Platform> Driver<P> {
                     ClientEvent::Joined {
                         id: Some(id),
                         room,
+                        recovered,
+                        epoch,
+                        seq,
                         members,
-                        ..
                     } => {
                         if let Some(Waiting::Join(reply)) = self.waiting.remove(id) {
                             reply(Ok(Joined {
                                 room: room.clone(),
+                                recovered: *recovered,
+                                epoch: *epoch,
+                                seq: *seq,
                                 members: members.clone(),
                             }));
                         }

@@ -20,6 +20,10 @@ pub enum Event<M> {
         room: String,
         /// Whether the resume recovered everything, for rejoins.
         recovered: Option<bool>,
+        /// The room's epoch (with a message's seq, a position to store).
+        epoch: u64,
+        /// The position just before the first message that follows.
+        seq: u64,
         /// The presence snapshot.
         members: Vec<Member>,
     },
@@ -160,6 +164,14 @@ impl Drop for IncomingRequest {
 pub struct Joined {
     /// The room.
     pub room: String,
+    /// For a join from a stored position ([`crate::JoinOptions::since`]): whether every
+    /// message after it follows. `None` for a plain join.
+    pub recovered: Option<bool>,
+    /// The room's epoch: store it with the seq of the last message handled, to join
+    /// `since` that position later.
+    pub epoch: u64,
+    /// The position just before the first message that follows.
+    pub seq: u64,
     /// The presence snapshot.
     pub members: Vec<Member>,
 }

@@ -158,6 +158,15 @@ pub enum Transmit {
 pub enum ClientEvent {
     /// The connection state changed.
     StateChanged(ConnectionState),
+    /// The server welcomed the connection as `user`, with this session id (on every
+    /// connection: a new token may name another user).
+    Welcomed {
+        /// The user the server knows this client as: its own messages' `from`, its own
+        /// presence member.
+        user: String,
+        /// The server's id of this connection.
+        session: String,
+    },
     /// A fresh token is needed before connecting: call [`crate::Session::handle_token`].
     TokenRequired,
     /// A room was joined, first or again after a reconnect.
@@ -167,8 +176,14 @@ pub enum ClientEvent {
         /// The room.
         room: String,
         /// After a resume: `true` if every missed message follows, `false` if some were
-        /// lost (refetch). `None` for a first join.
+        /// lost (refetch). `None` for a first join, unless it started from a stored
+        /// position (`since`).
         recovered: Option<bool>,
+        /// The room's epoch: with a message's seq, the position to store and join
+        /// `since` later (a reloaded page, a restarted app).
+        epoch: u64,
+        /// The position just before the first message that follows.
+        seq: u64,
         /// The presence snapshot.
         members: Vec<Member>,
     },

@@ -429,6 +429,10 @@ impl Session {
             since: now,
             attempt: self.attempt(),
         };
+        self.events.push_back(ClientEvent::Welcomed {
+            user: w.user,
+            session: w.session,
+        });
         self.set_state(ConnectionState::Open);
         let names: Vec<String> = self.rooms.keys().cloned().collect();
         for name in names {

@@ -93,6 +93,8 @@ impl Session {
             id,
             room: name,
             recovered: j.recovered,
+            epoch: j.epoch,
+            seq: j.seq,
             members: j.presence,
         });
         self.flush(now);
@@ -197,6 +199,21 @@ impl Session {
         meta: Option<Payload>,
         history: u32,
     ) -> Result<Id, OpError> {
+        self.join_since(now, room, meta, history, None)
+    }
+
+    /// [`Session::join`], resuming from a stored position `since` (`(epoch, seq)` from an
+    /// earlier [`ClientEvent::Joined`] and the messages after it): the join is a `resume`,
+    /// so it is `recovered: true` when the server still holds every message after it, and
+    /// `false` otherwise (refetch), as after a reconnect. `history` applies without one.
+    pub fn join_since(
+        &mut self,
+        now: Instant,
+        room: &str,
+        meta: Option<Payload>,
+        history: u32,
+        since: Option<(u64, u64)>,
+    ) -> Result<Id, OpError> {
         if let Some(e) = self.closed_error() {
             return Err(e);
         }
@@ -204,11 +221,13 @@ impl Session {
         if let Some(existing) = self.rooms.get_mut(room) {
             // Already joined: resolve at once with the known state.
             existing.meta = meta;
-            if existing.status == RoomStatus::Joined {
+            if let (RoomStatus::Joined, Some((epoch, seq))) = (existing.status, existing.position) {
                 self.events.push_back(ClientEvent::Joined {
                     id: Some(id),
                     room: room.to_owned(),
                     recovered: None,
+                    epoch,
+                    seq,
                     members: Vec::new(),
                 });
             }
@@ -221,7 +240,7 @@ impl Session {
                 history,
                 join_id: Some(id),
                 status: RoomStatus::Pending,
-                position: None,
+                position: since,
                 retry_at: None,
                 refusals: 0,
             },
