@@ -19,9 +19,6 @@
 //!
 //! The hammer is `tandem-bench hammer` against a real `tandem serve` started here.
 
-// Called from chaos.rs, which wires both sections in its own time.
-#![allow(dead_code)]
-
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
