@@ -258,6 +258,7 @@ pub fn run(options: &Options) -> Result<()> {
         for peer in PEERS {
             storm(&shell, &bins, &plan, peer, &mut figures)?;
         }
+        storm_one_room(&shell, &bins, &plan, &mut figures)?;
     }
     let browser = browser(&shell, &bins, &plan)?;
     let envelope = envelope(&shell, &bins, &plan)?;
@@ -486,6 +487,39 @@ fn storm(shell: &Shell, bins: &Bins, plan: &Plan, peer: Peer, figures: &mut Figu
     let extra = ["--connections".to_owned(), plan.storm.to_string()];
     let keys = ["all_joined_ms", "peak_rss_kib"];
     measure(shell, bins, peer, "storm", &extra, &keys, figures)
+}
+
+/// Figure 4b: the connect storm with every client in one room, so each arrival is presence
+/// news to everyone already there (tandem only: the bare and ws servers have no rooms).
+fn storm_one_room(shell: &Shell, bins: &Bins, plan: &Plan, figures: &mut Figures) -> Result<()> {
+    let server = Peer::Tandem.start(bins, shell.root())?;
+    let args: Vec<String> = [
+        "storm",
+        "--target",
+        "tandem",
+        "--url",
+        &server.url,
+        "--pid",
+        &server.pid().to_string(),
+        "--connections",
+        &plan.storm.to_string(),
+        "--rooms",
+        "1",
+    ]
+    .into_iter()
+    .map(str::to_owned)
+    .collect();
+    let label = "storm into one room (tandem)";
+    let line = run_load(shell, bins, "storm", label, &args);
+    drop(server);
+    record(
+        figures,
+        "storm1",
+        Peer::Tandem,
+        label,
+        &line?,
+        &["all_joined_ms"],
+    )
 }
 
 /// Figure 5: bench/browser/run.mjs drives Chromium through the npm package and through a

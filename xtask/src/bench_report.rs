@@ -277,6 +277,15 @@ pub fn render(
             scale: 1.0 / 1024.0,
             decimals: 1,
         },
+        Row {
+            label: format!(
+                "4b. connect storm {} into one room: all joined (ms; target < 2,000)",
+                num(plan.storm as f64, 0)
+            ),
+            key: "storm1.all_joined_ms",
+            scale: 1.0,
+            decimals: 0,
+        },
     ];
     let _ = writeln!(out, "\n## Servers\n");
     let mut heading = String::from("| figure |");
@@ -456,7 +465,9 @@ servers listen with backlog 4096 like the Rust ones.
    servers have no rooms. The clients keep reading, as real ones do.
 4. **Connect storm**: N clients start connecting and joining (100 rooms, as above) at the
    same instant; time until the last has joined (a refused connection is retried, at most
-   3 attempts); the server's peak RSS (`VmHWM`).
+   3 attempts); the server's peak RSS (`VmHWM`). **4b**: the same storm against tandem
+   with every client in one room, so each arrival is presence news to all the others
+   (coalesced per 50 ms window in rooms of 64 members or more).
 5. **Browser**: headless Chromium; a page using the npm package (`room.on(\"message\")`)
    and a page using a bare `WebSocket` with `JSON.parse`, speaking the same protocol to the
    same release `tandem serve`, each receiving a stream published by `tandem-bench stream`;

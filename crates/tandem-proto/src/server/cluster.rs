@@ -94,7 +94,7 @@ impl Server {
 
     /// Cluster node: the broker announces a member change in `room`.
     pub fn handle_remote_member(&mut self, now: Instant, room: &str, change: MemberChange) {
-        self.hub.apply_member(room, change);
+        self.hub.apply_member(now, room, change);
         self.drain_hub(now);
     }
 }

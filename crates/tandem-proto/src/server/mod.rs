@@ -574,7 +574,7 @@ impl Server {
 
     /// Checks deadlines: hello and heartbeat timeouts, request timeouts, lingering presence.
     pub fn handle_timeout(&mut self, now: Instant) {
-        if self.timers.is_due(Timer::Linger, now) {
+        if self.timers.is_due(Timer::Rooms, now) {
             self.hub.handle_timeout(now);
             self.drain_hub(now);
         }
@@ -646,7 +646,7 @@ impl Server {
             );
             self.close(now, conn, close::TRY_AGAIN_LATER, reason, Ending::Abrupt);
         }
-        self.timers.set(Timer::Linger, self.hub.poll_timeout());
+        self.timers.set(Timer::Rooms, self.hub.poll_timeout());
     }
 
     fn send(&mut self, conn: ConnId, frame: &Frame) {

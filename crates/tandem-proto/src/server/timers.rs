@@ -10,8 +10,8 @@ pub(crate) enum Timer {
     /// rooms (aged history, rooms nothing keeps). Runs every `sweep_interval` while there
     /// are connections.
     Sweep = 0,
-    /// The earliest end of a lingering member's presence.
-    Linger = 1,
+    /// The rooms' earliest deadline: a lingering member's end, or a presence window's.
+    Rooms = 1,
 }
 
 /// When each [`Timer`] fires, if armed.
@@ -51,11 +51,11 @@ mod tests {
         let mut t = TimerTable::default();
         assert_eq!(t.next(), None);
         t.set(Timer::Sweep, Some(Instant::from_millis(2_000)));
-        t.set(Timer::Linger, Some(Instant::from_millis(1_500)));
+        t.set(Timer::Rooms, Some(Instant::from_millis(1_500)));
         assert_eq!(t.next(), Some(Instant::from_millis(1_500)));
-        assert!(t.is_due(Timer::Linger, Instant::from_millis(1_500)));
+        assert!(t.is_due(Timer::Rooms, Instant::from_millis(1_500)));
         assert!(!t.is_due(Timer::Sweep, Instant::from_millis(1_500)));
-        t.set(Timer::Linger, None);
+        t.set(Timer::Rooms, None);
         assert_eq!(t.next(), Some(Instant::from_millis(2_000)));
     }
 }

@@ -50,8 +50,9 @@ impl LocalRooms {
         }
         let members = self.core.room(&room).presence.members();
         let outcome = self.core.send_joined(conn, id, &room, members, start);
+        let arrived = arrived.into_iter().collect();
         self.core
-            .announce_to_others(&room, conn, arrived.into_iter().collect());
+            .announce(now, &room, arrived, Vec::new(), Some(conn));
         Ok(outcome)
     }
 
@@ -73,7 +74,7 @@ impl LocalRooms {
     /// Ends the lingers due and announces those members as left.
     pub fn handle_timeout(&mut self, now: Instant) {
         for (room, left) in self.core.expire(now) {
-            self.core.announce(&room, Vec::new(), left);
+            self.core.announce(now, &room, Vec::new(), left, None);
             self.core.remove_if(&room, removable);
         }
     }
@@ -101,9 +102,10 @@ impl RoomKeeper for LocalRooms {
     }
 
     /// A standalone node announces the departure itself.
-    fn departed(&mut self, room: &str, gone: Option<Member>) {
+    fn departed(&mut self, now: Instant, room: &str, gone: Option<Member>) {
         if let Some(member) = gone {
-            self.core.announce(room, Vec::new(), vec![member]);
+            self.core
+                .announce(now, room, Vec::new(), vec![member], None);
         }
         self.core.remove_if(room, removable);
     }

@@ -7,6 +7,7 @@
 //! cluster (a broker numbers and announces; it keeps the broker's view, the joins waiting
 //! for it, and merges the broker's state). [`Hub`] is whichever one the node is.
 
+mod announce;
 mod local;
 mod replica;
 mod shared;
@@ -25,7 +26,7 @@ use super::presence::Ending;
 pub use super::replay::Start;
 use crate::error::ErrorCode;
 use crate::frame::{ErrorBody, Id, Member, Payload};
-use crate::time::Instant;
+use crate::time::{Instant, earliest};
 
 /// The server's id for one connection.
 pub type ConnId = u64;
@@ -43,6 +44,12 @@ pub struct HubConfig {
     /// 30 s of a 100 msg/s room with 300-byte frames, and the bound on a room's memory
     /// whatever its rate.
     pub history_bytes: usize,
+    /// How long presence changes of a room of 64 members or more are held after one went
+    /// out, to be sent together: the first change in a quiet room goes out at once, those
+    /// within the next window as one diff when it closes. Default 50 ms (a join storm in
+    /// one room sends 20 diffs a second instead of one per arrival to every member); zero
+    /// sends each at once.
+    pub presence_window: Duration,
     /// How long a member whose connection dropped abruptly stays present. Default 5 s.
     pub presence_timeout: Duration,
     /// Rooms one connection may be in. Default 64.
@@ -66,6 +73,7 @@ impl Default for HubConfig {
             history_len: 100_000,
             history_age: Duration::from_secs(120),
             history_bytes: 1 << 20,
+            presence_window: Duration::from_millis(50),
             presence_timeout: Duration::from_secs(5),
             max_rooms_per_conn: 64,
         }
@@ -393,9 +401,9 @@ impl Hub {
     }
 
     /// Cluster node: the broker announces a member change in `room`.
-    pub fn apply_member(&mut self, room: &str, change: MemberChange) {
+    pub fn apply_member(&mut self, now: Instant, room: &str, change: MemberChange) {
         if let Keeper::Replica(r) = &mut self.keeper {
-            r.apply_member(room, change);
+            r.apply_member(now, room, change);
         }
     }
 
@@ -459,15 +467,17 @@ impl Hub {
 
     /// When [`Hub::handle_timeout`] must next run (a lingering member's deadline).
     pub fn poll_timeout(&self) -> Option<Instant> {
-        with_core!(self, c => c.next_linger)
+        with_core!(self, c => earliest(c.next_linger, c.presence_due))
     }
 
-    /// Ends the lingers that are due: the members leave.
+    /// Ends the lingers that are due (the members leave), then sends the presence
+    /// changes whose window closed.
     pub fn handle_timeout(&mut self, now: Instant) {
         match &mut self.keeper {
             Keeper::Local(l) => l.handle_timeout(now),
             Keeper::Replica(r) => r.handle_timeout(now),
         }
+        with_core!(mut self, c => c.flush_presence(now));
     }
 
     /// The next delivery to write, if any.

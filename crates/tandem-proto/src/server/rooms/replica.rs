@@ -90,7 +90,8 @@ impl ReplicaRooms {
         }
         let members = presence_members(&self.core.room(&room).ext.view);
         let outcome = self.core.send_joined(conn, id, &room, members, start);
-        self.core.announce_to_others(&room, conn, newcomers);
+        self.core
+            .announce(now, &room, newcomers, Vec::new(), Some(conn));
         Ok(outcome)
     }
 
@@ -178,7 +179,7 @@ impl ReplicaRooms {
     }
 
     /// The broker announces a member change in `room`.
-    pub fn apply_member(&mut self, name: &str, change: MemberChange) {
+    pub fn apply_member(&mut self, now: Instant, name: &str, change: MemberChange) {
         let Some(r) = self.core.rooms.get_mut(name) else {
             return;
         };
@@ -195,7 +196,7 @@ impl ReplicaRooms {
                 None => return,
             },
         };
-        self.core.announce(name, joined, left);
+        self.core.announce(now, name, joined, left, None);
     }
 
     /// Numbers a server broadcast on this node (as a standalone node would).
@@ -252,7 +253,7 @@ impl RoomKeeper for ReplicaRooms {
 
     /// A cluster node tells the broker, which announces the departure once the user is
     /// gone from every node.
-    fn departed(&mut self, room: &str, gone: Option<Member>) {
+    fn departed(&mut self, _now: Instant, room: &str, gone: Option<Member>) {
         if let Some(member) = gone {
             self.notices.push_back(Notice::Depart {
                 room: room.to_owned(),

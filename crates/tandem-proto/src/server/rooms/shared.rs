@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use super::announce::Window;
 use super::{ConnId, Delivery, FrameClass, HubConfig, JoinOutcome, JoinRefused, Recipients};
 use crate::codec::encode;
 use crate::frame::{self, Frame, Id, Member};
@@ -26,6 +27,8 @@ pub(crate) struct Room<X> {
     snapshot: Option<Arc<[ConnId]>>,
     /// The users with a connection on this node (counted, lingering after a drop).
     pub presence: Presence,
+    /// Presence changes held until the window closes (see `announce.rs`).
+    pub window: Option<Window>,
     pub ext: X,
 }
 
@@ -83,6 +86,9 @@ pub(crate) struct RoomCore<X> {
     pub out: VecDeque<Delivery>,
     /// The earliest end of a lingering member.
     pub next_linger: Option<Instant>,
+    /// The rooms with a presence window open, and when the first closes.
+    pub windows: Vec<String>,
+    pub presence_due: Option<Instant>,
 }
 
 impl<X: Default> RoomCore<X> {
@@ -94,6 +100,8 @@ impl<X: Default> RoomCore<X> {
             conns: HashMap::new(),
             out: VecDeque::new(),
             next_linger: None,
+            windows: Vec::new(),
+            presence_due: None,
         }
     }
 
@@ -108,6 +116,7 @@ impl<X: Default> RoomCore<X> {
             subscribers: Vec::new(),
             snapshot: None,
             presence: Presence::default(),
+            window: None,
             ext: X::default(),
         })
     }
@@ -252,38 +261,6 @@ impl<X: Default> RoomCore<X> {
         }
     }
 
-    /// Tells the members of `room` other than `conn` who arrived.
-    pub fn announce_to_others(&mut self, room: &str, conn: ConnId, joined: Vec<Member>) {
-        let Some(r) = self.rooms.get(room) else {
-            return;
-        };
-        if joined.is_empty() {
-            return;
-        }
-        let others: Arc<[ConnId]> = r
-            .subscribers
-            .iter()
-            .copied()
-            .filter(|c| *c != conn)
-            .collect();
-        if !others.is_empty() {
-            self.out
-                .push_back(presence_diff(room, joined, Vec::new(), others));
-        }
-    }
-
-    /// Tells every member of `room` who arrived and who left, if anyone did.
-    pub fn announce(&mut self, room: &str, joined: Vec<Member>, left: Vec<Member>) {
-        let Some(r) = self.rooms.get_mut(room) else {
-            return;
-        };
-        if r.subscribers.is_empty() || (joined.is_empty() && left.is_empty()) {
-            return;
-        }
-        let to = r.recipients();
-        self.out.push_back(presence_diff(room, joined, left, to));
-    }
-
     /// Takes `conn` out of `room`. Returns its user and the member that left presence, if
     /// the user has no connection left there (`None` inside when it lingers or stays).
     pub fn leave(&mut self, now: Instant, conn: ConnId, room: &str) -> Option<Option<Member>> {
@@ -361,21 +338,6 @@ impl<X: Default> RoomCore<X> {
     }
 }
 
-/// One presence diff for `to`, encoded once.
-fn presence_diff(
-    room: &str,
-    joined: Vec<Member>,
-    left: Vec<Member>,
-    to: Arc<[ConnId]>,
-) -> Delivery {
-    let diff = Frame::Presence(frame::Presence {
-        room: room.to_owned(),
-        joined,
-        left,
-    });
-    Delivery::live(Recipients::Many(to), Bytes::from(encode(&diff)))
-}
-
 /// What the two keepers do alike over their core: a connection leaves a room, or goes,
 /// through the core, and each keeper says what a member's departure means (a presence
 /// diff, or a notice to the broker).
@@ -386,21 +348,21 @@ pub(crate) trait RoomKeeper {
     fn core_mut(&mut self) -> &mut RoomCore<Self::Ext>;
 
     /// `gone` left `room` on this node (or nobody did); the room may go.
-    fn departed(&mut self, room: &str, gone: Option<Member>);
+    fn departed(&mut self, now: Instant, room: &str, gone: Option<Member>);
 
     /// Takes `conn` out of `room`; returns whether it was in.
     fn leave(&mut self, now: Instant, conn: ConnId, room: &str) -> bool {
         let Some(gone) = self.core_mut().leave(now, conn, room) else {
             return false;
         };
-        self.departed(room, gone);
+        self.departed(now, room, gone);
         true
     }
 
     /// Forgets `conn`; its users leave, or linger after an abrupt end.
     fn disconnect(&mut self, now: Instant, conn: ConnId, ending: Ending) {
         for (room, gone) in self.core_mut().disconnect(now, conn, ending) {
-            self.departed(&room, gone);
+            self.departed(now, &room, gone);
         }
     }
 }
