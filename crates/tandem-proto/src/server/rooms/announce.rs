@@ -153,14 +153,16 @@ impl<X: Default> RoomCore<X> {
                 .filter(|c| !newcomer(c))
                 .collect();
             let (joined, left) = net(&w.log);
-            if !others.is_empty() && !(joined.is_empty() && left.is_empty()) {
+            let changed = !joined.is_empty() || !left.is_empty();
+            if changed && !others.is_empty() {
                 let diff = presence_diff(&name, joined, left, Recipients::Many(others));
                 self.out.push_back(diff);
             }
             for (conn, seen) in &w.newcomers {
                 let (joined, left) = net(&w.log[*seen..]);
                 let here = r.subscribers.contains(conn);
-                if here && !(joined.is_empty() && left.is_empty()) {
+                let changed = !joined.is_empty() || !left.is_empty();
+                if here && changed {
                     let diff = presence_diff(&name, joined, left, Recipients::One(*conn));
                     self.out.push_back(diff);
                 }
