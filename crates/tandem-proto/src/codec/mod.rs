@@ -6,7 +6,7 @@ mod write;
 use serde::de::DeserializeOwned;
 
 use crate::error::ErrorCode;
-use crate::frame::{Frame, Id, Kind, Member, WIRE_VERSION};
+use crate::frame::{self, Frame, Id, Kind, Member, WIRE_VERSION};
 use crate::json::{Fault, Reader, push_u64};
 use crate::payload::Payload;
 
@@ -376,6 +376,23 @@ pub fn encode(frame: &Frame) -> String {
     out
 }
 
+/// A `joined` frame with its presence written from `members` as a room holds them, byte
+/// for byte what [`encode`] writes for `joined` with those members: a snapshot of a
+/// 5,000-member room costs no 5,000 cloned strings per join. `joined.presence` is not
+/// read.
+pub(crate) fn encode_joined<'a>(
+    joined: &frame::Joined,
+    members: impl IntoIterator<Item = (&'a str, Option<&'a Payload>)>,
+) -> String {
+    let mut out = String::with_capacity(128);
+    out.push_str("{\"v\":");
+    push_u64(&mut out, u64::from(WIRE_VERSION));
+    out.push_str(",\"k\":\"joined\"");
+    write::joined(&mut out, joined, members);
+    out.push('}');
+    out
+}
+
 /// Encodes a list of members as frames carry them (`joined`'s `presence`, `presence`'s
 /// `joined` and `left`): a JSON array of `{"user":...,"meta":...}`, `meta` left out when
 /// absent. The browser hands a member list to JavaScript as this text, parsed once.
@@ -427,6 +444,35 @@ mod tests {
                 matches!(Payload::from_json(bad), Err(DecodeError::Malformed { .. })),
                 "{bad:?}"
             );
+        }
+    }
+
+    #[test]
+    fn a_joined_written_from_held_members_is_the_joined_frame_byte_for_byte() {
+        let meta = Payload::from_json(r#"{"color": "red"}"#).expect("JSON");
+        let members = vec![
+            Member {
+                user: "ada".to_owned(),
+                meta: None,
+            },
+            Member {
+                user: "b\"ob".to_owned(),
+                meta: Some(meta),
+            },
+        ];
+        for recovered in [None, Some(true), Some(false)] {
+            let mut joined = frame::Joined {
+                id: 7,
+                room: "lobby".to_owned(),
+                epoch: 3,
+                seq: 41,
+                recovered,
+                presence: Vec::new(),
+            };
+            let held = members.iter().map(|m| (m.user.as_str(), m.meta.as_ref()));
+            let written = encode_joined(&joined, held);
+            joined.presence = members.clone();
+            assert_eq!(written, encode(&Frame::Joined(joined)));
         }
     }
 

@@ -48,14 +48,22 @@ fn members(out: &mut String, name: &str, list: &[Member]) {
 
 /// Appends `list` as a JSON array of `{"user":...,"meta":...}` objects.
 pub(super) fn member_list(out: &mut String, list: &[Member]) {
+    member_pairs(out, list.iter().map(|m| (m.user.as_str(), m.meta.as_ref())));
+}
+
+/// Appends the members `(user, meta)` as [`member_list`] does, from wherever they are held.
+pub(super) fn member_pairs<'a>(
+    out: &mut String,
+    list: impl IntoIterator<Item = (&'a str, Option<&'a Payload>)>,
+) {
     out.push('[');
-    for (i, m) in list.iter().enumerate() {
+    for (i, (user, meta)) in list.into_iter().enumerate() {
         if i > 0 {
             out.push(',');
         }
         out.push_str("{\"user\":");
-        push_string(out, &m.user);
-        if let Some(meta) = &m.meta {
+        push_string(out, user);
+        if let Some(meta) = meta {
             payload(out, "meta", meta);
         }
         out.push('}');
@@ -125,17 +133,13 @@ pub(super) fn fields(out: &mut String, frame: &Frame) {
                 payload(out, "meta", meta);
             }
         }
-        Frame::Joined(b) => {
-            number(out, "id", b.id);
-            string(out, "room", &b.room);
-            number(out, "epoch", b.epoch);
-            number(out, "seq", b.seq);
-            if let Some(recovered) = b.recovered {
-                key(out, "recovered");
-                out.push_str(if recovered { "true" } else { "false" });
-            }
-            members(out, "presence", &b.presence);
-        }
+        Frame::Joined(b) => joined(
+            out,
+            b,
+            b.presence
+                .iter()
+                .map(|m| (m.user.as_str(), m.meta.as_ref())),
+        ),
         Frame::Leave(b) => {
             number(out, "id", b.id);
             string(out, "room", &b.room);
@@ -196,4 +200,23 @@ pub(super) fn fields(out: &mut String, frame: &Frame) {
         }
         Frame::Ping | Frame::Pong => {}
     }
+}
+
+/// The fields of a `joined` frame, its presence written from `members` (in place of
+/// `b.presence`).
+pub(super) fn joined<'a>(
+    out: &mut String,
+    b: &crate::frame::Joined,
+    members: impl IntoIterator<Item = (&'a str, Option<&'a Payload>)>,
+) {
+    number(out, "id", b.id);
+    string(out, "room", &b.room);
+    number(out, "epoch", b.epoch);
+    number(out, "seq", b.seq);
+    if let Some(recovered) = b.recovered {
+        key(out, "recovered");
+        out.push_str(if recovered { "true" } else { "false" });
+    }
+    key(out, "presence");
+    member_pairs(out, members);
 }

@@ -56,6 +56,14 @@ impl Presence {
             .collect()
     }
 
+    /// Every member as `(user, meta)`, borrowed, sorted by user.
+    pub fn pairs(&self) -> Vec<(&str, Option<&Payload>)> {
+        self.users
+            .iter()
+            .map(|(user, e)| (user.as_str(), e.meta.as_ref()))
+            .collect()
+    }
+
     /// One more connection of `user`. Returns the member when the user is new to the room
     /// (a lingering user coming back is not: nobody saw it leave).
     pub fn arrive(&mut self, user: &str, meta: Option<Payload>) -> Option<Member> {

@@ -48,8 +48,9 @@ impl LocalRooms {
             self.core.subscribe(conn, &room);
             arrived = self.core.room(&room).presence.arrive(user, meta);
         }
-        let members = self.core.room(&room).presence.members();
-        let outcome = self.core.send_joined(conn, id, &room, members, start);
+        let outcome = self
+            .core
+            .send_joined(conn, id, &room, |r| r.presence.pairs(), start);
         let arrived = arrived.into_iter().collect();
         self.core
             .announce(now, &room, arrived, Vec::new(), Some(conn));

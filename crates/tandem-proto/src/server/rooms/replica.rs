@@ -88,8 +88,7 @@ impl ReplicaRooms {
             // Counted here, announced by the broker to every node.
             let _ = self.core.room(&room).presence.arrive(user, meta);
         }
-        let members = presence_members(&self.core.room(&room).ext.view);
-        let outcome = self.core.send_joined(conn, id, &room, members, start);
+        let outcome = self.core.send_joined(conn, id, &room, view_pairs, start);
         self.core
             .announce(now, &room, newcomers, Vec::new(), Some(conn));
         Ok(outcome)
@@ -262,6 +261,15 @@ impl RoomKeeper for ReplicaRooms {
         }
         self.core.remove_if(room, removable);
     }
+}
+
+/// The room's members on every node, as the broker reports them, borrowed.
+fn view_pairs(r: &Room<Replica>) -> Vec<(&str, Option<&Payload>)> {
+    r.ext
+        .view
+        .iter()
+        .map(|(u, m)| (u.as_str(), m.as_ref()))
+        .collect()
 }
 
 /// This node's stored events and the broker's, as the contiguous run that ends with the

@@ -10,13 +10,17 @@ use bytes::Bytes;
 
 use super::announce::Window;
 use super::{ConnId, Delivery, FrameClass, HubConfig, JoinOutcome, JoinRefused, Recipients};
-use crate::codec::encode;
-use crate::frame::{self, Frame, Id, Member};
+use crate::codec::{encode, encode_joined};
+use crate::frame::{self, Frame, Id, Member, Payload};
 use crate::rng::Rng;
 use crate::server::history::{History, Stored};
 use crate::server::presence::{Ending, Presence};
 use crate::server::replay::{self, Start};
 use crate::time::Instant;
+
+/// Which members a `joined` snapshot lists: the room's presence here, or a replica's view
+/// of every node. Borrowed as held, never cloned (5,000 members is 5,000 strings a join).
+pub(crate) type Members<X> = for<'r> fn(&'r Room<X>) -> Vec<(&'r str, Option<&'r Payload>)>;
 
 /// One room on this node; `X` is what the keeper adds (nothing, or a replica's state).
 pub(crate) struct Room<X> {
@@ -229,27 +233,28 @@ impl<X: Default> RoomCore<X> {
         conn: ConnId,
         id: Id,
         room: &str,
-        members: Vec<Member>,
+        members: Members<X>,
         start: Start,
     ) -> JoinOutcome {
         let Some(r) = self.rooms.get(room) else {
             return JoinOutcome::default();
         };
         let plan = replay::plan(r.epoch, r.seq, &r.history, start);
-        let joined = Frame::Joined(frame::Joined {
+        let joined = frame::Joined {
             id,
             room: room.to_owned(),
             epoch: r.epoch,
             seq: plan.seq,
             recovered: plan.recovered,
-            presence: members,
-        });
+            presence: Vec::new(),
+        };
+        let text = encode_joined(&joined, members(r));
         let replay = |frame| Delivery {
             to: Recipients::One(conn),
             frame,
             class: FrameClass::Replay,
         };
-        self.out.push_back(replay(Bytes::from(encode(&joined))));
+        self.out.push_back(replay(Bytes::from(text)));
         for stored in r.history.range(plan.replay.clone()) {
             self.out.push_back(replay(stored.frame.clone()));
         }
