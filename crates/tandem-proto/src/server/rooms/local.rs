@@ -79,20 +79,6 @@ impl LocalRooms {
             self.core.remove_if(&room, removable);
         }
     }
-
-    /// Drops aged history and forgets the rooms nothing keeps.
-    pub fn sweep(&mut self, now: Instant) {
-        self.core.sweep(now, removable);
-    }
-
-    /// The members of `room`.
-    pub fn members(&self, room: &str) -> Vec<Member> {
-        self.core
-            .rooms
-            .get(room)
-            .map(|r| r.presence.members())
-            .unwrap_or_default()
-    }
 }
 
 impl RoomKeeper for LocalRooms {
@@ -109,5 +95,13 @@ impl RoomKeeper for LocalRooms {
                 .announce(now, room, Vec::new(), vec![member], None);
         }
         self.core.remove_if(room, removable);
+    }
+
+    fn room_members(room: &Room<()>) -> Vec<Member> {
+        room.presence.members()
+    }
+
+    fn sweep(&mut self, now: Instant) {
+        self.core.sweep(now, removable);
     }
 }

@@ -330,9 +330,10 @@ impl Hub {
     /// The presence members of a room (on every node, for a cluster node).
     pub fn members(&self, room: &str) -> Vec<Member> {
         match &self.keeper {
-            Keeper::Local(l) => l.members(room),
-            Keeper::Replica(r) => r.members(room),
+            Keeper::Local(l) => l.core.rooms.get(room).map(LocalRooms::room_members),
+            Keeper::Replica(r) => r.core.rooms.get(room).map(ReplicaRooms::room_members),
         }
+        .unwrap_or_default()
     }
 
     /// Whether `conn` is subscribed to `room`.

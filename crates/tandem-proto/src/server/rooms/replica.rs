@@ -217,20 +217,6 @@ impl ReplicaRooms {
         }
     }
 
-    /// Drops aged history and forgets the rooms nothing keeps.
-    pub fn sweep(&mut self, now: Instant) {
-        self.core.sweep(now, removable);
-    }
-
-    /// The members of `room` on every node.
-    pub fn members(&self, room: &str) -> Vec<Member> {
-        self.core
-            .rooms
-            .get(room)
-            .map(|r| presence_members(&r.ext.view))
-            .unwrap_or_default()
-    }
-
     /// The next departure to tell the broker about.
     pub fn poll_notice(&mut self) -> Option<Notice> {
         self.notices.pop_front()
@@ -260,6 +246,14 @@ impl RoomKeeper for ReplicaRooms {
             });
         }
         self.core.remove_if(room, removable);
+    }
+
+    fn room_members(room: &Room<Replica>) -> Vec<Member> {
+        presence_members(&room.ext.view)
+    }
+
+    fn sweep(&mut self, now: Instant) {
+        self.core.sweep(now, removable);
     }
 }
 

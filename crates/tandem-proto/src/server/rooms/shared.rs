@@ -355,6 +355,12 @@ pub(crate) trait RoomKeeper {
     /// `gone` left `room` on this node (or nobody did); the room may go.
     fn departed(&mut self, now: Instant, room: &str, gone: Option<Member>);
 
+    /// The members a `joined` snapshot of `room` lists, as the keeper knows them.
+    fn room_members(room: &Room<Self::Ext>) -> Vec<Member>;
+
+    /// Drops aged history and forgets the rooms nothing keeps.
+    fn sweep(&mut self, now: Instant);
+
     /// Takes `conn` out of `room`; returns whether it was in.
     fn leave(&mut self, now: Instant, conn: ConnId, room: &str) -> bool {
         let Some(gone) = self.core_mut().leave(now, conn, room) else {
