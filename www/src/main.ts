@@ -30,6 +30,7 @@ const ui = {
   roomName: element("room-name"),
   badge: element("badge"),
   drop: element<HTMLButtonElement>("drop"),
+  retry: element<HTMLButtonElement>("retry"),
   error: element("error"),
   pick: element<HTMLFormElement>("pick"),
   name: element<HTMLInputElement>("name"),
@@ -66,6 +67,8 @@ function showError(error: unknown): void {
 // --- the connection badge -------------------------------------------------------------
 
 let countdown: ReturnType<typeof setInterval> | undefined;
+/** Skips the backoff wait, once there is a client to ask. */
+let retryNow: (() => void) | null = null;
 
 function showState(state: State): void {
   ui.badge.dataset.state = state.kind;
@@ -77,6 +80,7 @@ function showState(state: State): void {
   clearInterval(countdown);
   countdown = undefined;
   ui.drop.disabled = state.kind !== "open";
+  ui.retry.hidden = state.kind !== "reconnecting" || retryNow === null;
   switch (state.kind) {
     case "idle":
     case "open":
@@ -246,6 +250,8 @@ async function start(name: string, roomName: string): Promise<void> {
     chat.publish({ kind: "chat", text }).catch(showError);
   });
   ui.drop.addEventListener("click", () => client.dropConnection());
+  retryNow = () => client.reconnectNow();
+  ui.retry.addEventListener("click", () => retryNow?.());
   void showServerInfo(chat);
 }
 

@@ -203,7 +203,10 @@ test("a killed and restarted server: both pages reconnect, outage chat arrives e
     await say(alice, "sent during the outage");
 
     await server.restart();
+    // Alice does not wait out her backoff: the badge's button retries now.
+    await alice.click("#retry");
     await waitState(alice, "open");
+    assert.equal(await alice.isHidden("#retry"), true, "no retry button once open");
     await waitState(bob, "open");
     await bob.waitForSelector('#chat li:has-text("sent during the outage")');
     // A later message as a barrier: anything duplicated would have arrived before it.
