@@ -109,7 +109,7 @@ async fn pages(args: &Args, env: &mut Env) -> Result<String, String> {
     }
     eprintln!("tandem-chaos: {} pages joined", args.clients);
 
-    let publisher = Publisher::connect(&env.nodes[0].url(), &[]).await?;
+    let mut publisher = Publisher::connect(&env.nodes[0].url(), &[]).await?;
     let start = Instant::now();
     let (published, fault_end) = tokio::join!(
         publisher.run(args.rate, scenario::secs(args.publish_for), start),

@@ -194,16 +194,28 @@ pub struct Published {
     pub unresolved: u64,
     /// Failures by their message.
     pub errors: std::collections::BTreeMap<String, u64>,
+    /// Times the publisher was closed for good and replaced.
+    pub replaced: u64,
 }
 
 /// The publisher: a native client (never behind the proxy) in the room.
 pub struct Publisher {
     client: Client<Msg>,
+    url: String,
+    fallbacks: Vec<String>,
 }
 
 impl Publisher {
     /// Connects to `url` (with `fallbacks`) and joins the room.
     pub async fn connect(url: &str, fallbacks: &[String]) -> Result<Publisher, String> {
+        Ok(Publisher {
+            client: Self::client(url, fallbacks).await?,
+            url: url.to_owned(),
+            fallbacks: fallbacks.to_vec(),
+        })
+    }
+
+    async fn client(url: &str, fallbacks: &[String]) -> Result<Client<Msg>, String> {
         let config = Config::new().fallback_urls(fallbacks.iter().cloned());
         let client = Client::<Msg>::start(url, config).map_err(|e| format!("publisher: {e}"))?;
         // Its own copies are not checked; drain them.
@@ -213,19 +225,34 @@ impl Publisher {
             .await
             .map_err(|_| "publisher: join timed out".to_owned())?
             .map_err(|e| format!("publisher: join: {e}"))?;
-        Ok(Publisher { client })
+        Ok(client)
     }
 
     /// Publishes `rate` numbered messages a second for `length`, from `start`, then waits
     /// (at most 30 s) for the answers.
-    pub async fn run(&self, rate: f64, length: Duration, start: Instant) -> Published {
+    ///
+    /// A publisher closed for good (the server's rate limit closes it with 1008 when its
+    /// queued messages arrive in a burst after an outage) is replaced by a new client, so
+    /// the stream goes on; the replacements are counted.
+    pub async fn run(&mut self, rate: f64, length: Duration, start: Instant) -> Published {
         let out = Arc::new(Mutex::new(Published::default()));
         let mut tasks = JoinSet::new();
         let every = Duration::from_secs_f64(1.0 / rate.max(0.1));
         let mut tick = tokio::time::interval_at(start, every);
+        // After a replacement, the missed ticks are skipped rather than sent at once.
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let mut n = 0u64;
+        let mut replaced = 0u64;
         while start.elapsed() < length {
             tick.tick().await;
+            if matches!(self.client.state(), ConnectionState::Closed(_)) {
+                eprintln!("tandem-chaos: the publisher was closed for good; replacing it");
+                if let Ok(client) = Self::client(&self.url, &self.fallbacks).await {
+                    self.client = client;
+                    replaced += 1;
+                }
+                continue;
+            }
             n += 1;
             let client = self.client.clone();
             let out = out.clone();
@@ -256,6 +283,7 @@ impl Publisher {
             .unwrap_or_default();
         published.sent = n;
         published.unresolved = unresolved;
+        published.replaced = replaced;
         published
     }
 }
@@ -497,7 +525,7 @@ async fn native(args: &Args, kind: Kind, env: &mut Env) -> Result<String, String
         }
     );
 
-    let publisher = Publisher::connect(&pub_url, &pub_fallbacks).await?;
+    let mut publisher = Publisher::connect(&pub_url, &pub_fallbacks).await?;
     let start = Instant::now();
     let (published, fault_end) = tokio::join!(
         publisher.run(args.rate, secs(args.publish_for), start),
@@ -574,18 +602,28 @@ pub fn result_line(
 ) -> String {
     let sum = |f: fn(&Final) -> u64| finals.iter().map(f).sum::<u64>();
     let count = |f: fn(&Final) -> bool| finals.iter().filter(|x| f(x)).count();
-    let mut open: Vec<f64> = finals.iter().filter_map(|f| f.open_ms).collect();
+    let mut open: Vec<f64> = finals
+        .iter()
+        .filter(|f| f.joined)
+        .filter_map(|f| f.open_ms)
+        .collect();
     open.sort_by(f64::total_cmp);
     let within_10s = open.iter().filter(|ms| **ms <= 10_000.0).count();
     let silent = sum(|f| f.silent_lost);
     let duplicates = sum(|f| f.duplicates);
-    let not_back = finals.len() - count(|f| f.back);
+    let not_joined = finals.len() - count(|f| f.joined);
+    let not_back = count(|f| f.joined && !f.back);
     let mut reasons = Vec::new();
     if silent > 0 {
         reasons.push(format!("{silent} messages lost silently"));
     }
     if duplicates > 0 {
         reasons.push(format!("{duplicates} duplicates"));
+    }
+    if not_joined > 0 {
+        reasons.push(format!(
+            "{not_joined} subscribers never joined at the start (before the fault)"
+        ));
     }
     if not_back > 0 {
         reasons.push(format!("{not_back} subscribers not back in the room"));
@@ -603,6 +641,12 @@ pub fn result_line(
             .map(|(e, n)| format!("{n} x {e}"))
             .collect();
         notes.push(format!("publishes failed: {}", kinds.join(", ")));
+    }
+    if published.replaced > 0 {
+        notes.push(format!(
+            "the publisher was closed for good and replaced {} times",
+            published.replaced
+        ));
     }
     let errors = sum(|f| f.errors);
     let value = serde_json::json!({
