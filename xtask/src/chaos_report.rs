@@ -206,10 +206,12 @@ pub fn render(
         if let (Some(p), Some(f)) = (row.num("published"), row.num("publish_failed")) {
             let rejoins = count(row, "not_recovered_rejoins");
             notes.push(format!(
-                "{} messages acknowledged ({} publishes failed); {rejoins} rejoins with \
-                 `recovered: false`; {} client errors",
+                "{} messages acknowledged ({} publishes failed, {} unanswered when the \
+                 publisher stopped waiting); {rejoins} rejoins with `recovered: false`; {} \
+                 client errors",
                 group(p as u64),
                 group(f as u64),
+                count(row, "publish_unanswered"),
                 count(row, "client_errors")
             ));
         }
