@@ -239,8 +239,6 @@ impl Publisher {
         let mut tasks = JoinSet::new();
         let every = Duration::from_secs_f64(1.0 / rate.max(0.1));
         let mut tick = tokio::time::interval_at(start, every);
-        // After a replacement, the missed ticks are skipped rather than sent at once.
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let mut n = 0u64;
         let mut replaced = 0u64;
         while start.elapsed() < length {
@@ -251,6 +249,8 @@ impl Publisher {
                     self.client = client;
                     replaced += 1;
                 }
+                // The ticks missed meanwhile are not sent in a burst.
+                tick.reset();
                 continue;
             }
             n += 1;
