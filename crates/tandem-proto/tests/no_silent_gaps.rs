@@ -286,3 +286,45 @@ fn with_the_default_history_a_30_s_outage_in_a_100_msg_per_s_room_is_recovered()
     let got: Vec<u64> = find!(events, ClientEvent::Message { seq, .. } => *seq);
     assert_eq!(got, (1..=3_000).collect::<Vec<_>>());
 }
+
+#[test]
+fn a_first_join_the_broker_cannot_serve_now_is_retried_within_the_request_timeout() {
+    let mut c = ClusterNet::new();
+    let a = c.net.client(with_token("alice"));
+    let now = c.net.now;
+    let id = c.net.peer(a).session.join(now, "room", None, 0).unwrap();
+    c.net.run();
+    assert_eq!(c.answer_syncs(unavailable), 1);
+    let events = c.net.take(a);
+    assert!(
+        find!(events, ClientEvent::Failed { .. } => ()).is_empty(),
+        "{events:?}"
+    );
+    // (The broker also hears that the refused arrival will not stay: a Depart.)
+    let sync_asked = |n: &Net| {
+        n.server_events
+            .iter()
+            .any(|e| matches!(e, ServerEvent::Sync { .. }))
+    };
+    assert!(c.net.advance_until(Duration::from_secs(5), sync_asked));
+    assert_eq!(c.answer_syncs(alice_only), 1);
+    let joined = find!(c.net.take(a), ClientEvent::Joined { id: Some(j), .. } => *j);
+    assert_eq!(joined, [id], "the join call resolves");
+
+    // Refused past the request timeout (10 s): the call fails with the refusal.
+    let now = c.net.now;
+    let id = c.net.peer(a).session.join(now, "other", None, 0).unwrap();
+    c.net.run();
+    let mut failed = Vec::new();
+    for _ in 0..40 {
+        c.answer_syncs(unavailable);
+        failed = find!(c.net.take(a), ClientEvent::Failed { id: f, error } => (*f, error.clone()));
+        if !failed.is_empty() {
+            break;
+        }
+        c.net.advance(Duration::from_secs(1));
+    }
+    assert_eq!(failed.len(), 1, "the call fails once, in the end");
+    assert_eq!(failed[0].0, id);
+    assert!(c.net.now.saturating_since(now) >= Duration::from_secs(10));
+}

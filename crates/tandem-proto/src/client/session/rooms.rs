@@ -27,6 +27,8 @@ pub(super) struct RoomState {
     pub(super) retry_at: Option<Instant>,
     /// Rejoins refused in a row, for the backoff.
     pub(super) refusals: u32,
+    /// A first join is retried after a transient refusal until this time.
+    pub(super) join_by: Option<Instant>,
 }
 
 impl Session {
@@ -129,11 +131,13 @@ impl Session {
         });
     }
 
-    /// The server refused a join or rejoin. A first join fails to the application. A
-    /// rejoin (the client was in the room) is retried with backoff when the server could
-    /// not serve it now (`unavailable`, `rate_limited`, `timeout`, `internal`), so a client
-    /// never stays connected outside a room it had joined; any other refusal takes the
-    /// client out of the room with [`ClientEvent::Left`] and the reason.
+    /// The server refused a join or rejoin. When it could not serve it now
+    /// (`unavailable`, `rate_limited`, `timeout`, `internal`), a rejoin (the client was in
+    /// the room) is retried with backoff for as long as it takes, so a client never stays
+    /// connected outside a room it had joined, and a first join likewise until the request
+    /// timeout has passed since the call. Any other refusal, or a first join out of time,
+    /// fails the join call, or takes the client out of the room with
+    /// [`ClientEvent::Left`] and the reason.
     pub(super) fn join_refused(
         &mut self,
         now: Instant,
@@ -149,7 +153,10 @@ impl Session {
                 | ErrorCode::Internal
         );
         if let Some(room) = self.rooms.get_mut(&name) {
-            if transient && room.join_id.is_none() {
+            // A rejoin is retried for as long as it takes; a first join within the
+            // request timeout from the call, then it fails with the last refusal.
+            let in_time = room.join_id.is_none() || room.join_by.is_some_and(|t| now < t);
+            if transient && in_time {
                 room.refusals += 1;
                 let delay = self
                     .config
@@ -243,6 +250,7 @@ impl Session {
                 position: since,
                 retry_at: None,
                 refusals: 0,
+                join_by: Some(now + self.config.request_timeout),
             },
         );
         if matches!(self.phase, Phase::Open { .. }) {
