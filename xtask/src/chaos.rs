@@ -19,6 +19,9 @@ pub struct Options {
     pub quick: bool,
     /// Install missing tools first.
     pub install: bool,
+    /// Only these scenarios (`--only NAME`, repeatable), without the fuzzing and hammer
+    /// sections; the report then goes to target/xtask/chaos-only.md. Empty: everything.
+    pub only: Vec<String>,
 }
 
 /// One scenario of a plan: its name for `tandem-chaos`, what it does, and its arguments.
@@ -170,8 +173,10 @@ pub fn run(options: &Options) -> Result<()> {
     if options.install {
         tools::ensure_bench(&shell)?;
     }
-    let report = run_with(&shell, options.quick)?;
-    let file = if options.quick {
+    let report = run_with(&shell, options.quick, &options.only)?;
+    let file = if !options.only.is_empty() {
+        root.join("target/xtask/chaos-only.md")
+    } else if options.quick {
         root.join("target/xtask/chaos-quick.md")
     } else {
         root.join("CHAOS.md")
@@ -195,9 +200,20 @@ pub struct Report {
     pub failures: Vec<String>,
 }
 
-/// Builds the binaries, runs every scenario of the plan and the fuzz sections, and
-/// renders the report (also printed).
-pub fn run_with(shell: &Shell, quick: bool) -> Result<Report> {
+/// Builds the binaries, runs every scenario of the plan (or those in `only`) and the fuzz
+/// sections (not with `only`), and renders the report (also printed).
+pub fn run_with(shell: &Shell, quick: bool, only: &[String]) -> Result<Report> {
+    let mut plan = plan(quick);
+    if let Some(unknown) = only.iter().find(|o| !plan.iter().any(|s| s.name == *o)) {
+        let names: Vec<&str> = plan.iter().map(|s| s.name).collect();
+        return Err(format!(
+            "chaos: no scenario `{unknown}` (there are: {})",
+            names.join(", ")
+        ));
+    }
+    if !only.is_empty() {
+        plan.retain(|s| only.iter().any(|o| o == s.name));
+    }
     let root = shell.root().to_path_buf();
     shell
         .cmd("cargo")
@@ -213,7 +229,6 @@ pub fn run_with(shell: &Shell, quick: bool) -> Result<Report> {
         .args(["--bin", "tandem", "--bin", "tandem-chaos"])
         .run("build (profile chaos)")?;
     let bins = root.join("target").join(PROFILE);
-    let plan = plan(quick);
     if plan.iter().any(|s| s.name == "browser") {
         ensure_package(shell)?;
     }
@@ -228,7 +243,12 @@ pub fn run_with(shell: &Shell, quick: bool) -> Result<Report> {
         .filter(|r| !r.passed())
         .map(|r| format!("{} failed: {}", r.name, r.reason()))
         .collect();
-    for (title, section) in extra_sections(shell, quick) {
+    let extra = if only.is_empty() {
+        extra_sections(shell, quick)
+    } else {
+        Vec::new()
+    };
+    for (title, section) in extra {
         match section {
             Ok(text) => sections.push(text),
             Err(e) => {

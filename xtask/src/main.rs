@@ -49,7 +49,7 @@ commands:
                        envelope figures; print a table of medians and write BENCHMARKS.md
                        (--quick: a one-minute smoke run, written to
                        target/xtask/bench-quick.md instead)
-  chaos [--quick] [--no-install]
+  chaos [--quick] [--no-install] [--only SCENARIO]...
                        the fault-tolerance suite: real tandem serve processes (and
                        redis-server) on 127.0.0.1 under cuts, kills, failover, a Redis
                        restart, a reconnect storm and Chromium pages behind a cutting
@@ -57,7 +57,9 @@ commands:
                        order or a signalled gap; prints a table and writes CHAOS.md
                        (--quick: a few hundred clients, seconds per scenario, written to
                        target/xtask/chaos-quick.md); fails on any silent loss, duplicate
-                       or subscriber not back in the room
+                       or subscriber not back in the room; --only runs just the named
+                       scenarios (cuts, kill, failover, redis-restart, storm, browser),
+                       without fuzzing, into target/xtask/chaos-only.md
   help                 print this message
 ";
 
@@ -193,10 +195,19 @@ fn run_chaos(args: &[String]) -> ExitCode {
     let mut options = chaos::Options {
         quick: false,
         install: true,
+        only: Vec::new(),
     };
-    for arg in args {
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
         match arg.as_str() {
             "--quick" => options.quick = true,
+            "--only" => match args.next() {
+                Some(name) => options.only.push(name.clone()),
+                None => {
+                    eprintln!("error: --only needs a scenario name");
+                    return ExitCode::from(2);
+                }
+            },
             "--no-install" => options.install = false,
             "--help" | "-h" => {
                 print!("{USAGE}");

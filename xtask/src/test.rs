@@ -171,6 +171,7 @@ pub fn run(options: &Options) -> Result<()> {
         chaos::run(&chaos::Options {
             quick: true,
             install: false,
+            only: Vec::new(),
         })
     });
     // The benchmark's smoke run keeps `cargo xtask bench` working; its figures are printed,
