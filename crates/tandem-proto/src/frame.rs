@@ -190,6 +190,13 @@ pub struct HeartbeatTimings {
 pub struct AnnouncedLimits {
     /// The largest frame the server accepts, in bytes.
     pub max_frame_bytes: usize,
+    /// Frames per second the server accepts from this connection, sustained: a client
+    /// paces what it sends to stay within it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_per_second: Option<u32>,
+    /// Frames the server accepts at once above that rate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_burst: Option<u32>,
 }
 
 /// `welcome`: the handshake succeeded.

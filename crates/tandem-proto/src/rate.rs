@@ -56,8 +56,7 @@ impl RateLimiter {
         }
     }
 
-    /// Takes one token for a frame arriving at `now`.
-    pub fn check(&mut self, now: Instant) -> Verdict {
+    fn refill(&mut self, now: Instant) {
         let elapsed_ms = now.saturating_since(self.last).as_millis();
         self.last = now.max(self.last);
         let refill = u64::try_from(elapsed_ms)
@@ -65,6 +64,31 @@ impl RateLimiter {
             .saturating_mul(u64::from(self.limit.per_second));
         let cap = u64::from(self.limit.burst) * 1000;
         self.milli_tokens = self.milli_tokens.saturating_add(refill).min(cap);
+    }
+
+    /// Sender's side: how many frames may go at `now` without waiting.
+    pub fn available(&mut self, now: Instant) -> usize {
+        self.refill(now);
+        usize::try_from(self.milli_tokens / 1000).unwrap_or(usize::MAX)
+    }
+
+    /// Sender's side: one frame went at `now` (a frame that could not wait may take the
+    /// bucket to empty; it never goes below).
+    pub fn spend(&mut self, now: Instant) {
+        self.refill(now);
+        self.milli_tokens = self.milli_tokens.saturating_sub(1000);
+    }
+
+    /// Sender's side: when the next whole token is there (`now` if one is).
+    pub fn next_token(&self, now: Instant) -> Instant {
+        let missing = 1000u64.saturating_sub(self.milli_tokens);
+        let per_ms = u64::from(self.limit.per_second.max(1));
+        now + core::time::Duration::from_millis(missing.div_ceil(per_ms))
+    }
+
+    /// Takes one token for a frame arriving at `now`.
+    pub fn check(&mut self, now: Instant) -> Verdict {
+        self.refill(now);
         if self.milli_tokens >= 1000 {
             self.milli_tokens -= 1000;
             self.strikes = 0;

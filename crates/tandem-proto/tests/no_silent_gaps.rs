@@ -328,3 +328,40 @@ fn a_first_join_the_broker_cannot_serve_now_is_retried_within_the_request_timeou
     assert_eq!(failed[0].0, id);
     assert!(c.net.now.saturating_since(now) >= Duration::from_secs(10));
 }
+
+#[test]
+fn a_queue_flushed_after_an_outage_is_paced_within_the_servers_rate() {
+    let mut net = Net::new(server_config());
+    let a = net.client(with_token("alice"));
+    let b = net.client(with_token("bob"));
+    net.join(a, "room", None, 0);
+    net.join(b, "room", None, 0);
+    net.cut(a);
+    net.peer(a).link_up = false;
+    // Offline for 5 s at 100 msg/s: 500 publishes queue up (the server allows a burst of 200).
+    let mut ids = Vec::new();
+    for n in 0..500 {
+        ids.push(net.publish(a, "room", &format!("{{\"n\":{n}}}")).unwrap());
+        net.advance(Duration::from_millis(10));
+    }
+    net.take(a);
+    net.take(b);
+    net.peer(a).link_up = true;
+    let all_acked = |n: &Net| {
+        let acked = find!(n.peers[a].events, ClientEvent::Published { .. } => ()).len();
+        acked == 500
+    };
+    assert!(
+        net.advance_until(Duration::from_secs(30), all_acked),
+        "every publish acknowledged"
+    );
+    let events = net.take(a);
+    assert!(
+        find!(events, ClientEvent::Failed { .. } => ()).is_empty(),
+        "none refused: {:?}",
+        find!(events, ClientEvent::Failed { error, .. } => error.clone())
+    );
+    assert!(net.is_open(a), "never closed for its rate");
+    let got: Vec<u64> = find!(net.take(b), ClientEvent::Message { seq, .. } => *seq);
+    assert_eq!(got, (1..=500).collect::<Vec<_>>());
+}

@@ -168,7 +168,11 @@ reader!(heartbeat_timings -> HeartbeatTimings {
     interval_ms: Reader::u64 => need,
     timeout_ms: Reader::u64 => need,
 });
-reader!(announced_limits -> AnnouncedLimits { max_frame_bytes: usize => need });
+reader!(announced_limits -> AnnouncedLimits {
+    max_frame_bytes: usize => need,
+    rate_per_second: |r| optional(r, u32) => nullable,
+    rate_burst: |r| optional(r, u32) => nullable,
+});
 
 reader!(hello -> Hello { app: app_offer => need, token: opt_string => nullable });
 reader!(welcome -> Welcome {

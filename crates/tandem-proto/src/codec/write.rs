@@ -112,6 +112,12 @@ pub(super) fn fields(out: &mut String, frame: &Frame) {
             object(out, "limits", |out| {
                 let max = u64::try_from(b.limits.max_frame_bytes).unwrap_or(u64::MAX);
                 number(out, "max_frame_bytes", max);
+                if let Some(n) = b.limits.rate_per_second {
+                    number(out, "rate_per_second", u64::from(n));
+                }
+                if let Some(n) = b.limits.rate_burst {
+                    number(out, "rate_burst", u64::from(n));
+                }
             });
         }
         Frame::Join(b) => {

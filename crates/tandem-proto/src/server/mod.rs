@@ -336,6 +336,8 @@ impl Server {
             heartbeat: self.config.heartbeat.timings(),
             limits: AnnouncedLimits {
                 max_frame_bytes: self.config.max_frame_bytes,
+                rate_per_second: Some(self.config.rate.per_second),
+                rate_burst: Some(self.config.rate.burst),
             },
         });
         self.send(conn, &welcome);

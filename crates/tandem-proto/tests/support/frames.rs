@@ -63,22 +63,28 @@ pub fn frame() -> impl Strategy<Value = Frame> {
             any::<u32>(),
             id(),
             id(),
-            0usize..1_000_000
+            (
+                0usize..1_000_000,
+                prop::option::of(any::<u32>()),
+                prop::option::of(any::<u32>())
+            )
         )
-            .prop_map(|(session, user, name, version, i, t, max)| Frame::Welcome(
-                Welcome {
+            .prop_map(|(session, user, name, version, i, t, (max, rate, burst))| {
+                Frame::Welcome(Welcome {
                     session,
                     user,
                     app: AppSelected { name, version },
                     heartbeat: HeartbeatTimings {
                         interval_ms: i,
-                        timeout_ms: t
+                        timeout_ms: t,
                     },
                     limits: AnnouncedLimits {
-                        max_frame_bytes: max
+                        max_frame_bytes: max,
+                        rate_per_second: rate,
+                        rate_burst: burst,
                     },
-                }
-            )),
+                })
+            }),
         (
             id(),
             text(),

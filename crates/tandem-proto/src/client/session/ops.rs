@@ -23,7 +23,7 @@ impl Session {
             data,
         }));
         self.check_size(&text)?;
-        let ready = self.room_ready(room) && !self.queue.has_room(room);
+        let ready = self.room_ready(room) && !self.queue.has_room(room) && self.can_send(now);
         if ready {
             self.pending.insert(
                 id,
@@ -43,6 +43,7 @@ impl Session {
                 is_request: false,
                 deadline: None,
             })?;
+            self.schedule_flush(now);
         }
         Ok(id)
     }
@@ -66,7 +67,8 @@ impl Session {
         }));
         self.check_size(&text)?;
         let deadline = now + self.config.request_timeout;
-        if matches!(self.phase, Phase::Open { .. }) && self.queue.len() == 0 {
+        let open = matches!(self.phase, Phase::Open { .. });
+        if open && self.queue.len() == 0 && self.can_send(now) {
             self.pending.insert(
                 id,
                 Pending {
@@ -83,6 +85,7 @@ impl Session {
                 is_request: true,
                 deadline: Some(deadline),
             })?;
+            self.schedule_flush(now);
         }
         Ok(id)
     }
@@ -124,16 +127,41 @@ impl Session {
             .map_err(|_| OpError::QueueFull { count, bytes })
     }
 
-    /// Sends, in order, every queued frame whose room is ready.
+    /// Whether the pacer lets a frame go now (always, before the server said its rate).
+    fn can_send(&mut self, now: Instant) -> bool {
+        self.pacer.as_mut().is_none_or(|p| p.available(now) > 0)
+    }
+
+    /// Flushes again once the pacer has a token, if anything waits.
+    fn schedule_flush(&mut self, now: Instant) {
+        if let (Some(p), Phase::Open { .. }) = (&self.pacer, &self.phase) {
+            if self.flush_at.is_none() && self.queue.len() > 0 {
+                self.flush_at = Some(p.next_token(now));
+            }
+        }
+    }
+
+    /// Sends, in order, every queued frame whose room is ready, as fast as the pacer lets
+    /// them go; the rest follow as it refills.
     pub(super) fn flush(&mut self, now: Instant) {
         if !matches!(self.phase, Phase::Open { .. }) {
             return;
         }
+        let budget = self.pacer.as_mut().map_or(usize::MAX, |p| p.available(now));
+        let mut taken = 0;
         let rooms = &self.rooms;
-        let ready = self.queue.take_ready(|q| match &q.room {
-            None => true,
-            Some(r) => rooms.get(r).is_some_and(|r| r.status == RoomStatus::Joined),
+        let ready = self.queue.take_ready(|q| {
+            let ready = taken < budget
+                && match &q.room {
+                    None => true,
+                    Some(r) => rooms.get(r).is_some_and(|r| r.status == RoomStatus::Joined),
+                };
+            taken += usize::from(ready);
+            ready
         });
+        if taken == budget {
+            self.schedule_flush(now);
+        }
         for q in ready {
             let kind = match q.room {
                 Some(room) if !q.is_request => PendingKind::Publish { room },
