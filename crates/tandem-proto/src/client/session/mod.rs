@@ -663,15 +663,15 @@ impl Session {
     }
 }
 
-/// The pacer for a connection whose server announced `limits`: 90% of its rate, and three
-/// quarters of its burst, so the frames that cannot wait (joins, pongs, answers) keep a
-/// margin. A client that flushed 300 queued publishes at once after an outage was
+/// The pacer for a connection whose server announced `limits`: its rate, and three
+/// quarters of its burst, so the frames that cannot wait (joins, pongs, answers) and the
+/// network's bunching keep a margin of a quarter of the burst. A client that flushed 300 queued publishes at once after an outage was
 /// rate-limited 20 times in a row and closed for good (1008); paced, it never is.
 fn pacer(limits: &frame::AnnouncedLimits, now: Instant) -> Option<RateLimiter> {
     let rate = limits.rate_per_second?;
     let burst = limits.rate_burst.unwrap_or(rate);
     let limit = RateLimit {
-        per_second: (rate / 10 * 9).max(1),
+        per_second: rate.max(1),
         burst: (burst / 4 * 3).max(1),
         max_strikes: u32::MAX,
     };
