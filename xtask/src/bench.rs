@@ -13,7 +13,7 @@ use std::process::Command;
 use crate::bench_report::{self, Browser, Envelope, Figures};
 use crate::process::{Result, Shell, announce};
 use crate::services::Service;
-use crate::test::CHROME_ARGS;
+use crate::tools::CHROME_ARGS;
 use crate::tools::{self, CHROMIUM};
 use crate::{json, package, web, workspace};
 

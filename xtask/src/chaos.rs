@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use crate::chaos_report::{self, Row};
 use crate::process::{Result, Shell, announce};
-use crate::test::CHROME_ARGS;
+use crate::tools::CHROME_ARGS;
 use crate::tools::{self, CHROMIUM};
 use crate::{json, package, web, workspace};
 

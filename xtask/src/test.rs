@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use crate::process::{Result, Shell, announce};
 use crate::services;
 use crate::summary::Counts;
-use crate::tools::{self, CHROMEDRIVER, WASM_TARGET};
+use crate::tools::{self, CHROME_ARGS, CHROMEDRIVER, WASM_TARGET};
 use crate::web;
 use crate::workspace;
 use crate::{bench, chaos, package};
@@ -16,20 +16,6 @@ use crate::{bench, chaos, package};
 const WASM_CRATES: &[&str] = &["tandem-proto", "tandem-client", "tandem-wasm"];
 /// The crates clippy also checks compiled to wasm32.
 const WASM_LINTED: &[&str] = &["tandem-proto", "tandem-client", "tandem-wasm"];
-
-/// Chrome arguments for the wasm tests. Chromium runs as root here, which needs
-/// `--no-sandbox`; the rest keeps a headless test browser quiet and off the network.
-/// (wasm-bindgen-test-runner adds `headless`, `no-sandbox` and `disable-dev-shm-usage`
-/// itself as well; repeating them is harmless and keeps this file self-explanatory.)
-pub const CHROME_ARGS: &[&str] = &[
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-];
 
 /// Options of `cargo xtask test`.
 #[derive(Debug)]

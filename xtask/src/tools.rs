@@ -11,6 +11,20 @@ pub const WASM_TARGET: &str = "wasm32-unknown-unknown";
 /// Debian's Chromium binary.
 pub const CHROMIUM: &str = "/usr/bin/chromium";
 /// Debian's chromedriver binary (package `chromium-driver`).
+/// Chromium's arguments wherever the tasks start it (wasm tests, Playwright, bench, chaos). Chromium runs as root here, which needs
+/// `--no-sandbox`; the rest keeps a headless test browser quiet and off the network.
+/// (wasm-bindgen-test-runner adds `headless`, `no-sandbox` and `disable-dev-shm-usage`
+/// itself as well; repeating them is harmless and keeps this file self-explanatory.)
+pub const CHROME_ARGS: &[&str] = &[
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+];
+
 pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
 /// Where the npm build tools are installed, relative to the workspace root.

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use crate::package;
 use crate::process::{Result, Shell, announce};
-use crate::test::CHROME_ARGS;
+use crate::tools::CHROME_ARGS;
 use crate::tools::CHROMIUM;
 
 /// The web app's directory, relative to the workspace root.

@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::shared::RoomCore;
+use super::shared::{RoomCore, Window};
 use super::{ConnId, Delivery, Recipients};
 use crate::codec::encode;
 use crate::frame::{self, Frame, Member};
@@ -25,16 +25,6 @@ use crate::time::{Instant, earliest};
 /// costs at most this many frames and goes out at once (a small room sees every arrival
 /// without delay).
 pub(crate) const COALESCE_FROM: usize = 64;
-
-/// The changes of one room held until its window closes.
-pub(crate) struct Window {
-    closes: Instant,
-    /// Arrivals (`true`) and departures (`false`), in order.
-    log: Vec<(Member, bool)>,
-    /// Members that joined during the window, with the length of the log at their
-    /// snapshot.
-    newcomers: Vec<(ConnId, usize)>,
-}
 
 /// The net change over `log`: who is present at its end and was not at its start, and
 /// the reverse (each list sorted by user).

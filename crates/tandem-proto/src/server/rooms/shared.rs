@@ -8,7 +8,6 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::announce::Window;
 use super::{ConnId, Delivery, FrameClass, HubConfig, JoinOutcome, JoinRefused, Recipients};
 use crate::codec::{encode, encode_joined};
 use crate::frame::{self, Frame, Id, Member, Payload};
@@ -17,6 +16,16 @@ use crate::server::history::{History, Stored};
 use crate::server::presence::{Ending, Presence};
 use crate::server::replay::{self, Start};
 use crate::time::Instant;
+
+/// The presence changes of one room held until its window closes (`announce.rs`).
+pub(crate) struct Window {
+    pub closes: Instant,
+    /// Arrivals (`true`) and departures (`false`), in order.
+    pub log: Vec<(Member, bool)>,
+    /// Members that joined during the window, with the length of the log at their
+    /// snapshot.
+    pub newcomers: Vec<(ConnId, usize)>,
+}
 
 /// Which members a `joined` snapshot lists: the room's presence here, or a replica's view
 /// of every node. Borrowed as held, never cloned (5,000 members is 5,000 strings a join).
