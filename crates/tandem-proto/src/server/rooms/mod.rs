@@ -123,7 +123,7 @@ impl Delivery {
     }
 }
 
-/// A clustered room as the shared broker has it: the answer to a
+/// A room of a cluster as the shared broker has it: the answer to a
 /// [`super::ServerEvent::Sync`].
 #[derive(Debug, Clone, Default)]
 pub struct RoomState {
@@ -149,7 +149,7 @@ pub enum Notice {
     },
 }
 
-/// A change of a clustered room's members, as the broker announces it.
+/// A change of the members of a cluster's room, as the broker announces it.
 #[derive(Debug, Clone)]
 pub enum MemberChange {
     /// The user arrived (on some node).
