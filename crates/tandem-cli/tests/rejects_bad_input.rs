@@ -9,7 +9,6 @@ mod support;
 use std::net::SocketAddr;
 
 use serde_json::Value;
-use std::time::{Duration, Instant};
 use support::raw::{self, Raw};
 
 use support::{Chat, TandemProcess, chat_client, messages, token, wait_for, within};
@@ -284,7 +283,9 @@ async fn slow_consumer_is_closed_and_others_keep_up() {
 /// apart (issue 18, point 8), on the wire.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn what_the_spec_says_is_what_the_wire_does() {
-    let server = TandemProcess::start(&[]).await;
+    // A lingering member would stay a minute: a departure seen within the wait below can
+    // only be the clean one.
+    let server = TandemProcess::start(&["--presence-timeout", "60s"]).await;
     let addr = server.addr();
     let mut witness = Witness::new(&server.url()).await;
     witness.still_served(&server, "setup").await;
@@ -306,7 +307,6 @@ async fn what_the_spec_says_is_what_the_wire_does() {
             _ => None,
         })
         .await;
-        let sent = Instant::now();
         raw::send_fragments(&mut ws, parts).await;
         let (close, frames) = raw::until_closed_with_reason(&mut ws).await;
         let (close_code, reason) = close.expect("a close frame, not a dropped socket");
@@ -325,11 +325,6 @@ async fn what_the_spec_says_is_what_the_wire_does() {
             },
         )
         .await;
-        assert!(
-            sent.elapsed() < Duration::from_secs(4),
-            "left at once, not after the 5 s presence timeout: {:?}",
-            sent.elapsed()
-        );
         witness.still_served(&server, "invalid UTF-8").await;
     }
 

@@ -335,24 +335,17 @@ fn a_payload_giving_a_key_twice_is_malformed_for_a_server() {
     ));
 }
 
-/// A frame of many keys costs n log n to check, not n²: a 64 KiB payload of 8,000 keys is
-/// refused or taken at once.
+/// A payload of 8,000 distinct keys is taken, and the same with one key given twice, far
+/// from its twin, is refused. (The check sorts the keys, n log n; its speed is a matter
+/// for the benchmark, not a test.)
 #[test]
-fn a_payload_of_many_keys_is_checked_quickly() {
+fn a_payload_of_many_keys_is_checked_whole() {
     let keys: Vec<String> = (0..8_000).map(|i| format!("\"{i:x}\":0")).collect();
     let text = format!(
         r#"{{"v":1,"k":"publish","id":1,"room":"r","data":{{{}}}}}"#,
         keys.join(",")
     );
-    let started = std::time::Instant::now();
-    for _ in 0..10 {
-        assert!(decode_from_client(text.as_bytes(), 1 << 20).is_ok());
-    }
+    assert!(decode_from_client(text.as_bytes(), 1 << 20).is_ok());
     let dup = text.replacen("\"1f3f\"", "\"0\"", 1);
     assert!(decode_from_client(dup.as_bytes(), 1 << 20).is_err());
-    assert!(
-        started.elapsed() < std::time::Duration::from_secs(2),
-        "{:?}",
-        started.elapsed()
-    );
 }
