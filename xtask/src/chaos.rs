@@ -9,8 +9,7 @@ use std::path::{Path, PathBuf};
 
 use crate::chaos_report::{self, Row};
 use crate::process::{Result, Shell, announce};
-use crate::tools::CHROME_ARGS;
-use crate::tools::{self, CHROMIUM};
+use crate::tools::{self, CHROME_ARGS, CHROMIUM};
 use crate::{json, package, web, workspace};
 
 /// Options of `cargo xtask chaos`.

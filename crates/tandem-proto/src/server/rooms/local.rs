@@ -40,14 +40,10 @@ impl LocalRooms {
             meta,
             start,
         } = request;
-        let already = self.core.enter(conn, user, &room)?;
-        self.core.room(&room);
-        self.core.trim(now, &room);
-        let mut arrived = None;
-        if !already {
-            self.core.subscribe(conn, &room);
-            arrived = self.core.room(&room).presence.arrive(user, meta);
-        }
+        let already = self.core.admit(now, conn, user, &room)?;
+        let arrived = (!already)
+            .then(|| self.core.seat(conn, user, &room, meta))
+            .flatten();
         let outcome = self
             .core
             .send_joined(conn, id, &room, |r| r.presence.pairs(), start);

@@ -79,14 +79,11 @@ impl ReplicaRooms {
             meta,
             start,
         } = request;
-        let already = self.core.enter(conn, user, &room)?;
-        self.core.room(&room);
-        self.core.trim(now, &room);
+        let already = self.core.admit(now, conn, user, &room)?;
         let newcomers = self.merge(now, &room, state);
         if !already {
-            self.core.subscribe(conn, &room);
             // Counted here, announced by the broker to every node.
-            let _ = self.core.room(&room).presence.arrive(user, meta);
+            let _ = self.core.seat(conn, user, &room, meta);
         }
         let outcome = self.core.send_joined(conn, id, &room, view_pairs, start);
         self.core
@@ -173,8 +170,7 @@ impl ReplicaRooms {
             return;
         }
         r.seq = seq;
-        self.core.store(now, name, seq, frame.clone());
-        self.core.deliver(name, frame);
+        self.core.store_and_deliver(now, name, seq, frame);
     }
 
     /// The broker announces a member change in `room`.

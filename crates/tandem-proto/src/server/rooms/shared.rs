@@ -120,6 +120,14 @@ impl<X: Default> RoomCore<X> {
 
     /// The room named `name`, created with a fresh epoch if it does not exist.
     pub fn room(&mut self, name: &str) -> &mut Room<X> {
+        // Looked up first: `entry` would allocate the name on every call (every publish).
+        if !self.rooms.contains_key(name) {
+            self.create(name);
+        }
+        self.rooms.get_mut(name).expect("present or just created")
+    }
+
+    fn create(&mut self, name: &str) {
         let rng = &mut self.rng;
         self.rooms.entry(name.to_owned()).or_insert_with(|| Room {
             // 53 bits, so the epoch survives JavaScript numbers.
@@ -131,7 +139,7 @@ impl<X: Default> RoomCore<X> {
             presence: Presence::default(),
             window: None,
             ext: X::default(),
-        })
+        });
     }
 
     /// Whether `conn` may join `room`: returns whether it is in already, or the refusal
@@ -150,7 +158,7 @@ impl<X: Default> RoomCore<X> {
 
     /// Records `conn` (as `user`) in `room`'s list of its rooms, within the limit. Returns
     /// whether it was in already.
-    pub fn enter(&mut self, conn: ConnId, user: &str, room: &str) -> Result<bool, JoinRefused> {
+    fn enter(&mut self, conn: ConnId, user: &str, room: &str) -> Result<bool, JoinRefused> {
         let already = self.check_limit(conn, room)?;
         let info = self.conns.entry(conn).or_insert_with(|| ConnInfo {
             user: user.to_owned(),
@@ -162,9 +170,34 @@ impl<X: Default> RoomCore<X> {
         Ok(already)
     }
 
-    /// Subscribes `conn` to the room (once).
-    pub fn subscribe(&mut self, conn: ConnId, room: &str) {
-        self.room(room).add_subscriber(conn);
+    /// The start of every join: records `conn` (as `user`) in `room` within the room limit,
+    /// creates the room if needed and trims its history. Returns whether `conn` was in
+    /// already.
+    pub fn admit(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        user: &str,
+        room: &str,
+    ) -> Result<bool, JoinRefused> {
+        let already = self.enter(conn, user, room)?;
+        let bounds = self.config.history_bounds();
+        self.room(room).history.trim(now, &bounds);
+        Ok(already)
+    }
+
+    /// Subscribes `conn` to `room` and counts `user` present; returns the member when the
+    /// user is new to the room.
+    pub fn seat(
+        &mut self,
+        conn: ConnId,
+        user: &str,
+        room: &str,
+        meta: Option<frame::Payload>,
+    ) -> Option<Member> {
+        let r = self.room(room);
+        r.add_subscriber(conn);
+        r.presence.arrive(user, meta)
     }
 
     /// Whether `conn` is subscribed to `room`.
@@ -179,16 +212,9 @@ impl<X: Default> RoomCore<X> {
         self.conns.get(&conn).map(|c| c.user.as_str())
     }
 
-    /// Trims the room's history to the configured bounds.
-    pub fn trim(&mut self, now: Instant, room: &str) {
-        let bounds = self.config.history_bounds();
-        if let Some(r) = self.rooms.get_mut(room) {
-            r.history.trim(now, &bounds);
-        }
-    }
-
-    /// Stores one event of `room` (in order, once) and trims.
-    pub fn store(&mut self, now: Instant, room: &str, seq: u64, frame: Bytes) {
+    /// Stores event `seq` of `room` (in order, once; trimmed) and sends it to every
+    /// subscriber: one lookup, on every message's path.
+    pub fn store_and_deliver(&mut self, now: Instant, room: &str, seq: u64, frame: Bytes) {
         let bounds = self.config.history_bounds();
         let Some(r) = self.rooms.get_mut(room) else {
             return;
@@ -197,19 +223,13 @@ impl<X: Default> RoomCore<X> {
             r.history.push(Stored {
                 seq,
                 at: now,
-                frame,
+                frame: frame.clone(),
             });
             r.history.trim(now, &bounds);
         }
-    }
-
-    /// Sends `frame` to every subscriber of `room`.
-    pub fn deliver(&mut self, room: &str, frame: Bytes) {
-        if let Some(r) = self.rooms.get_mut(room) {
-            if !r.subscribers.is_empty() {
-                let to = Recipients::Many(r.recipients());
-                self.out.push_back(Delivery::live(to, frame));
-            }
+        if !r.subscribers.is_empty() {
+            let to = Recipients::Many(r.recipients());
+            self.out.push_back(Delivery::live(to, frame));
         }
     }
 
@@ -230,8 +250,7 @@ impl<X: Default> RoomCore<X> {
             from,
             data: data.clone(),
         })));
-        self.store(now, room, seq, bytes.clone());
-        self.deliver(room, bytes);
+        self.store_and_deliver(now, room, seq, bytes);
         seq
     }
 
