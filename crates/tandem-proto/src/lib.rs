@@ -71,7 +71,7 @@ pub use rng::Rng;
 pub use server::{
     ConnId, ConnState, Delivery, FrameClass, Hub, HubConfig, JoinRequest, MemberChange, Notice,
     Recipients, RoomState, Server, ServerConfig, ServerConnection, ServerEvent, ServerTransmit,
-    Start,
+    Start, Unreadable,
 };
 pub use time::Instant;
 

@@ -1,7 +1,7 @@
 //! What connection tasks, hooks, handles and the broker relay tell the core task.
 
 use core::time::Duration;
-use tandem_proto::{ConnId, ErrorBody, Id, Payload, RoomState};
+use tandem_proto::{ConnId, ErrorBody, Id, Payload, RoomState, Unreadable};
 use tokio::sync::oneshot;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
@@ -21,6 +21,8 @@ pub(crate) enum Command {
     Text { conn: ConnId, text: Utf8Bytes },
     /// A binary frame arrived.
     Binary { conn: ConnId },
+    /// A message the socket layer could not read (not UTF-8, far too big).
+    Unreadable { conn: ConnId, why: Unreadable },
     /// The socket closed (with the peer's close code, if any).
     Closed { conn: ConnId, code: Option<u16> },
     /// The authentication hook decided.

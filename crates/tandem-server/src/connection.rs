@@ -9,8 +9,8 @@ use std::sync::atomic::Ordering;
 
 use core::time::Duration;
 use futures_util::{SinkExt, StreamExt};
-use tandem_proto::close;
 use tandem_proto::negotiate::{ProtocolSelection, SUPPORTED_PROTOCOLS, select_protocol};
+use tandem_proto::{Unreadable, close};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::timeout;
@@ -276,13 +276,13 @@ async fn pump(
                 Some(Ok(Message::Close(frame))) => Step::PeerClosed(frame.map(|f| u16::from(f.code))),
                 Some(Err(WsError::Capacity(CapacityError::MessageTooLong { size, max_size }))) => {
                     tracing::debug!(conn, size, max_size, "message far over the size limit");
-                    Step::Refuse(close::MESSAGE_TOO_BIG, "message too big")
+                    Step::Refuse(Unreadable::TooBig)
                 }
-                // RFC 6455 §8.1: a text message that is not UTF-8 fails the connection,
-                // with 1007 (PROTOCOL.md §8.2).
+                // RFC 6455 §8.1: a text message that is not UTF-8 fails the connection
+                // (the core closes it with 1007, PROTOCOL.md §8.2).
                 Some(Err(WsError::Utf8(detail))) => {
                     tracing::debug!(conn, %detail, "text message not UTF-8");
-                    Step::Refuse(close::INVALID_PAYLOAD, "invalid UTF-8 in a text message")
+                    Step::Refuse(Unreadable::NotUtf8)
                 }
                 Some(Err(e)) => {
                     tracing::debug!(conn, error = %e, "socket error");
@@ -318,13 +318,16 @@ async fn pump(
                 let _ = Box::pin(timeout(CLOSE_GRACE, ws.flush())).await;
                 return Some(code);
             }
-            Step::Refuse(code, reason) => {
-                let order = (code, reason.to_owned());
-                Box::pin(close_with(ws, writer, inbox, Some(order))).await;
-                // A close the server makes for a protocol violation is a clean end: the
-                // member leaves presence at once, no lingering (PROTOCOL.md §5.4). The
-                // core reads the end from the code it is given, and takes 1000 as clean.
-                return Some(Some(close::NORMAL));
+            Step::Refuse(why) => {
+                // The socket reads nothing more; the core decides the close (code, reason,
+                // and that the member leaves at once) and orders it through the outbox.
+                let told = Box::pin(commands.send(Command::Unreadable { conn, why })).await;
+                let order = match told {
+                    Ok(()) => Box::pin(inbox.closed()).await,
+                    Err(_) => None,
+                };
+                Box::pin(close_with(ws, writer, inbox, order)).await;
+                return None;
             }
         }
     }
@@ -341,8 +344,8 @@ enum Step {
     /// The peer sent a close frame, with this code.
     PeerClosed(Option<u16>),
     /// The peer sent what its WebSocket layer refuses (a message far over the limit, a
-    /// text message that is not UTF-8): close with this code and reason.
-    Refuse(u16, &'static str),
+    /// text message that is not UTF-8): the core closes the connection.
+    Refuse(Unreadable),
 }
 
 /// Writes what tungstenite still holds (a pong cut off by a full socket), then the

@@ -115,6 +115,7 @@ impl Core {
             }
             Command::Text { conn, text } => p.handle_message(now, conn, text.as_bytes()),
             Command::Binary { conn } => p.handle_binary(now, conn),
+            Command::Unreadable { conn, why } => p.handle_unreadable(now, conn, why),
             Command::Closed { conn, code } => {
                 self.outboxes.remove(&conn);
                 p.handle_closed(now, conn, code);

@@ -109,3 +109,12 @@ pub enum ServerEvent {
         result: Result<Payload, ErrorBody>,
     },
 }
+
+/// How a message could not be read, as the socket layer found it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unreadable {
+    /// A text message that is not UTF-8.
+    NotUtf8,
+    /// A message far over the size limit (the socket layer stopped reading it).
+    TooBig,
+}

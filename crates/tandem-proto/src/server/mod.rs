@@ -14,7 +14,7 @@ mod timers;
 use cluster::PendingSync;
 pub use config::ServerConfig;
 pub use connection::{ConnState, ServerConnection};
-pub use events::{ServerEvent, ServerTransmit};
+pub use events::{ServerEvent, ServerTransmit, Unreadable};
 pub use rooms::{
     ConnId, Delivery, FrameClass, Hub, HubConfig, JoinOutcome, JoinRefused, JoinRequest, Joining,
     MemberChange, Notice, Publishing, Recipients, RoomState, Start,
@@ -175,6 +175,17 @@ impl Server {
                 Ending::Clean,
             );
         }
+    }
+
+    /// The socket layer could not take a message as one: `why` says how. The connection is
+    /// closed for the violation (1007 or 1009, RFC 6455 §7.4.1), a clean end: its member
+    /// leaves presence at once (PROTOCOL.md §5.4).
+    pub fn handle_unreadable(&mut self, now: Instant, conn: ConnId, why: Unreadable) {
+        let (code, reason) = match why {
+            Unreadable::NotUtf8 => (close::INVALID_PAYLOAD, "invalid UTF-8 in a text message"),
+            Unreadable::TooBig => (close::MESSAGE_TOO_BIG, "message too big"),
+        };
+        self.close(now, conn, code, reason.into(), Ending::Clean);
     }
 
     /// A text frame arrived on `conn`.
