@@ -319,18 +319,29 @@ async fn pump(
                 return Some(code);
             }
             Step::Refuse(why) => {
-                // The socket reads nothing more; the core decides the close (code, reason,
-                // and that the member leaves at once) and orders it through the outbox.
-                let told = Box::pin(commands.send(Command::Unreadable { conn, why })).await;
-                let order = match told {
-                    Ok(()) => Box::pin(inbox.closed()).await,
-                    Err(_) => None,
-                };
-                Box::pin(close_with(ws, writer, inbox, order)).await;
+                Box::pin(refuse_unreadable(ws, conn, commands, inbox, writer, why)).await;
                 return None;
             }
         }
     }
+}
+
+/// The socket reads nothing more: the core decides the close (code, reason, and that the
+/// member leaves at once) and orders it through the outbox. Boxed by the caller, so its
+/// states stay out of every open connection's task.
+async fn refuse_unreadable(
+    ws: &mut WebSocketStream<TcpStream>,
+    conn: u64,
+    commands: &mpsc::Sender<Command>,
+    inbox: &mut Inbox,
+    writer: &mut Writer,
+    why: Unreadable,
+) {
+    let order = match commands.send(Command::Unreadable { conn, why }).await {
+        Ok(()) => inbox.closed().await,
+        Err(_) => None,
+    };
+    close_with(ws, writer, inbox, order).await;
 }
 
 /// What the pump does after a wake-up.
