@@ -11,7 +11,7 @@ use core::time::Duration;
 #[cfg(target_arch = "wasm32")]
 use wasm_bindgen_test::wasm_bindgen_test as test;
 
-use support::{LossHook, Net, with_token};
+use support::{LossHook, Net, alice_and_bob_in_room, with_token};
 use tandem_proto::{
     ClientEvent, ConnectionState, ErrorBody, ErrorCode, Member, RoomState, ServerConfig,
     ServerEvent,
@@ -52,11 +52,7 @@ fn event_seq(frame: &[u8]) -> Option<u64> {
 
 #[test]
 fn a_range_lost_on_the_way_is_resumed_not_skipped() {
-    let mut net = Net::new(server_config());
-    let a = net.client(with_token("alice"));
-    let b = net.client(with_token("bob"));
-    net.join(a, "room", None, 0);
-    net.join(b, "room", None, 0);
+    let (mut net, a, b) = alice_and_bob_in_room(server_config());
     net.take(b);
     // Events 4 to 6 never reach bob, though his connection stays up (as when a server's
     // queue refused them and accepted later ones).
@@ -79,11 +75,7 @@ fn a_range_lost_on_the_way_is_resumed_not_skipped() {
 fn a_gap_the_server_can_no_longer_fill_is_reported_as_not_recovered() {
     let mut config = server_config();
     config.hub.history_len = 2;
-    let mut net = Net::new(config);
-    let a = net.client(with_token("alice"));
-    let b = net.client(with_token("bob"));
-    net.join(a, "room", None, 0);
-    net.join(b, "room", None, 0);
+    let (mut net, a, b) = alice_and_bob_in_room(config);
     net.take(b);
     // Bob misses 2 to 6; by the time he sees 7, history keeps only the last two.
     net.peer(b).lose = Some(lose_once(2..=6));
@@ -263,11 +255,7 @@ fn becoming_visible_reconnects_a_waiting_page_at_once() {
 
 #[test]
 fn with_the_default_history_a_30_s_outage_in_a_100_msg_per_s_room_is_recovered() {
-    let mut net = Net::new(server_config());
-    let a = net.client(with_token("alice"));
-    let b = net.client(with_token("bob"));
-    net.join(a, "room", None, 0);
-    net.join(b, "room", None, 0);
+    let (mut net, a, b) = alice_and_bob_in_room(server_config());
     net.take(b);
     net.cut(b);
     net.peer(b).link_up = false;
@@ -331,11 +319,7 @@ fn a_first_join_the_broker_cannot_serve_now_is_retried_within_the_request_timeou
 
 #[test]
 fn a_queue_flushed_after_an_outage_is_paced_within_the_servers_rate() {
-    let mut net = Net::new(server_config());
-    let a = net.client(with_token("alice"));
-    let b = net.client(with_token("bob"));
-    net.join(a, "room", None, 0);
-    net.join(b, "room", None, 0);
+    let (mut net, a, b) = alice_and_bob_in_room(server_config());
     net.cut(a);
     net.peer(a).link_up = false;
     // Offline for 5 s at 100 msg/s: 500 publishes queue up (the server allows a burst of 200).

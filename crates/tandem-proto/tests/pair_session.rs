@@ -10,7 +10,7 @@ use core::time::Duration;
 #[cfg(target_arch = "wasm32")]
 use wasm_bindgen_test::wasm_bindgen_test as test;
 
-use support::{Net, json, with_token};
+use support::{Net, alice_and_bob_in_room, json, with_token};
 use tandem_proto::{ClientEvent, ConnectionState, ErrorCode, HubConfig, OpError, ServerConfig};
 
 fn server_config() -> ServerConfig {
@@ -31,18 +31,6 @@ fn joined(net: &mut Net, i: usize, room: &str) -> Option<bool> {
         "peer {i} should have joined {room} once: {events:?}"
     );
     found[0]
-}
-
-/// A network where alice and bob (token clients) have both joined `room`.
-fn alice_and_bob_in_room(config: ServerConfig) -> (Net, usize, usize) {
-    let mut net = Net::new(config);
-    let a = net.client(with_token("alice"));
-    let b = net.client(with_token("bob"));
-    for i in [a, b] {
-        net.join(i, "room", None, 0);
-    }
-    net.run();
-    (net, a, b)
 }
 
 #[test]

@@ -65,6 +65,18 @@ pub fn with_token(token: &str) -> ClientConfig {
     }
 }
 
+/// A network where alice and bob (token clients) have both joined `room`.
+pub fn alice_and_bob_in_room(config: ServerConfig) -> (Net, usize, usize) {
+    let mut net = Net::new(config);
+    let a = net.client(with_token("alice"));
+    let b = net.client(with_token("bob"));
+    for i in [a, b] {
+        net.join(i, "room", None, 0);
+    }
+    net.run();
+    (net, a, b)
+}
+
 pub fn json(text: &str) -> Payload {
     Payload::from_json(text).expect("valid json")
 }
