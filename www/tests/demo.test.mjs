@@ -202,9 +202,12 @@ test("a killed and restarted server: both pages reconnect, outage chat arrives e
     // Said while the server is down: queued, sent once the connection is back.
     await say(alice, "sent during the outage");
 
-    await server.restart();
-    // Alice does not wait out her backoff: the badge's button retries now.
+    // While it is down, the badge offers to retry now; a retry is one more failed attempt.
+    const beforeRetry = await reconnects(alice);
     await alice.click("#retry");
+    await waitReconnecting(alice, beforeRetry);
+
+    await server.restart();
     await waitState(alice, "open");
     assert.equal(await alice.isHidden("#retry"), true, "no retry button once open");
     await waitState(bob, "open");
