@@ -33,7 +33,7 @@ fn chat() -> Chat {
 fn event(payload: tandem_proto::Payload) -> Frame {
     Frame::Event(Event {
         room: "bench".to_owned(),
-        seq: 123_456,
+        seq: Some(123_456),
         from: Some("alice".to_owned()),
         data: payload,
     })

@@ -8,15 +8,15 @@ use std::task::{Context, Poll};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tandem_proto::{
-    ClientEvent, ConnectionState, ErrorBody, Id, Payload, decode_payload, encode_payload,
+    ClientEvent, ConnectionState, ErrorBody, Id, Member, Payload, decode_payload, encode_payload,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::command::{Command, JoinOptions, Reply, Sink};
+use crate::command::{Command, HistoryQuery, JoinOptions, Reply, Sink};
 use crate::config::Config;
 use crate::endpoints::Endpoints;
 use crate::error::Error;
-use crate::event::{Event, IncomingRequest, Joined, Responder};
+use crate::event::{Event, HistoryMessage, HistoryPage, IncomingRequest, Joined, Responder};
 
 struct Inner {
     commands: mpsc::UnboundedSender<Command>,
@@ -203,6 +203,82 @@ impl<M: Serialize + DeserializeOwned> Client<M> {
         .await
     }
 
+    /// Sends `message` to the other members of `room` as an ephemeral message (cursors,
+    /// typing): no seq, not stored or replayed, never queued, and dropped for a reader
+    /// that cannot keep up. Done once sent; fails at once with `NotConnected` unless the
+    /// room is joined on an open connection, or `RateLimited` over the server's rate.
+    pub async fn broadcast(&self, room: &str, message: &M) -> Result<(), Error> {
+        self.send_ephemeral(room, message, false).await
+    }
+
+    /// [`Client::broadcast`], resolving once the server has taken the message.
+    pub async fn broadcast_acked(&self, room: &str, message: &M) -> Result<(), Error> {
+        self.send_ephemeral(room, message, true).await
+    }
+
+    async fn send_ephemeral(&self, room: &str, message: &M, ack: bool) -> Result<(), Error> {
+        let data = encode_payload(message).map_err(|e| Error::Payload(e.to_string()))?;
+        self.ask(|reply| Command::Broadcast {
+            room: room.to_owned(),
+            data,
+            ack,
+            reply,
+        })
+        .await
+    }
+
+    /// Replaces this user's presence metadata in `room` (a cursor, a status): every
+    /// member sees it as `updated`, and later rejoins carry it. The latest write wins,
+    /// from whichever of the user's connections. Resolves once the server has it.
+    pub async fn set_presence<P: Serialize + ?Sized>(
+        &self,
+        room: &str,
+        meta: &P,
+    ) -> Result<(), Error> {
+        let meta = encode_payload(meta).map_err(|e| Error::Payload(e.to_string()))?;
+        self.ask(|reply| Command::SetPresence {
+            room: room.to_owned(),
+            meta,
+            reply,
+        })
+        .await
+    }
+
+    /// The members of `room` now: the join's snapshot with every change since.
+    pub async fn members(&self, room: &str) -> Result<Vec<Member>, Error> {
+        self.ask(|reply| Command::Members {
+            room: room.to_owned(),
+            reply,
+        })
+        .await
+    }
+
+    /// A page of `room`'s stored messages, newest first by page, oldest first within it;
+    /// the room need not be joined (the server asks its join authorization then).
+    pub async fn history(&self, room: &str, query: HistoryQuery) -> Result<HistoryPage<M>, Error> {
+        let page = self
+            .ask(|reply| Command::History {
+                room: room.to_owned(),
+                query,
+                reply,
+            })
+            .await?;
+        let mut messages = Vec::with_capacity(page.messages.len());
+        for e in page.messages {
+            let data = decode_payload(&e.data).map_err(|e| Error::Payload(e.to_string()))?;
+            messages.push(HistoryMessage {
+                seq: e.seq.unwrap_or_default(),
+                from: e.from,
+                data,
+            });
+        }
+        Ok(HistoryPage {
+            epoch: page.epoch,
+            messages,
+            more: page.more,
+        })
+    }
+
     /// Sends a request (about `room`, optionally) and decodes the answer as `R`.
     pub async fn request<Q, R>(&self, room: Option<&str>, query: &Q) -> Result<R, Error>
     where
@@ -281,6 +357,7 @@ impl<M: DeserializeOwned> Events<M> {
                 epoch,
                 seq,
                 members,
+                policy,
                 ..
             } => Event::Joined {
                 room,
@@ -288,6 +365,12 @@ impl<M: DeserializeOwned> Events<M> {
                 epoch,
                 seq,
                 members,
+                policy,
+            },
+            ClientEvent::Ephemeral { room, from, data } => Event::Ephemeral {
+                room,
+                from,
+                data: decode_payload::<M>(&data).map_err(|e| (e.to_string(), data)),
             },
             ClientEvent::Message {
                 room,
@@ -308,7 +391,17 @@ impl<M: DeserializeOwned> Events<M> {
                     data,
                 },
             },
-            ClientEvent::Presence { room, joined, left } => Event::Presence { room, joined, left },
+            ClientEvent::Presence {
+                room,
+                joined,
+                left,
+                updated,
+            } => Event::Presence {
+                room,
+                joined,
+                left,
+                updated,
+            },
             ClientEvent::Left { room, reason, .. } => Event::Left { room, reason },
             ClientEvent::Request { id, room, data } => Event::Request(IncomingRequest {
                 id,

@@ -3,7 +3,7 @@
 //! types, so they live apart from either: neither has to import the other.
 
 use serde::Serialize;
-use tandem_proto::{ClientEvent, ErrorBody, Id, Payload, encode_payload};
+use tandem_proto::{ClientEvent, ErrorBody, Id, Member, Payload, encode_payload};
 
 use crate::error::Error;
 use crate::event::Joined;
@@ -43,6 +43,27 @@ pub(crate) enum Command {
         room: Option<String>,
         data: Payload,
         reply: Reply<Payload>,
+    },
+    /// An ephemeral message; `ack` waits for the server's, else it is done once sent.
+    Broadcast {
+        room: String,
+        data: Payload,
+        ack: bool,
+        reply: Reply<()>,
+    },
+    SetPresence {
+        room: String,
+        meta: Payload,
+        reply: Reply<()>,
+    },
+    History {
+        room: String,
+        query: HistoryQuery,
+        reply: Reply<RawPage>,
+    },
+    Members {
+        room: String,
+        reply: Reply<Vec<Member>>,
     },
     Respond {
         id: Id,
@@ -109,4 +130,22 @@ impl JoinOptions {
     pub(crate) fn into_parts(self) -> (Option<Payload>, u32, Option<(u64, u64)>) {
         (self.meta, self.history, self.since)
     }
+}
+
+/// Which page of a room's history to read: the newest `limit` messages with a seq below
+/// `before` (from the newest, without). `limit` absent or over the server's maximum (100
+/// by default) is the maximum.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HistoryQuery {
+    /// Only messages with a seq below this one.
+    pub before: Option<u64>,
+    /// Most messages in the page.
+    pub limit: Option<u32>,
+}
+
+/// A page as the session has it, before its payloads are typed.
+pub(crate) struct RawPage {
+    pub epoch: u64,
+    pub messages: Vec<tandem_proto::frame::Event>,
+    pub more: bool,
 }

@@ -9,9 +9,11 @@
 //! target has exactly one, so the code is built once per target and the calls are direct
 //! (the npm package's wasm pays for no vtable and no second copy).
 
-use tandem_proto::{ClientEvent, ConnectionState, Instant, Payload, Session, TokenError, Transmit};
+use tandem_proto::{
+    ClientEvent, ConnectionState, Instant, OpError, Payload, Session, TokenError, Transmit,
+};
 
-use crate::command::{Command, Reply, Sink};
+use crate::command::{Command, RawPage, Reply, Sink};
 #[cfg(not(target_arch = "wasm32"))]
 use crate::config::TokenFuture;
 #[cfg(target_arch = "wasm32")]
@@ -59,6 +61,9 @@ enum Waiting {
     Leave(Reply<()>),
     Publish(Reply<u64>),
     Request(Reply<Payload>),
+    /// An update, or an ephemeral message that asked for an ack.
+    Done(Reply<()>),
+    Page(Reply<RawPage>),
 }
 
 /// The session, the target's platform, and the bookkeeping between them and the handle.
@@ -249,6 +254,36 @@ impl<P: Platform> Driver<P> {
                     reply(Err(e.into()));
                 }
             },
+            Command::Broadcast {
+                room,
+                data,
+                ack,
+                reply,
+            } => match s.publish_ephemeral(now, &room, data, ack) {
+                Ok(id) if ack => {
+                    self.waiting.insert(id, Waiting::Done(reply));
+                }
+                Ok(_) => reply(Ok(())),
+                Err(e) => reply(Err(e.into())),
+            },
+            Command::SetPresence { room, meta, reply } => match s.update(now, &room, meta) {
+                Ok(id) => {
+                    self.waiting.insert(id, Waiting::Done(reply));
+                }
+                Err(e) => reply(Err(e.into())),
+            },
+            Command::History { room, query, reply } => {
+                match s.history(now, &room, query.before, query.limit) {
+                    Ok(id) => {
+                        self.waiting.insert(id, Waiting::Page(reply));
+                    }
+                    Err(e) => reply(Err(e.into())),
+                }
+            }
+            Command::Members { room, reply } => match s.members(&room) {
+                Some(list) => reply(Ok(list.to_vec())),
+                None => reply(Err(OpError::NotJoined { room }.into())),
+            },
             Command::Respond { id, result } => s.respond(now, id, result),
             Command::Close { reply } => {
                 s.close(now);
@@ -313,6 +348,26 @@ impl<P: Platform> Driver<P> {
                     reply(Ok(data));
                 }
             }
+            ClientEvent::Done { id } => {
+                if let Some(Waiting::Done(reply)) = self.waiting.remove(&id) {
+                    reply(Ok(()));
+                }
+            }
+            ClientEvent::Page {
+                id,
+                epoch,
+                messages,
+                more,
+                ..
+            } => {
+                if let Some(Waiting::Page(reply)) = self.waiting.remove(&id) {
+                    reply(Ok(RawPage {
+                        epoch,
+                        messages,
+                        more,
+                    }));
+                }
+            }
             ClientEvent::Failed { id, error } => {
                 let error = Error::from(error);
                 match self.waiting.remove(&id) {
@@ -320,6 +375,8 @@ impl<P: Platform> Driver<P> {
                     Some(Waiting::Leave(r)) => r(Err(error)),
                     Some(Waiting::Publish(r)) => r(Err(error)),
                     Some(Waiting::Request(r)) => r(Err(error)),
+                    Some(Waiting::Done(r)) => r(Err(error)),
+                    Some(Waiting::Page(r)) => r(Err(error)),
                     None => {}
                 }
             }
@@ -332,6 +389,7 @@ impl<P: Platform> Driver<P> {
                         epoch,
                         seq,
                         members,
+                        policy,
                     } => {
                         if let Some(Waiting::Join(reply)) = self.waiting.remove(id) {
                             reply(Ok(Joined {
@@ -340,6 +398,7 @@ impl<P: Platform> Driver<P> {
                                 epoch: *epoch,
                                 seq: *seq,
                                 members: members.clone(),
+                                policy: *policy,
                             }));
                         }
                     }

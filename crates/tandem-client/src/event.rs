@@ -2,6 +2,7 @@
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use tandem_proto::frame::Policy;
 use tandem_proto::{ConnectionState, ErrorBody, ErrorCode, Id, Member, Payload};
 
 use crate::error::Error;
@@ -26,6 +27,8 @@ pub enum Event<M> {
         seq: u64,
         /// The presence snapshot.
         members: Vec<Member>,
+        /// What the room keeps and allows.
+        policy: Option<Policy>,
     },
     /// A message in a joined room, in order, never twice.
     Message {
@@ -49,7 +52,18 @@ pub enum Event<M> {
         /// The raw payload.
         data: Payload,
     },
-    /// Members arrived in or left a room (after the snapshot in [`Event::Joined`]).
+    /// An ephemeral message in a joined room ([`crate::Client::broadcast`]): not
+    /// numbered, not stored, never replayed; it may be dropped for a slow reader.
+    Ephemeral {
+        /// The room.
+        room: String,
+        /// The publishing user.
+        from: Option<String>,
+        /// The message, or the raw payload with why it is not a valid `M`.
+        data: Result<M, (String, Payload)>,
+    },
+    /// Members arrived in, left or changed their metadata in a room (after the snapshot
+    /// in [`Event::Joined`]); [`crate::Client::members`] already has the change.
     Presence {
         /// The room.
         room: String,
@@ -57,6 +71,8 @@ pub enum Event<M> {
         joined: Vec<Member>,
         /// Departures.
         left: Vec<Member>,
+        /// Members with new metadata.
+        updated: Vec<Member>,
     },
     /// The client is out of a room: the application left it (`reason: None`), or the
     /// server refused to take the client back in after a reconnect (`reason` says why,
@@ -174,4 +190,30 @@ pub struct Joined {
     pub seq: u64,
     /// The presence snapshot.
     pub members: Vec<Member>,
+    /// What the room keeps and allows.
+    pub policy: Option<Policy>,
+}
+
+/// A page of a room's history ([`crate::Client::history`]).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct HistoryPage<M> {
+    /// The room's epoch the seqs belong to.
+    pub epoch: u64,
+    /// The messages, oldest first.
+    pub messages: Vec<HistoryMessage<M>>,
+    /// Whether older messages are stored (ask again with `before` the first seq here).
+    pub more: bool,
+}
+
+/// One stored message.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct HistoryMessage<M> {
+    /// Its sequence number.
+    pub seq: u64,
+    /// The publishing user, if any.
+    pub from: Option<String>,
+    /// The message.
+    pub data: M,
 }

@@ -55,12 +55,12 @@ mod transport {
 #[cfg(target_arch = "wasm32")]
 pub use callback::CallbackClient;
 pub use client::{Client, Events};
-pub use command::JoinOptions;
+pub use command::{HistoryQuery, JoinOptions};
 #[cfg(target_arch = "wasm32")]
 pub use config::TokenReply;
 pub use config::{Config, MaybeSend, MaybeSync, TokenFuture};
 pub use error::Error;
-pub use event::{Event, IncomingRequest, Joined};
+pub use event::{Event, HistoryMessage, HistoryPage, IncomingRequest, Joined};
 pub use tandem_proto::{
     AppSchema, Backoff, ClientEvent, CloseReason, ConnectionState, ErrorBody, ErrorCode,
     HeartbeatConfig, Member, OpError, Payload, QueueLimits, TokenError,

@@ -35,6 +35,11 @@ pub enum ErrorCode {
     NotJoined,
     /// The connection is in as many rooms as the server allows.
     TooManyRooms,
+    /// The room's policy does not allow this: a numbered publish in a room that takes only
+    /// ephemeral messages, a presence update in a room without presence.
+    RoomPolicy,
+    /// The room has as many members as its policy allows.
+    RoomFull,
     /// Client and server share no version of the application schema.
     AppVersionMismatch,
     /// Client and server share no wire protocol version.
@@ -56,7 +61,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code but [`ErrorCode::Unknown`].
-    const KNOWN: [ErrorCode; 20] = [
+    const KNOWN: [ErrorCode; 22] = [
         ErrorCode::MalformedFrame,
         ErrorCode::UnknownKind,
         ErrorCode::MissingField,
@@ -70,6 +75,8 @@ impl ErrorCode {
         ErrorCode::Forbidden,
         ErrorCode::NotJoined,
         ErrorCode::TooManyRooms,
+        ErrorCode::RoomPolicy,
+        ErrorCode::RoomFull,
         ErrorCode::AppVersionMismatch,
         ErrorCode::ProtocolMismatch,
         ErrorCode::NoHandler,
@@ -104,6 +111,8 @@ impl ErrorCode {
             ErrorCode::Forbidden => "forbidden",
             ErrorCode::NotJoined => "not_joined",
             ErrorCode::TooManyRooms => "too_many_rooms",
+            ErrorCode::RoomPolicy => "room_policy",
+            ErrorCode::RoomFull => "room_full",
             ErrorCode::AppVersionMismatch => "app_version_mismatch",
             ErrorCode::ProtocolMismatch => "protocol_mismatch",
             ErrorCode::NoHandler => "no_handler",

@@ -57,11 +57,17 @@ pub enum Kind {
     Pong,
     /// Server → client: something went wrong, with a stable code.
     Error,
+    /// Client → server: change this member's presence metadata.
+    Update,
+    /// Client → server: a page of a room's stored messages.
+    History,
+    /// Server → client: the answer to `history`.
+    Page,
 }
 
 impl Kind {
     /// Every kind, in the order PROTOCOL.md lists them.
-    pub const ALL: [Kind; 16] = [
+    pub const ALL: [Kind; 19] = [
         Kind::Hello,
         Kind::Welcome,
         Kind::Join,
@@ -78,6 +84,9 @@ impl Kind {
         Kind::Ping,
         Kind::Pong,
         Kind::Error,
+        Kind::Update,
+        Kind::History,
+        Kind::Page,
     ];
 
     /// The wire name of the kind.
@@ -99,6 +108,9 @@ impl Kind {
             Kind::Ping => "ping",
             Kind::Pong => "pong",
             Kind::Error => "error",
+            Kind::Update => "update",
+            Kind::History => "history",
+            Kind::Page => "page",
         }
     }
 
@@ -115,6 +127,8 @@ impl Kind {
                 | Kind::Response
                 | Kind::Ping
                 | Kind::Pong
+                | Kind::Update
+                | Kind::History
         )
     }
 
@@ -133,6 +147,7 @@ impl Kind {
                 | Kind::Ping
                 | Kind::Pong
                 | Kind::Error
+                | Kind::Page
         )
     }
 
@@ -281,8 +296,29 @@ pub struct Joined {
     /// For a resume: whether every missed message follows (`true`) or a gap was lost (`false`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recovered: Option<bool>,
-    /// The presence snapshot.
+    /// The presence snapshot (empty in a room without presence).
     pub presence: Vec<Member>,
+    /// What the room allows and keeps (tandem servers always send it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<Policy>,
+}
+
+/// A room's policy as `joined` announces it (PROTOCOL.md §5.5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Policy {
+    /// Most messages the room keeps for replay and paging (0: none).
+    pub history: u64,
+    /// How long a message stays stored, in milliseconds.
+    pub history_ms: u64,
+    /// Most bytes of history the room keeps.
+    pub history_bytes: u64,
+    /// Whether numbered publishes are allowed (`false`: the room takes only ephemeral ones).
+    pub numbered: bool,
+    /// Whether the room keeps presence (`false`: no snapshot, no diffs, no updates).
+    pub presence: bool,
+    /// Most members (users) the room admits, if bounded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_members: Option<u64>,
 }
 
 /// `leave`: unsubscribe.
@@ -312,15 +348,31 @@ pub struct Publish {
     pub room: String,
     /// The application payload.
     pub data: Payload,
+    /// `true`: an ephemeral message: no seq, not stored, not replayed, no `ack` unless
+    /// `ack` asks for one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ephemeral: Option<bool>,
+    /// For an ephemeral message: `true` asks for an `ack` (numbered ones always get one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ack: Option<bool>,
 }
 
-/// `ack`: a publish was accepted.
+impl Publish {
+    /// Whether the message is ephemeral.
+    pub fn is_ephemeral(&self) -> bool {
+        self.ephemeral == Some(true)
+    }
+}
+
+/// `ack`: a publish or an update was accepted.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Ack {
-    /// The id of the publish.
+    /// The id of the publish or update.
     pub id: Id,
-    /// The sequence number the message got in its room.
-    pub seq: u64,
+    /// The sequence number a numbered message got in its room (absent for an ephemeral
+    /// message and an update).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
 }
 
 /// `event`: a message broadcast in a room.
@@ -328,8 +380,9 @@ pub struct Ack {
 pub struct Event {
     /// The room's name.
     pub room: String,
-    /// The message's sequence number in the room.
-    pub seq: u64,
+    /// The message's sequence number in the room; absent for an ephemeral message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
     /// The user who published it, if a user did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from: Option<String>,
@@ -429,6 +482,50 @@ pub struct Presence {
     /// Members that went away.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub left: Vec<Member>,
+    /// Members whose metadata changed, with the new metadata.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub updated: Vec<Member>,
+}
+
+/// `update`: replace this user's presence metadata in a room it has joined.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Update {
+    /// Correlation id, echoed by `ack` or `error`.
+    pub id: Id,
+    /// The room's name.
+    pub room: String,
+    /// The new metadata (`null` is a value).
+    pub meta: Payload,
+}
+
+/// `history`: ask for a page of a room's stored messages, newest first.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct History {
+    /// Correlation id, echoed by `page` or `error`.
+    pub id: Id,
+    /// The room's name.
+    pub room: String,
+    /// Only messages with a seq below this one (absent: from the newest).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<u64>,
+    /// Most messages in the page (absent or over the server's maximum: the maximum).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+}
+
+/// `page`: the answer to `history`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Page {
+    /// The id of the `history`.
+    pub id: Id,
+    /// The room's name.
+    pub room: String,
+    /// The room's epoch the seqs belong to.
+    pub epoch: u64,
+    /// The messages, oldest first, each an `event` as it was sent.
+    pub events: Vec<Event>,
+    /// Whether older messages are stored.
+    pub more: bool,
 }
 
 /// `error`: something failed. With `id`, it answers that frame; without, it is about the connection.
@@ -482,6 +579,12 @@ pub enum Frame {
     Pong,
     /// See [`ErrorFrame`].
     Error(ErrorFrame),
+    /// See [`Update`].
+    Update(Update),
+    /// See [`History`].
+    History(History),
+    /// See [`Page`].
+    Page(Page),
 }
 
 impl Frame {
@@ -504,6 +607,9 @@ impl Frame {
             Frame::Ping => Kind::Ping,
             Frame::Pong => Kind::Pong,
             Frame::Error(_) => Kind::Error,
+            Frame::Update(_) => Kind::Update,
+            Frame::History(_) => Kind::History,
+            Frame::Page(_) => Kind::Page,
         }
     }
 }

@@ -58,7 +58,7 @@ pub use client::{
 pub use close::CloseAction;
 pub use codec::{
     DEFAULT_MAX_FRAME_BYTES, DecodeError, decode, decode_from_client, decode_from_server,
-    decode_payload, encode, encode_event_around_seq, encode_members, encode_payload,
+    decode_payload, encode, encode_event_around_seq, encode_members, encode_page, encode_payload,
 };
 pub use error::ErrorCode;
 pub use frame::{ErrorBody, Frame, Id, Kind, Member, Payload};
@@ -69,9 +69,9 @@ pub use negotiate::{
 pub use rate::RateLimit;
 pub use rng::Rng;
 pub use server::{
-    ConnId, ConnState, Delivery, FrameClass, Hub, HubConfig, JoinRequest, MemberChange, Notice,
-    Recipients, RoomState, Server, ServerConfig, ServerConnection, ServerEvent, ServerTransmit,
-    Start, Unreadable,
+    ConnId, ConnState, Delivery, FrameClass, HistoryLimits, HistoryPage, Hub, HubConfig,
+    JoinRequest, MemberChange, Notice, Recipients, RoomPolicies, RoomPolicy, RoomState, Server,
+    ServerConfig, ServerConnection, ServerEvent, ServerTransmit, Start, Unreadable,
 };
 pub use time::Instant;
 

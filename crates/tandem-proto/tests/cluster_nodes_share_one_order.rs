@@ -9,8 +9,8 @@ use std::collections::{BTreeMap, HashMap};
 use bytes::Bytes;
 use serde_json::Value;
 use tandem_proto::{
-    ConnId, ErrorBody, Instant, Member, MemberChange, ProtocolSelection, Recipients, RoomState,
-    Server, ServerConfig, ServerEvent, ServerTransmit, encode_event_around_seq,
+    ConnId, ErrorBody, Instant, Member, MemberChange, ProtocolSelection, RoomState, Server,
+    ServerConfig, ServerEvent, ServerTransmit, encode_event_around_seq,
 };
 
 #[cfg(target_arch = "wasm32")]
@@ -85,11 +85,7 @@ impl Cluster {
                     match t {
                         ServerTransmit::Frame(d) => {
                             let v: Value = serde_json::from_slice(&d.frame).unwrap();
-                            let to = match d.to {
-                                Recipients::One(c) => vec![c],
-                                Recipients::Many(l) => l.to_vec(),
-                            };
-                            for c in to {
+                            for c in d.to.iter() {
                                 self.inbox[n].entry(c).or_default().push(v.clone());
                             }
                         }

@@ -42,6 +42,9 @@ fn serde_encode(frame: &Frame) -> String {
         Frame::Response(b) => body(b),
         Frame::Presence(b) => body(b),
         Frame::Error(b) => body(b),
+        Frame::Update(b) => body(b),
+        Frame::History(b) => body(b),
+        Frame::Page(b) => body(b),
         _ => "{}".to_owned(),
     };
     let sep = if body.len() > 2 { "," } else { "" };
@@ -131,6 +134,7 @@ fn payload_with_duplicate_keys(frame: &Frame, bytes: &[u8]) -> bool {
         Frame::Join(j) => j.meta.as_ref().map(|p| p.get()),
         Frame::Resume(r) => r.meta.as_ref().map(|p| p.get()),
         Frame::Publish(p) => Some(p.data.get()),
+        Frame::Update(u) => Some(u.meta.get()),
         Frame::Request(r) => Some(r.data.get()),
         Frame::Response(_) => {
             let data = serde_json::from_slice::<ResponseData>(bytes).ok();
@@ -214,6 +218,9 @@ fn serde_decode(bytes: &[u8], expected: fn(Kind) -> bool) -> Result<Frame, Decod
         Kind::Response => Frame::Response(parse(bytes, k)?),
         Kind::Presence => Frame::Presence(parse(bytes, k)?),
         Kind::Error => Frame::Error(parse(bytes, k)?),
+        Kind::Update => Frame::Update(parse(bytes, k)?),
+        Kind::History => Frame::History(parse(bytes, k)?),
+        Kind::Page => Frame::Page(parse(bytes, k)?),
         // serde_json took these without reading on; the codec checks they are JSON.
         Kind::Ping => parse::<serde::de::IgnoredAny>(bytes, k).map(|_| Frame::Ping)?,
         _ => parse::<serde::de::IgnoredAny>(bytes, k).map(|_| Frame::Pong)?,

@@ -55,5 +55,11 @@ fn unknown_fields_are_ignored_for_forward_compatibility() {
         1024,
     )
     .unwrap();
-    assert!(matches!(f, Frame::Ack(Ack { id: 3, seq: 9 })));
+    assert!(matches!(
+        f,
+        Frame::Ack(Ack {
+            id: 3,
+            seq: Some(9)
+        })
+    ));
 }

@@ -12,7 +12,7 @@ use wasm_bindgen_test::wasm_bindgen_test as test;
 
 use serde_json::{Value, json};
 use tandem_proto::{
-    ConnId, HeartbeatConfig, HubConfig, Instant, ProtocolSelection, RateLimit, Recipients, Server,
+    ConnId, HeartbeatConfig, HubConfig, Instant, ProtocolSelection, RateLimit, Server,
     ServerConfig, ServerEvent, ServerTransmit,
 };
 
@@ -57,10 +57,7 @@ impl Wire {
         while let Some(t) = self.server.poll_transmit() {
             match t {
                 ServerTransmit::Frame(d) => {
-                    let to_me = match &d.to {
-                        Recipients::One(c) => *c == conn,
-                        Recipients::Many(cs) => cs.contains(&conn),
-                    };
+                    let to_me = d.to.iter().any(|c| c == conn);
                     if to_me {
                         out.push(serde_json::from_slice(&d.frame).unwrap());
                     }

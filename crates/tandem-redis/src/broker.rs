@@ -3,9 +3,12 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
+use bytes::Bytes;
 use core::time::Duration;
 use futures_util::StreamExt;
-use tandem_proto::{HubConfig, Payload, RoomState, encode_event_around_seq};
+use tandem_proto::{
+    HistoryPage, HubConfig, Payload, RoomPolicies, RoomState, encode_event_around_seq,
+};
 use tandem_server::{BoxFuture, Broker, BrokerError, BrokerMessage, ClusterBroker, SyncRequest};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
@@ -122,7 +125,11 @@ impl Broker for RedisBroker {
         &self.node
     }
 
-    fn attach(&self, rooms: &HubConfig) -> broadcast::Receiver<BrokerMessage> {
+    fn attach(
+        &self,
+        rooms: &HubConfig,
+        policies: &RoomPolicies,
+    ) -> broadcast::Receiver<BrokerMessage> {
         let receiver = self.messages.subscribe();
         let pending = self.pending.lock().map(|mut p| p.take()).unwrap_or(None);
         let Some(ops) = pending else {
@@ -138,9 +145,8 @@ impl Broker for RedisBroker {
             client: self.client.clone(),
             prefix: self.options.prefix.clone(),
             node: self.node.clone(),
-            history_len: rooms.history_len,
-            history_age_ms: u64::try_from(rooms.history_age.as_millis()).unwrap_or(u64::MAX),
-            history_bytes: rooms.history_bytes,
+            hub: *rooms,
+            policies: policies.clone(),
             liveness_ms: u64::try_from(liveness.as_millis()).unwrap_or(u64::MAX),
             ok: self.commands_ok.clone(),
         };
@@ -148,6 +154,7 @@ impl Broker for RedisBroker {
         tokio::spawn(subscribe(
             self.client.clone(),
             format!("{}:bus", self.options.prefix),
+            self.node.clone(),
             self.ops.clone(),
             self.messages.clone(),
             self.subscribed.clone(),
@@ -184,6 +191,40 @@ impl ClusterBroker for RedisBroker {
     fn depart(&self, room: String, user: String) -> BoxFuture<Result<(), BrokerError>> {
         self.ask(|reply| Op::Depart { room, user, reply })
     }
+
+    fn update(
+        &self,
+        room: String,
+        user: String,
+        meta: Payload,
+    ) -> BoxFuture<Result<(), BrokerError>> {
+        let meta = meta.get().to_owned();
+        self.ask(|reply| Op::Update {
+            room,
+            user,
+            meta,
+            reply,
+        })
+    }
+
+    fn ephemeral(&self, room: String, frame: Bytes) {
+        // Lost only if the worker is gone, when the node is stopping anyway.
+        let _ = self.ops.send(Op::Ephemeral { room, frame });
+    }
+
+    fn history(
+        &self,
+        room: String,
+        before: Option<u64>,
+        limit: u32,
+    ) -> BoxFuture<Result<HistoryPage, BrokerError>> {
+        self.ask(|reply| Op::History {
+            room,
+            before,
+            limit,
+            reply,
+        })
+    }
 }
 
 fn random_node() -> String {
@@ -212,6 +253,7 @@ fn queue<T: Send + 'static>(
 async fn subscribe(
     client: redis::Client,
     channel: String,
+    me: String,
     ops: mpsc::UnboundedSender<Op>,
     node: broadcast::Sender<BrokerMessage>,
     subscribed: Arc<AtomicBool>,
@@ -228,12 +270,13 @@ async fn subscribe(
                 reported = false;
                 let mut stream = pubsub.on_message();
                 while let Some(message) = stream.next().await {
-                    match wire::parse_bus(message.get_payload_bytes()) {
-                        Ok(m) => {
+                    match wire::parse_bus(message.get_payload_bytes(), &me) {
+                        Ok(Some(m)) => {
                             if node.send(m).is_err() {
                                 return;
                             }
                         }
+                        Ok(None) => {}
                         Err(e) => tracing::warn!(error = %e, "skipped a bus message"),
                     }
                 }

@@ -78,13 +78,19 @@ return seq
 "#;
 
 /// Counts an arrival (when asked) and returns the room: epoch, seq, the retained events the
-/// joiner needs (`seq ms frame`), members (user, meta, ...). ARGV: prefix, room, user,
-/// meta, arrive ("1"/"0"), node, history length, history age (ms), an epoch for a new
-/// room, history bytes, and what the joiner needs: `a<epoch>:<seq>` (a resume: the events
-/// after seq, or every retained one when the epoch differs or seq has aged out) or
-/// `n<count>` (a fresh join: the last count).
+/// joiner needs (`seq ms frame`), members (user, meta, ...); or `full` when the arrival
+/// would put the room over its member limit. ARGV: prefix, room, user, meta, arrive
+/// ("1"/"0"), node, history length, history age (ms), an epoch for a new room, history
+/// bytes, what the joiner needs: `a<epoch>:<seq>` (a resume: the events after seq, or
+/// every retained one when the epoch differs or seq has aged out) or `n<count>` (a fresh
+/// join: the last count), and the member limit (0: none).
 const SYNC: &str = r#"
 local room, user = ARGV[2], ARGV[3]
+local max = tonumber(ARGV[12])
+if ARGV[5] == '1' and max > 0 and redis.call('HEXISTS', p .. ':pc:' .. room, user) == 0
+    and redis.call('HLEN', p .. ':pc:' .. room) >= max then
+  return 'full'
+end
 if ARGV[5] == '1' then
   if redis.call('SADD', p .. ':np:' .. ARGV[6], #room .. ':' .. room .. user) == 1 then
     local c = redis.call('HINCRBY', p .. ':pc:' .. room, user, 1)
@@ -123,6 +129,39 @@ end
 return {epoch, seq, entries, redis.call('HGETALL', p .. ':pm:' .. room)}
 "#;
 
+/// A member's new presence metadata: recorded and announced, if the member is there.
+/// ARGV: prefix, room, user, meta. Returns 1, or 0 when the user is not a member.
+const UPDATE: &str = r#"
+local room, user = ARGV[2], ARGV[3]
+if redis.call('HEXISTS', p .. ':pc:' .. room, user) == 0 then return 0 end
+redis.call('HSET', p .. ':pm:' .. room, user, ARGV[4])
+redis.call('PUBLISH', p .. ':bus', 'U' .. #room .. ':' .. room .. #user .. ':' .. user .. ARGV[4])
+return 1
+"#;
+
+/// A page of a room's history: the newest `limit` entries with a seq below `before`.
+/// ARGV: prefix, room, before (empty: from the newest), limit. Returns the epoch (0 for a
+/// room Redis does not know), 1 if older entries exist (else 0), then the entries
+/// (`seq ms frame`), oldest first. Seqs in the list are consecutive (every message is
+/// pushed, the oldest popped), so an entry's index is its seq minus the oldest one's.
+const HISTORY: &str = r#"
+local room = ARGV[2]
+local epoch = redis.call('HGET', p .. ':room:' .. room, 'epoch') or '0'
+local hist = p .. ':hist:' .. room
+local first = redis.call('LINDEX', hist, 0)
+if not first then return {epoch, 0} end
+local oldest = tonumber(string.sub(first, 1, string.find(first, ' ', 1, true) - 1))
+local n = redis.call('LLEN', hist)
+local stop = n
+if ARGV[3] ~= '' then stop = math.max(0, math.min(n, tonumber(ARGV[3]) - oldest)) end
+local start = math.max(0, stop - tonumber(ARGV[4]))
+local out = {epoch, start > 0 and 1 or 0}
+if stop > start then
+  for _, e in ipairs(redis.call('LRANGE', hist, start, stop - 1)) do table.insert(out, e) end
+end
+return out
+"#;
+
 /// One node's user has no connection left in a room. ARGV: prefix, node, room, user.
 const DEPART: &str = r#"
 depart(ARGV[2], ARGV[3], ARGV[4])
@@ -157,6 +196,8 @@ pub(crate) struct Scripts {
     pub publish: Script,
     pub sync: Script,
     pub depart: Script,
+    pub update: Script,
+    pub history: Script,
     pub beat: Script,
     pub reclaim: Script,
 }
@@ -168,17 +209,21 @@ impl Scripts {
             publish: with_prelude(PUBLISH),
             sync: with_prelude(SYNC),
             depart: with_prelude(DEPART),
+            update: with_prelude(UPDATE),
+            history: with_prelude(HISTORY),
             beat: with_prelude(BEAT),
             reclaim: with_prelude(RECLAIM),
         }
     }
 
     /// Every script, for `SCRIPT LOAD` after Redis lost them (a restart).
-    pub fn all(&self) -> [&Script; 5] {
+    pub fn all(&self) -> [&Script; 7] {
         [
             &self.publish,
             &self.sync,
             &self.depart,
+            &self.update,
+            &self.history,
             &self.beat,
             &self.reclaim,
         ]

@@ -3,6 +3,9 @@
 //! - `E<epoch> <seq> <room length>:<room><event frame>`: a numbered message;
 //! - `J<room length>:<room><user length>:<user><meta JSON or nothing>`: a member arrived;
 //! - `L<room length>:<room><user>`: a member left every node;
+//! - `U<room length>:<room><user length>:<user><meta JSON>`: a member's new metadata;
+//! - `X<node length>:<node><room length>:<room><event frame>`: an ephemeral message
+//!   from that node (which delivered it itself, and skips its own);
 //! - a history entry is `<seq> <ms> <event frame>`.
 //!
 //! Lengths are in bytes. Anything else is reported and skipped, never trusted.
@@ -16,9 +19,24 @@ use tandem_server::BrokerMessage;
 #[error("unreadable broker message: {0}")]
 pub(crate) struct Unreadable(&'static str);
 
-/// Reads one message from the bus.
-pub(crate) fn parse_bus(message: &[u8]) -> Result<BrokerMessage, Unreadable> {
+/// Reads one message from the bus, for the node named `me`: `None` for its own
+/// ephemeral messages.
+pub(crate) fn parse_bus(message: &[u8], me: &str) -> Result<Option<BrokerMessage>, Unreadable> {
     let (&tag, rest) = message.split_first().ok_or(Unreadable("empty"))?;
+    if tag == b'X' {
+        let (node, rest) = sized(rest)?;
+        if node == me {
+            return Ok(None);
+        }
+        let (room, frame) = sized(rest)?;
+        let frame = Bytes::copy_from_slice(frame);
+        return Ok(Some(BrokerMessage::Ephemeral { room, frame }));
+    }
+    parse_shared(tag, rest).map(Some)
+}
+
+/// The bus messages every node reads alike.
+fn parse_shared(tag: u8, rest: &[u8]) -> Result<BrokerMessage, Unreadable> {
     match tag {
         b'E' => {
             let (epoch, rest) = number_until(rest, b' ')?;
@@ -38,6 +56,15 @@ pub(crate) fn parse_bus(message: &[u8]) -> Result<BrokerMessage, Unreadable> {
             Ok(BrokerMessage::Member {
                 room,
                 change: MemberChange::Joined(Member { user, meta }),
+            })
+        }
+        b'U' => {
+            let (room, rest) = sized(rest)?;
+            let (user, meta) = sized(rest)?;
+            let meta = payload(meta)?;
+            Ok(BrokerMessage::Member {
+                room,
+                change: MemberChange::Updated(Member { user, meta }),
             })
         }
         b'L' => {
@@ -107,7 +134,8 @@ mod tests {
             "E9007199254740991 42 {}:{room}{{\"k\":\"event\"}}",
             room.len()
         );
-        match parse_bus(e.as_bytes()).unwrap() {
+        let parse = |m: &[u8]| parse_bus(m, "n1").unwrap().unwrap();
+        match parse(e.as_bytes()) {
             BrokerMessage::Event {
                 room: r,
                 epoch,
@@ -120,7 +148,7 @@ mod tests {
             other => panic!("{other:?}"),
         }
         let j = format!("J{}:{room}5:alice{{\"c\":1}}", room.len());
-        match parse_bus(j.as_bytes()).unwrap() {
+        match parse(j.as_bytes()) {
             BrokerMessage::Member {
                 change: MemberChange::Joined(m),
                 ..
@@ -132,9 +160,24 @@ mod tests {
         }
         let l = format!("L{}:{room}bob", room.len());
         assert!(matches!(
-            parse_bus(l.as_bytes()).unwrap(),
+            parse(l.as_bytes()),
             BrokerMessage::Member { change: MemberChange::Left(u), .. } if u == "bob"
         ));
+        let u = format!("U{}:{room}3:bob{{\"x\":2}}", room.len());
+        assert!(matches!(
+            parse(u.as_bytes()),
+            BrokerMessage::Member { change: MemberChange::Updated(m), .. } if m.user == "bob"
+        ));
+        let x = format!("X2:n2{}:{room}{{\"k\":\"event\"}}", room.len());
+        assert!(matches!(
+            parse(x.as_bytes()),
+            BrokerMessage::Ephemeral { .. }
+        ));
+        let own = format!("X2:n1{}:{room}{{}}", room.len());
+        assert!(
+            parse_bus(own.as_bytes(), "n1").unwrap().is_none(),
+            "a node skips its own"
+        );
         assert_eq!(parse_entry(b"7 1700000000000 {}").unwrap().0, 7);
     }
 
@@ -151,8 +194,11 @@ mod tests {
             b"J1:a5:alice{not json",
             b"L",
             b"E18446744073709551616 1 1:a{}",
+            b"U1:a5:alice{no",
+            b"X9:n",
+            b"X2:n21",
         ] {
-            assert!(parse_bus(bad).is_err(), "{bad:?}");
+            assert!(parse_bus(bad, "n1").is_err(), "{bad:?}");
         }
         assert!(parse_entry(b"7").is_err());
     }

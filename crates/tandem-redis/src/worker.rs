@@ -5,10 +5,11 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use bytes::Bytes;
 use core::time::Duration;
 use redis::aio::MultiplexedConnection;
 use redis::{Pipeline, Value};
-use tandem_proto::{Member, RoomState, Start};
+use tandem_proto::{HistoryPage, HubConfig, Member, RoomPolicies, RoomPolicy, RoomState, Start};
 use tandem_server::{BrokerError, SyncRequest};
 use tokio::sync::{mpsc, oneshot};
 
@@ -41,6 +42,20 @@ pub(crate) enum Op {
         user: String,
         reply: oneshot::Sender<Result<(), BrokerError>>,
     },
+    Update {
+        room: String,
+        user: String,
+        meta: String,
+        reply: oneshot::Sender<Result<(), BrokerError>>,
+    },
+    /// An ephemeral message for the other nodes; nobody waits for it.
+    Ephemeral { room: String, frame: Bytes },
+    History {
+        room: String,
+        before: Option<u64>,
+        limit: u32,
+        reply: oneshot::Sender<Result<HistoryPage, BrokerError>>,
+    },
     /// Liveness and reaping; the answer is the number of nodes reaped.
     Beat {
         reply: oneshot::Sender<Result<u64, BrokerError>>,
@@ -55,9 +70,9 @@ pub(crate) struct Setup {
     pub client: redis::Client,
     pub prefix: String,
     pub node: String,
-    pub history_len: usize,
-    pub history_age_ms: u64,
-    pub history_bytes: usize,
+    /// The rooms' defaults, and each room's policy (history bounds, member limit).
+    pub hub: HubConfig,
+    pub policies: RoomPolicies,
     pub liveness_ms: u64,
     /// Whether the last pipeline went through.
     pub ok: Arc<AtomicBool>,
@@ -114,18 +129,28 @@ fn pipeline(setup: &Setup, scripts: &Scripts, batch: &[Op]) -> Pipeline {
     // The epoch a room gets if Redis does not know it yet: one draw serves the batch (epochs
     // are compared within one room only), 53 bits so JavaScript numbers hold it.
     let new_epoch = random() >> 11;
+    let policy = |room: &str| setup.policies.of(room, &setup.hub);
     for op in batch {
+        if let Op::Ephemeral { room, frame } = op {
+            let mut message =
+                format!("X{}:{}{}:{room}", setup.node.len(), setup.node, room.len()).into_bytes();
+            message.extend_from_slice(frame);
+            pipe.cmd("PUBLISH").arg(format!("{p}:bus")).arg(message);
+            continue;
+        }
         let cmd = pipe.cmd("EVALSHA");
         match op {
             Op::Publish {
                 room, head, tail, ..
             } => {
+                let h = Limits::of(&policy(room));
                 cmd.arg(scripts.publish.get_hash()).arg(0).arg(p).arg(room);
-                cmd.arg(head).arg(tail).arg(setup.history_len);
-                cmd.arg(setup.history_age_ms).arg(new_epoch);
-                cmd.arg(setup.history_bytes);
+                cmd.arg(head).arg(tail).arg(h.len);
+                cmd.arg(h.age_ms).arg(new_epoch).arg(h.bytes);
             }
             Op::Sync { request, .. } => {
+                let policy = policy(&request.room);
+                let h = Limits::of(&policy);
                 let meta = request.meta.as_ref().map_or("", |m| m.get());
                 let arrive = if request.arrive { "1" } else { "0" };
                 cmd.arg(scripts.sync.get_hash()).arg(0).arg(p);
@@ -133,10 +158,28 @@ fn pipeline(setup: &Setup, scripts: &Scripts, batch: &[Op]) -> Pipeline {
                     .arg(&request.user)
                     .arg(meta)
                     .arg(arrive);
-                cmd.arg(&setup.node).arg(setup.history_len);
-                cmd.arg(setup.history_age_ms).arg(new_epoch);
-                cmd.arg(setup.history_bytes).arg(wanted(request.start));
+                cmd.arg(&setup.node).arg(h.len);
+                cmd.arg(h.age_ms).arg(new_epoch);
+                cmd.arg(h.bytes).arg(wanted(request.start));
+                cmd.arg(policy.max_members.unwrap_or(0));
             }
+            Op::Update {
+                room, user, meta, ..
+            } => {
+                cmd.arg(scripts.update.get_hash()).arg(0).arg(p);
+                cmd.arg(room).arg(user).arg(meta);
+            }
+            Op::History {
+                room,
+                before,
+                limit,
+                ..
+            } => {
+                cmd.arg(scripts.history.get_hash()).arg(0).arg(p).arg(room);
+                cmd.arg(before.map(|b| b.to_string()).unwrap_or_default());
+                cmd.arg(*limit);
+            }
+            Op::Ephemeral { .. } => {}
             Op::Depart { room, user, .. } => {
                 cmd.arg(scripts.depart.get_hash()).arg(0).arg(p);
                 cmd.arg(&setup.node).arg(room).arg(user);
@@ -154,6 +197,24 @@ fn pipeline(setup: &Setup, scripts: &Scripts, batch: &[Op]) -> Pipeline {
         }
     }
     pipe
+}
+
+/// A room's history bounds as the scripts take them.
+struct Limits {
+    len: usize,
+    age_ms: u64,
+    bytes: usize,
+}
+
+impl Limits {
+    fn of(policy: &RoomPolicy) -> Self {
+        let h = policy.history;
+        Limits {
+            len: h.len,
+            age_ms: u64::try_from(h.age.as_millis()).unwrap_or(u64::MAX),
+            bytes: h.bytes,
+        }
+    }
 }
 
 /// What a join needs of the history, as the sync script reads it.
@@ -223,6 +284,19 @@ fn answer(batch: impl Iterator<Item = Op>, values: Vec<Value>) {
             Op::Sync { reply, .. } => {
                 let _ = reply.send(room_state(value));
             }
+            Op::Update { reply, .. } => {
+                let _ = reply.send(match number(&value) {
+                    Ok(1) => Ok(()),
+                    Ok(_) => Err(BrokerError::Unavailable(
+                        "the member is not recorded in redis".into(),
+                    )),
+                    Err(e) => Err(e),
+                });
+            }
+            Op::History { reply, .. } => {
+                let _ = reply.send(page(value));
+            }
+            Op::Ephemeral { .. } => {}
             Op::Depart { reply, .. } | Op::Reclaim { reply } => {
                 let _ = reply.send(Ok(()));
             }
@@ -241,9 +315,14 @@ fn fail(op: Op, e: BrokerError) {
         Op::Sync { reply, .. } => {
             let _ = reply.send(Err(e));
         }
-        Op::Depart { reply, .. } | Op::Reclaim { reply } => {
+        Op::Depart { reply, .. } | Op::Update { reply, .. } | Op::Reclaim { reply } => {
             let _ = reply.send(Err(e));
         }
+        Op::History { reply, .. } => {
+            let _ = reply.send(Err(e));
+        }
+        // Best effort: a lost ephemeral message is what ephemeral means.
+        Op::Ephemeral { .. } => {}
     }
 }
 
@@ -266,18 +345,43 @@ fn text(value: &Value) -> Option<&[u8]> {
     }
 }
 
+fn decimal(v: &Value) -> Result<u64, BrokerError> {
+    text(v)
+        .and_then(|b| std::str::from_utf8(b).ok())
+        .and_then(|s| s.parse::<u64>().ok())
+        .ok_or_else(|| unexpected("epoch or seq"))
+}
+
+/// A page from the history script: epoch, more, then the entries.
+fn page(value: Value) -> Result<HistoryPage, BrokerError> {
+    let Value::Array(parts) = value else {
+        return Err(unexpected("history reply"));
+    };
+    let [epoch, more, entries @ ..] = parts.as_slice() else {
+        return Err(unexpected("history reply shape"));
+    };
+    let mut frames = Vec::with_capacity(entries.len());
+    for e in entries {
+        let entry = text(e).ok_or_else(|| unexpected("history entry"))?;
+        let (_, frame) = wire::parse_entry(entry).map_err(|e| unexpected(&e.to_string()))?;
+        frames.push(frame);
+    }
+    Ok(HistoryPage {
+        epoch: decimal(epoch)?,
+        frames,
+        more: number(more)? == 1,
+    })
+}
+
 fn room_state(value: Value) -> Result<RoomState, BrokerError> {
+    if text(&value) == Some(b"full") {
+        return Err(BrokerError::RoomFull);
+    }
     let Value::Array(parts) = value else {
         return Err(unexpected("sync reply"));
     };
     let [epoch, seq, Value::Array(entries), Value::Array(members)] = parts.as_slice() else {
         return Err(unexpected("sync reply shape"));
-    };
-    let decimal = |v: &Value| {
-        text(v)
-            .and_then(|b| std::str::from_utf8(b).ok())
-            .and_then(|s| s.parse::<u64>().ok())
-            .ok_or_else(|| unexpected("epoch or seq"))
     };
     let mut history = Vec::with_capacity(entries.len());
     for e in entries {

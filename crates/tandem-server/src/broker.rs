@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use tandem_proto::{HubConfig, MemberChange, Payload, RoomState, Start};
+use tandem_proto::{HistoryPage, HubConfig, MemberChange, Payload, RoomPolicies, RoomState, Start};
 use tokio::sync::broadcast;
 
 use crate::future::BoxFuture;
@@ -37,7 +37,16 @@ pub enum BrokerMessage {
         /// The encoded `event` frame, shared by every receiver.
         frame: Bytes,
     },
-    /// Clustered: a member arrived in or left a room (on some node).
+    /// Clustered: an ephemeral message published on another node, as the encoded
+    /// `event` frame (no seq).
+    Ephemeral {
+        /// The room.
+        room: String,
+        /// The encoded `event` frame.
+        frame: Bytes,
+    },
+    /// Clustered: a member arrived in, left, or updated its metadata in a room (on some
+    /// node).
     Member {
         /// The room.
         room: String,
@@ -61,6 +70,9 @@ pub enum BrokerError {
     /// The backend cannot be reached; try again later.
     #[error("broker unavailable: {0}")]
     Unavailable(String),
+    /// The room has as many members as its policy allows (a join).
+    #[error("the room is full: it has as many members as its policy allows")]
+    RoomFull,
 }
 
 /// A join as a cluster broker takes it.
@@ -93,9 +105,13 @@ pub trait Broker: Send + Sync + 'static {
         "local"
     }
 
-    /// Attaches a node whose rooms keep history and presence as `rooms` says: every later
-    /// message for it arrives on the receiver.
-    fn attach(&self, rooms: &HubConfig) -> broadcast::Receiver<BrokerMessage>;
+    /// Attaches a node whose rooms keep history and presence as `rooms` and each room's
+    /// policy say: every later message for it arrives on the receiver.
+    fn attach(
+        &self,
+        rooms: &HubConfig,
+        policies: &RoomPolicies,
+    ) -> broadcast::Receiver<BrokerMessage>;
 
     /// A server-side broadcast, to every node.
     fn broadcast(&self, room: String, data: Arc<Payload>) -> BoxFuture<Result<(), BrokerError>>;
@@ -121,6 +137,27 @@ pub trait ClusterBroker: Send + Sync + 'static {
 
     /// `user` has no connection left in `room` on this node.
     fn depart(&self, room: String, user: String) -> BoxFuture<Result<(), BrokerError>>;
+
+    /// Records `user`'s new presence metadata in `room` and announces it to every node
+    /// ([`BrokerMessage::Member`] with [`MemberChange::Updated`]).
+    fn update(
+        &self,
+        room: String,
+        user: String,
+        meta: Payload,
+    ) -> BoxFuture<Result<(), BrokerError>>;
+
+    /// Carries an ephemeral message (already delivered on this node) to the other nodes,
+    /// as [`BrokerMessage::Ephemeral`]; best effort, in the order of the calls.
+    fn ephemeral(&self, room: String, frame: Bytes);
+
+    /// A page of `room`'s stored messages: the newest `limit` with a seq below `before`.
+    fn history(
+        &self,
+        room: String,
+        before: Option<u64>,
+        limit: u32,
+    ) -> BoxFuture<Result<HistoryPage, BrokerError>>;
 }
 
 /// The in-process broker: every node attached to one `MemoryBroker` (normally just one)
@@ -143,7 +180,11 @@ impl Broker for MemoryBroker {
         "memory"
     }
 
-    fn attach(&self, _rooms: &HubConfig) -> broadcast::Receiver<BrokerMessage> {
+    fn attach(
+        &self,
+        _rooms: &HubConfig,
+        _policies: &RoomPolicies,
+    ) -> broadcast::Receiver<BrokerMessage> {
         self.tx.subscribe()
     }
 

@@ -1,7 +1,7 @@
 //! What connection tasks, hooks, handles and the broker relay tell the core task.
 
 use core::time::Duration;
-use tandem_proto::{ConnId, ErrorBody, Id, Payload, RoomState, Unreadable};
+use tandem_proto::{ConnId, ErrorBody, HistoryPage, Id, Payload, RoomState, Unreadable};
 use tokio::sync::oneshot;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
@@ -63,6 +63,20 @@ pub(crate) enum Command {
         conn: ConnId,
         id: Id,
         result: Result<RoomState, ErrorBody>,
+    },
+    /// The broker recorded (or refused) a member's presence update.
+    Updated {
+        conn: ConnId,
+        id: Id,
+        room: String,
+        result: Result<(), ErrorBody>,
+    },
+    /// The broker answered a page of history.
+    Paged {
+        conn: ConnId,
+        id: Id,
+        room: String,
+        result: Result<HistoryPage, ErrorBody>,
     },
     /// Close every connection with `code`, telling clients to come back after `hint`.
     Shutdown { code: u16, hint: Duration },

@@ -26,9 +26,15 @@ const BROKER_RETRY: Duration = Duration::from_secs(1);
 
 /// A broker failure as the client sees it.
 fn unavailable(e: BrokerError) -> ErrorBody {
-    ErrorBody {
-        code: ErrorCode::Unavailable,
-        message: format!("{e}; try again"),
+    match e {
+        BrokerError::RoomFull => ErrorBody {
+            code: ErrorCode::RoomFull,
+            message: e.to_string(),
+        },
+        _ => ErrorBody {
+            code: ErrorCode::Unavailable,
+            message: format!("{e}; try again"),
+        },
     }
 }
 
@@ -156,6 +162,18 @@ impl Core {
                 result,
             } => p.handle_published(conn, id, room, result),
             Command::Synced { conn, id, result } => p.handle_synced(now, conn, id, result),
+            Command::Updated {
+                conn,
+                id,
+                room,
+                result,
+            } => p.handle_updated(conn, id, room, result),
+            Command::Paged {
+                conn,
+                id,
+                room,
+                result,
+            } => p.handle_history(conn, id, room, result),
             Command::Shutdown { code, hint } => p.shutdown(now, code, hint),
             Command::Stop => {}
         }
@@ -175,6 +193,9 @@ impl Core {
                 frame,
             } => p.handle_remote_event(now, &room, epoch, seq, frame),
             BrokerMessage::Member { room, change } => p.handle_remote_member(now, &room, change),
+            BrokerMessage::Ephemeral { room, frame } => {
+                p.handle_remote_ephemeral(now, &room, frame);
+            }
             BrokerMessage::Down { why } => {
                 tracing::warn!(%why, connections = p.connection_count(),
                     "broker down: closing every connection with 1013 until it is back");
@@ -221,9 +242,9 @@ impl Core {
         };
         match d.to {
             Recipients::One(conn) => self.push(conn, text, d.class),
-            Recipients::Many(list) => {
-                for conn in list.iter() {
-                    self.push(*conn, text.clone(), d.class);
+            to => {
+                for conn in to.iter() {
+                    self.push(conn, text.clone(), d.class);
                 }
             }
         }
@@ -238,6 +259,8 @@ impl Core {
                 Err(PushError::Full) => self.slow.push(conn),
                 // The connection task is gone; its `Closed` is on the way.
                 Err(PushError::Gone) => {}
+                // An ephemeral frame shed for a reader that is behind: by design.
+                Err(PushError::Shed) => {}
             }
         }
     }
@@ -291,12 +314,15 @@ impl Core {
                     let _ = commands.send(Command::Respond { conn, id, result }).await;
                 });
             }
-            ServerEvent::Publish { .. } | ServerEvent::Sync { .. } | ServerEvent::Depart { .. } => {
-                match &self.cluster {
-                    Some(cluster) => ask_cluster(cluster.as_ref(), event, commands),
-                    None => tracing::error!("a standalone node asked its broker a cluster's job"),
-                }
-            }
+            ServerEvent::Publish { .. }
+            | ServerEvent::Sync { .. }
+            | ServerEvent::Depart { .. }
+            | ServerEvent::Update { .. }
+            | ServerEvent::Ephemeral { .. }
+            | ServerEvent::History { .. } => match &self.cluster {
+                Some(cluster) => ask_cluster(cluster.as_ref(), event, commands),
+                None => tracing::error!("a standalone node asked its broker a cluster's job"),
+            },
             ServerEvent::Response { conn, id, result } => {
                 if let Some(reply) = self.asks.remove(&(conn, id)) {
                     let _ = reply.send(result);
@@ -350,6 +376,45 @@ fn ask_cluster(cluster: &dyn ClusterBroker, event: ServerEvent, commands: mpsc::
             tokio::spawn(async move {
                 let result = synced.await.map_err(unavailable);
                 let _ = commands.send(Command::Synced { conn, id, result }).await;
+            });
+        }
+        ServerEvent::Update {
+            conn,
+            id,
+            room,
+            user,
+            meta,
+        } => {
+            let recorded = cluster.update(room.clone(), user, meta);
+            tokio::spawn(async move {
+                let result = recorded.await.map_err(unavailable);
+                let answer = Command::Updated {
+                    conn,
+                    id,
+                    room,
+                    result,
+                };
+                let _ = commands.send(answer).await;
+            });
+        }
+        ServerEvent::Ephemeral { room, frame } => cluster.ephemeral(room, frame),
+        ServerEvent::History {
+            conn,
+            id,
+            room,
+            before,
+            limit,
+        } => {
+            let page = cluster.history(room.clone(), before, limit);
+            tokio::spawn(async move {
+                let result = page.await.map_err(unavailable);
+                let answer = Command::Paged {
+                    conn,
+                    id,
+                    room,
+                    result,
+                };
+                let _ = commands.send(answer).await;
             });
         }
         ServerEvent::Depart { room, user } => {

@@ -52,6 +52,7 @@ pub use server::{LISTEN_BACKLOG, Running, Server, ServerBuilder};
 pub use token::{Claims, HmacTokens};
 
 pub use tandem_proto;
+pub use tandem_proto::{HistoryLimits, RoomPolicy};
 
 /// Public wrappers for the fuzz targets in `fuzz/` (feature `fuzzing`, off by default).
 #[cfg(feature = "fuzzing")]

@@ -13,6 +13,11 @@
 //! (each costs the queue one 32-byte slot), and refusing them would turn a resume from far
 //! behind into a loop of 1013s that never catches up. Only live frames count.
 //!
+//! Ephemeral frames ([`FrameClass::Ephemeral`]) never count against the limit and never
+//! overflow it: once the queue is half full they are dropped (shed), so a reader that is
+//! behind loses cursor moves before it is closed for numbered messages, and a burst of
+//! ephemeral traffic never pushes a healthy connection to 1013.
+//!
 //! An empty outbox holds no buffer: the queue is handed over whole to the writer, so an
 //! idle connection keeps only the small shared header (a tokio channel keeps a block of
 //! 32 slots and two cache-padded halves, about 2.3 KB, for as long as it lives).
@@ -35,6 +40,8 @@ pub(crate) enum PushError {
     Full,
     /// The connection's task is gone (its `Closed` is on the way to the core).
     Gone,
+    /// An ephemeral frame was dropped: the queue is half full (its reader is behind).
+    Shed,
 }
 
 /// What the connection's task takes out.
@@ -111,12 +118,18 @@ impl Outbox {
             if state.overflowed {
                 return Err(PushError::Full);
             }
-            if class == FrameClass::Live {
-                if state.live >= self.shared.limit {
-                    state.overflowed = true;
-                    return Err(PushError::Full);
+            match class {
+                FrameClass::Live => {
+                    if state.live >= self.shared.limit {
+                        state.overflowed = true;
+                        return Err(PushError::Full);
+                    }
+                    state.live += 1;
                 }
-                state.live += 1;
+                FrameClass::Ephemeral if state.frames.len() >= self.shared.limit / 2 => {
+                    return Err(PushError::Shed);
+                }
+                FrameClass::Ephemeral | FrameClass::Replay => {}
             }
             state.frames.push_back(frame);
             state.frames.len() == 1

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize};
 
 use core::time::Duration;
-use tandem_proto::{AppSchema, ErrorBody, Payload, ServerConfig, close};
+use tandem_proto::{AppSchema, ErrorBody, Payload, RoomPolicies, RoomPolicy, ServerConfig, close};
 use tokio::net::{TcpListener, ToSocketAddrs};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -75,6 +75,18 @@ impl ServerBuilder {
     /// (`HubConfig::max_rooms_per_conn`.)
     pub fn max_rooms_per_connection(mut self, rooms: usize) -> Self {
         self.protocol.hub.max_rooms_per_conn = rooms;
+        self
+    }
+
+    /// Decides each room's policy from its name: history bounds, whether numbered
+    /// publishes are allowed, presence on or off, a member limit. Called once per room
+    /// (and by a cluster's broker): give the same answer for the same name every time.
+    /// Rooms get the defaults without it. (`ServerConfig::policies`.)
+    pub fn room_policy(
+        mut self,
+        decide: impl Fn(&str) -> RoomPolicy + Send + Sync + 'static,
+    ) -> Self {
+        self.protocol.policies = RoomPolicies::new(decide);
         self
     }
 
@@ -291,7 +303,7 @@ impl Server {
         let handle = Handle::new(commands.clone(), shared.clone());
         let clock = Clock::start();
         let mut config = self.protocol;
-        let messages = self.broker.attach(&config.hub);
+        let messages = self.broker.attach(&config.hub, &config.policies);
         // The kind of broker given decides the node's kind.
         let protocol = match &self.cluster {
             None => tandem_proto::Server::new(config, self.seed),

@@ -187,11 +187,17 @@ impl Shared {
                 let o = message_event(&name, seq as f64, &from, data.get());
                 self.emit("message", Some(&room), &o);
             }
-            ClientEvent::Presence { room, joined, left } => {
+            ClientEvent::Presence {
+                room,
+                joined,
+                left,
+                updated,
+            } => {
                 let o = js_sys::Object::new();
                 set(&o, "room", &room.as_str().into());
                 set(&o, "joined", &members(&joined));
                 set(&o, "left", &members(&left));
+                set(&o, "updated", &members(&updated));
                 self.emit("presence", Some(&room), &o);
             }
             ClientEvent::Joined {

@@ -4,7 +4,7 @@
 use core::time::Duration;
 
 use crate::error::ErrorCode;
-use crate::frame::{ErrorBody, Id, Member, Payload};
+use crate::frame::{ErrorBody, Id, Member, Payload, Policy};
 
 /// Why a session is closed for good.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -98,6 +98,17 @@ pub enum OpError {
     /// No answer within the timeout.
     #[error("timed out")]
     Timeout,
+    /// An ephemeral message needs the room joined on an open connection now: it is never
+    /// queued.
+    #[error("not connected to room `{room}`; ephemeral messages are not queued")]
+    NotConnected {
+        /// The room.
+        room: String,
+    },
+    /// The rate the server announced is used up for now; an ephemeral message is not
+    /// queued.
+    #[error("over the server's rate; ephemeral messages are not queued")]
+    RateLimited,
     /// The frame was sent but the connection dropped before the answer; it may or may not
     /// have been processed.
     #[error("connection lost before the answer")]
@@ -186,6 +197,8 @@ pub enum ClientEvent {
         seq: u64,
         /// The presence snapshot.
         members: Vec<Member>,
+        /// What the room keeps and allows, as the server announced it.
+        policy: Option<Policy>,
     },
     /// A message in a joined room, in order, never twice.
     Message {
@@ -198,7 +211,17 @@ pub enum ClientEvent {
         /// The payload.
         data: Payload,
     },
-    /// Members arrived in or left a room.
+    /// An ephemeral message in a joined room: not numbered, not stored, never replayed.
+    Ephemeral {
+        /// The room.
+        room: String,
+        /// The publishing user, if any.
+        from: Option<String>,
+        /// The payload.
+        data: Payload,
+    },
+    /// Members arrived in, left, or changed their metadata in a room. The room's member
+    /// list ([`crate::Session::members`]) already has the change.
     Presence {
         /// The room.
         room: String,
@@ -206,6 +229,8 @@ pub enum ClientEvent {
         joined: Vec<Member>,
         /// Departures.
         left: Vec<Member>,
+        /// Members with new metadata (the new one).
+        updated: Vec<Member>,
     },
     /// The client is out of a room: a leave completed (`id` is the one
     /// [`crate::Session::leave`] returned, `reason` is `None`), or the server refused to take
@@ -228,6 +253,25 @@ pub enum ClientEvent {
         room: String,
         /// The sequence number it got.
         seq: u64,
+    },
+    /// An operation without a result succeeded: a presence update, or an ephemeral
+    /// publish that asked for an ack.
+    Done {
+        /// The operation's id.
+        id: Id,
+    },
+    /// A page of history, the answer to [`crate::Session::history`].
+    Page {
+        /// The id [`crate::Session::history`] returned.
+        id: Id,
+        /// The room.
+        room: String,
+        /// The room's epoch the seqs belong to.
+        epoch: u64,
+        /// The messages, oldest first.
+        messages: Vec<crate::frame::Event>,
+        /// Whether older messages are stored.
+        more: bool,
     },
     /// A request was answered.
     Response {

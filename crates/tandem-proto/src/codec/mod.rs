@@ -393,6 +393,32 @@ pub(crate) fn encode_joined<'a>(
     out
 }
 
+/// A `page` frame whose events are stored `event` frames, embedded whole (their `v` and
+/// `k` included, which readers skip): a page of 100 messages is copied, not re-encoded.
+pub fn encode_page<'a>(
+    id: Id,
+    room: &str,
+    epoch: u64,
+    frames: impl IntoIterator<Item = &'a [u8]>,
+    more: bool,
+) -> String {
+    let mut out = String::with_capacity(256);
+    out.push_str("{\"v\":");
+    push_u64(&mut out, u64::from(WIRE_VERSION));
+    out.push_str(",\"k\":\"page\"");
+    write::page_head(&mut out, id, room, epoch);
+    for (i, frame) in frames.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        // Stored frames are the server's own encodings: UTF-8 JSON objects.
+        out.push_str(core::str::from_utf8(frame).unwrap_or("{}"));
+    }
+    write::page_tail(&mut out, more);
+    out.push('}');
+    out
+}
+
 /// Encodes a list of members as frames carry them (`joined`'s `presence`, `presence`'s
 /// `joined` and `left`): a JSON array of `{"user":...,"meta":...}`, `meta` left out when
 /// absent. The browser hands a member list to JavaScript as this text, parsed once.
@@ -409,7 +435,7 @@ pub fn encode_event_around_seq(room: &str, from: Option<&str>, data: &Payload) -
     const SEQ: &str = ",\"seq\":0";
     let whole = encode(&Frame::Event(crate::frame::Event {
         room: room.to_owned(),
-        seq: 0,
+        seq: Some(0),
         from: from.map(str::to_owned),
         data: data.clone(),
     }));
@@ -468,6 +494,14 @@ mod tests {
                 seq: 41,
                 recovered,
                 presence: Vec::new(),
+                policy: recovered.map(|r| crate::frame::Policy {
+                    history: 10,
+                    history_ms: 1000,
+                    history_bytes: 1 << 20,
+                    numbered: r,
+                    presence: !r,
+                    max_members: r.then_some(5),
+                }),
             };
             let held = members.iter().map(|m| (m.user.as_str(), m.meta.as_ref()));
             let written = encode_joined(&joined, held);
@@ -507,7 +541,7 @@ mod tests {
             let (head, tail) = encode_event_around_seq(room, from, &data);
             let whole = encode(&Frame::Event(crate::frame::Event {
                 room: room.to_owned(),
-                seq: 4_503_599_627_370_495,
+                seq: Some(4_503_599_627_370_495),
                 from: from.map(str::to_owned),
                 data: data.clone(),
             }));

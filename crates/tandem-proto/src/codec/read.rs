@@ -13,8 +13,8 @@ use std::borrow::Cow;
 use crate::error::ErrorCode;
 use crate::frame::{
     Ack, AnnouncedLimits, AppOffer, AppSelected, ErrorBody, ErrorFrame, Event, Frame,
-    HeartbeatTimings, Hello, Join, Joined, Kind, Leave, Left, Member, Presence, Publish, Request,
-    Response, Resume, Welcome,
+    HeartbeatTimings, Hello, History, Join, Joined, Kind, Leave, Left, Member, Page, Policy,
+    Presence, Publish, Request, Response, Resume, Update, Welcome,
 };
 use crate::json::{Fault, Reader};
 use crate::payload::Payload;
@@ -107,6 +107,10 @@ fn opt_u64(r: &mut Reader<'_>) -> Result<Option<u64>, Fault> {
     optional(r, Reader::u64)
 }
 
+fn opt_bool(r: &mut Reader<'_>) -> Result<Option<bool>, Fault> {
+    optional(r, Reader::bool)
+}
+
 fn members(r: &mut Reader<'_>) -> Result<Vec<Member>, Fault> {
     list(r, member)
 }
@@ -195,21 +199,36 @@ reader!(resume -> Resume {
     seq: Reader::u64 => need,
     meta: payload => kept,
 });
+reader!(room_policy -> Policy {
+    history: Reader::u64 => need,
+    history_ms: Reader::u64 => need,
+    history_bytes: Reader::u64 => need,
+    numbered: Reader::bool => need,
+    presence: Reader::bool => need,
+    max_members: opt_u64 => nullable,
+});
 reader!(joined -> Joined {
     id: Reader::u64 => need,
     room: string => need,
     epoch: Reader::u64 => need,
     seq: Reader::u64 => need,
-    recovered: |r| optional(r, Reader::bool) => nullable,
+    recovered: opt_bool => nullable,
     presence: members => need,
+    policy: |r| optional(r, room_policy) => nullable,
 });
 reader!(leave -> Leave { id: Reader::u64 => need, room: string => need });
 reader!(left -> Left { id: Reader::u64 => need, room: string => need });
-reader!(publish -> Publish { id: Reader::u64 => need, room: string => need, data: payload => need });
-reader!(ack -> Ack { id: Reader::u64 => need, seq: Reader::u64 => need });
+reader!(publish -> Publish {
+    id: Reader::u64 => need,
+    room: string => need,
+    data: payload => need,
+    ephemeral: opt_bool => nullable,
+    ack: opt_bool => nullable,
+});
+reader!(ack -> Ack { id: Reader::u64 => need, seq: opt_u64 => nullable });
 reader!(event -> Event {
     room: string => need,
-    seq: Reader::u64 => need,
+    seq: opt_u64 => nullable,
     from: opt_string => nullable,
     data: payload => need,
 });
@@ -240,6 +259,21 @@ reader!(presence -> Presence {
     room: string => need,
     joined: members => empty,
     left: members => empty,
+    updated: members => empty,
+});
+reader!(update -> Update { id: Reader::u64 => need, room: string => need, meta: payload => need });
+reader!(history -> History {
+    id: Reader::u64 => need,
+    room: string => need,
+    before: opt_u64 => nullable,
+    limit: |r| optional(r, u32) => nullable,
+});
+reader!(page -> Page {
+    id: Reader::u64 => need,
+    room: string => need,
+    epoch: Reader::u64 => need,
+    events: |r| list(r, event) => need,
+    more: Reader::bool => need,
 });
 reader!(error -> ErrorFrame {
     id: opt_u64 => nullable,
@@ -262,6 +296,7 @@ pub(super) fn server_frame(text: &str, kind: Kind) -> Option<Result<Frame, Fault
         Kind::Response => wire_response(r).map(WireResponse::into_frame),
         Kind::Presence => presence(r).map(Frame::Presence),
         Kind::Error => error(r).map(Frame::Error),
+        Kind::Page => page(r).map(Frame::Page),
         Kind::Ping => fields(r, &mut |_, _| Ok(false)).map(|()| Frame::Ping),
         Kind::Pong => fields(r, &mut |_, _| Ok(false)).map(|()| Frame::Pong),
         _ => return None,
@@ -294,6 +329,8 @@ pub(super) fn client_frame(text: &str, kind: Kind) -> Option<Result<Frame, Fault
                 Kind::Resume => resume(r).map(Frame::Resume),
                 Kind::Leave => leave(r).map(Frame::Leave),
                 Kind::Publish => publish(r).map(Frame::Publish),
+                Kind::Update => update(r).map(Frame::Update),
+                Kind::History => history(r).map(Frame::History),
                 _ => return None,
             };
             frame.and_then(|f| r.end().map(|()| f))
@@ -308,6 +345,7 @@ fn unique_payload_keys(frame: &Frame) -> Result<(), Fault> {
         Frame::Join(Join { meta, .. }) | Frame::Resume(Resume { meta, .. }) => {
             ("meta", meta.as_ref())
         }
+        Frame::Update(Update { meta, .. }) => ("meta", Some(meta)),
         Frame::Publish(Publish { data, .. }) | Frame::Request(Request { data, .. }) => {
             ("data", Some(data))
         }

@@ -158,19 +158,16 @@ pub(super) fn fields(out: &mut String, frame: &Frame) {
             number(out, "id", b.id);
             string(out, "room", &b.room);
             payload(out, "data", &b.data);
+            flag(out, "ephemeral", b.ephemeral);
+            flag(out, "ack", b.ack);
         }
         Frame::Ack(b) => {
             number(out, "id", b.id);
-            number(out, "seq", b.seq);
-        }
-        Frame::Event(b) => {
-            string(out, "room", &b.room);
-            number(out, "seq", b.seq);
-            if let Some(from) = &b.from {
-                string(out, "from", from);
+            if let Some(seq) = b.seq {
+                number(out, "seq", seq);
             }
-            payload(out, "data", &b.data);
         }
+        Frame::Event(b) => event(out, b),
         Frame::Request(b) => {
             number(out, "id", b.id);
             if let Some(room) = &b.room {
@@ -193,6 +190,36 @@ pub(super) fn fields(out: &mut String, frame: &Frame) {
             if !b.left.is_empty() {
                 members(out, "left", &b.left);
             }
+            if !b.updated.is_empty() {
+                members(out, "updated", &b.updated);
+            }
+        }
+        Frame::Update(b) => {
+            number(out, "id", b.id);
+            string(out, "room", &b.room);
+            payload(out, "meta", &b.meta);
+        }
+        Frame::History(b) => {
+            number(out, "id", b.id);
+            string(out, "room", &b.room);
+            if let Some(before) = b.before {
+                number(out, "before", before);
+            }
+            if let Some(limit) = b.limit {
+                number(out, "limit", u64::from(limit));
+            }
+        }
+        Frame::Page(b) => {
+            page_head(out, b.id, &b.room, b.epoch);
+            for (i, e) in b.events.iter().enumerate() {
+                out.push_str(if i == 0 { "{" } else { ",{" });
+                let start = out.len();
+                event(out, e);
+                // The first field's comma is the object's opening.
+                out.replace_range(start..=start, "");
+                out.push('}');
+            }
+            page_tail(out, b.more);
         }
         Frame::Error(b) => {
             if let Some(id) = b.id {
@@ -206,6 +233,40 @@ pub(super) fn fields(out: &mut String, frame: &Frame) {
         }
         Frame::Ping | Frame::Pong => {}
     }
+}
+
+/// Appends `,"name":true` (or `false`) when `value` is set.
+fn flag(out: &mut String, name: &str, value: Option<bool>) {
+    if let Some(v) = value {
+        key(out, name);
+        out.push_str(if v { "true" } else { "false" });
+    }
+}
+
+fn event(out: &mut String, b: &crate::frame::Event) {
+    string(out, "room", &b.room);
+    if let Some(seq) = b.seq {
+        number(out, "seq", seq);
+    }
+    if let Some(from) = &b.from {
+        string(out, "from", from);
+    }
+    payload(out, "data", &b.data);
+}
+
+/// A `page` frame's fields up to the opening of its `events` array.
+pub(super) fn page_head(out: &mut String, id: u64, room: &str, epoch: u64) {
+    number(out, "id", id);
+    string(out, "room", room);
+    number(out, "epoch", epoch);
+    key(out, "events");
+    out.push('[');
+}
+
+/// A `page` frame's fields after its last event.
+pub(super) fn page_tail(out: &mut String, more: bool) {
+    out.push(']');
+    flag(out, "more", Some(more));
 }
 
 /// The fields of a `joined` frame, its presence written from `members` (in place of
@@ -225,4 +286,16 @@ pub(super) fn joined<'a>(
     }
     key(out, "presence");
     member_pairs(out, members);
+    if let Some(p) = &b.policy {
+        object(out, "policy", |out| {
+            number(out, "history", p.history);
+            number(out, "history_ms", p.history_ms);
+            number(out, "history_bytes", p.history_bytes);
+            flag(out, "numbered", Some(p.numbered));
+            flag(out, "presence", Some(p.presence));
+            if let Some(n) = p.max_members {
+                number(out, "max_members", n);
+            }
+        });
+    }
 }

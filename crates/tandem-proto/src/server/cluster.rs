@@ -72,7 +72,7 @@ impl Server {
         result: Result<u64, ErrorBody>,
     ) {
         match result {
-            Ok(seq) => self.send(conn, &Frame::Ack(frame::Ack { id, seq })),
+            Ok(seq) => self.send(conn, &Frame::Ack(frame::Ack { id, seq: Some(seq) })),
             Err(e) => self.send_error(conn, Some(id), Some(room), e.code, e.message),
         }
     }
@@ -89,6 +89,27 @@ impl Server {
         frame: Bytes,
     ) {
         self.hub.apply_event(now, room, epoch, seq, frame);
+        self.drain_hub(now);
+    }
+
+    /// Cluster node: the broker's answer to [`ServerEvent::Update`]: recorded (its
+    /// announcement comes through [`Server::handle_remote_member`]), or why not.
+    pub fn handle_updated(
+        &mut self,
+        conn: ConnId,
+        id: Id,
+        room: String,
+        result: Result<(), ErrorBody>,
+    ) {
+        match result {
+            Ok(()) => self.send(conn, &Frame::Ack(frame::Ack { id, seq: None })),
+            Err(e) => self.send_error(conn, Some(id), Some(room), e.code, e.message),
+        }
+    }
+
+    /// Cluster node: another node's ephemeral message in `room`, for every connection here.
+    pub fn handle_remote_ephemeral(&mut self, now: Instant, room: &str, frame: Bytes) {
+        self.hub.apply_ephemeral(room, frame);
         self.drain_hub(now);
     }
 

@@ -4,6 +4,7 @@
 use core::time::Duration;
 
 use super::HubConfig;
+use super::policy::RoomPolicies;
 use crate::codec::DEFAULT_MAX_FRAME_BYTES;
 use crate::heartbeat::HeartbeatConfig;
 use crate::negotiate::AppSchema;
@@ -22,6 +23,9 @@ pub struct ServerConfig {
     pub rate: RateLimit,
     /// Rooms, presence and history.
     pub hub: HubConfig,
+    /// Each room's policy by its name. Default: every room gets the hub's history bounds,
+    /// numbered and ephemeral messages, presence, and no member limit.
+    pub policies: RoomPolicies,
     /// How long the server waits for a client's answer to its request. Default 10 s.
     pub request_timeout: Duration,
     /// How long a new connection has, from its upgrade, to send `hello`. Default 10 s.
@@ -53,6 +57,7 @@ impl Default for ServerConfig {
             max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
             rate: RateLimit::default(),
             hub: HubConfig::default(),
+            policies: RoomPolicies::default(),
             request_timeout: Duration::from_secs(10),
             hello_timeout: Duration::from_secs(10),
             max_bad_frames: 10,

@@ -147,6 +147,8 @@ impl ServerConnection {
                 | Frame::Resume(_)
                 | Frame::Leave(_)
                 | Frame::Publish(_)
+                | Frame::Update(_)
+                | Frame::History(_)
                 | Frame::Request(_)),
             ) => Inbound::Frame(f),
             (ConnState::Open { .. }, Frame::Response(r)) => {

@@ -1,6 +1,8 @@
 //! What a server node hands its driver: frames and closes to write, and decisions or
 //! notices for the application.
 
+use bytes::Bytes;
+
 use super::{ConnId, Delivery, Start};
 use crate::frame::{ErrorBody, Id, Payload};
 
@@ -91,6 +93,43 @@ pub enum ServerEvent {
         /// serves it (after a resume position, or the last `history` messages).
         start: Start,
     },
+    /// Clustered: a member's ephemeral message, delivered on this node already, for the
+    /// broker to carry to the other nodes ([`super::Server::handle_remote_ephemeral`]). No
+    /// answer.
+    Ephemeral {
+        /// The room.
+        room: String,
+        /// The encoded `event` (no seq).
+        frame: Bytes,
+    },
+    /// Clustered: a member's new presence metadata, for the broker to record and announce
+    /// to every node; answer with [`super::Server::handle_updated`].
+    Update {
+        /// The connection.
+        conn: ConnId,
+        /// The update's id.
+        id: Id,
+        /// The room.
+        room: String,
+        /// The user.
+        user: String,
+        /// The new metadata.
+        meta: Payload,
+    },
+    /// Clustered: a page of a room's history, from the broker's; answer with
+    /// [`super::Server::handle_history`].
+    History {
+        /// The connection.
+        conn: ConnId,
+        /// The request's id.
+        id: Id,
+        /// The room.
+        room: String,
+        /// Only messages with a seq below this.
+        before: Option<u64>,
+        /// Most messages (already within the server's maximum).
+        limit: u32,
+    },
     /// Clustered: `user` has no connection left in `room` on this node; the broker
     /// announces the departure if no other node has the user either.
     Depart {
@@ -117,4 +156,16 @@ pub enum Unreadable {
     NotUtf8,
     /// A message far over the size limit (the socket layer stopped reading it).
     TooBig,
+}
+
+/// A page of a room's stored messages, as a cluster's broker answers
+/// [`ServerEvent::History`].
+#[derive(Debug, Clone, Default)]
+pub struct HistoryPage {
+    /// The room's epoch.
+    pub epoch: u64,
+    /// The encoded `event` frames, oldest first.
+    pub frames: Vec<Bytes>,
+    /// Whether older messages are stored.
+    pub more: bool,
 }

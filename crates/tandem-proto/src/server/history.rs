@@ -7,24 +7,14 @@ use std::collections::VecDeque;
 
 use bytes::Bytes;
 
-use core::time::Duration;
-
 use crate::time::Instant;
 
 /// What one stored frame costs besides its bytes: the entry (48 bytes) and its share of
 /// the deque, rounded up. Counted so a room of tiny messages is bounded too.
 const ENTRY_OVERHEAD: usize = 64;
 
-/// How much one room keeps (from `HubConfig`).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Bounds {
-    /// Most frames.
-    pub len: usize,
-    /// Oldest frame's age.
-    pub age: Duration,
-    /// Most bytes, frames plus [`ENTRY_OVERHEAD`] each.
-    pub bytes: usize,
-}
+/// How much one room keeps (its policy's history limits).
+pub(crate) type Bounds = super::policy::HistoryLimits;
 
 /// One stored event frame.
 pub(crate) struct Stored {
@@ -91,6 +81,17 @@ impl History {
         self.bytes
     }
 
+    /// The newest `limit` frames with a seq below `before` (all, without), oldest first,
+    /// and whether older ones are stored.
+    pub fn page(&self, before: Option<u64>, limit: usize) -> (impl Iterator<Item = &Stored>, bool) {
+        let end = match before {
+            Some(b) => self.entries.partition_point(|s| s.seq < b),
+            None => self.entries.len(),
+        };
+        let start = end.saturating_sub(limit);
+        (self.entries.range(start..end), start > 0)
+    }
+
     /// Drops the oldest frames until every bound holds.
     pub fn trim(&mut self, now: Instant, bounds: &Bounds) {
         while let Some(oldest) = self.entries.front() {
@@ -109,6 +110,7 @@ impl History {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use core::time::Duration;
 
     fn stored(seq: u64, at_ms: u64, len: usize) -> Stored {
         Stored {
@@ -151,5 +153,20 @@ mod tests {
         assert_eq!(seqs(&h), [5]);
         h.clear();
         assert_eq!((h.len(), h.bytes()), (0, 0));
+    }
+
+    #[test]
+    fn a_page_is_the_newest_before_a_seq_with_whether_older_ones_exist() {
+        let h: History = (5..=14).map(|seq| stored(seq, 0, 10)).collect();
+        let page = |before, limit| {
+            let (items, more) = h.page(before, limit);
+            (items.map(|s| s.seq).collect::<Vec<_>>(), more)
+        };
+        assert_eq!(page(None, 3), (vec![12, 13, 14], true));
+        assert_eq!(page(Some(12), 3), (vec![9, 10, 11], true));
+        assert_eq!(page(Some(8), 3), (vec![5, 6, 7], false));
+        assert_eq!(page(Some(7), 3), (vec![5, 6], false));
+        assert_eq!(page(Some(5), 3), (vec![], false));
+        assert_eq!(page(Some(100), 20), ((5..=14).collect(), false));
     }
 }

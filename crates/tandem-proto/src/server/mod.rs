@@ -6,6 +6,7 @@ mod config;
 mod connection;
 mod events;
 mod history;
+mod policy;
 mod presence;
 mod replay;
 mod rooms;
@@ -14,7 +15,8 @@ mod timers;
 use cluster::PendingSync;
 pub use config::ServerConfig;
 pub use connection::{ConnState, ServerConnection};
-pub use events::{ServerEvent, ServerTransmit, Unreadable};
+pub use events::{HistoryPage, ServerEvent, ServerTransmit, Unreadable};
+pub use policy::{HistoryLimits, RoomPolicies, RoomPolicy};
 pub use rooms::{
     ConnId, Delivery, FrameClass, Hub, HubConfig, JoinOutcome, JoinRefused, JoinRequest, Joining,
     MemberChange, Notice, Publishing, Recipients, RoomState, Start,
@@ -39,8 +41,25 @@ use timers::{Timer, TimerTable};
 /// half of it) for growth, and spare room costs a pointer instead of a 300-byte entry.
 struct Conn {
     machine: ServerConnection,
-    pending_joins: HashMap<Id, JoinRequest>,
+    /// Joins, and pages of rooms the connection is not in, waiting for the application's
+    /// authorization ([`ServerEvent::AuthorizeJoin`]).
+    pending_joins: HashMap<Id, Awaiting>,
     app: Option<frame::AppSelected>,
+}
+
+/// What waits for a room's authorization.
+enum Awaiting {
+    Join(JoinRequest),
+    History(frame::History),
+}
+
+impl Awaiting {
+    fn room(&self) -> &str {
+        match self {
+            Awaiting::Join(j) => &j.room,
+            Awaiting::History(h) => &h.room,
+        }
+    }
 }
 
 /// One server node's protocol state: every connection and the rooms.
@@ -75,7 +94,7 @@ impl Server {
     /// A node that is the whole server, with no connections. `seed` must differ between
     /// runs of a node (it makes the room epochs, which tell clients when history was lost).
     pub fn new(config: ServerConfig, seed: u64) -> Self {
-        let hub = Hub::new(config.hub, seed);
+        let hub = Hub::with_policies(config.hub, seed, config.policies.clone());
         Self::with_hub(config, hub)
     }
 
@@ -85,7 +104,7 @@ impl Server {
     /// [`Server::handle_synced`], [`Server::handle_remote_event`] and
     /// [`Server::handle_remote_member`].
     pub fn cluster_node(config: ServerConfig, seed: u64) -> Self {
-        let hub = Hub::replica(config.hub, seed);
+        let hub = Hub::replica(config.hub, seed, config.policies.clone());
         Self::with_hub(config, hub)
     }
 
@@ -233,7 +252,10 @@ impl Server {
                 self.handle_join(now, conn, req);
             }
             Frame::Leave(l) => self.handle_leave(now, conn, l),
+            Frame::Publish(p) if p.is_ephemeral() => self.handle_ephemeral(conn, p),
             Frame::Publish(p) => self.handle_publish(now, conn, p),
+            Frame::Update(u) => self.handle_update(now, conn, u),
+            Frame::History(h) => self.handle_history_request(conn, h),
             Frame::Request(r) => self.handle_request(conn, r),
             Frame::Response(r) => self.events.push_back(ServerEvent::Response {
                 conn,
@@ -278,7 +300,7 @@ impl Server {
         match self.hub.publish(now, conn, &p.room, &p.data) {
             Ok(Publishing::Numbered(seq)) => {
                 self.drain_hub(now);
-                self.send(conn, &Frame::Ack(frame::Ack { id: p.id, seq }));
+                self.send_ack(conn, p.id, Some(seq));
             }
             Ok(Publishing::ToBroker { from }) => self.events.push_back(ServerEvent::Publish {
                 conn,
@@ -287,11 +309,126 @@ impl Server {
                 from,
                 data: p.data,
             }),
-            Err(code) => {
-                let message = format!("not a member of room {:?}; join it first", p.room);
-                self.send_error(conn, Some(p.id), Some(p.room), code, message);
-            }
+            Err(code) => self.refuse_in_room(conn, p.id, p.room, code),
         }
+    }
+
+    /// An ephemeral message goes out at once to the room's other connections here (and,
+    /// on a cluster node, to the broker for the other nodes); acked only when asked.
+    fn handle_ephemeral(&mut self, conn: ConnId, p: frame::Publish) {
+        match self.hub.publish_ephemeral(conn, &p.room, &p.data) {
+            Ok(frame) => {
+                while let Some(d) = self.hub.poll_delivery() {
+                    self.transmits.push_back(ServerTransmit::Frame(d));
+                }
+                if self.hub.is_replica() {
+                    let room = p.room.clone();
+                    self.events
+                        .push_back(ServerEvent::Ephemeral { room, frame });
+                }
+                if p.ack == Some(true) {
+                    self.send_ack(conn, p.id, None);
+                }
+            }
+            Err(code) => self.refuse_in_room(conn, p.id, p.room, code),
+        }
+    }
+
+    fn handle_update(&mut self, now: Instant, conn: ConnId, u: frame::Update) {
+        let meta = u.meta.clone();
+        match self.hub.update(now, conn, &u.room, u.meta) {
+            Ok(None) => {
+                self.drain_hub(now);
+                self.send_ack(conn, u.id, None);
+            }
+            Ok(Some(user)) => self.events.push_back(ServerEvent::Update {
+                conn,
+                id: u.id,
+                room: u.room,
+                user,
+                meta,
+            }),
+            Err(code) => self.refuse_in_room(conn, u.id, u.room, code),
+        }
+    }
+
+    /// A page of history: for a member at once; for a room the connection has not joined,
+    /// once the application allows it to join (when it decides joins).
+    fn handle_history_request(&mut self, conn: ConnId, h: frame::History) {
+        if self.config.authorize_joins && !self.hub.is_member(conn, &h.room) {
+            let user = self.user(conn);
+            let (id, room) = (h.id, h.room.clone());
+            if let Some(c) = self.conns.get_mut(&conn) {
+                c.pending_joins.insert(id, Awaiting::History(h));
+            }
+            self.events.push_back(ServerEvent::AuthorizeJoin {
+                conn,
+                user,
+                id,
+                room,
+            });
+        } else {
+            self.serve_history(conn, h);
+        }
+    }
+
+    fn serve_history(&mut self, conn: ConnId, h: frame::History) {
+        let limit = h
+            .limit
+            .unwrap_or(self.config.hub.max_page)
+            .min(self.config.hub.max_page);
+        if self.hub.is_replica() {
+            self.events.push_back(ServerEvent::History {
+                conn,
+                id: h.id,
+                room: h.room,
+                before: h.before,
+                limit,
+            });
+            return;
+        }
+        let (epoch, frames, more) = self.hub.page(&h.room, h.before, limit);
+        let page = HistoryPage {
+            epoch,
+            frames,
+            more,
+        };
+        self.handle_history(conn, h.id, h.room, Ok(page));
+    }
+
+    /// The page of history `id` asked for, or why there is none: sent to `conn`.
+    pub fn handle_history(
+        &mut self,
+        conn: ConnId,
+        id: Id,
+        room: String,
+        result: Result<HistoryPage, ErrorBody>,
+    ) {
+        match result {
+            Ok(page) => {
+                let frames = page.frames.iter().map(|f| &f[..]);
+                let text = crate::codec::encode_page(id, &room, page.epoch, frames, page.more);
+                self.transmits
+                    .push_back(ServerTransmit::Frame(Delivery::live(
+                        Recipients::One(conn),
+                        Bytes::from(text),
+                    )));
+            }
+            Err(e) => self.send_error(conn, Some(id), Some(room), e.code, e.message),
+        }
+    }
+
+    fn send_ack(&mut self, conn: ConnId, id: Id, seq: Option<u64>) {
+        self.send(conn, &Frame::Ack(frame::Ack { id, seq }));
+    }
+
+    /// Refuses an operation in `room` with `code` (`not_joined` or `room_policy`).
+    fn refuse_in_room(&mut self, conn: ConnId, id: Id, room: String, code: ErrorCode) {
+        let message = match code {
+            ErrorCode::RoomPolicy => format!("the policy of room {room:?} does not allow this"),
+            _ => format!("not a member of room {room:?}; join it first"),
+        };
+        self.send_error(conn, Some(id), Some(room), code, message);
     }
 
     fn handle_hello(&mut self, now: Instant, conn: ConnId, hello: frame::Hello) {
@@ -401,7 +538,7 @@ impl Server {
             let user = self.user(conn);
             let (id, room) = (req.id, req.room.clone());
             if let Some(c) = self.conns.get_mut(&conn) {
-                c.pending_joins.insert(id, req);
+                c.pending_joins.insert(id, Awaiting::Join(req));
             }
             self.events.push_back(ServerEvent::AuthorizeJoin {
                 conn,
@@ -445,19 +582,22 @@ impl Server {
         self.send_error(conn, Some(id), Some(room), e.code, e.message);
     }
 
-    fn take_pending_join(&mut self, conn: ConnId, id: Id) -> Option<JoinRequest> {
+    fn take_pending_join(&mut self, conn: ConnId, id: Id) -> Option<Awaiting> {
         self.conns.get_mut(&conn)?.pending_joins.remove(&id)
     }
 
-    /// Lets the join `id` of `conn` proceed (after [`ServerEvent::AuthorizeJoin`]).
+    /// Lets the join `id` of `conn` proceed (after [`ServerEvent::AuthorizeJoin`]); for a
+    /// page of history, the page is served.
     pub fn allow_join(&mut self, now: Instant, conn: ConnId, id: Id) {
-        let Some(p) = self.take_pending_join(conn, id) else {
-            return;
-        };
-        self.join_now(now, conn, p);
+        match self.take_pending_join(conn, id) {
+            Some(Awaiting::Join(p)) => self.join_now(now, conn, p),
+            Some(Awaiting::History(h)) => self.serve_history(conn, h),
+            None => {}
+        }
     }
 
-    /// Refuses the join `id` of `conn` with `forbidden`; the connection stays open.
+    /// Refuses the join (or page of history) `id` of `conn` with `forbidden`; the
+    /// connection stays open.
     pub fn deny_join(&mut self, _now: Instant, conn: ConnId, id: Id, message: impl Into<String>) {
         let Some(p) = self.take_pending_join(conn, id) else {
             return;
@@ -465,7 +605,7 @@ impl Server {
         self.send_error(
             conn,
             Some(id),
-            Some(p.room),
+            Some(p.room().to_owned()),
             ErrorCode::Forbidden,
             message.into(),
         );

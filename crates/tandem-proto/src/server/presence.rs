@@ -1,5 +1,6 @@
 //! The presence rule, in one place: who is in a room on this node. A user with several
-//! connections (tabs) is one member; the member's `meta` is its first connection's. A
+//! connections (tabs) is one member; the member's `meta` is its first connection's, until
+//! any of them sends an `update` (the latest write wins). A
 //! connection that ends cleanly leaves at once; one that drops lingers for the presence
 //! timeout, so a quick reconnect does not flicker (PROTOCOL.md §5.4).
 
@@ -38,6 +39,22 @@ impl Presence {
     /// Whether `user` has a connection (or a lingering one) here.
     pub fn contains(&self, user: &str) -> bool {
         self.users.contains_key(user)
+    }
+
+    /// How many users are here, lingering included.
+    pub fn len(&self) -> usize {
+        self.users.len()
+    }
+
+    /// `user` (here) now has `meta`: the latest write wins, from whichever of its
+    /// connections. Returns the member as it now is.
+    pub fn update(&mut self, user: &str, meta: Payload) -> Option<Member> {
+        let entry = self.users.get_mut(user)?;
+        entry.meta = Some(meta.clone());
+        Some(Member {
+            user: user.to_owned(),
+            meta: Some(meta),
+        })
     }
 
     /// Whether nobody is here, lingering included.

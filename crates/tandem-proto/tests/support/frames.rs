@@ -34,11 +34,49 @@ pub fn member() -> impl Strategy<Value = Member> {
     (text(), prop::option::of(payload())).prop_map(|(user, meta)| Member { user, meta })
 }
 
+pub fn event() -> impl Strategy<Value = Event> {
+    (
+        text(),
+        prop::option::of(id()),
+        prop::option::of(text()),
+        payload(),
+    )
+        .prop_map(|(room, seq, from, data)| Event {
+            room,
+            seq,
+            from,
+            data,
+        })
+}
+
+pub fn policy() -> impl Strategy<Value = Policy> {
+    (
+        id(),
+        id(),
+        id(),
+        any::<bool>(),
+        any::<bool>(),
+        prop::option::of(id()),
+    )
+        .prop_map(
+            |(history, history_ms, history_bytes, numbered, presence, max_members)| Policy {
+                history,
+                history_ms,
+                history_bytes,
+                numbered,
+                presence,
+                max_members,
+            },
+        )
+}
+
 pub fn code() -> impl Strategy<Value = ErrorCode> {
     prop_oneof![
         Just(ErrorCode::MalformedFrame),
         Just(ErrorCode::NotJoined),
         Just(ErrorCode::Forbidden),
+        Just(ErrorCode::RoomPolicy),
+        Just(ErrorCode::RoomFull),
         Just(ErrorCode::RateLimited),
         Just(ErrorCode::Timeout),
         Just(ErrorCode::Unknown),
@@ -114,9 +152,10 @@ pub fn frame() -> impl Strategy<Value = Frame> {
             id(),
             id(),
             prop::option::of(any::<bool>()),
-            prop::collection::vec(member(), 0..3)
+            prop::collection::vec(member(), 0..3),
+            prop::option::of(policy())
         )
-            .prop_map(|(id, room, epoch, seq, recovered, presence)| {
+            .prop_map(|(id, room, epoch, seq, recovered, presence, policy)| {
                 Frame::Joined(Joined {
                     id,
                     room,
@@ -124,24 +163,58 @@ pub fn frame() -> impl Strategy<Value = Frame> {
                     seq,
                     recovered,
                     presence,
+                    policy,
                 })
             }),
         (id(), text()).prop_map(|(id, room)| Frame::Leave(Leave { id, room })),
         (id(), text()).prop_map(|(id, room)| Frame::Left(Left { id, room })),
-        (id(), text(), payload()).prop_map(|(id, room, data)| Frame::Publish(Publish {
+        (
+            id(),
+            text(),
+            payload(),
+            prop::option::of(any::<bool>()),
+            prop::option::of(any::<bool>())
+        )
+            .prop_map(|(id, room, data, ephemeral, ack)| Frame::Publish(Publish {
+                id,
+                room,
+                data,
+                ephemeral,
+                ack,
+            })),
+        (id(), prop::option::of(id())).prop_map(|(id, seq)| Frame::Ack(Ack { id, seq })),
+        event().prop_map(Frame::Event),
+        (id(), text(), payload()).prop_map(|(id, room, meta)| Frame::Update(Update {
             id,
             room,
-            data
+            meta
         })),
-        (id(), id()).prop_map(|(id, seq)| Frame::Ack(Ack { id, seq })),
-        (text(), id(), prop::option::of(text()), payload()).prop_map(|(room, seq, from, data)| {
-            Frame::Event(Event {
+        (
+            id(),
+            text(),
+            prop::option::of(id()),
+            prop::option::of(any::<u32>())
+        )
+            .prop_map(|(id, room, before, limit)| Frame::History(History {
+                id,
                 room,
-                seq,
-                from,
-                data,
-            })
-        }),
+                before,
+                limit
+            })),
+        (
+            id(),
+            text(),
+            id(),
+            prop::collection::vec(event(), 0..3),
+            any::<bool>()
+        )
+            .prop_map(|(id, room, epoch, events, more)| Frame::Page(Page {
+                id,
+                room,
+                epoch,
+                events,
+                more
+            })),
         (id(), prop::option::of(text()), payload())
             .prop_map(|(id, room, data)| Frame::Request(Request { id, room, data })),
         (id(), prop::result::maybe_ok(payload(), (code(), text()))).prop_map(|(id, result)| {
@@ -153,12 +226,14 @@ pub fn frame() -> impl Strategy<Value = Frame> {
         (
             text(),
             prop::collection::vec(member(), 0..3),
-            prop::collection::vec(member(), 0..3)
+            prop::collection::vec(member(), 0..3),
+            prop::collection::vec(member(), 0..2)
         )
-            .prop_map(|(room, joined, left)| Frame::Presence(Presence {
+            .prop_map(|(room, joined, left, updated)| Frame::Presence(Presence {
                 room,
                 joined,
-                left
+                left,
+                updated
             })),
         Just(Frame::Ping),
         Just(Frame::Pong),

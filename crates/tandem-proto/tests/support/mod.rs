@@ -8,8 +8,8 @@ use core::time::Duration;
 
 use tandem_proto::{
     ClientConfig, ClientEvent, ConnId, ConnectionState, ErrorBody, ErrorCode, Instant, Payload,
-    ProtocolSelection, Recipients, Server, ServerConfig, ServerEvent, ServerTransmit, Session,
-    TokenError, Transmit, encode_payload,
+    ProtocolSelection, Server, ServerConfig, ServerEvent, ServerTransmit, Session, TokenError,
+    Transmit, encode_payload,
 };
 
 #[cfg(target_arch = "wasm32")]
@@ -188,10 +188,7 @@ impl Net {
             progress = true;
             match t {
                 ServerTransmit::Frame(d) => {
-                    let targets: Vec<ConnId> = match &d.to {
-                        Recipients::One(c) => vec![*c],
-                        Recipients::Many(cs) => cs.to_vec(),
-                    };
+                    let targets: Vec<ConnId> = d.to.iter().collect();
                     for conn in targets {
                         if let Some(i) = self.peer_of(conn) {
                             let lost = self.peers[i].lose.as_mut().is_some_and(|f| f(&d.frame));

@@ -4,6 +4,7 @@
 use core::time::Duration;
 
 mod ops;
+mod presence;
 mod reconnect;
 mod rooms;
 
@@ -16,7 +17,7 @@ use crate::close::{self, CloseAction};
 use crate::codec::{DEFAULT_MAX_FRAME_BYTES, decode_from_server, encode};
 use crate::error::ErrorCode;
 use crate::fifo::Fifo;
-use crate::frame::{self, ErrorBody, Frame, Id, Payload};
+use crate::frame::{self, ErrorBody, Frame, Id, Member, Payload};
 use crate::heartbeat::{Heartbeat, HeartbeatAction, HeartbeatConfig};
 use crate::negotiate::{PROTOCOL_MARKER, SUPPORTED_PROTOCOLS, client_offer};
 use crate::rate::{RateLimit, RateLimiter};
@@ -26,9 +27,19 @@ use crate::time::{Instant, earliest};
 
 #[derive(Debug)]
 enum PendingKind {
-    Join { room: String },
-    Leave { room: String },
-    Publish { room: String },
+    Join {
+        room: String,
+    },
+    Leave {
+        room: String,
+    },
+    Publish {
+        room: String,
+    },
+    /// An ephemeral publish that asked for an ack, or a presence update: resolved by
+    /// [`ClientEvent::Done`].
+    Acked,
+    /// A request or a page of history: resolved by its answer.
     Request,
 }
 
@@ -300,7 +311,7 @@ impl Session {
     fn drop_connection_ops(&mut self) {
         for (id, p) in std::mem::take(&mut self.pending).drain() {
             match p.kind {
-                PendingKind::Publish { .. } | PendingKind::Request => {
+                PendingKind::Publish { .. } | PendingKind::Request | PendingKind::Acked => {
                     self.events.push_back(ClientEvent::Failed {
                         id,
                         error: OpError::ConnectionLost,
@@ -367,16 +378,32 @@ impl Session {
             Frame::Event(e) => self.handle_event(now, e),
             Frame::Joined(j) => self.handle_joined(now, j),
             Frame::Ack(a) => {
-                if let Some(Pending {
-                    kind: PendingKind::Publish { room },
-                    ..
-                }) = self.pending.remove(&a.id)
-                {
-                    let seq = a.seq;
-                    let id = a.id;
-                    self.events
-                        .push_back(ClientEvent::Published { id, room, seq });
+                let id = a.id;
+                match (self.pending.remove(&id).map(|p| p.kind), a.seq) {
+                    (Some(PendingKind::Publish { room }), Some(seq)) => self
+                        .events
+                        .push_back(ClientEvent::Published { id, room, seq }),
+                    (Some(PendingKind::Acked), _) => {
+                        self.events.push_back(ClientEvent::Done { id });
+                    }
+                    (Some(_), _) => self.events.push_back(ClientEvent::Failed {
+                        id,
+                        error: OpError::Server {
+                            code: ErrorCode::MissingField,
+                            message: "the server acked a publish without its seq".into(),
+                        },
+                    }),
+                    (None, _) => {}
                 }
+            }
+            Frame::Page(p) if self.pending.remove(&p.id).is_some() => {
+                self.events.push_back(ClientEvent::Page {
+                    id: p.id,
+                    room: p.room,
+                    epoch: p.epoch,
+                    messages: p.events,
+                    more: p.more,
+                });
             }
             Frame::Left(l) => {
                 if let Some(Pending {
@@ -401,11 +428,7 @@ impl Session {
                     }
                 });
             }
-            Frame::Presence(p) if self.is_joined(&p.room) => {
-                let (room, joined, left) = (p.room, p.joined, p.left);
-                self.events
-                    .push_back(ClientEvent::Presence { room, joined, left });
-            }
+            Frame::Presence(p) if self.is_joined(&p.room) => self.handle_presence(p),
             Frame::Request(r) => {
                 let (id, room, data) = (r.id, r.room, r.data);
                 self.events

@@ -21,6 +21,8 @@ impl Session {
             id,
             room: room.to_owned(),
             data,
+            ephemeral: None,
+            ack: None,
         }));
         self.check_size(&text)?;
         let ready = self.room_ready(room) && !self.queue.has_room(room) && self.can_send(now);
@@ -48,6 +50,69 @@ impl Session {
         Ok(id)
     }
 
+    /// Sends an ephemeral message to `room`'s other connections: no seq, not stored, not
+    /// replayed, never queued. It goes now, or fails now: [`OpError::NotConnected`] unless
+    /// the room is joined on an open connection, [`OpError::RateLimited`] when the
+    /// server's announced rate is used up. With `ack`, it resolves with
+    /// [`ClientEvent::Done`] or [`ClientEvent::Failed`]; without, it is done once sent
+    /// (a refusal still comes as [`ClientEvent::Error`]).
+    pub fn publish_ephemeral(
+        &mut self,
+        now: Instant,
+        room: &str,
+        data: Payload,
+        ack: bool,
+    ) -> Result<Id, OpError> {
+        if let Some(e) = self.closed_error() {
+            return Err(e);
+        }
+        if !self.room_ready(room) {
+            return Err(OpError::NotConnected {
+                room: room.to_owned(),
+            });
+        }
+        if !self.can_send(now) {
+            return Err(OpError::RateLimited);
+        }
+        let id = self.new_id();
+        let text = encode(&Frame::Publish(frame::Publish {
+            id,
+            room: room.to_owned(),
+            data,
+            ephemeral: Some(true),
+            ack: ack.then_some(true),
+        }));
+        self.check_size(&text)?;
+        if ack {
+            let deadline = Some(now + self.config.publish_timeout);
+            let kind = PendingKind::Acked;
+            self.pending.insert(id, Pending { kind, deadline });
+        }
+        self.send_text(now, text);
+        Ok(id)
+    }
+
+    /// Asks for a page of `room`'s stored messages: the newest `limit` (at most the
+    /// server's maximum) with a seq below `before` (from the newest without). The room
+    /// need not be joined. Resolves with [`ClientEvent::Page`] or [`ClientEvent::Failed`]
+    /// within [`ClientConfig::request_timeout`]; waits for the connection like a request.
+    pub fn history(
+        &mut self,
+        now: Instant,
+        room: &str,
+        before: Option<u64>,
+        limit: Option<u32>,
+    ) -> Result<Id, OpError> {
+        let id = self.next_id;
+        let frame = Frame::History(frame::History {
+            id,
+            room: room.to_owned(),
+            before,
+            limit,
+        });
+        self.send_or_queue_request(now, encode(&frame))
+    }
+
     /// Sends a request (about `room`, optionally). Resolves with [`ClientEvent::Response`]
     /// or [`ClientEvent::Failed`] within [`ClientConfig::request_timeout`].
     pub fn request(
@@ -56,16 +121,23 @@ impl Session {
         room: Option<&str>,
         data: Payload,
     ) -> Result<Id, OpError> {
-        if let Some(e) = self.closed_error() {
-            return Err(e);
-        }
-        let id = self.new_id();
+        let id = self.next_id;
         let text = encode(&Frame::Request(frame::Request {
             id,
             room: room.map(str::to_owned),
             data,
         }));
+        self.send_or_queue_request(now, text)
+    }
+
+    /// Sends a request-like frame whose id is the next one (a request, a page of
+    /// history), or queues it while not open; its answer resolves it.
+    fn send_or_queue_request(&mut self, now: Instant, text: String) -> Result<Id, OpError> {
+        if let Some(e) = self.closed_error() {
+            return Err(e);
+        }
         self.check_size(&text)?;
+        let id = self.new_id();
         let deadline = now + self.config.request_timeout;
         let open = matches!(self.phase, Phase::Open { .. });
         if open && self.queue.len() == 0 && self.can_send(now) {

@@ -29,6 +29,13 @@ pub(super) struct RoomState {
     pub(super) refusals: u32,
     /// A first join is retried after a transient refusal until this time.
     pub(super) join_by: Option<Instant>,
+    /// The room's members: the last snapshot with every diff since applied.
+    pub(super) members: Vec<Member>,
+    /// What the room keeps and allows, from the last `joined`.
+    pub(super) policy: Option<frame::Policy>,
+    /// A presence update made while the room was not joined, sent after the next
+    /// `joined` (its id resolves then).
+    pub(super) update_id: Option<Id>,
 }
 
 impl Session {
@@ -91,14 +98,21 @@ impl Session {
             room.position = Some((j.epoch, j.seq));
         }
         let id = room.join_id.take();
+        room.members.clone_from(&j.presence);
+        room.policy = j.policy;
+        let update = room.update_id.take();
         self.events.push_back(ClientEvent::Joined {
             id,
-            room: name,
+            room: name.clone(),
             recovered: j.recovered,
             epoch: j.epoch,
             seq: j.seq,
             members: j.presence,
+            policy: j.policy,
         });
+        if let Some(id) = update {
+            self.send_update(now, &name, id);
+        }
         self.flush(now);
     }
 
@@ -113,19 +127,26 @@ impl Session {
         if room.status != RoomStatus::Joined {
             return;
         }
+        // No seq: an ephemeral message, outside the numbered order.
+        let Some(seq) = e.seq else {
+            let (room, from, data) = (e.room, e.from, e.data);
+            self.events
+                .push_back(ClientEvent::Ephemeral { room, from, data });
+            return;
+        };
         if let Some((epoch, last)) = room.position {
-            if e.seq <= last {
+            if seq <= last {
                 return; // duplicate
             }
-            if e.seq > last + 1 {
+            if seq > last + 1 {
                 self.send_join(now, &e.room);
                 return;
             }
-            room.position = Some((epoch, e.seq));
+            room.position = Some((epoch, seq));
         }
         self.events.push_back(ClientEvent::Message {
             room: e.room,
-            seq: e.seq,
+            seq,
             from: e.from,
             data: e.data,
         });
@@ -235,7 +256,8 @@ impl Session {
                     recovered: None,
                     epoch,
                     seq,
-                    members: Vec::new(),
+                    members: existing.members.clone(),
+                    policy: existing.policy,
                 });
             }
             return Ok(id);
@@ -251,6 +273,9 @@ impl Session {
                 retry_at: None,
                 refusals: 0,
                 join_by: Some(now + self.config.request_timeout),
+                members: Vec::new(),
+                policy: None,
+                update_id: None,
             },
         );
         if matches!(self.phase, Phase::Open { .. }) {
@@ -269,6 +294,14 @@ impl Session {
                 room: room.to_owned(),
             });
         };
+        if let Some(update) = state.update_id {
+            self.events.push_back(ClientEvent::Failed {
+                id: update,
+                error: OpError::NotJoined {
+                    room: room.to_owned(),
+                },
+            });
+        }
         if let Some(join_id) = state.join_id {
             self.pending
                 .retain(|_, p| !matches!(&p.kind, PendingKind::Join { room: r } if r == room));

@@ -8,7 +8,8 @@
 //! A member that joined during a window has a snapshot of the room as it was then; it gets
 //! its own diff of what changed after its snapshot, everyone else the change over the
 //! whole window. A diff is the net change: a user who left and came back within a window
-//! is in neither list.
+//! is in neither list (unless its meta changed: then it is `updated`), and a member that
+//! updated its meta many times is `updated` once, with the latest.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -26,36 +27,81 @@ use crate::time::{Instant, earliest};
 /// without delay).
 pub(crate) const COALESCE_FROM: usize = 64;
 
-/// The net change over `log`: who is present at its end and was not at its start, and
-/// the reverse (each list sorted by user).
-fn net(log: &[(Member, bool)]) -> (Vec<Member>, Vec<Member>) {
-    let mut users: BTreeMap<&str, (bool, &(Member, bool))> = BTreeMap::new();
-    for change in log {
-        let (member, present) = change;
-        users
-            .entry(member.user.as_str())
-            .and_modify(|(_, last)| *last = change)
-            .or_insert((!present, change));
+/// One presence change, as a window logs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Change {
+    Joined,
+    Left,
+    Updated,
+}
+
+/// The net change over `log`: who is present at its end and was not at its start, the
+/// reverse, and who stayed with a new meta (each list sorted by user).
+fn net(log: &[(Member, Change)]) -> Diff {
+    // Per user: present at the start, the first `left` member's meta, touched by an update.
+    struct Seen<'a> {
+        was: bool,
+        left_meta: Option<&'a Option<crate::frame::Payload>>,
+        updated: bool,
+        last: &'a (Member, Change),
     }
-    let (mut joined, mut left) = (Vec::new(), Vec::new());
-    for (was, (member, is)) in users.into_values() {
-        match (was, *is) {
-            (false, true) => joined.push(member.clone()),
-            (true, false) => left.push(member.clone()),
+    let mut users: BTreeMap<&str, Seen<'_>> = BTreeMap::new();
+    for change in log {
+        let (member, kind) = change;
+        let seen = users.entry(member.user.as_str()).or_insert(Seen {
+            was: *kind != Change::Joined,
+            left_meta: None,
+            updated: false,
+            last: change,
+        });
+        seen.last = change;
+        match kind {
+            Change::Updated => seen.updated = true,
+            Change::Left => {
+                seen.left_meta.get_or_insert(&member.meta);
+            }
+            Change::Joined => {}
+        }
+    }
+    let mut diff = Diff::default();
+    for seen in users.into_values() {
+        let (member, last) = seen.last;
+        let is = *last != Change::Left;
+        match (seen.was, is) {
+            (false, true) => diff.joined.push(member.clone()),
+            (true, false) => diff.left.push(member.clone()),
+            (true, true) if seen.updated || seen.left_meta.is_some_and(|m| *m != member.meta) => {
+                diff.updated.push(member.clone());
+            }
             _ => {}
         }
     }
-    (joined, left)
+    diff
 }
 
-/// One presence diff for `to`, encoded once.
-fn presence_diff(room: &str, joined: Vec<Member>, left: Vec<Member>, to: Recipients) -> Delivery {
-    let diff = Frame::Presence(frame::Presence {
-        room: room.to_owned(),
-        joined,
-        left,
-    });
-    Delivery::live(to, Bytes::from(encode(&diff)))
+/// The members of one presence diff.
+#[derive(Default)]
+struct Diff {
+    joined: Vec<Member>,
+    left: Vec<Member>,
+    updated: Vec<Member>,
+}
+
+impl Diff {
+    fn is_empty(&self) -> bool {
+        self.joined.is_empty() && self.left.is_empty() && self.updated.is_empty()
+    }
+
+    /// The diff for `to`, encoded once.
+    fn deliver(self, room: &str, to: Recipients) -> Delivery {
+        let diff = Frame::Presence(frame::Presence {
+            room: room.to_owned(),
+            joined: self.joined,
+            left: self.left,
+            updated: self.updated,
+        });
+        Delivery::live(to, Bytes::from(encode(&diff)))
+    }
 }
 
 impl<X: Default> RoomCore<X> {
@@ -69,14 +115,31 @@ impl<X: Default> RoomCore<X> {
         left: Vec<Member>,
         newcomer: Option<ConnId>,
     ) {
+        let changes = left.into_iter().map(|m| (m, Change::Left));
+        let changes = changes.chain(joined.into_iter().map(|m| (m, Change::Joined)));
+        self.log_changes(now, room, changes.collect(), newcomer);
+    }
+
+    /// `member` has a new meta in `room`: every member hears of it, the updating user's
+    /// own connections included (its other tabs learn it so).
+    pub fn announce_update(&mut self, now: Instant, room: &str, member: Member) {
+        self.log_changes(now, room, vec![(member, Change::Updated)], None);
+    }
+
+    fn log_changes(
+        &mut self,
+        now: Instant,
+        room: &str,
+        changes: Vec<(Member, Change)>,
+        newcomer: Option<ConnId>,
+    ) {
         let window = self.config.presence_window;
         let Some(r) = self.rooms.get_mut(room) else {
             return;
         };
-        let changes = left.into_iter().map(|m| (m, false));
-        let changes: Vec<(Member, bool)> = changes
-            .chain(joined.into_iter().map(|m| (m, true)))
-            .collect();
+        if !r.policy.presence {
+            return;
+        }
         if let Some(w) = r.window.as_mut() {
             w.log.extend(changes);
             w.newcomers.extend(newcomer.map(|c| (c, w.log.len())));
@@ -85,8 +148,14 @@ impl<X: Default> RoomCore<X> {
         if changes.is_empty() {
             return;
         }
-        let (joined, left): (Vec<_>, Vec<_>) = changes.into_iter().partition(|(_, p)| *p);
-        let strip = |v: Vec<(Member, bool)>| v.into_iter().map(|(m, _)| m).collect();
+        let mut diff = Diff::default();
+        for (m, change) in changes {
+            match change {
+                Change::Joined => diff.joined.push(m),
+                Change::Left => diff.left.push(m),
+                Change::Updated => diff.updated.push(m),
+            }
+        }
         let to: Arc<[ConnId]> = r
             .subscribers
             .iter()
@@ -94,8 +163,7 @@ impl<X: Default> RoomCore<X> {
             .filter(|c| Some(*c) != newcomer)
             .collect();
         if !to.is_empty() {
-            let diff = presence_diff(room, strip(joined), strip(left), Recipients::Many(to));
-            self.out.push_back(diff);
+            self.out.push_back(diff.deliver(room, Recipients::Many(to)));
         }
         if !window.is_zero() && r.subscribers.len() >= COALESCE_FROM {
             self.open_window(now + window, room);
@@ -142,19 +210,16 @@ impl<X: Default> RoomCore<X> {
                 .copied()
                 .filter(|c| !newcomer(c))
                 .collect();
-            let (joined, left) = net(&w.log);
-            let changed = !joined.is_empty() || !left.is_empty();
-            if changed && !others.is_empty() {
-                let diff = presence_diff(&name, joined, left, Recipients::Many(others));
-                self.out.push_back(diff);
+            let diff = net(&w.log);
+            if !diff.is_empty() && !others.is_empty() {
+                self.out
+                    .push_back(diff.deliver(&name, Recipients::Many(others)));
             }
             for (conn, seen) in &w.newcomers {
-                let (joined, left) = net(&w.log[*seen..]);
-                let here = r.subscribers.contains(conn);
-                let changed = !joined.is_empty() || !left.is_empty();
-                if here && changed {
-                    let diff = presence_diff(&name, joined, left, Recipients::One(*conn));
-                    self.out.push_back(diff);
+                let diff = net(&w.log[*seen..]);
+                if r.subscribers.contains(conn) && !diff.is_empty() {
+                    self.out
+                        .push_back(diff.deliver(&name, Recipients::One(*conn)));
                 }
             }
             if busy && !window.is_zero() {
@@ -188,27 +253,68 @@ mod tests {
         list.iter().map(|m| m.user.as_str()).collect()
     }
 
+    fn with_meta(user: &str, meta: &str) -> Member {
+        Member {
+            user: user.into(),
+            meta: crate::frame::Payload::from_json(meta.to_owned()).ok(),
+        }
+    }
+
     #[test]
     fn a_diff_is_the_net_change_over_the_window() {
+        use Change::{Joined, Left};
         let log = vec![
-            (m("ada"), true),
-            (m("bob"), false),
-            (m("cy"), true),
-            (m("cy"), false),
-            (m("bob"), true),
-            (m("dee"), false),
+            (m("ada"), Joined),
+            (m("bob"), Left),
+            (m("cy"), Joined),
+            (m("cy"), Left),
+            (m("bob"), Joined),
+            (m("dee"), Left),
         ];
-        let (joined, left) = net(&log);
+        let diff = net(&log);
         assert_eq!(
-            users(&joined),
+            users(&diff.joined),
             ["ada"],
             "cy came and went; bob went and came back"
         );
-        assert_eq!(users(&left), ["dee"]);
-        let (joined, left) = net(&log[3..]);
+        assert_eq!(users(&diff.left), ["dee"]);
+        assert!(diff.updated.is_empty());
+        let diff = net(&log[3..]);
         assert_eq!(
-            (users(&joined), users(&left)),
+            (users(&diff.joined), users(&diff.left)),
             (vec!["bob"], vec!["cy", "dee"])
         );
+    }
+
+    #[test]
+    fn many_updates_in_a_window_are_one_with_the_latest_meta() {
+        use Change::{Joined, Left, Updated};
+        let log = vec![
+            (with_meta("ada", "1"), Updated),
+            (with_meta("ada", "2"), Updated),
+            (with_meta("bob", "1"), Left),
+            (with_meta("bob", "2"), Joined),
+            (with_meta("cy", "1"), Joined),
+            (with_meta("cy", "3"), Updated),
+            (with_meta("dee", "1"), Updated),
+            (with_meta("dee", "1"), Left),
+        ];
+        let diff = net(&log);
+        let metas = |l: &[Member]| -> Vec<String> {
+            l.iter()
+                .map(|m| format!("{}={}", m.user, m.meta.as_ref().map_or("", |p| p.get())))
+                .collect()
+        };
+        assert_eq!(
+            metas(&diff.updated),
+            ["ada=2", "bob=2"],
+            "bob came back with another meta"
+        );
+        assert_eq!(
+            metas(&diff.joined),
+            ["cy=3"],
+            "an arrival carries its latest meta"
+        );
+        assert_eq!(metas(&diff.left), ["dee=1"]);
     }
 }

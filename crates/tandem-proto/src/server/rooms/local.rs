@@ -3,8 +3,8 @@
 
 use super::shared::{Room, RoomCore, RoomKeeper};
 use super::{ConnId, HubConfig, JoinOutcome, JoinRefused, JoinRequest};
-use crate::error::ErrorCode;
 use crate::frame::{Member, Payload};
+use crate::server::policy::RoomPolicies;
 use crate::time::Instant;
 
 /// The rooms of a node that is the whole server.
@@ -19,9 +19,9 @@ fn removable(room: &Room<()>) -> bool {
 }
 
 impl LocalRooms {
-    pub fn new(config: HubConfig, seed: u64) -> Self {
+    pub fn new(config: HubConfig, seed: u64, policies: RoomPolicies) -> Self {
         LocalRooms {
-            core: RoomCore::new(config, seed),
+            core: RoomCore::new(config, seed, policies),
         }
     }
 
@@ -40,6 +40,13 @@ impl LocalRooms {
             meta,
             start,
         } = request;
+        let r = self.core.room(&room);
+        if let Some(limit) = r.policy.max_members {
+            if r.presence.len() >= limit && !r.presence.contains(user) {
+                self.core.remove_if(&room, removable);
+                return Err(JoinRefused::RoomFull { limit });
+            }
+        }
         let already = self.core.admit(now, conn, user, &room)?;
         let arrived = (!already)
             .then(|| self.core.seat(conn, user, &room, meta))
@@ -53,19 +60,23 @@ impl LocalRooms {
         Ok(outcome)
     }
 
-    /// Numbers and sends `data` in `room` from `conn`, which must be a member.
-    pub fn publish(
-        &mut self,
-        now: Instant,
-        conn: ConnId,
-        room: &str,
-        data: &Payload,
-    ) -> Result<u64, ErrorCode> {
-        if !self.core.is_member(conn, room) {
-            return Err(ErrorCode::NotJoined);
-        }
+    /// Numbers and sends `data` in `room` from `conn`, a member (the hub checked).
+    pub fn publish(&mut self, now: Instant, conn: ConnId, room: &str, data: &Payload) -> u64 {
         let from = self.core.user_of(conn).map(str::to_owned);
-        Ok(self.core.number(now, room, from, data))
+        self.core.number(now, room, from, data)
+    }
+
+    /// `conn`'s user now has `meta` in `room` (a member; the hub checked): every member
+    /// hears of it.
+    pub fn update(&mut self, now: Instant, conn: ConnId, room: &str, meta: Payload) {
+        let Some(user) = self.core.user_of(conn).map(str::to_owned) else {
+            return;
+        };
+        if let Some(r) = self.core.rooms.get_mut(room) {
+            if let Some(member) = r.presence.update(&user, meta) {
+                self.core.announce_update(now, room, member);
+            }
+        }
     }
 
     /// Ends the lingers due and announces those members as left.

@@ -21,7 +21,7 @@ use core::time::Duration;
 use self::local::LocalRooms;
 use self::replica::ReplicaRooms;
 use self::shared::RoomKeeper;
-use super::history::Bounds;
+use super::policy::RoomPolicies;
 use super::presence::Ending;
 pub use super::replay::Start;
 use crate::error::ErrorCode;
@@ -54,17 +54,9 @@ pub struct HubConfig {
     pub presence_timeout: Duration,
     /// Rooms one connection may be in. Default 64.
     pub max_rooms_per_conn: usize,
-}
-
-impl HubConfig {
-    /// The bounds of each room's history.
-    pub(crate) fn history_bounds(&self) -> Bounds {
-        Bounds {
-            len: self.history_len,
-            age: self.history_age,
-            bytes: self.history_bytes,
-        }
-    }
+    /// Most messages in one page of history (a `history` asking for more gets this
+    /// many). Default 100.
+    pub max_page: u32,
 }
 
 impl Default for HubConfig {
@@ -76,6 +68,7 @@ impl Default for HubConfig {
             presence_window: Duration::from_millis(50),
             presence_timeout: Duration::from_secs(5),
             max_rooms_per_conn: 64,
+            max_page: 100,
         }
     }
 }
@@ -87,6 +80,20 @@ pub enum Recipients {
     One(ConnId),
     /// Several connections, sharing one list.
     Many(Arc<[ConnId]>),
+    /// Every connection of a shared list but one (an ephemeral message's publisher).
+    AllBut(Arc<[ConnId]>, ConnId),
+}
+
+impl Recipients {
+    /// Every receiving connection.
+    pub fn iter(&self) -> impl Iterator<Item = ConnId> + '_ {
+        let (list, but): (&[ConnId], Option<ConnId>) = match self {
+            Recipients::One(c) => (core::slice::from_ref(c), None),
+            Recipients::Many(l) => (l, None),
+            Recipients::AllBut(l, c) => (l, Some(*c)),
+        };
+        list.iter().copied().filter(move |c| Some(*c) != but)
+    }
 }
 
 /// How a driver's bounded outbound queue treats a frame.
@@ -95,6 +102,9 @@ pub enum FrameClass {
     /// Counts against the receiver's outbound limit; once one is refused, the receiver is
     /// a slow consumer and gets nothing more before its 1013 close.
     Live,
+    /// An ephemeral message: dropped, never refused, when the receiver's queue is half
+    /// full, so it never pushes a connection to 1013 and a slow consumer sheds it first.
+    Ephemeral,
     /// The `joined` answer and the stored messages a join replays: queued past the limit.
     /// They are bounded by the room's history and share its bytes, and a replay cut at
     /// the limit would send a client that is far behind into a loop of 1013s.
@@ -156,6 +166,8 @@ pub enum MemberChange {
     Joined(Member),
     /// The user is gone from every node.
     Left(String),
+    /// The user's metadata changed (on some node).
+    Updated(Member),
 }
 
 /// A join or resume, as the hub takes it.
@@ -193,6 +205,11 @@ pub enum JoinRefused {
         /// Rooms one connection may be in.
         limit: usize,
     },
+    /// The room has as many members as its policy allows.
+    RoomFull {
+        /// The room's member limit.
+        limit: usize,
+    },
 }
 
 impl JoinRefused {
@@ -202,6 +219,10 @@ impl JoinRefused {
             JoinRefused::TooManyRooms { limit } => ErrorBody {
                 code: ErrorCode::TooManyRooms,
                 message: format!("at most {limit} rooms per connection"),
+            },
+            JoinRefused::RoomFull { limit } => ErrorBody {
+                code: ErrorCode::RoomFull,
+                message: format!("the room is full: at most {limit} members"),
             },
         }
     }
@@ -290,8 +311,13 @@ impl Hub {
     /// The rooms of a node that is the whole server. `seed` feeds the room epochs: a
     /// restarted server must use a new seed so clients learn their positions are gone.
     pub fn new(config: HubConfig, seed: u64) -> Self {
+        Self::with_policies(config, seed, RoomPolicies::default())
+    }
+
+    /// [`Hub::new`], each room keeping and allowing what `policies` says.
+    pub fn with_policies(config: HubConfig, seed: u64, policies: RoomPolicies) -> Self {
         Hub {
-            keeper: Keeper::Local(LocalRooms::new(config, seed)),
+            keeper: Keeper::Local(LocalRooms::new(config, seed, policies)),
         }
     }
 
@@ -299,9 +325,9 @@ impl Hub {
     /// history and the members of every node, and this hub is the node's replica. Joins
     /// wait for [`Hub::join_synced`]; events and member changes come in through
     /// [`Hub::apply_event`] and [`Hub::apply_member`].
-    pub fn replica(config: HubConfig, seed: u64) -> Self {
+    pub fn replica(config: HubConfig, seed: u64, policies: RoomPolicies) -> Self {
         Hub {
-            keeper: Keeper::Replica(ReplicaRooms::new(config, seed)),
+            keeper: Keeper::Replica(ReplicaRooms::new(config, seed, policies)),
         }
     }
 
@@ -409,7 +435,7 @@ impl Hub {
     }
 
     /// A member's publish: numbered and sent here, or, on a cluster node, for the broker.
-    /// `conn` must be a member of `room`.
+    /// `conn` must be a member of `room`, and the room must take numbered messages.
     pub fn publish(
         &mut self,
         now: Instant,
@@ -417,15 +443,76 @@ impl Hub {
         room: &str,
         data: &Payload,
     ) -> Result<Publishing, ErrorCode> {
+        with_core!(self, c => c.check_member(conn, room, |p| p.numbered))?;
         match &mut self.keeper {
-            Keeper::Local(l) => l.publish(now, conn, room, data).map(Publishing::Numbered),
-            Keeper::Replica(r) => match r.core.user_of(conn) {
-                Some(user) if r.core.is_member(conn, room) => Ok(Publishing::ToBroker {
-                    from: user.to_owned(),
-                }),
-                _ => Err(ErrorCode::NotJoined),
-            },
+            Keeper::Local(l) => Ok(Publishing::Numbered(l.publish(now, conn, room, data))),
+            Keeper::Replica(r) => Ok(Publishing::ToBroker {
+                from: r.core.user_of(conn).unwrap_or_default().to_owned(),
+            }),
         }
+    }
+
+    /// A member's ephemeral message: sent now to every other connection in `room` on this
+    /// node, unnumbered and unstored. Returns the encoded `event`, which a cluster node
+    /// hands the broker for the other nodes.
+    pub fn publish_ephemeral(
+        &mut self,
+        conn: ConnId,
+        room: &str,
+        data: &Payload,
+    ) -> Result<Bytes, ErrorCode> {
+        with_core!(mut self, c => {
+            c.check_member(conn, room, |_| true)?;
+            let from = c.user_of(conn).map(str::to_owned);
+            Ok(c.ephemeral(room, from, data, Some(conn)))
+        })
+    }
+
+    /// Cluster node: an ephemeral message from another node, for every connection here.
+    pub fn apply_ephemeral(&mut self, room: &str, frame: Bytes) {
+        with_core!(mut self, c => c.deliver_ephemeral(room, frame, None));
+    }
+
+    /// A member replaces its user's presence metadata in `room` (the latest write wins, from
+    /// whichever of the user's connections). On a standalone node the change goes out
+    /// now; a cluster node returns the user, for the broker to record and announce.
+    pub fn update(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        room: &str,
+        meta: Payload,
+    ) -> Result<Option<String>, ErrorCode> {
+        with_core!(self, c => c.check_member(conn, room, |p| p.presence))?;
+        match &mut self.keeper {
+            Keeper::Local(l) => {
+                l.update(now, conn, room, meta);
+                Ok(None)
+            }
+            // The broker records it and announces it to every node, this one included.
+            Keeper::Replica(r) => Ok(Some(r.core.user_of(conn).unwrap_or_default().to_owned())),
+        }
+    }
+
+    /// The stored messages of `room` before `before`, at most `limit` (within
+    /// [`HubConfig::max_page`]): `(epoch, frames oldest first, whether older ones exist)`.
+    /// A room this node does not know has none.
+    pub fn page(&self, room: &str, before: Option<u64>, limit: u32) -> (u64, Vec<Bytes>, bool) {
+        with_core!(self, c => {
+            let limit = limit.min(c.config.max_page) as usize;
+            match c.rooms.get(room) {
+                Some(r) => {
+                    let (items, more) = r.history.page(before, limit);
+                    (r.epoch, items.map(|s| s.frame.clone()).collect(), more)
+                }
+                None => (0, Vec::new(), false),
+            }
+        })
+    }
+
+    /// The policy of `room`: the application's answer for its name.
+    pub fn policy(&self, room: &str) -> super::RoomPolicy {
+        with_core!(self, c => c.policy_of(room))
     }
 
     /// Broadcasts `data` in `room` on the server's own behalf (no membership needed),

@@ -13,6 +13,7 @@ use super::{ConnId, HubConfig, JoinOutcome, JoinRefused, JoinRequest, MemberChan
 use super::{RoomState, presence_members};
 use crate::frame::{Member, Payload};
 use crate::server::history::Stored;
+use crate::server::policy::RoomPolicies;
 use crate::time::Instant;
 
 /// What a replica adds to a room.
@@ -40,9 +41,9 @@ pub(crate) struct ReplicaRooms {
 }
 
 impl ReplicaRooms {
-    pub fn new(config: HubConfig, seed: u64) -> Self {
+    pub fn new(config: HubConfig, seed: u64, policies: RoomPolicies) -> Self {
         ReplicaRooms {
-            core: RoomCore::new(config, seed),
+            core: RoomCore::new(config, seed, policies),
             notices: VecDeque::new(),
             resets: Vec::new(),
         }
@@ -107,8 +108,8 @@ impl ReplicaRooms {
     /// epoch must start over (they go to the resets). Returns the members new to the
     /// view, to announce to the members already here.
     fn merge(&mut self, now: Instant, name: &str, state: RoomState) -> Vec<Member> {
-        let bounds = self.core.config.history_bounds();
         let r = self.core.room(name);
+        let bounds = r.policy.history;
         let readers = !r.subscribers.is_empty();
         if r.ext.known && r.epoch == state.epoch {
             r.history = contiguous_union(std::mem::take(&mut r.history), state.history, now);
@@ -190,6 +191,18 @@ impl ReplicaRooms {
                 Some(meta) => (Vec::new(), vec![Member { user, meta }]),
                 None => return,
             },
+            MemberChange::Updated(m) => {
+                let Some(meta) = r.ext.view.get_mut(&m.user) else {
+                    return;
+                };
+                meta.clone_from(&m.meta);
+                // This node's own count keeps the meta too, for its next snapshot.
+                if let Some(new) = m.meta.clone() {
+                    let _ = r.presence.update(&m.user, new);
+                }
+                self.core.announce_update(now, name, m);
+                return;
+            }
         };
         self.core.announce(now, name, joined, left, None);
     }

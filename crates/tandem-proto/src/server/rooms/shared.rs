@@ -10,9 +10,11 @@ use bytes::Bytes;
 
 use super::{ConnId, Delivery, FrameClass, HubConfig, JoinOutcome, JoinRefused, Recipients};
 use crate::codec::{encode, encode_joined};
+use crate::error::ErrorCode;
 use crate::frame::{self, Frame, Id, Member, Payload};
 use crate::rng::Rng;
 use crate::server::history::{History, Stored};
+use crate::server::policy::{RoomPolicies, RoomPolicy};
 use crate::server::presence::{Ending, Presence};
 use crate::server::replay::{self, Start};
 use crate::time::Instant;
@@ -20,8 +22,8 @@ use crate::time::Instant;
 /// The presence changes of one room held until its window closes (`announce.rs`).
 pub(crate) struct Window {
     pub closes: Instant,
-    /// Arrivals (`true`) and departures (`false`), in order.
-    pub log: Vec<(Member, bool)>,
+    /// Arrivals, departures and updates, in order.
+    pub log: Vec<(Member, super::announce::Change)>,
     /// Members that joined during the window, with the length of the log at their
     /// snapshot.
     pub newcomers: Vec<(ConnId, usize)>,
@@ -33,6 +35,8 @@ pub(crate) type Members<X> = for<'r> fn(&'r Room<X>) -> Vec<(&'r str, Option<&'r
 
 /// One room on this node; `X` is what the keeper adds (nothing, or a replica's state).
 pub(crate) struct Room<X> {
+    /// What the room keeps and allows, decided when it was created.
+    pub policy: RoomPolicy,
     pub epoch: u64,
     pub seq: u64,
     pub history: History,
@@ -93,6 +97,7 @@ struct ConnInfo {
 /// Every room of the node, and what goes out.
 pub(crate) struct RoomCore<X> {
     pub config: HubConfig,
+    policies: RoomPolicies,
     rng: Rng,
     pub rooms: HashMap<String, Room<X>>,
     conns: HashMap<ConnId, ConnInfo>,
@@ -105,9 +110,10 @@ pub(crate) struct RoomCore<X> {
 }
 
 impl<X: Default> RoomCore<X> {
-    pub fn new(config: HubConfig, seed: u64) -> Self {
+    pub fn new(config: HubConfig, seed: u64, policies: RoomPolicies) -> Self {
         RoomCore {
             config,
+            policies,
             rng: Rng::new(seed),
             rooms: HashMap::new(),
             conns: HashMap::new(),
@@ -127,9 +133,19 @@ impl<X: Default> RoomCore<X> {
         self.rooms.get_mut(name).expect("present or just created")
     }
 
+    /// The policy of `room`: the one it was created with, or what it would get.
+    pub fn policy_of(&self, room: &str) -> RoomPolicy {
+        match self.rooms.get(room) {
+            Some(r) => r.policy,
+            None => self.policies.of(room, &self.config),
+        }
+    }
+
     fn create(&mut self, name: &str) {
+        let policy = self.policies.of(name, &self.config);
         let rng = &mut self.rng;
         self.rooms.entry(name.to_owned()).or_insert_with(|| Room {
+            policy,
             // 53 bits, so the epoch survives JavaScript numbers.
             epoch: rng.next_u64() >> 11,
             seq: 0,
@@ -181,8 +197,9 @@ impl<X: Default> RoomCore<X> {
         room: &str,
     ) -> Result<bool, JoinRefused> {
         let already = self.enter(conn, user, room)?;
-        let bounds = self.config.history_bounds();
-        self.room(room).history.trim(now, &bounds);
+        let r = self.room(room);
+        let bounds = r.policy.history;
+        r.history.trim(now, &bounds);
         Ok(already)
     }
 
@@ -200,6 +217,61 @@ impl<X: Default> RoomCore<X> {
         r.presence.arrive(user, meta)
     }
 
+    /// Whether `conn` may act in `room`: a member (else `not_joined`), in a room whose
+    /// policy `allows` it (else `room_policy`).
+    pub fn check_member(
+        &self,
+        conn: ConnId,
+        room: &str,
+        allows: impl Fn(&RoomPolicy) -> bool,
+    ) -> Result<(), ErrorCode> {
+        if !self.is_member(conn, room) {
+            return Err(ErrorCode::NotJoined);
+        }
+        match self.rooms.get(room) {
+            Some(r) if !allows(&r.policy) => Err(ErrorCode::RoomPolicy),
+            _ => Ok(()),
+        }
+    }
+
+    /// Encodes an ephemeral message (no seq) and sends it to the room's connections here
+    /// but `except`; returns the frame.
+    pub fn ephemeral(
+        &mut self,
+        room: &str,
+        from: Option<String>,
+        data: &frame::Payload,
+        except: Option<ConnId>,
+    ) -> Bytes {
+        let bytes = Bytes::from(encode(&Frame::Event(frame::Event {
+            room: room.to_owned(),
+            seq: None,
+            from,
+            data: data.clone(),
+        })));
+        self.deliver_ephemeral(room, bytes.clone(), except);
+        bytes
+    }
+
+    /// Sends an ephemeral `frame` to the room's connections here but `except`.
+    pub fn deliver_ephemeral(&mut self, room: &str, frame: Bytes, except: Option<ConnId>) {
+        let Some(r) = self.rooms.get_mut(room) else {
+            return;
+        };
+        let all = r.recipients();
+        let to = match except {
+            Some(c) if all.len() == 1 && all[0] == c => return,
+            Some(c) => Recipients::AllBut(all, c),
+            None if all.is_empty() => return,
+            None => Recipients::Many(all),
+        };
+        self.out.push_back(Delivery {
+            to,
+            frame,
+            class: FrameClass::Ephemeral,
+        });
+    }
+
     /// Whether `conn` is subscribed to `room`.
     pub fn is_member(&self, conn: ConnId, room: &str) -> bool {
         self.conns
@@ -215,10 +287,10 @@ impl<X: Default> RoomCore<X> {
     /// Stores event `seq` of `room` (in order, once; trimmed) and sends it to every
     /// subscriber: one lookup, on every message's path.
     pub fn store_and_deliver(&mut self, now: Instant, room: &str, seq: u64, frame: Bytes) {
-        let bounds = self.config.history_bounds();
         let Some(r) = self.rooms.get_mut(room) else {
             return;
         };
+        let bounds = r.policy.history;
         if bounds.len > 0 && r.history.back().is_none_or(|s| s.seq < seq) {
             r.history.push(Stored {
                 seq,
@@ -246,7 +318,7 @@ impl<X: Default> RoomCore<X> {
         let seq = r.seq;
         let bytes = Bytes::from(encode(&Frame::Event(frame::Event {
             room: room.to_owned(),
-            seq,
+            seq: Some(seq),
             from,
             data: data.clone(),
         })));
@@ -275,8 +347,14 @@ impl<X: Default> RoomCore<X> {
             seq: plan.seq,
             recovered: plan.recovered,
             presence: Vec::new(),
+            policy: Some(r.policy.to_wire()),
         };
-        let text = encode_joined(&joined, members(r));
+        let listed = if r.policy.presence {
+            members(r)
+        } else {
+            Vec::new()
+        };
+        let text = encode_joined(&joined, listed);
         let replay = |frame| Delivery {
             to: Recipients::One(conn),
             frame,
@@ -363,8 +441,8 @@ impl<X: Default> RoomCore<X> {
 
     /// Trims every history and forgets the rooms `removable` lets go.
     pub fn sweep(&mut self, now: Instant, removable: impl Fn(&Room<X>) -> bool) {
-        let bounds = self.config.history_bounds();
         self.rooms.retain(|_, room| {
+            let bounds = room.policy.history;
             room.history.trim(now, &bounds);
             !removable(room)
         });
