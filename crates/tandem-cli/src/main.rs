@@ -2,6 +2,7 @@
 //! token for `--token-secret`.
 
 mod duration;
+mod rooms;
 mod serve;
 
 use clap::{Parser, Subcommand};

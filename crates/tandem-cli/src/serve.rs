@@ -9,9 +9,9 @@ use core::time::Duration;
 use tandem_proto::{AppSchema, HubConfig, ServerConfig, close};
 use tandem_proto::{ErrorBody, ErrorCode};
 use tandem_redis::{RedisBroker, RedisOptions};
-use tandem_server::{AuthError, HmacTokens, Limits, OriginPolicy, Server};
+use tandem_server::{AuthError, HmacTokens, Limits, OriginPolicy, RoomPolicy, Server};
 
-use crate::duration;
+use crate::{duration, rooms};
 
 /// Flags of `tandem serve`. Every limit defaults to tandem_server::Limits::default() (IO
 /// limits) or tandem_proto::ServerConfig::default() (protocol limits).
@@ -113,6 +113,16 @@ pub struct ServeArgs {
     /// room with 300-byte frames.
     #[arg(long, default_value_t = HubConfig::default().history_bytes)]
     history_bytes: usize,
+
+    /// A policy for the rooms matching PATTERN, as `PATTERN:SETTINGS`; repeatable, the
+    /// first match decides. `*` in PATTERN stands for any run of characters. SETTINGS is
+    /// a comma-separated list of: history=N (messages kept; 0: none), history-age=DURATION,
+    /// history-bytes=N, ephemeral-only (numbered publishes refused with `room_policy`),
+    /// presence=on|off, max-members=N (joins beyond get `room_full`). Settings not given
+    /// keep the defaults above. Clients learn a room's policy in `joined`.
+    /// Example: --room 'cursors/*:history=0,ephemeral-only,presence=off'
+    #[arg(long = "room", value_name = "PATTERN:SETTINGS", value_parser = rooms::parse)]
+    rooms: Vec<rooms::RoomRule>,
 
     /// How long a member whose connection dropped stays in presence (and, with --redis,
     /// how long a node that stopped renewing its liveness keeps its members).
@@ -273,6 +283,17 @@ async fn serve(args: ServeArgs) -> ExitCode {
             c.heartbeat.timeout = args.heartbeat_timeout;
             c.request_timeout = args.request_timeout;
         });
+    if !args.rooms.is_empty() {
+        let rules = args.rooms.clone();
+        let hub = HubConfig {
+            history_len: args.history_len,
+            history_age: args.history_age,
+            history_bytes: args.history_bytes,
+            ..HubConfig::default()
+        };
+        let defaults = RoomPolicy::from_config(&hub);
+        builder = builder.room_policy(move |room| rooms::policy(&rules, defaults, room));
+    }
     if args.echo_requests {
         builder = builder.on_request(|_, data| async move { Ok(data) });
     }

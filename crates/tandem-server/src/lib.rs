@@ -36,6 +36,7 @@ mod http;
 mod limits;
 mod origin;
 mod outbox;
+mod pattern;
 mod server;
 mod shared;
 mod token;
@@ -48,6 +49,7 @@ pub use handle::Handle;
 pub use hooks::{JoinContext, RequestContext};
 pub use limits::Limits;
 pub use origin::OriginPolicy;
+pub use pattern::RoomPattern;
 pub use server::{LISTEN_BACKLOG, Running, Server, ServerBuilder};
 pub use token::{Claims, HmacTokens};
 
