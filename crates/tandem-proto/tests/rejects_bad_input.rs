@@ -349,3 +349,77 @@ fn a_payload_of_many_keys_is_checked_whole() {
     let dup = text.replacen("\"1f3f\"", "\"0\"", 1);
     assert!(decode_from_client(dup.as_bytes(), 1 << 20).is_err());
 }
+
+#[test]
+fn the_new_frames_name_their_bad_fields() {
+    let cases: [(&[u8], ErrorCode, &str); 8] = [
+        (
+            br#"{"v":1,"k":"update","id":"x","room":"r","meta":1}"#,
+            ErrorCode::WrongType,
+            "id",
+        ),
+        (
+            br#"{"v":1,"k":"update","id":1,"room":5,"meta":1}"#,
+            ErrorCode::WrongType,
+            "room",
+        ),
+        (
+            br#"{"v":1,"k":"update","id":1,"room":"r"}"#,
+            ErrorCode::MissingField,
+            "meta",
+        ),
+        (
+            br#"{"v":1,"k":"history","id":1,"room":"r","limit":"x"}"#,
+            ErrorCode::WrongType,
+            "limit",
+        ),
+        (
+            br#"{"v":1,"k":"history","id":1,"room":"r","before":-1}"#,
+            ErrorCode::WrongType,
+            "before",
+        ),
+        (
+            br#"{"v":1,"k":"history","id":1}"#,
+            ErrorCode::MissingField,
+            "room",
+        ),
+        (
+            br#"{"v":1,"k":"publish","id":1,"room":"r","data":1,"ephemeral":"yes"}"#,
+            ErrorCode::WrongType,
+            "ephemeral",
+        ),
+        (
+            br#"{"v":1,"k":"update","id":1,"room":"r","meta":{"a":1,"a":2}}"#,
+            ErrorCode::MalformedFrame,
+            "a",
+        ),
+    ];
+    for (text, code, field) in cases {
+        let e = decode_from_client(text, 1024).unwrap_err();
+        assert_eq!(e.code(), code, "{e}");
+        assert!(e.to_string().contains(field), "{e} names {field}");
+    }
+    // Nulls are absent where PROTOCOL.md says so; `meta: null` is a value.
+    let ok = decode_from_client(
+        br#"{"v":1,"k":"history","id":1,"room":"r","before":null,"limit":null}"#,
+        1024,
+    );
+    assert!(matches!(ok, Ok(Frame::History(h)) if h.before.is_none() && h.limit.is_none()));
+    let ok = decode_from_client(
+        br#"{"v":1,"k":"update","id":1,"room":"r","meta":null}"#,
+        1024,
+    );
+    assert!(matches!(ok, Ok(Frame::Update(u)) if u.meta.get() == "null"));
+    // A client never sends a page; a server never sends an update.
+    assert!(
+        decode_from_client(
+            br#"{"v":1,"k":"page","id":1,"room":"r","epoch":1,"events":[],"more":false}"#,
+            1024
+        )
+        .is_err()
+    );
+    assert!(
+        decode_from_server(br#"{"v":1,"k":"update","id":1,"room":"r","meta":1}"#, 1024).is_err()
+    );
+    assert_eq!(Kind::ALL.len(), 19);
+}
