@@ -374,3 +374,34 @@ fn a_page_of_a_room_not_joined_asks_the_join_authorization() {
     assert_eq!(pages, [(open, 1)]);
     assert_eq!(failure(&events, secret), Some(ErrorCode::Forbidden));
 }
+
+#[test]
+fn a_flood_of_updates_goes_out_at_the_servers_rate_latest_first_and_is_never_refused() {
+    let mut config = server_config();
+    config.rate.per_second = 10;
+    config.rate.burst = 12;
+    let (mut net, a, b) = alice_and_bob_in_room(config);
+    let now = net.now;
+    let ids: Vec<u64> = (0..300)
+        .map(|n| {
+            let meta = json(&n.to_string());
+            net.peers[a].session.update(now, "room", meta).unwrap()
+        })
+        .collect();
+    assert!(net.advance_until(Duration::from_secs(5), |n| {
+        n.peers[b].session.members("room").unwrap()[0]
+            .meta
+            .as_ref()
+            .map(|m| m.get())
+            == Some("299")
+    }));
+    net.advance(Duration::from_secs(1));
+    let events = net.take(a);
+    let mut done = find!(events, ClientEvent::Done { id } => *id);
+    done.sort_unstable();
+    assert_eq!(done, ids, "every update resolves once");
+    let refused = find!(events, ClientEvent::Error { code, .. } => *code);
+    assert!(refused.is_empty(), "never rate_limited: {refused:?}");
+    let sent = updates(&net.take(b)).len();
+    assert!(sent < 30, "coalesced to the rate, not 300 frames: {sent}");
+}

@@ -200,14 +200,15 @@ impl Session {
     }
 
     /// Whether the pacer lets a frame go now (always, before the server said its rate).
-    fn can_send(&mut self, now: Instant) -> bool {
+    pub(super) fn can_send(&mut self, now: Instant) -> bool {
         self.pacer.as_mut().is_none_or(|p| p.available(now) > 0)
     }
 
     /// Flushes again once the pacer has a token, if anything waits.
-    fn schedule_flush(&mut self, now: Instant) {
+    pub(super) fn schedule_flush(&mut self, now: Instant) {
+        let waiting = self.queue.len() > 0 || self.updates_waiting();
         if let (Some(p), Phase::Open { .. }) = (&self.pacer, &self.phase) {
-            if self.flush_at.is_none() && self.queue.len() > 0 {
+            if self.flush_at.is_none() && waiting {
                 self.flush_at = Some(p.next_token(now));
             }
         }
@@ -231,7 +232,8 @@ impl Session {
             taken += usize::from(ready);
             ready
         });
-        if taken == budget {
+        let updates = self.flush_updates(now, budget.saturating_sub(taken));
+        if taken + updates == budget {
             self.schedule_flush(now);
         }
         for q in ready {

@@ -2,6 +2,7 @@
 //! with every diff since applied), and this user's own metadata updates, which reach the
 //! server now or right after the room's next `joined` (PROTOCOL.md §5.4).
 
+use super::rooms::RoomStatus;
 use super::*;
 
 impl Session {
@@ -13,10 +14,12 @@ impl Session {
 
     /// Replaces this user's presence metadata in `room` (joined, or joining). The latest
     /// write wins, from whichever of the user's connections. Sent now when the room is
-    /// joined on an open connection, else right after its next `joined`; it is also the
-    /// meta of every later rejoin. Resolves with [`ClientEvent::Done`] or
-    /// [`ClientEvent::Failed`]; an update made while another waits for the room's
-    /// `joined` replaces it, and the replaced one resolves as done.
+    /// joined on an open connection and the server's rate allows, else as soon as it
+    /// does (after the room's next `joined`, or when the pacer has a token); it is also
+    /// the meta of every later rejoin. Resolves with [`ClientEvent::Done`] or
+    /// [`ClientEvent::Failed`]. An update that has to wait replaces one already waiting,
+    /// which resolves as done: a cursor in the meta moved 300 times a second goes out at
+    /// the server's rate, latest first, and is never refused `rate_limited`.
     pub fn update(&mut self, now: Instant, room: &str, meta: Payload) -> Result<Id, OpError> {
         if let Some(e) = self.closed_error() {
             return Err(e);
@@ -33,15 +36,45 @@ impl Session {
             });
         };
         state.meta = Some(meta);
+        let waiting = state.update_id.is_some();
         let id = self.new_id();
-        if self.room_ready(room) {
+        if self.room_ready(room) && !waiting && self.can_send(now) {
             self.send_update(now, room, id);
-        } else if let Some(state) = self.rooms.get_mut(room) {
+            return Ok(id);
+        }
+        if let Some(state) = self.rooms.get_mut(room) {
             if let Some(replaced) = state.update_id.replace(id) {
                 self.events.push_back(ClientEvent::Done { id: replaced });
             }
         }
+        self.schedule_flush(now);
         Ok(id)
+    }
+
+    /// Sends the updates that waited for the pacer, for rooms that are joined, within
+    /// `budget` frames; returns how many went.
+    pub(super) fn flush_updates(&mut self, now: Instant, budget: usize) -> usize {
+        let ready: Vec<(String, Id)> = self
+            .rooms
+            .iter()
+            .filter(|(_, r)| r.status == RoomStatus::Joined)
+            .filter_map(|(name, r)| r.update_id.map(|id| (name.clone(), id)))
+            .take(budget)
+            .collect();
+        for (room, id) in &ready {
+            if let Some(r) = self.rooms.get_mut(room) {
+                r.update_id = None;
+            }
+            self.send_update(now, room, *id);
+        }
+        ready.len()
+    }
+
+    /// Whether an update waits for the pacer in a joined room.
+    pub(super) fn updates_waiting(&self) -> bool {
+        self.rooms
+            .values()
+            .any(|r| r.update_id.is_some() && r.status == RoomStatus::Joined)
     }
 
     /// Sends `room`'s current meta as update `id`.

@@ -100,7 +100,6 @@ impl Session {
         let id = room.join_id.take();
         room.members.clone_from(&j.presence);
         room.policy = j.policy;
-        let update = room.update_id.take();
         self.events.push_back(ClientEvent::Joined {
             id,
             room: name.clone(),
@@ -110,9 +109,7 @@ impl Session {
             members: j.presence,
             policy: j.policy,
         });
-        if let Some(id) = update {
-            self.send_update(now, &name, id);
-        }
+        // Sends, within the pacer, what waited for this room: publishes and an update.
         self.flush(now);
     }
 
