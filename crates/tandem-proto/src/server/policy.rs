@@ -77,8 +77,11 @@ impl Default for RoomPolicy {
 /// too). Without one, every room gets the hub's defaults.
 #[derive(Clone, Default)]
 pub struct RoomPolicies {
-    decide: Option<Arc<dyn Fn(&str) -> RoomPolicy + Send + Sync>>,
+    decide: Option<Decide>,
 }
+
+/// A policy function, shared by every clone of the configuration.
+type Decide = Arc<dyn Fn(&str) -> RoomPolicy + Send + Sync>;
 
 impl RoomPolicies {
     /// Policies decided by `decide` for each room name.
