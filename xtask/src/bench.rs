@@ -247,6 +247,9 @@ pub fn run(options: &Options) -> Result<()> {
         announce(&format!("run {run} of {}", plan.runs));
         for peer in PEERS {
             fanout(&shell, &bins, &plan, peer, &mut figures)?;
+            if peer == Peer::Tandem {
+                fanout_ephemeral(&shell, &bins, &plan, &mut figures)?;
+            }
         }
         fanout_two_nodes(&shell, &bins, &plan, &mut figures)?;
         for peer in PEERS {
@@ -363,6 +366,16 @@ fn record(
     if let Some(lost) = json::number(line, "lost").filter(|l| *l > 0.0) {
         figures.note(format!("{label}: {lost} requests unanswered"));
     }
+    if let Some(undelivered) = json::number(line, "undelivered").filter(|u| *u > 0.0) {
+        let what = if json::string(line, "mode") == Some("ephemeral") {
+            "ephemeral deliveries shed"
+        } else {
+            "deliveries missing"
+        };
+        figures.note(format!(
+            "{label}: {undelivered} {what} (messages sent × subscribers − deliveries received)"
+        ));
+    }
     Ok(())
 }
 
@@ -395,6 +408,33 @@ fn fanout_args(plan: &Plan) -> [String; 4] {
         "--seconds".to_owned(),
         plan.fanout_seconds.to_string(),
     ]
+}
+
+/// What figure 1c keeps: figure 1's, and the deliveries shed.
+const FANOUT_EPHEMERAL_KEYS: [&str; 3] = ["deliveries_per_s", "p99_us", "undelivered"];
+
+/// Figure 1c: figure 1 against tandem with ephemeral messages (no seq, not stored, no ack;
+/// shed for a reader that is behind), right after figure 1's tandem run. The other servers
+/// have no such mode.
+fn fanout_ephemeral(shell: &Shell, bins: &Bins, plan: &Plan, figures: &mut Figures) -> Result<()> {
+    let server = Peer::Tandem.start(bins, shell.root())?;
+    let mut args: Vec<String> = ["fanout", "--target", "tandem", "--url", &server.url]
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    args.extend(fanout_args(plan));
+    args.push("--ephemeral".to_owned());
+    let label = "fanout (tandem, ephemeral)";
+    let line = run_load(shell, bins, "fanout", label, &args);
+    drop(server);
+    record(
+        figures,
+        "fanout_eph",
+        Peer::Tandem,
+        label,
+        &line?,
+        &FANOUT_EPHEMERAL_KEYS,
+    )
 }
 
 /// Figure 1b: the fan-out over two tandem nodes joined by a fresh `redis-server`: the

@@ -234,6 +234,28 @@ pub fn render(
         },
         Row {
             label: format!(
+                "1c. fan-out 1→{}, ephemeral: deliveries/s",
+                num(plan.subscribers as f64, 0)
+            ),
+            key: "fanout_eph.deliveries_per_s",
+            scale: 1.0,
+            decimals: 0,
+        },
+        Row {
+            label: "1c. ephemeral: p99 publish→receive (ms)".to_owned(),
+            key: "fanout_eph.p99_us",
+            scale: 1e-3,
+            decimals: 1,
+        },
+        Row {
+            label: "1c. ephemeral: messages shed (sent × subscribers − received; healthy: 0)"
+                .to_owned(),
+            key: "fanout_eph.undelivered",
+            scale: 1.0,
+            decimals: 0,
+        },
+        Row {
+            label: format!(
                 "2. echo at {} req/s: p50 (ms)",
                 num(f64::from(plan.echo_rate), 0)
             ),
@@ -401,6 +423,17 @@ fn targets(figures: &Figures, browser: &Browser, package: &[FileSize]) -> Vec<(S
             verdict(r >= 0.8, format!("{r:.2}×")),
         ));
     }
+    if let (Some(ephemeral), Some(numbered)) = (
+        figures.get("fanout_eph.deliveries_per_s", Peer::Tandem),
+        figures.get("fanout.deliveries_per_s", Peer::Tandem),
+    ) && numbered > 0.0
+    {
+        let r = ephemeral / numbered;
+        out.push((
+            "ephemeral fan-out ≥ numbered".to_owned(),
+            verdict(r >= 1.0, format!("{r:.2}×")),
+        ));
+    }
     if let Some(bytes) = figures.get("idle.bytes_per_connection", Peer::Tandem) {
         out.push((
             "≤ 4 KiB (4,096 bytes) RSS per idle connection".to_owned(),
@@ -454,7 +487,15 @@ servers listen with backlog 4096 like the Rust ones.
    most 32 messages in flight (sent, not yet received by every subscriber), so each server
    runs saturated without unbounded queues; deliveries/s counted at the subscribers over the
    measured seconds after 1 s of warm-up; p99 of publish→receive. tandem also sends the
-   publisher its ack and its own copy of the event (not counted).
+   publisher its ack and its own copy of the event (not counted). Every message carries
+   its number and every delivery is counted: after the measured seconds the publisher
+   stops and the subscribers read until each has the last message (or nothing arrived for
+   1 s); a message received twice or out of order fails the run. **1c**: the same against
+   tandem with ephemeral messages (`\"ephemeral\":true`: no seq, not stored, no ack, not
+   sent back to the publisher), measured right after tandem's figure 1 run. tandem sheds an
+   ephemeral frame for a reader whose queue is half full instead of closing it, so the
+   messages shed (sent × subscribers − deliveries received) are their own row, not an
+   error; a healthy run sheds none. The other servers have no such mode.
 2. **Echo**: open loop at a fixed offered rate spread over the connections; each request
    carries the time it was due, so a stalled server cannot hide its latency. tandem:
    `request` → `response`; bare and ws: an echoed frame; Socket.IO: an emit with an ack.

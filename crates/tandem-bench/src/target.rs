@@ -30,6 +30,18 @@ impl Target {
         }
     }
 
+    /// The frame that publishes `payload` as an ephemeral message (no seq, not stored, no
+    /// ack, delivered to every other connection in the room), if the protocol has them:
+    /// only tandem's does.
+    pub fn publish_ephemeral(self, id: u64, payload: &str) -> Option<String> {
+        match self {
+            Target::Tandem => Some(format!(
+                r#"{{"v":1,"k":"publish","id":{id},"room":"{ROOM}","data":"{payload}","ephemeral":true}}"#
+            )),
+            Target::Bare | Target::Ws | Target::Socketio => None,
+        }
+    }
+
     /// The frame that asks the server to send `payload` straight back.
     pub fn echo(self, id: u64, payload: &str) -> String {
         match self {
