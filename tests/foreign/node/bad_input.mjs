@@ -4,8 +4,9 @@
 //
 // Says hello, then sends what PROTOCOL.md §2 and §8.2 answer in a documented way: an
 // unknown kind with an id that is not an integer, a publish whose payload gives a key
-// twice, and a text message that is not UTF-8. Prints one JSON line per answer; exits 0
-// when every answer came, 1 on any error, 2 on timeout.
+// twice, an `update` with an id or a room of the wrong type or to a room not joined, a
+// `history` whose limit is not an integer, and a text message that is not UTF-8. Prints
+// one JSON line per answer; exits 0 when every answer came, 1 on any error, 2 on timeout.
 
 import WebSocket from "ws";
 
@@ -52,6 +53,29 @@ ws.on("message", (raw) => {
     ws.send(`{"v":1,"k":"publish","id":2,"room":${JSON.stringify(room)},"data":{"a":1,"a":2}}`);
   } else if (stage === "twice" && frame.k === "error") {
     say({ step: "duplicate_keys", code: frame.code, message: frame.message });
+    // update: an id that is not an integer is no id; a room must be a string; and a room
+    // this connection has not joined is refused with `not_joined`.
+    stage = "update_id";
+    send({ k: "update", id: "x", room, meta: { a: 1 } });
+  } else if (stage === "update_id" && frame.k === "error") {
+    const { code, message } = frame;
+    say({ step: "update_id_type", code, has_id: "id" in frame, message });
+    stage = "update_room";
+    send({ k: "update", id: 3, room: 7, meta: { a: 1 } });
+  } else if (stage === "update_room" && frame.k === "error") {
+    const { code, id = null, message } = frame;
+    say({ step: "update_room_type", code, id, message });
+    stage = "update_not_joined";
+    send({ k: "update", id: 4, room: `${room}/elsewhere`, meta: { a: 1 } });
+  } else if (stage === "update_not_joined" && frame.k === "error") {
+    const { code, id = null, room: where = null } = frame;
+    say({ step: "update_not_joined", code, id, room: where });
+    // history: a limit that is not an integer.
+    stage = "history_limit";
+    send({ k: "history", id: 5, room, limit: "x" });
+  } else if (stage === "history_limit" && frame.k === "error") {
+    const { code, id = null, message } = frame;
+    say({ step: "history_limit_type", code, id, message });
     stage = "utf8";
     ws.send(Buffer.from('{"v":1,"k":"ping","x":"\xff"}', "latin1"), { binary: false });
   }

@@ -4,8 +4,9 @@ Usage: bad_input.py <ws-url> <token> <room>
 
 Says hello, then sends what PROTOCOL.md §2 and §8.2 answer in a documented way: an
 unknown kind with an id that is not an integer, a publish whose payload gives a key twice,
-and a text message that is not UTF-8. Prints one JSON line per answer to stdout; exits 0
-when every answer came, 1 on any error, 2 on timeout.
+an `update` with an id or a room of the wrong type or to a room not joined, a `history`
+whose limit is not an integer, and a text message that is not UTF-8. Prints one JSON line
+per answer to stdout; exits 0 when every answer came, 1 on any error, 2 on timeout.
 """
 
 import asyncio
@@ -50,6 +51,44 @@ async def main(url, token, room):
         await ws.send('{"v":1,"k":"publish","id":2,"room":"%s","data":{"a":1,"a":2}}' % room)
         error = await expect(ws, "error")
         say(step="duplicate_keys", code=error["code"], message=error["message"])
+
+        # update: an id that is not an integer is no id; a room must be a string; and a
+        # room this connection has not joined is refused with `not_joined`.
+        update = {"v": 1, "k": "update", "id": "x", "room": room, "meta": {"a": 1}}
+        await ws.send(json.dumps(update))
+        error = await expect(ws, "error")
+        say(
+            step="update_id_type",
+            code=error["code"],
+            has_id="id" in error,
+            message=error["message"],
+        )
+        await ws.send(json.dumps({**update, "id": 3, "room": 7}))
+        error = await expect(ws, "error")
+        say(
+            step="update_room_type",
+            code=error["code"],
+            id=error.get("id"),
+            message=error["message"],
+        )
+        await ws.send(json.dumps({**update, "id": 4, "room": room + "/elsewhere"}))
+        error = await expect(ws, "error")
+        say(
+            step="update_not_joined",
+            code=error["code"],
+            id=error.get("id"),
+            room=error.get("room"),
+        )
+
+        # history: a limit that is not an integer.
+        await ws.send(json.dumps({"v": 1, "k": "history", "id": 5, "room": room, "limit": "x"}))
+        error = await expect(ws, "error")
+        say(
+            step="history_limit_type",
+            code=error["code"],
+            id=error.get("id"),
+            message=error["message"],
+        )
 
         # §1: a text message that is not UTF-8 closes with 1007 and a reason.
         await ws.send(b'{"v":1,"k":"ping","x":"\xff"}', text=True)
