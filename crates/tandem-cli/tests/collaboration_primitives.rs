@@ -61,6 +61,19 @@ async fn updates_ephemeral_messages_and_pages_cross_two_nodes_over_redis() {
         alice_meta.meta.as_ref().unwrap().get(),
         r#"{"cursor":[3,4]}"#
     );
+    // Alice's second tab, on node two with another meta, does not revert it: a newcomer
+    // on a third node, whose snapshot comes from Redis, still sees the update.
+    let tab = chat_client(&two.url(), "alice").await;
+    let options = tandem_client::JoinOptions::new().meta("tab two").unwrap();
+    tab.join_with("room", options).await.unwrap();
+    let three = node(&redis, &[]).await;
+    let dee = chat_client(&three.url(), "dee").await;
+    let snapshot = dee.join("room").await.unwrap().members;
+    let alice_meta = snapshot.iter().find(|m| m.user == "alice").unwrap();
+    assert_eq!(
+        alice_meta.meta.as_ref().unwrap().get(),
+        r#"{"cursor":[3,4]}"#
+    );
 
     // Ephemeral messages cross the nodes, unnumbered, and do not come back to the sender.
     for n in 0..5 {

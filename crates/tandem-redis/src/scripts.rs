@@ -94,8 +94,9 @@ end
 if ARGV[5] == '1' then
   if redis.call('SADD', p .. ':np:' .. ARGV[6], #room .. ':' .. room .. user) == 1 then
     local c = redis.call('HINCRBY', p .. ':pc:' .. room, user, 1)
-    redis.call('HSET', p .. ':pm:' .. room, user, ARGV[4])
+    -- The first node's join gives the meta; later ones keep it (and any update since).
     if c == 1 then
+      redis.call('HSET', p .. ':pm:' .. room, user, ARGV[4])
       redis.call('PUBLISH', p .. ':bus', 'J' .. #room .. ':' .. room .. #user .. ':' .. user .. ARGV[4])
     end
   end
@@ -139,8 +140,9 @@ redis.call('PUBLISH', p .. ':bus', 'U' .. #room .. ':' .. room .. #user .. ':' .
 return 1
 "#;
 
-/// A page of a room's history: the newest `limit` entries with a seq below `before`.
-/// ARGV: prefix, room, before (empty: from the newest), limit. Returns the epoch (0 for a
+/// A page of a room's history: the newest `limit` entries with a seq below `before`,
+/// after trimming what aged out. ARGV: prefix, room, before (empty: from the newest),
+/// limit, history length, history age (ms), history bytes. Returns the epoch (0 for a
 /// room Redis does not know), 1 if older entries exist (else 0), then the entries
 /// (`seq ms frame`), oldest first. Seqs in the list are consecutive (every message is
 /// pushed, the oldest popped), so an entry's index is its seq minus the oldest one's.
@@ -148,6 +150,9 @@ const HISTORY: &str = r#"
 local room = ARGV[2]
 local epoch = redis.call('HGET', p .. ':room:' .. room, 'epoch') or '0'
 local hist = p .. ':hist:' .. room
+if redis.call('EXISTS', hist) == 1 then
+  trim(room, tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7]), now_ms())
+end
 local first = redis.call('LINDEX', hist, 0)
 if not first then return {epoch, 0} end
 local oldest = tonumber(string.sub(first, 1, string.find(first, ' ', 1, true) - 1))

@@ -175,9 +175,10 @@ fn pipeline(setup: &Setup, scripts: &Scripts, batch: &[Op]) -> Pipeline {
                 limit,
                 ..
             } => {
+                let h = Limits::of(&policy(room));
                 cmd.arg(scripts.history.get_hash()).arg(0).arg(p).arg(room);
                 cmd.arg(before.map(|b| b.to_string()).unwrap_or_default());
-                cmd.arg(*limit);
+                cmd.arg(*limit).arg(h.len).arg(h.age_ms).arg(h.bytes);
             }
             Op::Ephemeral { .. } => {}
             Op::Depart { room, user, .. } => {
