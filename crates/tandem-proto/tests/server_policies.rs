@@ -397,3 +397,55 @@ fn graceful_shutdown_tells_clients_to_come_back() {
 }
 
 use tandem_proto::ConnectionState;
+
+#[test]
+fn presence_updates_count_against_the_rate_like_publishes() {
+    let mut raw = Raw::new(ServerConfig {
+        rate: RateLimit {
+            per_second: 5,
+            burst: 10,
+            max_strikes: 100,
+        },
+        ..ServerConfig::default()
+    });
+    raw.send(r#"{"v":1,"k":"join","id":1,"room":"r"}"#);
+    assert!(raw.out()[0].contains("joined"));
+    for id in 2..40 {
+        raw.send(&format!(
+            r#"{{"v":1,"k":"update","id":{id},"room":"r","meta":{{"n":{id}}}}}"#
+        ));
+    }
+    let out = raw.out();
+    let acked = out.iter().filter(|o| o.contains(r#""k":"ack""#)).count();
+    let limited = out.iter().filter(|o| o.contains("rate_limited")).count();
+    assert_eq!(acked, 8, "the burst, less the hello and the join: {out:?}");
+    assert_eq!(limited, 38 - 8);
+    assert!(
+        out.iter().all(|o| !o.contains(r#""seq""#)),
+        "an update's ack has no seq"
+    );
+}
+
+#[test]
+fn updates_pages_and_ephemeral_messages_outside_a_room_get_typed_answers() {
+    let mut raw = Raw::new(ServerConfig::default());
+    raw.send(r#"{"v":1,"k":"update","id":2,"room":"r","meta":1}"#);
+    raw.send(r#"{"v":1,"k":"publish","id":3,"room":"r","data":1,"ephemeral":true}"#);
+    raw.send(r#"{"v":1,"k":"history","id":4,"room":"r","limit":1000000}"#);
+    let out = raw.out();
+    assert!(
+        out[0].contains(r#""id":2"#) && out[0].contains("not_joined"),
+        "{}",
+        out[0]
+    );
+    assert!(
+        out[1].contains(r#""id":3"#) && out[1].contains("not_joined"),
+        "{}",
+        out[1]
+    );
+    assert_eq!(
+        out[2],
+        r#"{"v":1,"k":"page","id":4,"room":"r","epoch":0,"events":[],"more":false}"#
+    );
+    assert_eq!(out.len(), 3, "the connection stays open: {out:?}");
+}
