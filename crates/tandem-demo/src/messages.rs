@@ -15,8 +15,9 @@ macro_rules! exported {
 }
 
 exported! {
-    /// A message in a demo room. Chat lines go to the room itself (kept in its history);
-    /// cursor moves go to its `<room>/cursors` companion, which keeps no history.
+    /// A message in a demo room. Chat lines are numbered messages of the room itself (kept
+    /// in its history); everything else is an ephemeral message (`room.broadcast`) of its
+    /// `<room>/cursors` companion, which keeps no history and has no presence.
     #[serde(tag = "kind", rename_all = "snake_case")]
     pub enum DemoMessage {
         /// Where the sender's pointer is on the board, as fractions of its size (0 to 1).
@@ -26,19 +27,45 @@ exported! {
             /// Vertical position, 0 (top) to 1 (bottom).
             y: f32,
         },
+        /// The sender's pointer left the board: hide its cursor.
+        CursorHidden,
         /// A line of chat.
         Chat {
             /// What was said.
             text: String,
+            /// When it was written, in milliseconds since 1970 by the sender's clock
+            /// (absent from lines written before the demo sent it).
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            #[ts(optional)]
+            at: Option<f64>,
+        },
+        /// A tab of the sender is open in the room. Each tab says so when it joins (with
+        /// `hello`, which asks every other tab to answer at once) and then every few
+        /// seconds, so pages can count the tabs of each user: presence metadata is per
+        /// user, one value for all of a user's tabs, so it cannot count them.
+        Here {
+            /// A random id of the tab, fixed for the page's life.
+            tab: String,
+            /// `true` from a tab that just joined: the others answer with a `Here` of their own.
+            hello: bool,
+        },
+        /// A tab of the sender is closing or leaving the room.
+        Gone {
+            /// The tab's id, as in [`DemoMessage::Here`].
+            tab: String,
         },
     }
 }
 
 exported! {
-    /// Presence metadata: how a member appears in the list and on the board.
+    /// Presence metadata: how a member appears in the list, in the chat and on the board.
+    /// One value per user (the latest update wins across the user's tabs).
     pub struct Profile {
-        /// A CSS colour for the member's cursor and name.
+        /// A CSS colour for the member's cursor, avatar and name, from the demo's palette.
         pub color: String,
+        /// Whether the member is typing a chat line right now.
+        #[serde(default)]
+        pub typing: bool,
     }
 }
 
@@ -82,10 +109,33 @@ mod tests {
 
     #[test]
     fn messages_are_tagged_by_kind() {
-        let chat = DemoMessage::Chat { text: "hi".into() };
+        let chat = DemoMessage::Chat {
+            text: "hi".into(),
+            at: None,
+        };
         assert_eq!(
             serde_json::to_string(&chat).unwrap(),
             r#"{"kind":"chat","text":"hi"}"#
+        );
+        let dated: DemoMessage =
+            serde_json::from_str(r#"{"kind":"chat","text":"hi","at":1700000000000}"#).unwrap();
+        assert_eq!(
+            dated,
+            DemoMessage::Chat {
+                text: "hi".into(),
+                at: Some(1_700_000_000_000.0)
+            }
+        );
+        let hidden: DemoMessage = serde_json::from_str(r#"{"kind":"cursor_hidden"}"#).unwrap();
+        assert_eq!(hidden, DemoMessage::CursorHidden);
+        let here: DemoMessage =
+            serde_json::from_str(r#"{"kind":"here","tab":"t1","hello":true}"#).unwrap();
+        assert_eq!(
+            here,
+            DemoMessage::Here {
+                tab: "t1".into(),
+                hello: true
+            }
         );
         let cursor: DemoMessage =
             serde_json::from_str(r#"{"kind":"cursor","x":0.5,"y":1}"#).unwrap();
@@ -107,5 +157,15 @@ mod tests {
         let decl = DemoMessage::decl(&ts_rs::Config::new());
         assert!(decl.contains(r#""kind": "cursor""#), "{decl}");
         assert!(decl.contains(r#""kind": "chat""#), "{decl}");
+        assert!(decl.contains("at?: number"), "{decl}");
+        assert!(decl.contains(r#""kind": "cursor_hidden""#), "{decl}");
+        let profile = Profile::decl(&ts_rs::Config::new());
+        assert!(profile.contains("typing: boolean"), "{profile}");
+    }
+
+    #[test]
+    fn a_profile_without_typing_is_not_typing() {
+        let profile: Profile = serde_json::from_str(r##"{"color":"#123456"}"##).unwrap();
+        assert!(!profile.typing);
     }
 }
