@@ -24,6 +24,11 @@ impl Default for Options {
     }
 }
 
+/// The policy of the demo's `<room>/cursors` companions: cursor moves and tab pings are
+/// ephemeral messages, nothing is kept, and the chat room itself carries the presence.
+/// (www/tests/demo.test.mjs starts its servers with the same flag.)
+const CURSORS_ROOM_POLICY: &str = "*/cursors:history=0,ephemeral-only,presence=off";
+
 /// Builds everything and serves the demo; returns when the server exits.
 pub fn run(options: &Options) -> Result<()> {
     let shell = Shell::new(workspace::root()?);
@@ -46,5 +51,6 @@ pub fn run(options: &Options) -> Result<()> {
         .args(["serve", "--addr", options.addr.as_str()])
         .args(["--static-dir", &dist.to_string_lossy()])
         .args(["--guest-names", "--demo"])
+        .args(["--room", CURSORS_ROOM_POLICY])
         .run("tandem serve (the demo)")
 }
