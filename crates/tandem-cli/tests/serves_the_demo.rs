@@ -1,24 +1,34 @@
 //! What `cargo xtask demo` relies on from `tandem serve`: the built web app is served on
-//! the WebSocket port, guest names make one member of several tabs, the demo's typed
-//! request is answered, and a dropped connection recovers.
+//! the WebSocket port (compressed, hashed assets cached for good, the page revalidated),
+//! guest names make one member of several tabs, the demo's typed request is answered,
+//! and a dropped connection recovers.
 
 #![allow(clippy::unwrap_used)]
 
 mod support;
 
+use std::io::Read;
+use std::net::SocketAddr;
+
 use support::{TandemProcess, http_get, messages, wait_for, wait_state, within};
 use tandem_client::{Client, Config, ConnectionState, Error, Event};
 use tandem_demo::{DemoMessage, DemoReply, DemoRequest};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// A hashed asset as Vite names them, large enough to be worth compressing.
+const HASHED_JS: &str = "assets/index-lvYJhvBw.js";
 
 /// A directory with a tiny web app in it, removed on drop.
 struct App(std::path::PathBuf);
 
 impl App {
-    fn new() -> Self {
-        let dir = std::env::temp_dir().join(format!("tandem-static-{}", std::process::id()));
+    /// `name` keeps the directories of tests running at once apart.
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("tandem-{name}-{}", std::process::id()));
         std::fs::create_dir_all(dir.join("assets")).unwrap();
         std::fs::write(dir.join("index.html"), "<h1>demo</h1>").unwrap();
         std::fs::write(dir.join("assets/app.js"), "export {}").unwrap();
+        std::fs::write(dir.join(HASHED_JS), hashed_js()).unwrap();
         std::fs::write(dir.join(".secret"), "no").unwrap();
         App(dir)
     }
@@ -30,6 +40,41 @@ impl Drop for App {
     }
 }
 
+/// The content of [`HASHED_JS`]: about 6 KB of repetitive JavaScript.
+fn hashed_js() -> String {
+    (0..100)
+        .map(|n| format!("export const line{n} = 'tandem demo line {n}';\n"))
+        .collect()
+}
+
+/// One HTTP/1.1 GET of `path` with `headers` (each `Name: value`): the response head
+/// (lines without the blank one) and the body as bytes.
+async fn get(addr: SocketAddr, path: &str, headers: &[&str]) -> (String, Vec<u8>) {
+    within("an HTTP answer", async {
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let mut req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+        for header in headers {
+            req.push_str(&format!("{header}\r\n"));
+        }
+        req.push_str("\r\n");
+        s.write_all(req.as_bytes()).await.unwrap();
+        let mut out = Vec::new();
+        s.read_to_end(&mut out).await.unwrap();
+        let split = out.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+        let body = out.split_off(split + 4);
+        (String::from_utf8(out).unwrap(), body)
+    })
+    .await
+}
+
+/// The value of header `name` in a response head, if present.
+fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+    head.lines().skip(1).find_map(|line| {
+        let (n, v) = line.split_once(':')?;
+        n.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+    })
+}
+
 async fn guest(url: &str, name: &str) -> Client<DemoMessage> {
     let config = Config::new().token(format!("guest:{name}"));
     within("connect", Client::connect(url, config))
@@ -39,7 +84,7 @@ async fn guest(url: &str, name: &str) -> Client<DemoMessage> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serves_files_and_never_outside_the_directory() {
-    let app = App::new();
+    let app = App::new("static");
     let dir = app.0.to_string_lossy().into_owned();
     let server = TandemProcess::start(&["--static-dir", &dir]).await;
     let index = http_get(server.addr(), "/").await;
@@ -53,6 +98,78 @@ async fn serves_files_and_never_outside_the_directory() {
         assert!(answer.starts_with("HTTP/1.1 404"), "{path}: {answer}");
     }
     assert!(server.healthy().await, "/healthz keeps its meaning");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compresses_hashed_assets_caches_them_for_good_and_revalidates_the_page() {
+    let app = App::new("compressed");
+    let dir = app.0.to_string_lossy().into_owned();
+    let server = TandemProcess::start(&["--static-dir", &dir]).await;
+    let js = hashed_js();
+    let path = format!("/{HASHED_JS}");
+
+    let (head, body) = get(server.addr(), &path, &["Accept-Encoding: br, gzip"]).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert_eq!(header(&head, "content-encoding"), Some("br"), "{head}");
+    assert_eq!(header(&head, "vary"), Some("Accept-Encoding"), "{head}");
+    assert_eq!(
+        header(&head, "cache-control"),
+        Some("public, max-age=31536000, immutable"),
+        "{head}"
+    );
+    assert!(
+        header(&head, "content-type").is_some_and(|t| t.starts_with("text/javascript")),
+        "{head}"
+    );
+    assert_eq!(
+        header(&head, "content-length"),
+        Some(&*body.len().to_string())
+    );
+    assert!(
+        body.len() * 4 < js.len(),
+        "{} of {} bytes",
+        body.len(),
+        js.len()
+    );
+    let mut decoded = Vec::new();
+    brotli::Decompressor::new(&body[..], 4096)
+        .read_to_end(&mut decoded)
+        .unwrap();
+    assert_eq!(decoded, js.as_bytes(), "brotli decodes to the file");
+
+    let (head, body) = get(server.addr(), &path, &["Accept-Encoding: gzip, br;q=0"]).await;
+    assert_eq!(header(&head, "content-encoding"), Some("gzip"), "{head}");
+    let mut decoded = Vec::new();
+    flate2::read::GzDecoder::new(&body[..])
+        .read_to_end(&mut decoded)
+        .unwrap();
+    assert_eq!(decoded, js.as_bytes(), "gzip decodes to the file");
+
+    let (head, body) = get(server.addr(), &path, &[]).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert_eq!(header(&head, "content-encoding"), None, "{head}");
+    assert_eq!(header(&head, "vary"), Some("Accept-Encoding"), "{head}");
+    assert_eq!(body, js.as_bytes(), "sent as it is without Accept-Encoding");
+
+    // The page itself is revalidated: no-cache with an ETag, and 304 while it matches.
+    let (head, body) = get(server.addr(), "/", &["Accept-Encoding: br, gzip"]).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert_eq!(header(&head, "cache-control"), Some("no-cache"), "{head}");
+    assert_eq!(
+        header(&head, "content-encoding"),
+        None,
+        "too small to compress"
+    );
+    assert_eq!(body, b"<h1>demo</h1>");
+    let etag = header(&head, "etag").expect("an ETag").to_owned();
+    let (head, body) = get(server.addr(), "/", &[&format!("If-None-Match: {etag}")]).await;
+    assert!(head.starts_with("HTTP/1.1 304"), "{head}");
+    assert_eq!(header(&head, "etag"), Some(&*etag), "{head}");
+    assert!(body.is_empty());
+    let (head, _) = get(server.addr(), "/index.html", &["If-None-Match: \"other\""]).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let (head, _) = get(server.addr(), "/assets/app.js", &[]).await;
+    assert_eq!(header(&head, "cache-control"), Some("no-cache"), "unhashed");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -113,7 +230,10 @@ async fn a_dropped_connection_recovers_and_keeps_the_room() {
     })
     .await;
     // Published while ada is away; she gets it on resume.
-    let chat = DemoMessage::Chat { text: "hi".into() };
+    let chat = DemoMessage::Chat {
+        text: "hi".into(),
+        at: None,
+    };
     bob.publish("room", &chat).await.unwrap();
     wait_state(&mut ada_events, "open again", |s| {
         *s == ConnectionState::Open

@@ -109,7 +109,7 @@ async fn answer(stream: &mut TcpStream, shared: &Shared, head: &RequestHead) {
         }
         ("GET" | "HEAD", _) if shared.static_files.is_some() => {
             let root = shared.static_files.as_deref().unwrap_or(Path::new("."));
-            match files::serve(stream, root, path, head.method == "HEAD").await {
+            match files::serve(stream, root, path, head).await {
                 Ok(true) => Ok(()),
                 Ok(false) => http::respond(stream, 404, "text/plain", "not found\n").await,
                 Err(e) => Err(e),
