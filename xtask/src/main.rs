@@ -42,6 +42,8 @@ commands:
                        install what is missing, build the npm package (pkg/) and the web
                        app (www/dist), and serve the demo with tandem serve at
                        http://127.0.0.1:8080 (or --addr) until Ctrl-C
+  package              build the npm package (pkg/: wasm-pack, wasm-opt, entry and
+                       package.json) and print its size, raw and gzipped
   bench [--quick] [--no-install]
                        build release binaries, start each server (tandem, bare
                        tokio-tungstenite, Node ws, Socket.IO) and drive it with the
@@ -92,6 +94,7 @@ fn main() -> ExitCode {
     match command.as_str() {
         "test" => run_test(rest),
         "demo" => run_demo(rest),
+        "package" => run_package(rest),
         "bench" => run_bench(rest),
         "chaos" => run_chaos(rest),
         "help" | "--help" | "-h" => {
@@ -152,6 +155,21 @@ fn run_demo(args: &[String]) -> ExitCode {
         }
     }
     exit_code(demo::run(&options))
+}
+
+/// Builds the npm package and prints its size (the tools come from `cargo xtask test`).
+fn run_package(args: &[String]) -> ExitCode {
+    if let Some(other) = args.first() {
+        eprintln!("error: unknown option `{other}` for `cargo xtask package`\n");
+        eprint!("{USAGE}");
+        return ExitCode::from(2);
+    }
+    exit_code(workspace::root().and_then(|root| {
+        let shell = process::Shell::new(root);
+        package::build(&shell)?;
+        package::print_size(&shell);
+        Ok(())
+    }))
 }
 
 /// Success, or the failure's message on stderr and exit code 1.

@@ -163,8 +163,11 @@ pub struct ServeArgs {
     #[arg(long, value_parser = duration::parse, default_value = "1s")]
     shutdown_hint: Duration,
 
-    /// Answer every client request with its own payload (for testing clients; without it
-    /// requests get `no_handler`, as this binary has no application logic).
+    /// Answer every client request with its own payload, except `{"ask": Q}`, which is
+    /// asked back: the server sends `Q` to the client as a request of its own (about the
+    /// same room) and answers with the client's answer. For testing clients' request
+    /// handlers; without it requests get `no_handler`, as this binary has no application
+    /// logic.
     #[arg(long)]
     echo_requests: bool,
 
@@ -295,7 +298,7 @@ async fn serve(args: ServeArgs) -> ExitCode {
         builder = builder.room_policy(move |room| rooms::policy(&rules, defaults, room));
     }
     if args.echo_requests {
-        builder = builder.on_request(|_, data| async move { Ok(data) });
+        builder = builder.on_request(|ctx, data| async move { echo(ctx, data).await });
     }
     if args.demo {
         builder = builder.on_request(|ctx, data| async move {
@@ -381,6 +384,30 @@ fn authenticate(
 }
 
 /// Waits for SIGINT or SIGTERM and names it.
+/// `--echo-requests`: the payload back, or `{"ask": Q}` asked back to the client.
+async fn echo(
+    ctx: tandem_server::RequestContext,
+    data: tandem_proto::Payload,
+) -> Result<tandem_proto::Payload, ErrorBody> {
+    let asked = serde_json::from_str::<serde_json::Value>(data.get())
+        .ok()
+        .and_then(|v| v.get("ask").cloned());
+    let Some(question) = asked else {
+        return Ok(data);
+    };
+    let answer = ctx
+        .server
+        .request(ctx.conn, ctx.room.as_deref(), &question)
+        .await;
+    answer.map_err(|e| match e {
+        tandem_server::ServerError::Client(body) => body,
+        other => ErrorBody {
+            code: ErrorCode::Unavailable,
+            message: other.to_string(),
+        },
+    })
+}
+
 async fn wait_for_signal() -> &'static str {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut term), Ok(mut int)) = (

@@ -1,505 +1,73 @@
-//! The `Client` and `Room` classes, over the callback-driven browser client: each call
-//! returns at once (promises are settled by the client's callbacks), and listeners are
-//! called from the socket's own event, with no task or microtask in between. Payloads cross
-//! the boundary as JSON text: the page's own `JSON.stringify` / `JSON.parse` (fast in every
-//! engine) on one side, the protocol's raw JSON on the other, so a message is never walked
+//! `Core`: one browser client session behind a callback API, the wasm half of the npm
+//! package. The public classes (`Client`, `Room`, `TandemError`) are JavaScript, in
+//! `js/api.js`: listeners, held events, promises, async iterators, aborts and timeouts are
+//! the language's own there, and cost the package less than the Rust glue each would need
+//! (the Rust-side `Client`/`Room` with their listener tables and promise plumbing were 19 KB
+//! of the module before they moved).
+//!
+//! Every answer goes to a `done(code, value)` callback: `code` is `undefined` on success,
+//! else the error's stable code with `value` its message. Every event goes to the
+//! `on_event(kind, room, a, b, c)` function given to [`Core::start`], one call per event,
+//! with payloads as JSON text for the page's own `JSON.parse`: a message is never walked
 //! value by value.
 
-use std::cell::{Cell, RefCell};
-use std::rc::{Rc, Weak};
+use std::cell::RefCell;
+use std::rc::Rc;
 
-use js_sys::{Function, JSON, Promise, Reflect};
+use js_sys::Function;
 use tandem_client::{
-    CallbackClient, ClientEvent, Config, ErrorBody, ErrorCode, JoinOptions, Member, Payload,
-    TokenError, TokenReply,
+    CallbackClient, ClientEvent, Config, ErrorBody, ErrorCode, HistoryQuery, JoinOptions, Member,
+    Payload, TokenError, TokenReply,
 };
+use tandem_proto::frame::{self, Frame};
 use wasm_bindgen::prelude::*;
 
-use crate::error::{js_error, to_js};
+use crate::error::{code_of, js_error};
 use crate::types::{ConnectSettings, JoinSettings, State};
 
-/// A listener registration: its id, the event name, the room (for room events).
-struct Listener {
-    id: u32,
-    event: String,
-    room: Option<String>,
-    callback: Function,
-}
-
-/// Room events that arrived before the room had a listener for them (the history replayed
-/// on join arrives before `join()` resolves), held for the first listener.
-struct Held {
-    event: String,
-    room: String,
-    value: JsValue,
-}
-
-/// How many room events are held for listeners not registered yet; later ones are dropped.
-const MAX_HELD: usize = 1024;
-
-/// The events `Client.on` listens to (`ClientEvents` in the TypeScript below).
-const CLIENT_EVENTS: &[&str] = &["state", "error"];
-/// The events `Room.on` listens to (`RoomEvents` in the TypeScript below).
-const ROOM_EVENTS: &[&str] = &["message", "presence", "joined", "left"];
-
-/// `event` if it is one of `known`; otherwise the `TandemError` (code `unknown_event`) that
-/// `on` throws: a listener under any other name would never be called.
-fn known_event(event: String, known: &[&str]) -> Result<String, JsValue> {
-    if known.contains(&event.as_str()) {
-        return Ok(event);
-    }
-    // Display, not Debug: Debug's escaping would cost the package its tables.
-    let mut message = format!("no event is called \"{event}\"; the events are");
-    for name in known {
-        message.push(' ');
-        message.push_str(name);
-    }
-    Err(js_error("unknown_event", &message))
-}
-
-/// `Client.connect`'s promise until the first welcome (or the reason none will come), and
-/// the client itself meanwhile: the page holds no handle to it yet.
-struct Connecting {
-    settle: Settle,
-    client: Rc<Shared>,
-}
-
-struct Shared {
-    client: RefCell<Option<CallbackClient>>,
-    listeners: RefCell<Vec<Listener>>,
-    held: RefCell<Vec<Held>>,
-    next_id: Cell<u32>,
-    connecting: RefCell<Option<Connecting>>,
-    /// A stream of messages in one room, from one sender, crosses those names once.
-    rooms: RefCell<LastString>,
-    senders: RefCell<LastString>,
-}
-
-impl Shared {
-    /// A promise for one operation on the client, its answer turned by `ok`; a client
-    /// already let go of rejects with `stopped`.
-    fn ask<T: 'static>(
-        &self,
-        op: impl FnOnce(&CallbackClient, Answer<T>),
-        ok: impl FnOnce(T) -> JsValue + 'static,
-    ) -> Promise {
-        promise(|settle| {
-            let reply: Answer<T> =
-                Box::new(move |result| settle(result.map(ok).map_err(|e| to_js(&e))));
-            match &*self.client.borrow() {
-                Some(client) => op(client, reply),
-                None => reply(Err(tandem_client::Error::Stopped)),
-            }
-        })
-    }
-
-    /// Registers a listener for good; gives its id.
-    fn listen(&self, event: String, room: Option<String>, callback: Function) -> u32 {
-        let id = self.next_id.get();
-        self.next_id.set(id + 1);
-        self.listeners.borrow_mut().push(Listener {
-            id,
-            event,
-            room,
-            callback,
-        });
-        id
-    }
-
-    /// Registers a listener; gives the function that removes it.
-    fn add(self: &Rc<Self>, event: String, room: Option<String>, callback: Function) -> Function {
-        // Events held for this room and event go to the first listener, in order, right
-        // after `on` returns.
-        let mut held = Vec::new();
-        if let Some(room) = &room {
-            self.held.borrow_mut().retain(|h| {
-                let mine = h.event == event && &h.room == room;
-                if mine {
-                    held.push(h.value.clone());
-                }
-                !mine
-            });
-        }
-        if !held.is_empty() {
-            let callback = callback.clone();
-            // A microtask runs after `on` has returned.
-            queue_microtask(&Closure::once_into_js(move || {
-                for value in held {
-                    if let Err(e) = callback.call1(&JsValue::NULL, &value) {
-                        web_sys_console_error(&e);
-                    }
-                }
-            }));
-        }
-        let id = self.listen(event, room, callback);
-        let weak = Rc::downgrade(self);
-        Closure::once_into_js(move || {
-            if let Some(shared) = weak.upgrade() {
-                shared.listeners.borrow_mut().retain(|l| l.id != id);
-            }
-        })
-        .unchecked_into()
-    }
-
-    /// Calls every listener of `event` (in `room`, for room events) with `value`.
-    fn emit(&self, event: &str, room: Option<&str>, value: &JsValue) {
-        let targets: Vec<Function> = self
-            .listeners
-            .borrow()
-            .iter()
-            .filter(|l| l.event == event && l.room.as_deref() == room)
-            .map(|l| l.callback.clone())
-            .collect();
-        if let (true, Some(room)) = (targets.is_empty(), room) {
-            let mut held = self.held.borrow_mut();
-            if held.len() < MAX_HELD {
-                held.push(Held {
-                    event: event.to_owned(),
-                    room: room.to_owned(),
-                    value: value.clone(),
-                });
-            }
-            return;
-        }
-        for f in targets {
-            // A throwing listener must not stop the others or the event loop.
-            if let Err(e) = f.call1(&JsValue::NULL, value) {
-                web_sys_console_error(&e);
-            }
-        }
-    }
-
-    /// Feeds one of the client's events to the JavaScript listeners.
-    fn dispatch(self: &Rc<Self>, event: ClientEvent) {
-        match event {
-            ClientEvent::StateChanged(s) => {
-                self.settle_connect(&s);
-                self.emit("state", None, &State::from(&s).to_js());
-            }
-            ClientEvent::Message {
-                room,
-                seq,
-                from,
-                data,
-            } => {
-                let from = from.map_or(JsValue::NULL, |f| self.senders.borrow_mut().get(&f));
-                let name = self.rooms.borrow_mut().get(&room);
-                let o = message_event(&name, seq as f64, &from, data.get());
-                self.emit("message", Some(&room), &o);
-            }
-            ClientEvent::Presence {
-                room,
-                joined,
-                left,
-                updated,
-            } => {
-                let o = js_sys::Object::new();
-                set(&o, "room", &room.as_str().into());
-                set(&o, "joined", &members(&joined));
-                set(&o, "left", &members(&left));
-                set(&o, "updated", &members(&updated));
-                self.emit("presence", Some(&room), &o);
-            }
-            ClientEvent::Joined {
-                room,
-                recovered,
-                members: list,
-                ..
-            } => {
-                let o = js_sys::Object::new();
-                set(&o, "room", &room.as_str().into());
-                set(
-                    &o,
-                    "recovered",
-                    &recovered.map_or(JsValue::NULL, JsValue::from_bool),
-                );
-                set(&o, "members", &members(&list));
-                self.emit("joined", Some(&room), &o);
-            }
-            ClientEvent::Left { room, reason, .. } => {
-                let o = js_sys::Object::new();
-                set(&o, "room", &room.as_str().into());
-                let reason =
-                    reason.map_or(JsValue::NULL, |e| js_error(e.code.as_str(), &e.message));
-                set(&o, "reason", &reason);
-                self.emit("left", Some(&room), &o);
-            }
-            ClientEvent::Error {
-                room,
-                code,
-                message,
-            } => {
-                let e = js_error(code.as_str(), &message);
-                if let Some(r) = &room {
-                    set(e.unchecked_ref(), "room", &r.as_str().into());
-                }
-                self.emit("error", None, &e);
-            }
-            // Requests from the server are answered `rejected` until the JS API grows a
-            // request handler.
-            ClientEvent::Request { id, .. } => {
-                if let Some(client) = &*self.client.borrow() {
-                    client.respond(
-                        id,
-                        Err(ErrorBody {
-                            code: ErrorCode::Rejected,
-                            message: "this client answers no requests".to_owned(),
-                        }),
-                    );
-                }
-            }
-            _ => {}
-        }
-    }
-
-    /// Settles `Client.connect`'s promise at the first welcome, or when the client closes
-    /// for good before it.
-    fn settle_connect(self: &Rc<Self>, state: &tandem_client::ConnectionState) {
-        use tandem_client::ConnectionState as S;
-        if !matches!(state, S::Open | S::Closed(_)) {
-            return;
-        }
-        let Some(connecting) = self.connecting.borrow_mut().take() else {
-            return;
-        };
-        match state {
-            S::Closed(reason) => {
-                (connecting.settle)(Err(to_js(&tandem_client::Error::Closed(reason.clone()))));
-            }
-            _ => (connecting.settle)(Ok(Client {
-                shared: connecting.client,
-            }
-            .into())),
-        }
-    }
-}
-
 #[wasm_bindgen]
 extern "C" {
-    #[wasm_bindgen(js_namespace = console, js_name = error)]
-    fn web_sys_console_error(e: &JsValue);
+    /// The page's event sink: `on_event(kind, room, a, b, c)`.
+    #[wasm_bindgen(js_name = Function)]
+    type Sink;
+
+    #[wasm_bindgen(method, js_name = call)]
+    fn emit(
+        this: &Sink,
+        this_arg: &JsValue,
+        kind: &str,
+        room: &JsValue,
+        a: &JsValue,
+        b: &JsValue,
+        c: &JsValue,
+    );
+
+    /// An answer: `done(code, value)`.
+    #[wasm_bindgen(js_name = Function)]
+    type Done;
+
+    #[wasm_bindgen(method, js_name = call)]
+    fn answer(this: &Done, this_arg: &JsValue, code: &JsValue, value: &JsValue);
 }
 
-#[wasm_bindgen(module = "/js/events.js")]
-extern "C" {
-    /// `{ room, seq, from, data: JSON.parse(data) }`, built on the JavaScript side: one
-    /// crossing per message instead of one per field.
-    #[wasm_bindgen(js_name = messageEvent)]
-    fn message_event(room: &JsValue, seq: f64, from: &JsValue, data: &str) -> JsValue;
-
-    /// Calls `getToken` and hands `done(true, value)` what it gives (awaited, if a
-    /// promise), or `done(false, reason)` what it throws or rejects with; always on a
-    /// later microtask.
-    #[wasm_bindgen(js_name = fetchToken)]
-    fn fetch_token(get_token: &Function, done: &JsValue);
-}
-
-#[wasm_bindgen]
-extern "C" {
-    /// The page's `queueMicrotask`.
-    #[wasm_bindgen(js_name = queueMicrotask)]
-    fn queue_microtask(callback: &JsValue);
-}
-
-/// Settles a promise: `Ok` resolves it, `Err` rejects it.
-type Settle = Box<dyn FnOnce(Result<JsValue, JsValue>)>;
-
-/// A promise settled by whatever `start` does with its [`Settle`].
-fn promise(start: impl FnOnce(Settle)) -> Promise {
-    let mut start = Some(start);
-    Promise::new(&mut |resolve: Function, reject: Function| {
-        if let Some(start) = start.take() {
-            start(Box::new(move |result| {
-                let _ = match result {
-                    Ok(value) => resolve.call1(&JsValue::UNDEFINED, &value),
-                    Err(error) => reject.call1(&JsValue::UNDEFINED, &error),
-                };
-            }));
-        }
-    })
-}
-
-/// Where the client's answer to one operation goes.
-type Answer<T> = Box<dyn FnOnce(Result<T, tandem_client::Error>)>;
-
-fn parse(raw: &Payload) -> JsValue {
-    JSON::parse(raw.get()).unwrap_or(JsValue::UNDEFINED)
-}
-
-fn stringify(value: &JsValue) -> Result<Payload, JsValue> {
-    let text = JSON::stringify(value)
-        .ok()
-        .and_then(|s| s.as_string())
-        .ok_or_else(|| js_error("payload", "the value cannot be sent as JSON"))?;
-    Payload::from_json(text).map_err(|e| js_error("payload", &e.to_string()))
-}
-
-fn set(obj: &js_sys::Object, key: &str, value: &JsValue) {
-    let _ = Reflect::set(obj, &key.into(), value);
-}
-
-/// `[{ user, meta }]`: the list is written as JSON and parsed by the engine, one crossing
-/// for the whole list.
-fn members(list: &[Member]) -> JsValue {
-    JSON::parse(&tandem_proto::encode_members(list)).unwrap_or_else(|_| js_sys::Array::new().into())
-}
-
-/// The function `options` give under `key`, if any.
-fn function(options: &JsValue, key: &str) -> Option<Function> {
-    Reflect::get(options, &key.into())
-        .ok()
-        .and_then(|f| f.dyn_into::<Function>().ok())
-}
-
-/// The configuration `options` give, with its `getToken` callback, if any.
-fn config(options: &JsValue) -> Result<Config, JsValue> {
-    let mut config = ConnectSettings::from_js(options)?.config();
-    if let Some(get_token) = function(options, "getToken") {
-        config = config.token_callback(move |reply: TokenReply| {
-            let done = Closure::once_into_js(move |ok: bool, value: JsValue| {
-                reply(match (ok, value.as_string()) {
-                    (true, Some(token)) => Ok(token),
-                    (true, None) => Err(TokenError::Unauthorized("getToken gave no string".into())),
-                    (false, reason) => Err(TokenError::Unavailable(
-                        reason.unwrap_or_else(|| "getToken failed".into()),
-                    )),
-                });
-            });
-            fetch_token(&get_token, &done);
-        });
+impl Done {
+    fn ok(&self, value: &JsValue) {
+        self.answer(&JsValue::UNDEFINED, &JsValue::UNDEFINED, value);
     }
-    Ok(config)
-}
 
-/// A connection to a tandem server. `Client.connect` resolves once the server has
-/// welcomed the client.
-#[wasm_bindgen(skip_typescript)]
-pub struct Client {
-    shared: Rc<Shared>,
-}
-
-#[wasm_bindgen]
-impl Client {
-    /// Connects to `url` (`ws://`, `wss://`, or a path on this page's host).
-    pub fn connect(url: String, options: JsValue) -> Promise {
-        let config = match config(&options) {
-            Ok(config) => config,
-            Err(e) => return Promise::reject(&e),
-        };
-        let shared = Rc::new(Shared {
-            client: RefCell::new(None),
-            listeners: RefCell::new(Vec::new()),
-            held: RefCell::new(Vec::new()),
-            next_id: Cell::new(1),
-            connecting: RefCell::new(None),
-            rooms: RefCell::default(),
-            senders: RefCell::default(),
-        });
-        // `onState` hears every state from the first attempt on, before the promise
-        // settles too: a page can show the retries while the server cannot be reached.
-        if let Some(on_state) = function(&options, "onState") {
-            shared.listen("state".to_owned(), None, on_state);
-        }
-        promise(|settle| {
-            *shared.connecting.borrow_mut() = Some(Connecting {
-                settle,
-                client: shared.clone(),
-            });
-            let weak: Weak<Shared> = Rc::downgrade(&shared);
-            let started = CallbackClient::start(&url, config, move |event| {
-                if let Some(shared) = weak.upgrade() {
-                    shared.dispatch(event);
-                }
-            });
-            match started {
-                Ok(client) => *shared.client.borrow_mut() = Some(client),
-                Err(e) => {
-                    let connecting = shared.connecting.borrow_mut().take();
-                    if let Some(connecting) = connecting {
-                        (connecting.settle)(Err(to_js(&e)));
-                    }
-                }
+    fn settle<T>(&self, result: Result<T, tandem_client::Error>, ok: impl FnOnce(T) -> JsValue) {
+        match result {
+            Ok(v) => self.ok(&ok(v)),
+            Err(e) => {
+                let message = JsValue::from(e.to_string());
+                self.answer(&JsValue::UNDEFINED, &code_of(&e).into(), &message);
             }
-        })
-    }
-
-    /// The connection state now.
-    #[wasm_bindgen(getter)]
-    pub fn state(&self) -> JsValue {
-        let state = self
-            .shared
-            .client
-            .borrow()
-            .as_ref()
-            .map(CallbackClient::state);
-        state.map_or(JsValue::NULL, |s| State::from(&s).to_js())
-    }
-
-    /// Listens to `state` or `error` events; returns a function that unsubscribes. Throws a
-    /// `TandemError` (code `unknown_event`) for any other name.
-    pub fn on(&self, event: String, listener: Function) -> Result<Function, JsValue> {
-        let event = known_event(event, CLIENT_EVENTS)?;
-        Ok(self.shared.add(event, None, listener))
-    }
-
-    /// Joins `room`, with presence metadata (`meta`) and history replay (`history`).
-    pub fn join(&self, room: String, options: JsValue) -> Promise {
-        let prepared = JoinSettings::from_js(&options).and_then(|settings| {
-            let mut join = JoinOptions::new().history(settings.history.unwrap_or(0));
-            if let Ok(meta) = Reflect::get(&options, &"meta".into()) {
-                if !meta.is_undefined() {
-                    join = join.raw_meta(stringify(&meta)?);
-                }
-            }
-            Ok(join)
-        });
-        let join = match prepared {
-            Ok(join) => join,
-            Err(e) => return Promise::reject(&e),
-        };
-        let shared = self.shared.clone();
-        let name = room.clone();
-        self.shared.ask(
-            |c, reply| c.join(&room, join, reply),
-            move |joined: tandem_client::Joined| {
-                Room {
-                    shared,
-                    name,
-                    members: RefCell::new(joined.members),
-                }
-                .into()
-            },
-        )
-    }
-
-    /// Drops the connection as a network failure would; the client reconnects and
-    /// resumes (to watch recovery in a demo, or test it).
-    #[wasm_bindgen(js_name = dropConnection)]
-    pub fn drop_connection(&self) {
-        if let Some(client) = &*self.shared.client.borrow() {
-            client.drop_connection();
         }
-    }
-
-    /// Reconnects now when the client is waiting out a backoff delay (a "retry now"
-    /// button); does nothing otherwise.
-    #[wasm_bindgen(js_name = reconnectNow)]
-    pub fn reconnect_now(&self) {
-        if let Some(client) = &*self.shared.client.borrow() {
-            client.reconnect_now();
-        }
-    }
-
-    /// Closes the connection for good.
-    pub fn close(&self) -> Promise {
-        self.shared.ask(
-            |c, reply| c.close(move || reply(Ok(()))),
-            |()| JsValue::UNDEFINED,
-        )
     }
 }
 
-/// The last string turned into a JavaScript string, kept to skip converting it again.
+/// The last string turned into a JavaScript string, kept to skip converting it again: a
+/// stream of messages in one room, from one sender, crosses those names once.
 #[derive(Default)]
 struct LastString(Option<(String, JsValue)>);
 
@@ -516,165 +84,395 @@ impl LastString {
     }
 }
 
-/// A joined room.
+/// Where the session's events go, with the name caches.
+struct Events {
+    sink: Sink,
+    rooms: LastString,
+    senders: LastString,
+}
+
+/// `[{ user, meta }]` as JSON text.
+fn members(list: &[Member]) -> JsValue {
+    tandem_proto::encode_members(list).into()
+}
+
+fn text(payload: &Payload) -> JsValue {
+    payload.get().into()
+}
+
+fn or_null(s: Option<String>) -> JsValue {
+    s.map_or(JsValue::NULL, JsValue::from)
+}
+
+impl Events {
+    fn dispatch(&mut self, event: ClientEvent) {
+        let nothing = JsValue::UNDEFINED;
+        let (kind, room, a, b, c) = match event {
+            ClientEvent::StateChanged(s) => (
+                "state",
+                nothing.clone(),
+                State::from(&s).to_js(),
+                nothing.clone(),
+                nothing,
+            ),
+            ClientEvent::Welcomed { user, session } => (
+                "welcomed",
+                nothing.clone(),
+                user.into(),
+                session.into(),
+                nothing,
+            ),
+            ClientEvent::Message {
+                room,
+                seq,
+                from,
+                data,
+            } => {
+                let from = from.map_or(JsValue::NULL, |f| self.senders.get(&f));
+                // Seqs stay below 2^53 (PROTOCOL.md §2).
+                #[allow(clippy::cast_precision_loss)]
+                let seq = JsValue::from(seq as f64);
+                ("message", self.rooms.get(&room), seq, from, text(&data))
+            }
+            ClientEvent::Ephemeral { room, from, data } => {
+                let from = from.map_or(JsValue::NULL, |f| self.senders.get(&f));
+                (
+                    "ephemeral",
+                    self.rooms.get(&room),
+                    from,
+                    text(&data),
+                    nothing,
+                )
+            }
+            ClientEvent::Presence {
+                room,
+                joined,
+                left,
+                updated,
+            } => (
+                "presence",
+                room.into(),
+                members(&joined),
+                members(&left),
+                members(&updated),
+            ),
+            // A first join is answered through its promise; rejoins are events.
+            ClientEvent::Joined {
+                id: None,
+                room,
+                recovered,
+                members: list,
+                ..
+            } => {
+                let recovered = recovered.map_or(JsValue::NULL, JsValue::from_bool);
+                ("joined", room.into(), recovered, members(&list), nothing)
+            }
+            ClientEvent::Left { room, reason, .. } => {
+                let (code, message) = match reason {
+                    Some(e) => (JsValue::from(e.code.as_str()), JsValue::from(e.message)),
+                    None => (JsValue::NULL, JsValue::NULL),
+                };
+                ("left", room.into(), code, message, nothing)
+            }
+            ClientEvent::Error {
+                room,
+                code,
+                message,
+            } => (
+                "error",
+                or_null(room),
+                code.as_str().into(),
+                message.into(),
+                nothing,
+            ),
+            ClientEvent::Request { id, room, data } => {
+                // Request ids stay below 2^53.
+                #[allow(clippy::cast_precision_loss)]
+                let id = JsValue::from(id as f64);
+                ("request", or_null(room), id, text(&data), nothing)
+            }
+            _ => return,
+        };
+        self.sink.emit(&JsValue::UNDEFINED, kind, &room, &a, &b, &c);
+    }
+}
+
+/// `{"epoch":…,"seq":…,"recovered":…,"members":[…],"policy":{…}|null}`: a join's answer.
+fn joined_json(j: &tandem_client::Joined) -> String {
+    let recovered = match j.recovered {
+        Some(true) => "true",
+        Some(false) => "false",
+        None => "null",
+    };
+    let mut out = format!(
+        "{{\"epoch\":{},\"seq\":{},\"recovered\":{recovered},\"members\":{},\"policy\":",
+        j.epoch,
+        j.seq,
+        tandem_proto::encode_members(&j.members)
+    );
+    match &j.policy {
+        Some(p) => {
+            let max = p.max_members.map_or("null".to_owned(), |n| n.to_string());
+            out.push_str(&format!(
+                "{{\"history\":{},\"historyMs\":{},\"historyBytes\":{},\"numbered\":{},\"presence\":{},\"maxMembers\":{max}}}",
+                p.history, p.history_ms, p.history_bytes, p.numbered, p.presence
+            ));
+        }
+        None => out.push_str("null"),
+    }
+    out.push('}');
+    out
+}
+
+/// `{"epoch":…,"more":…,"messages":[event frames]}`: a page's answer.
+fn page_json((epoch, messages, more): (u64, Vec<frame::Event>, bool)) -> String {
+    let mut out = format!("{{\"epoch\":{epoch},\"more\":{more},\"messages\":[");
+    for (i, e) in messages.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&tandem_proto::encode(&Frame::Event(e)));
+    }
+    out.push_str("]}");
+    out
+}
+
+/// A JSON payload from the page's `JSON.stringify`, checked.
+fn payload(text: String) -> Result<Payload, JsValue> {
+    Payload::from_json(text).map_err(|e| js_error("payload", &e.to_string()))
+}
+
+/// The configuration `options` give, with the `fetchToken(done)` function `api.js` puts
+/// there for the page's `getToken`, if any.
+fn config(options: &JsValue) -> Result<Config, JsValue> {
+    let mut config = ConnectSettings::from_js(options)?.config();
+    let fetch = js_sys::Reflect::get(options, &"fetchToken".into())
+        .ok()
+        .and_then(|f| f.dyn_into::<Function>().ok());
+    if let Some(fetch) = fetch {
+        config = config.token_callback(move |reply: TokenReply| {
+            let done = Closure::once_into_js(move |ok: bool, value: JsValue| {
+                reply(match (ok, value.as_string()) {
+                    (true, Some(token)) => Ok(token),
+                    (true, None) => Err(TokenError::Unauthorized("getToken gave no string".into())),
+                    (false, reason) => Err(TokenError::Unavailable(
+                        reason.unwrap_or_else(|| "getToken failed".into()),
+                    )),
+                });
+            });
+            let _ = fetch.call1(&JsValue::UNDEFINED, &done);
+        });
+    }
+    Ok(config)
+}
+
+/// One client session, for `api.js`. Not part of the package's public API.
 #[wasm_bindgen(skip_typescript)]
-pub struct Room {
-    shared: Rc<Shared>,
-    name: String,
-    members: RefCell<Vec<Member>>,
+pub struct Core {
+    client: CallbackClient,
+    identity: Rc<RefCell<Option<(String, String)>>>,
 }
 
 #[wasm_bindgen]
-impl Room {
-    /// The room's name.
-    #[wasm_bindgen(getter)]
-    pub fn name(&self) -> String {
-        self.name.clone()
-    }
-
-    /// The presence snapshot taken when the room was joined.
-    #[wasm_bindgen(getter)]
-    pub fn members(&self) -> JsValue {
-        members(&self.members.borrow())
-    }
-
-    /// Publishes `data`; resolves with its sequence number once acknowledged.
-    pub fn publish(&self, data: JsValue) -> Promise {
-        let raw = match stringify(&data) {
-            Ok(raw) => raw,
-            Err(e) => return Promise::reject(&e),
+impl Core {
+    /// Starts connecting to `url` (`ws://`, `wss://`, or a path on this page's host) with
+    /// `options`; `on_event` hears every event from the first attempt on.
+    pub fn start(url: String, options: JsValue, on_event: Function) -> Result<Core, JsValue> {
+        let config = config(&options)?;
+        let identity = Rc::new(RefCell::new(None));
+        let mut events = Events {
+            sink: on_event.unchecked_into(),
+            rooms: LastString::default(),
+            senders: LastString::default(),
         };
-        self.shared.ask(
-            |c, reply| c.publish(&self.name, raw, reply),
-            |seq| JsValue::from(seq as f64),
-        )
+        let welcomed = identity.clone();
+        let client = CallbackClient::start(&url, config, move |event| {
+            if let ClientEvent::Welcomed { user, session } = &event {
+                *welcomed.borrow_mut() = Some((user.clone(), session.clone()));
+            }
+            events.dispatch(event);
+        })
+        .map_err(|e| crate::error::to_js(&e))?;
+        Ok(Core { client, identity })
     }
 
-    /// Sends a request about this room; resolves with the answer.
-    pub fn request(&self, data: JsValue) -> Promise {
-        let raw = match stringify(&data) {
-            Ok(raw) => raw,
-            Err(e) => return Promise::reject(&e),
+    /// The connection state now.
+    pub fn state(&self) -> JsValue {
+        State::from(&self.client.state()).to_js()
+    }
+
+    /// The user the server knows this client as, once welcomed.
+    pub fn user(&self) -> Option<String> {
+        self.identity.borrow().as_ref().map(|(u, _)| u.clone())
+    }
+
+    /// The server's id of the current (or last) connection, once welcomed.
+    pub fn session(&self) -> Option<String> {
+        self.identity.borrow().as_ref().map(|(_, s)| s.clone())
+    }
+
+    /// Joins `room` with `meta` (JSON text), replaying the `history` the join `settings`
+    /// ask for, or resuming from `since` (`[epoch, seq]`); `done` gets the join's answer
+    /// as JSON text.
+    pub fn join(
+        &self,
+        room: String,
+        meta: Option<String>,
+        settings: JsValue,
+        since: Option<Box<[f64]>>,
+        done: Function,
+    ) -> Result<(), JsValue> {
+        let history = JoinSettings::from_js(&settings)?.history.unwrap_or(0);
+        let mut options = JoinOptions::new().history(history);
+        if let Some(meta) = meta {
+            options = options.raw_meta(payload(meta)?);
+        }
+        if let Some([epoch, seq]) = since.as_deref() {
+            // Whole numbers below 2^53 from the page's stored position.
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            let position = (*epoch as u64, *seq as u64);
+            options = options.since(position.0, position.1);
+        }
+        let done: Done = done.unchecked_into();
+        self.client.join(&room, options, move |r| {
+            done.settle(r, |j| joined_json(&j).into());
+        });
+        Ok(())
+    }
+
+    /// Leaves `room`.
+    pub fn leave(&self, room: String, done: Function) {
+        let done: Done = done.unchecked_into();
+        self.client
+            .leave(&room, move |r| done.settle(r, |()| JsValue::UNDEFINED));
+    }
+
+    /// Publishes `data` (JSON text); `done` gets its seq once acknowledged.
+    pub fn publish(&self, room: String, data: String, done: Function) -> Result<(), JsValue> {
+        let data = payload(data)?;
+        let done: Done = done.unchecked_into();
+        self.client.publish(&room, data, move |r| {
+            // Seqs stay below 2^53.
+            #[allow(clippy::cast_precision_loss)]
+            done.settle(r, |seq| JsValue::from(seq as f64));
+        });
+        Ok(())
+    }
+
+    /// Sends `data` (JSON text) as an ephemeral message.
+    pub fn broadcast(
+        &self,
+        room: String,
+        data: String,
+        ack: bool,
+        done: Function,
+    ) -> Result<(), JsValue> {
+        let data = payload(data)?;
+        let done: Done = done.unchecked_into();
+        self.client.broadcast(&room, data, ack, move |r| {
+            done.settle(r, |()| JsValue::UNDEFINED)
+        });
+        Ok(())
+    }
+
+    /// Replaces this user's presence metadata in `room` with `meta` (JSON text).
+    #[wasm_bindgen(js_name = setPresence)]
+    pub fn set_presence(&self, room: String, meta: String, done: Function) -> Result<(), JsValue> {
+        let meta = payload(meta)?;
+        let done: Done = done.unchecked_into();
+        self.client.set_presence(&room, meta, move |r| {
+            done.settle(r, |()| JsValue::UNDEFINED)
+        });
+        Ok(())
+    }
+
+    /// A page of `room`'s history; `done` gets it as JSON text.
+    pub fn history(&self, room: String, before: Option<f64>, limit: Option<u32>, done: Function) {
+        // Whole numbers below 2^53 from the page.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let query = HistoryQuery {
+            before: before.map(|b| b as u64),
+            limit,
         };
-        self.shared.ask(
-            |c, reply| c.request(Some(&self.name), raw, reply),
-            |answer: Payload| parse(&answer),
-        )
+        let done: Done = done.unchecked_into();
+        self.client.history(&room, query, move |r| {
+            done.settle(r, |p| page_json(p).into())
+        });
     }
 
-    /// Listens to `message`, `presence`, `joined` (after a reconnect, with `recovered`) or
-    /// `left`; returns a function that unsubscribes. Events that came before the room's
-    /// first listener of their kind (the history replayed on join) are delivered to it
-    /// right after `on` returns. Throws a `TandemError` (code `unknown_event`) for any other
-    /// name.
-    pub fn on(&self, event: String, listener: Function) -> Result<Function, JsValue> {
-        let event = known_event(event, ROOM_EVENTS)?;
-        Ok(self.shared.add(event, Some(self.name.clone()), listener))
+    /// Asks the server (about `room`, if given) with `data` (JSON text); `done` gets the
+    /// answer as JSON text.
+    pub fn request(
+        &self,
+        room: Option<String>,
+        data: String,
+        done: Function,
+    ) -> Result<(), JsValue> {
+        let data = payload(data)?;
+        let done: Done = done.unchecked_into();
+        self.client.request(room.as_deref(), data, move |r| {
+            done.settle(r, |answer: Payload| answer.get().into());
+        });
+        Ok(())
     }
 
-    /// Leaves the room.
-    pub fn leave(&self) -> Promise {
-        self.shared
-            .held
-            .borrow_mut()
-            .retain(|h| h.room != self.name);
-        self.shared.ask(
-            |c, reply| c.leave(&self.name, reply),
-            |()| JsValue::UNDEFINED,
-        )
+    /// Answers the server's request `id`: with `data` (JSON text), or with the error
+    /// `code` and `message` when `data` is absent.
+    pub fn respond(
+        &self,
+        id: f64,
+        data: Option<String>,
+        code: Option<String>,
+        message: Option<String>,
+    ) {
+        let result = match data.map(Payload::from_json) {
+            Some(Ok(data)) => Ok(data),
+            Some(Err(e)) => Err(ErrorBody {
+                code: ErrorCode::Internal,
+                message: format!("the answer is not JSON: {e}"),
+            }),
+            None => Err(ErrorBody {
+                code: ErrorCode::from_wire(code.as_deref().unwrap_or("rejected")),
+                message: message.unwrap_or_default(),
+            }),
+        };
+        // Ids come from the request event: whole numbers below 2^53.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        self.client.respond(id as u64, result);
+    }
+
+    /// The members of `room` now, as JSON text, if joined.
+    pub fn members(&self, room: &str) -> Option<String> {
+        self.client
+            .members(room)
+            .map(|list| tandem_proto::encode_members(&list))
+    }
+
+    /// `[epoch, seq]` of the last message of `room` this client has, if joined once.
+    pub fn position(&self, room: &str) -> Option<Box<[f64]>> {
+        // Epochs and seqs stay below 2^53.
+        #[allow(clippy::cast_precision_loss)]
+        self.client
+            .position(room)
+            .map(|(e, s)| vec![e as f64, s as f64].into_boxed_slice())
+    }
+
+    /// Drops the connection as a network failure would; the client reconnects and
+    /// resumes.
+    #[wasm_bindgen(js_name = dropConnection)]
+    pub fn drop_connection(&self) {
+        self.client.drop_connection();
+    }
+
+    /// Reconnects now when waiting out a backoff delay; does nothing otherwise.
+    #[wasm_bindgen(js_name = reconnectNow)]
+    pub fn reconnect_now(&self) {
+        self.client.reconnect_now();
+    }
+
+    /// Closes for good; `done` runs once closed.
+    pub fn close(&self, done: Function) {
+        let done: Done = done.unchecked_into();
+        self.client.close(move || done.ok(&JsValue::UNDEFINED));
     }
 }
-
-/// The TypeScript face of `Client` and `Room`: generic over the application's message type
-/// `M`, so a wrong payload shape fails to type-check. The option and state types it uses
-/// are generated from the Rust types by tsify.
-#[wasm_bindgen(typescript_custom_section)]
-const TS_API: &'static str = r#"
-/** Calling it removes the listener. */
-export type Unsubscribe = () => void;
-
-/** Options of `Client.connect`: the settings, plus a token callback run before each connection attempt. */
-export interface ConnectOptions extends ConnectSettings {
-  /** A fresh token; a rejected promise retries with backoff. */
-  getToken?: () => Promise<string> | string;
-  /**
-   * Hears every state change from the first attempt on, before `connect` settles too (as
-   * the `state` event does afterwards), so a page can show the retries while the server
-   * cannot be reached.
-   */
-  onState?: (state: State) => void;
-}
-
-/** Options of `client.join`. */
-export interface JoinOptions<P = unknown> extends JoinSettings {
-  /** Presence metadata shown to the room's members. */
-  meta?: P;
-}
-
-/**
- * Every promise of this package rejects with a `TandemError`: an `Error` with a stable
- * `code`. `on` throws one (code `unknown_event`) for an event name it does not know.
- */
-export interface TandemError extends Error {
-  readonly name: "TandemError";
-  /** Stable and machine-readable: `timeout`, `queue_full`, `not_joined`, `forbidden`, `unauthorized`, `unknown_event`, ... */
-  readonly code: string;
-  /** The room concerned, for server errors about a room. */
-  readonly room?: string;
-}
-
-export interface RoomEvents<M, P = unknown> {
-  message: MessageEvent<M>;
-  presence: PresenceEvent<P>;
-  joined: JoinedEvent<P>;
-  left: LeftEvent;
-}
-
-export interface ClientEvents {
-  state: State;
-  error: TandemError;
-}
-
-/**
- * A connection to a tandem server, typed with the application's message type `M` and its
- * presence metadata type `P`.
- */
-export class Client<M = unknown, P = unknown> {
-  private constructor();
-  /** Connects and resolves once the server has welcomed the client; rejects only if it closes for good first. */
-  static connect<M = unknown, P = unknown>(url: string, options?: ConnectOptions): Promise<Client<M, P>>;
-  /** The connection state now. */
-  readonly state: State;
-  /** Listens to `state` or `error`; throws a `TandemError` (code `unknown_event`) for any other name. */
-  on<K extends keyof ClientEvents>(event: K, listener: (event: ClientEvents[K]) => void): Unsubscribe;
-  join(room: string, options?: JoinOptions<P>): Promise<Room<M, P>>;
-  /** Drops the connection as a network failure would: the client reconnects and resumes. */
-  dropConnection(): void;
-  /** Reconnects now when waiting out a backoff delay (a "retry now" button); otherwise nothing. */
-  reconnectNow(): void;
-  /** Closes for good: pending operations reject with code `closed`. */
-  close(): Promise<void>;
-  /** Frees the wasm memory of this handle. */
-  free(): void;
-}
-
-/** A joined room. */
-export class Room<M = unknown, P = unknown> {
-  private constructor();
-  readonly name: string;
-  /** The presence snapshot taken at join. */
-  readonly members: Member<P>[];
-  /** Resolves with the message's sequence number once the server acknowledged it. */
-  publish(data: M): Promise<number>;
-  /** Asks the server; resolves with its answer (typed `R` by the caller). */
-  request<R = unknown, Q = unknown>(data: Q): Promise<R>;
-  /**
-   * Listens to the room's events. Events that came before the room's first listener of
-   * their kind (the history replayed on join) are delivered to it right after `on` returns.
-   * Throws a `TandemError` (code `unknown_event`) for any other name.
-   */
-  on<K extends keyof RoomEvents<M, P>>(event: K, listener: (event: RoomEvents<M, P>[K]) => void): Unsubscribe;
-  leave(): Promise<void>;
-  free(): void;
-}
-"#;

@@ -1,22 +1,17 @@
-//! Errors at the JavaScript boundary: every rejection is a `TandemError` (a subclass of
-//! `Error`) with a stable `code`.
+//! Errors at the JavaScript boundary. The wasm side gives `{ code, message }`; the package's
+//! entry (`js/api.js`) turns it into a `TandemError`, a real `Error` subclass, so a page's
+//! `instanceof TandemError` holds for every rejection whichever side made it.
 
+use js_sys::{Object, Reflect};
 use tandem_client::{CloseReason, Error, OpError};
 use wasm_bindgen::prelude::*;
 
-#[wasm_bindgen(module = "/js/errors.js")]
-extern "C" {
-    /// The JavaScript `TandemError` class.
-    #[wasm_bindgen(extends = js_sys::Error)]
-    pub type TandemError;
-
-    #[wasm_bindgen(constructor)]
-    fn new(code: &str, message: &str) -> TandemError;
-}
-
-/// A `TandemError` with `code` and `message`, as a `JsValue`.
+/// `{ code, message }`, which `api.js` makes a `TandemError`.
 pub fn js_error(code: &str, message: &str) -> JsValue {
-    TandemError::new(code, message).into()
+    let o = Object::new();
+    let _ = Reflect::set(&o, &"code".into(), &code.into());
+    let _ = Reflect::set(&o, &"message".into(), &message.into());
+    o.into()
 }
 
 /// The stable code of a closed session's reason.
@@ -32,14 +27,17 @@ pub(crate) fn close_code(reason: &CloseReason) -> &'static str {
     }
 }
 
-/// The JavaScript error for a client error.
-pub fn to_js(error: &Error) -> JsValue {
-    let code = match error {
+/// The stable code of a client error: the server's own code, or one of the client's
+/// (`ErrorCode` in `index.d.ts` lists them all; a test checks the list against these).
+pub fn code_of(error: &Error) -> &'static str {
+    match error {
         Error::Closed(reason) => close_code(reason),
         Error::Op(op) => match op {
             OpError::QueueFull { .. } => "queue_full",
             OpError::TooLarge { .. } => "too_large",
             OpError::NotJoined { .. } => "not_joined",
+            OpError::NotConnected { .. } => "not_connected",
+            OpError::RateLimited => "rate_limited",
             OpError::Timeout => "timeout",
             OpError::ConnectionLost => "connection_lost",
             OpError::Closed(reason) => close_code(reason),
@@ -49,6 +47,10 @@ pub fn to_js(error: &Error) -> JsValue {
         Error::Url { .. } => "invalid_url",
         Error::Payload(_) => "payload",
         _ => "stopped",
-    };
-    js_error(code, &error.to_string())
+    }
+}
+
+/// The JavaScript error for a client error.
+pub fn to_js(error: &Error) -> JsValue {
+    js_error(code_of(error), &error.to_string())
 }

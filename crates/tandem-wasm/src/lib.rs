@@ -1,8 +1,10 @@
 //! tandem for JavaScript and TypeScript: the browser client behind an idiomatic promise and
-//! event API, built by wasm-pack into the npm package in `pkg/`.
+//! event API, built by wasm-pack into the npm package in `pkg/`. This crate is the wasm
+//! half ([`Core`], one session behind callbacks); the classes a page uses are JavaScript,
+//! in `js/api.js`, and their declarations in `js/index.d.ts`.
 //!
 //! ```ts
-//! import { Client } from "tandem";
+//! import { Client } from "tandem-sdk";
 //! type Chat = { text: string };
 //! const client = await Client.connect<Chat>("/ws", { getToken: fetchToken });
 //! const room = await client.join("lobby");
@@ -27,8 +29,7 @@ mod types;
 #[global_allocator]
 static ALLOCATOR: talc::TalckWasm = unsafe { talc::TalckWasm::new_global() };
 
-pub use bindings::{Client, Room};
-pub use error::TandemError;
+pub use bindings::Core;
 pub use types::{
     AppOptions, BackoffOptions, ConnectSettings, HeartbeatOptions, JoinSettings, QueueOptions,
     State,

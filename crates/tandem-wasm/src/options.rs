@@ -159,6 +159,7 @@ impl ConnectSettings {
             heartbeat,
             queue,
             request_timeout_ms: f.u32("requestTimeoutMs")?,
+            publish_timeout_ms: f.u32("publishTimeoutMs")?,
             protocols: f.strings("protocols")?,
             fallback_urls: f.strings("fallbackUrls")?,
         })

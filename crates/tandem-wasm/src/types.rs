@@ -78,6 +78,10 @@ pub struct ConnectSettings {
     /// How long a request may wait for its answer. Default 10000.
     #[tsify(optional)]
     pub request_timeout_ms: Option<u32>,
+    /// How long a publish may wait for its acknowledgement, from when it is sent (time
+    /// in the offline queue excluded). Default 10000.
+    #[tsify(optional)]
+    pub publish_timeout_ms: Option<u32>,
     /// WebSocket subprotocols to offer, in preference order. Default: every protocol
     /// version this client speaks, then the `tandem` marker.
     #[tsify(optional)]
@@ -124,6 +128,9 @@ impl ConnectSettings {
         config = config.backoff(backoff).heartbeat(heartbeat).queue(queue);
         if let Some(t) = self.request_timeout_ms {
             config = config.request_timeout(ms(t));
+        }
+        if let Some(t) = self.publish_timeout_ms {
+            config = config.publish_timeout(ms(t));
         }
         if let Some(urls) = &self.fallback_urls {
             config = config.fallback_urls(urls.iter().cloned());
@@ -194,6 +201,10 @@ pub struct JoinSettings {
     pub history: Option<u32>,
 }
 
+/// The error type the declarations below name, from the package's own declarations.
+#[wasm_bindgen::prelude::wasm_bindgen(typescript_custom_section)]
+const TS_IMPORTS: &'static str = r#"import type { TandemError } from "./index.js";"#;
+
 // The event objects the listeners receive. bindings.rs builds them field by field (with
 // the page's own JSON.parse for payloads, so they are never walked value by value); these
 // types declare their TypeScript shape, generic over the application's message type `M`
@@ -226,7 +237,20 @@ pub struct MessageEvent<M> {
     pub data: M,
 }
 
-/// A change of a room's presence.
+/// An ephemeral message in a room (`room.broadcast`): no seq, never stored or replayed.
+#[allow(dead_code)]
+#[derive(Tsify)]
+pub struct EphemeralEvent<M> {
+    /// The room.
+    pub room: String,
+    /// The publishing user.
+    #[tsify(type = "string | null")]
+    pub from: Option<String>,
+    /// The payload.
+    pub data: M,
+}
+
+/// A change of a room's presence, with the room's members after it.
 #[allow(dead_code)]
 #[derive(Tsify)]
 pub struct PresenceEvent<P> {
@@ -236,6 +260,10 @@ pub struct PresenceEvent<P> {
     pub joined: Vec<Member<P>>,
     /// Members who left.
     pub left: Vec<Member<P>>,
+    /// Members whose metadata changed (with the new metadata).
+    pub updated: Vec<Member<P>>,
+    /// The room's members now.
+    pub members: Vec<Member<P>>,
 }
 
 /// The room was joined again after a reconnect.
@@ -262,4 +290,49 @@ pub struct LeftEvent {
     /// Why the server took the client out, when it did.
     #[tsify(type = "TandemError | null")]
     pub reason: Option<String>,
+}
+
+/// A position in a room: store it, and join `since` it later (a reloaded page).
+#[allow(dead_code)]
+#[derive(Tsify)]
+pub struct Position {
+    /// The room's epoch: seqs compare only within one.
+    #[tsify(type = "number")]
+    pub epoch: u64,
+    /// The seq of the last message handled.
+    #[tsify(type = "number")]
+    pub seq: u64,
+}
+
+/// What a room keeps and allows, as the server announced it when it was joined.
+#[allow(dead_code)]
+#[derive(Serialize, Tsify)]
+#[serde(rename_all = "camelCase")]
+pub struct RoomPolicy {
+    /// Most messages kept for replay and paging (0: none).
+    pub history: u32,
+    /// How long a message stays stored, in milliseconds.
+    pub history_ms: u32,
+    /// Most bytes of history kept.
+    pub history_bytes: u32,
+    /// Whether numbered messages (`publish`) are allowed; without, only `broadcast`.
+    pub numbered: bool,
+    /// Whether the room keeps presence.
+    pub presence: bool,
+    /// Most members the room admits, if bounded.
+    #[tsify(type = "number | null")]
+    pub max_members: Option<u32>,
+}
+
+/// A page of a room's history (`room.history`).
+#[allow(dead_code)]
+#[derive(Tsify)]
+pub struct HistoryPage<M> {
+    /// The room's epoch the seqs belong to.
+    #[tsify(type = "number")]
+    pub epoch: u64,
+    /// The messages, oldest first.
+    pub messages: Vec<MessageEvent<M>>,
+    /// Whether older messages are stored: ask again with `before` the first seq here.
+    pub more: bool,
 }

@@ -11,11 +11,12 @@
 #![cfg(target_arch = "wasm32")]
 #![allow(clippy::unwrap_used)]
 
+mod support;
+
 use std::cell::Cell;
 use std::rc::Rc;
 
 use js_sys::{Function, Object, Promise, Reflect};
-use tandem_wasm::Client;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
@@ -88,9 +89,9 @@ fn code(error: &JsValue) -> String {
 /// calls, then closes.
 async fn connects_after(fetches: u32, answer: impl Fn(u32) -> JsValue + 'static) {
     let (get_token, calls) = counted(answer);
-    let client = settle(Client::connect(
-        server_url(),
-        options("getToken", &get_token),
+    let client = settle(support::connect(
+        &server_url(),
+        &options("getToken", &get_token),
     ))
     .await
     .expect("connects");
@@ -120,9 +121,9 @@ async fn a_rejected_fetch_is_retried() {
 #[wasm_bindgen_test]
 async fn a_fetch_giving_no_string_stops_as_unauthorized() {
     let (get_token, calls) = counted(|_| 42.into());
-    let error = settle(Client::connect(
-        server_url(),
-        options("getToken", &get_token),
+    let error = settle(support::connect(
+        &server_url(),
+        &options("getToken", &get_token),
     ))
     .await
     .expect_err("never connects");
@@ -142,12 +143,9 @@ async fn on_state_hears_the_retries_before_connect_settles() {
         seen.push(&state);
     })
     .into_js_value();
-    let error = settle(Client::connect(
-        url.to_owned(),
-        options("onState", &on_state),
-    ))
-    .await
-    .expect_err("nothing listens there");
+    let error = settle(support::connect(url, &options("onState", &on_state)))
+        .await
+        .expect_err("nothing listens there");
     assert_eq!(code(&error), "attempts_exhausted");
     let field = |state: &JsValue, key: &str| Reflect::get(state, &key.into()).unwrap();
     let kinds: Vec<String> = states

@@ -10,8 +10,9 @@
 #![cfg(target_arch = "wasm32")]
 #![allow(clippy::unwrap_used)]
 
+mod support;
+
 use js_sys::{Function, Object, Promise, Reflect};
-use tandem_wasm::Client;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
@@ -81,7 +82,7 @@ async fn on_throws_for_an_event_name_it_does_not_know() {
     let get_token = Closure::<dyn FnMut() -> JsValue>::new(move || token.into()).into_js_value();
     let options = Object::new();
     Reflect::set(&options, &"getToken".into(), &get_token).unwrap();
-    let client = settle(Client::connect(url.to_owned(), options.into()))
+    let client = settle(support::connect(url, &options.into()))
         .await
         .expect("connects");
     check(
@@ -101,8 +102,15 @@ async fn on_throws_for_an_event_name_it_does_not_know() {
     check(
         &room,
         "room",
-        &["message", "presence", "joined", "left"],
-        &["mesage", "state", "error", "Message"],
+        &[
+            "message",
+            "ephemeral",
+            "presence",
+            "joined",
+            "left",
+            "error",
+        ],
+        &["mesage", "state", "Message", "members"],
     );
 
     settle(call(&client, "close", &[]).unwrap().into())
