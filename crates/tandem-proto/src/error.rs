@@ -60,8 +60,8 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    /// Every code but [`ErrorCode::Unknown`].
-    const KNOWN: [ErrorCode; 22] = [
+    /// Every code but [`ErrorCode::Unknown`], in PROTOCOL.md's order.
+    pub const KNOWN: [ErrorCode; 22] = [
         ErrorCode::MalformedFrame,
         ErrorCode::UnknownKind,
         ErrorCode::MissingField,

@@ -220,6 +220,8 @@ export declare class Room<M = unknown, P = unknown, R extends RequestMap = Reque
   history(query?: { before?: number; limit?: number }): Promise<HistoryPage<M>>;
   /** Asks the server about this room; resolves with the reply the request map gives. */
   request<Q extends R["query"]>(data: Q): Promise<ReplyTo<R, Q>>;
+  /** Asks the server about this room, the reply and query types given: only without a request map. */
+  request<Reply, Query = unknown>(data: unknown extends R["query"] ? Query : never): Promise<Reply>;
   /** Answers the server's requests about this room. */
   onRequest(handler: RequestHandler<R>): Unsubscribe;
   /**
