@@ -7,6 +7,10 @@ use tandem_proto::MemberChange;
 use tandem_redis::fuzzing::{parse_bus, parse_entry};
 use tandem_server::BrokerMessage;
 
+/// The node reading the bus, and another node whose ephemeral messages it reads.
+const ME: &str = "me";
+const OTHER: &str = "other";
+
 /// The message as the scripts write it.
 fn write(message: &BrokerMessage) -> Option<Vec<u8>> {
     let sized = |s: &str| format!("{}:{s}", s.len());
@@ -32,16 +36,28 @@ fn write(message: &BrokerMessage) -> Option<Vec<u8>> {
             room,
             change: MemberChange::Left(user),
         } => format!("L{}{user}", sized(room)).into_bytes(),
+        BrokerMessage::Member {
+            room,
+            change: MemberChange::Updated(member),
+        } => {
+            let meta = member.meta.as_ref().map(|m| m.get()).unwrap_or_default();
+            format!("U{}{}{meta}", sized(room), sized(&member.user)).into_bytes()
+        }
+        BrokerMessage::Ephemeral { room, frame } => {
+            let mut out = format!("X{}{}", sized(OTHER), sized(room)).into_bytes();
+            out.extend_from_slice(frame);
+            out
+        }
         _ => return None,
     })
 }
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    if let Ok(message) = parse_bus(data) {
+    if let Ok(Some(message)) = parse_bus(data, ME) {
         let Some(bytes) = write(&message) else {
             panic!("the bus parser made a message the scripts never write: {message:?}");
         };
-        let again = parse_bus(&bytes).unwrap_or_else(|e| panic!("{e}: {message:?}"));
+        let again = parse_bus(&bytes, ME).unwrap_or_else(|e| panic!("{e}: {message:?}"));
         assert_eq!(format!("{message:?}"), format!("{again:?}"));
     }
     if let Ok((seq, frame)) = parse_entry(data) {

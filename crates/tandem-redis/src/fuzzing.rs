@@ -5,9 +5,10 @@
 use bytes::Bytes;
 use tandem_server::BrokerMessage;
 
-/// Reads one message from the bus, exactly as the broker's worker does.
-pub fn parse_bus(message: &[u8]) -> Result<BrokerMessage, String> {
-    crate::wire::parse_bus(message).map_err(|e| e.to_string())
+/// Reads one message from the bus, exactly as the broker's subscriber does on the node
+/// named `me` (`None`: its own ephemeral message, skipped).
+pub fn parse_bus(message: &[u8], me: &str) -> Result<Option<BrokerMessage>, String> {
+    crate::wire::parse_bus(message, me).map_err(|e| e.to_string())
 }
 
 /// Reads one history entry (its sequence number and event frame), exactly as the broker does.
