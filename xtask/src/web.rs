@@ -76,22 +76,36 @@ fn npm(shell: &Shell, args: &[&str]) -> crate::process::Cmd {
 
 #[cfg(test)]
 mod tests {
-    /// The README's TypeScript example is type-checked as www/typecheck/readme_example.ts.
+    /// Each of the README's TypeScript examples is type-checked: it is held verbatim by one
+    /// of www/typecheck/readme_*.ts.
     #[test]
-    fn the_readme_typescript_example_is_the_checked_one() {
+    fn the_readme_typescript_examples_are_the_checked_ones() {
         let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
         let readme = std::fs::read_to_string(format!("{root}/README.md")).unwrap_or_default();
-        let checked = std::fs::read_to_string(format!("{root}/www/typecheck/readme_example.ts"))
+        let checked: Vec<String> = std::fs::read_dir(format!("{root}/www/typecheck"))
+            .map(|dir| {
+                dir.flatten()
+                    .map(|e| e.path())
+                    .filter(|p| {
+                        p.file_name()
+                            .and_then(|n| n.to_str())
+                            .is_some_and(|n| n.starts_with("readme_") && n.ends_with(".ts"))
+                    })
+                    .filter_map(|p| std::fs::read_to_string(p).ok())
+                    .collect()
+            })
             .unwrap_or_default();
-        let example = readme
-            .split_once("```ts\n")
-            .and_then(|(_, rest)| rest.split_once("```"))
-            .map(|(block, _)| block)
-            .unwrap_or_default();
-        assert!(!example.is_empty(), "README.md has a ```ts example");
-        assert!(
-            checked.contains(example),
-            "www/typecheck/readme_example.ts must hold the README's TypeScript example verbatim"
-        );
+        let examples: Vec<&str> = readme
+            .split("```ts\n")
+            .skip(1)
+            .filter_map(|rest| rest.split_once("```").map(|(block, _)| block))
+            .collect();
+        assert!(examples.len() >= 2, "README.md has its ```ts examples");
+        for example in examples {
+            assert!(
+                checked.iter().any(|file| file.contains(example)),
+                "a www/typecheck/readme_*.ts must hold this README example verbatim:\n{example}"
+            );
+        }
     }
 }
