@@ -1,6 +1,9 @@
-//! One task per TCP connection: the HTTP request head, then either a plain answer
+//! One task per connection: the HTTP request head, then either a plain answer
 //! (`/healthz`, refusals) or a WebSocket whose frames go to the core task and whose outbox
 //! is written back. An idle connection is this one task, its small buffers and its outbox.
+//!
+//! The byte stream is any [`Stream`]: a TCP socket, a TLS session over one, or a
+//! connection a host's HTTP server upgraded.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -11,7 +14,7 @@ use core::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use tandem_proto::negotiate::{ProtocolSelection, SUPPORTED_PROTOCOLS, select_protocol};
 use tandem_proto::{Unreadable, close};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
 use tokio::time::timeout;
 use tokio_tungstenite::WebSocketStream;
@@ -26,16 +29,21 @@ use crate::outbox::{CloseOrder, Inbox, Taken, outbox};
 use crate::shared::Shared;
 use crate::writer::Writer;
 
+/// What a connection runs over: a TCP socket, a TLS session, an upgraded HTTP connection.
+pub(crate) trait Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Stream for S {}
+
 /// How long a close frame may take to go out before the socket is dropped.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
 /// Does the HTTP part of one accepted TCP connection: a plain request is answered, an
 /// upgrade handed back as a [`Connected`] to run.
-pub(crate) async fn serve(
-    mut stream: TcpStream,
+pub(crate) async fn serve<S: Stream>(
+    mut stream: S,
     peer: SocketAddr,
     shared: Arc<Shared>,
-) -> Option<Connected> {
+) -> Option<Connected<S>> {
     let limits = &shared.limits;
     // The handshake's futures are boxed, so they cost memory only while they run: a
     // task's size is that of its largest state, and the idle connection's state (the pump)
@@ -88,12 +96,12 @@ pub(crate) async fn serve(
 /// Answers `status` with a plain-text `body`. Boxed, so the answer's future is not part of
 /// the connection task's size (see [`Connected`]); a failed write needs no handling, the
 /// connection ends either way.
-async fn refuse(stream: &mut TcpStream, status: u16, body: &str) {
+async fn refuse<S: Stream>(stream: &mut S, status: u16, body: &str) {
     let _ = Box::pin(http::respond(stream, status, "text/plain", body)).await;
 }
 
 /// Answers a plain HTTP request.
-async fn answer(stream: &mut TcpStream, shared: &Shared, head: &RequestHead) {
+async fn answer<S: Stream>(stream: &mut S, shared: &Shared, head: &RequestHead) {
     let path = head.path.split('?').next().unwrap_or_default();
     let result = match (head.method.as_str(), path) {
         ("GET" | "HEAD", "/healthz") => {
@@ -131,14 +139,14 @@ async fn answer(stream: &mut TcpStream, shared: &Shared, head: &RequestHead) {
     }
 }
 
-async fn upgrade(
-    mut stream: TcpStream,
+async fn upgrade<S: Stream>(
+    mut stream: S,
     peer: SocketAddr,
     shared: &Arc<Shared>,
     head: &RequestHead,
     key: &str,
     rest: Vec<u8>,
-) -> Option<Connected> {
+) -> Option<Connected<S>> {
     let origin = head.header("origin");
     if !shared.origins.allows(origin, head.header("host")) {
         tracing::info!(%peer, origin, "origin not allowed");
@@ -207,15 +215,15 @@ async fn upgrade(
 /// An upgraded connection, handed back by [`serve`] so it runs in a task of its own: a
 /// task is as large as its largest state, and the handshake's states are larger than the
 /// pump that every open connection keeps for its whole life.
-pub(crate) struct Connected {
-    ws: WebSocketStream<TcpStream>,
+pub(crate) struct Connected<S> {
+    ws: WebSocketStream<S>,
     conn: u64,
     commands: mpsc::Sender<Command>,
     inbox: Inbox,
     shared: Arc<Shared>,
 }
 
-impl Connected {
+impl<S: Stream> Connected<S> {
     /// Moves frames until the connection ends, then tells the core; `alive` is dropped
     /// last (the server waits for every connection's `alive` when it stops).
     ///
@@ -251,8 +259,8 @@ impl Connected {
 ///
 /// Outside the write arm the writer is idle, so tungstenite may write its own frames
 /// (pongs, the close reply) while reading.
-async fn pump(
-    ws: &mut WebSocketStream<TcpStream>,
+async fn pump<S: Stream>(
+    ws: &mut WebSocketStream<S>,
     conn: u64,
     commands: &mpsc::Sender<Command>,
     inbox: &mut Inbox,
@@ -329,8 +337,8 @@ async fn pump(
 /// The socket reads nothing more: the core decides the close (code, reason, and that the
 /// member leaves at once) and orders it through the outbox. Boxed by the caller, so its
 /// states stay out of every open connection's task.
-async fn refuse_unreadable(
-    ws: &mut WebSocketStream<TcpStream>,
+async fn refuse_unreadable<S: Stream>(
+    ws: &mut WebSocketStream<S>,
     conn: u64,
     commands: &mpsc::Sender<Command>,
     inbox: &mut Inbox,
@@ -362,7 +370,7 @@ enum Step {
 /// Writes what tungstenite still holds (a pong cut off by a full socket), then the
 /// writer's frames. Cancel safe, like [`Writer::write_to`]; tungstenite holds nothing once
 /// the writer has begun, since nothing reads meanwhile.
-async fn write(ws: &mut WebSocketStream<TcpStream>, writer: &mut Writer) -> Result<(), WsError> {
+async fn write<S: Stream>(ws: &mut WebSocketStream<S>, writer: &mut Writer) -> Result<(), WsError> {
     ws.flush().await?;
     writer.write_to(ws.get_mut()).await?;
     Ok(())
@@ -371,8 +379,8 @@ async fn write(ws: &mut WebSocketStream<TcpStream>, writer: &mut Writer) -> Resu
 /// Writes what is still queued (an error frame often precedes its close), then a close
 /// frame (1001 when the order never came because the server stopped), and waits briefly
 /// for the peer's answer. A peer that reads nothing gets at most [`CLOSE_GRACE`].
-async fn close_with(
-    ws: &mut WebSocketStream<TcpStream>,
+async fn close_with<S: Stream>(
+    ws: &mut WebSocketStream<S>,
     writer: &mut Writer,
     inbox: &mut Inbox,
     order: Option<CloseOrder>,
@@ -401,9 +409,9 @@ async fn close_with(
 mod tests {
     use super::*;
 
-    fn size_of_run<F, Fut>(_: F) -> usize
+    fn size_of_run<S, F, Fut>(_: F) -> usize
     where
-        F: Fn(Connected, mpsc::Sender<()>) -> Fut,
+        F: Fn(Connected<S>, mpsc::Sender<()>) -> Fut,
     {
         std::mem::size_of::<Fut>()
     }
@@ -415,7 +423,7 @@ mod tests {
     /// may cost; one byte more makes it 1,152.
     #[test]
     fn an_open_connections_task_stays_small() {
-        let size = size_of_run(Connected::run);
+        let size = size_of_run(Connected::<tokio::net::TcpStream>::run);
         assert!(size <= 920, "Connected::run's future is {size} bytes");
     }
 }
