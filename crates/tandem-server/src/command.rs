@@ -16,6 +16,8 @@ pub(crate) enum Command {
         conn: ConnId,
         protocol: &'static str,
         outbox: Outbox,
+        /// The user, when the host's HTTP server knows it (see `Identity`).
+        identity: Option<String>,
     },
     /// A text frame arrived.
     Text { conn: ConnId, text: Utf8Bytes },

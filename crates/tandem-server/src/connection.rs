@@ -147,38 +147,58 @@ async fn upgrade<S: Stream>(
     key: &str,
     rest: Vec<u8>,
 ) -> Option<Connected<S>> {
-    let origin = head.header("origin");
-    if !shared.origins.allows(origin, head.header("host")) {
-        tracing::info!(%peer, origin, "origin not allowed");
+    let offered = head.tokens("sec-websocket-protocol");
+    let protocol = match vet_upgrade(shared, head.header("origin"), head.header("host"), &offered) {
+        Ok(protocol) => protocol,
+        Err((status, body)) => {
+            tracing::info!(%peer, status, "upgrade refused: {}", body.trim_end());
+            refuse(&mut stream, status, &body).await;
+            return None;
+        }
+    };
+    if let Err(e) = Box::pin(http::switch_protocols(&mut stream, key, protocol)).await {
+        tracing::debug!(%peer, error = %e, "writing 101");
+        return None;
+    }
+    let ws =
+        WebSocketStream::from_partially_read(stream, rest, Role::Server, Some(ws_config(shared)))
+            .await;
+    admit(ws, protocol, shared, None).await
+}
+
+/// Whether an upgrade may go on: its origin allowed, a subprotocol both sides speak (or
+/// the marker, to explain the mismatch in a close), room for one more connection. The
+/// subprotocol, or the HTTP status and body of the refusal.
+pub(crate) fn vet_upgrade<T: AsRef<str>>(
+    shared: &Shared,
+    origin: Option<&str>,
+    host: Option<&str>,
+    offered: &[T],
+) -> Result<&'static str, (u16, String)> {
+    if !shared.origins.allows(origin, host) {
         let body = format!(
             "origin {} is not allowed; this server admits {}\n",
             origin.unwrap_or_default(),
             shared.origins.describe()
         );
-        refuse(&mut stream, 403, &body).await;
-        return None;
+        return Err((403, body));
     }
-    let offered = head.tokens("sec-websocket-protocol");
-    let protocol = match select_protocol(&offered, SUPPORTED_PROTOCOLS) {
+    let protocol = match select_protocol(offered, SUPPORTED_PROTOCOLS) {
         ProtocolSelection::Speak(p) => p,
         ProtocolSelection::Explain(_) => tandem_proto::PROTOCOL_MARKER,
-        ProtocolSelection::Refuse(e) => {
-            tracing::info!(%peer, error = %e, "no common subprotocol");
-            refuse(&mut stream, 400, &format!("{e}\n")).await;
-            return None;
-        }
+        ProtocolSelection::Refuse(e) => return Err((400, format!("{e}\n"))),
     };
+    if shared.connections.load(Ordering::Relaxed) >= shared.limits.max_connections {
+        return Err((503, "too many connections; try again later\n".to_owned()));
+    }
+    Ok(protocol)
+}
+
+/// The WebSocket settings of every connection: small read buffers, the core's frames
+/// written by the connection's own `Writer`, oversize messages cut off.
+pub(crate) fn ws_config(shared: &Shared) -> WebSocketConfig {
     let limits = &shared.limits;
-    if shared.connections.load(Ordering::Relaxed) >= limits.max_connections {
-        let body = "too many connections; try again later\n";
-        refuse(&mut stream, 503, body).await;
-        return None;
-    }
-    if let Err(e) = Box::pin(http::switch_protocols(&mut stream, key, protocol)).await {
-        tracing::debug!(%peer, error = %e, "writing 101");
-        return None;
-    }
-    let config = WebSocketConfig::default()
+    WebSocketConfig::default()
         .read_buffer_size(limits.read_buffer_bytes)
         // tungstenite writes only its own frames (pongs, the close handshake), at once;
         // the core's frames go through this connection's `Writer`.
@@ -187,22 +207,32 @@ async fn upgrade<S: Stream>(
         // Frames up to twice the limit reach the protocol, which answers with a typed
         // error and 1009; anything larger is cut off here.
         .max_message_size(Some(shared.max_message_bytes.saturating_mul(2)))
-        .max_frame_size(Some(shared.max_message_bytes.saturating_mul(2)));
-    let ws = WebSocketStream::from_partially_read(stream, rest, Role::Server, Some(config)).await;
+        .max_frame_size(Some(shared.max_message_bytes.saturating_mul(2)))
+}
 
+/// Admits an upgraded WebSocket speaking `protocol` (a connection of the host's own HTTP
+/// server, or of [`serve`]): the core hears of it, as `identity` when the host knows the
+/// user already, and it is handed back to run.
+pub(crate) async fn admit<S: Stream>(
+    ws: WebSocketStream<S>,
+    protocol: &'static str,
+    shared: &Arc<Shared>,
+    identity: Option<String>,
+) -> Option<Connected<S>> {
     let conn = shared.next_conn.fetch_add(1, Ordering::Relaxed);
-    let (outbox, inbox) = outbox(limits.outbound_queue);
+    let (outbox, inbox) = outbox(shared.limits.outbound_queue);
     let commands = shared.commands.clone();
     let connect = Command::Connect {
         conn,
         protocol,
         outbox,
+        identity,
     };
     if commands.send(connect).await.is_err() {
         return None;
     }
     shared.connections.fetch_add(1, Ordering::Relaxed);
-    tracing::debug!(%peer, conn, protocol, "connected");
+    tracing::debug!(conn, protocol, "connected");
     Some(Connected {
         ws,
         conn,

@@ -115,9 +115,10 @@ impl Core {
                 conn,
                 protocol,
                 outbox,
+                identity,
             } => {
                 self.outboxes.insert(conn, outbox);
-                p.handle_connect(now, conn, protocol);
+                p.handle_connect_as(now, conn, protocol, identity);
             }
             Command::Text { conn, text } => p.handle_message(now, conn, text.as_bytes()),
             Command::Binary { conn } => p.handle_binary(now, conn),

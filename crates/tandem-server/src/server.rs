@@ -289,6 +289,26 @@ impl Server {
     /// Serves on `listener` in background tasks of the current tokio runtime.
     pub fn serve(self, listener: TcpListener) -> io::Result<Running> {
         let local_addr = listener.local_addr()?;
+        let started = self.start();
+        let (stop, stop_rx) = oneshot::channel();
+        let (alive, alive_rx) = mpsc::channel::<()>(1);
+        let shared = started.shared.clone();
+        let accept = tokio::spawn(accept_loop(listener, shared, stop_rx, alive));
+        tracing::info!(%local_addr, "tandem server listening");
+        Ok(Running {
+            local_addr,
+            handle: started.handle,
+            shutdown_hint: started.shutdown_hint,
+            stop: Some(stop),
+            accept,
+            core: started.core,
+            relay: started.relay,
+            alive: alive_rx,
+        })
+    }
+
+    /// Starts the core and the broker relay: everything but a listener.
+    pub(crate) fn start(self) -> Started {
         let (commands, command_rx) = mpsc::channel(COMMAND_QUEUE);
         let shared = Arc::new(Shared {
             limits: self.limits,
@@ -326,23 +346,24 @@ impl Server {
             )
             .run(command_rx),
         );
-
-        let relay = tokio::spawn(relay(messages, commands.clone()));
-        let (stop, stop_rx) = oneshot::channel();
-        let (alive, alive_rx) = mpsc::channel::<()>(1);
-        let accept = tokio::spawn(accept_loop(listener, shared, stop_rx, alive));
-        tracing::info!(%local_addr, "tandem server listening");
-        Ok(Running {
-            local_addr,
+        let relay = tokio::spawn(relay(messages, commands));
+        Started {
+            shared,
             handle,
             shutdown_hint: self.shutdown_hint,
-            stop: Some(stop),
-            accept,
             core,
             relay,
-            alive: alive_rx,
-        })
+        }
     }
+}
+
+/// A server's core and relay, running, without a listener of its own.
+pub(crate) struct Started {
+    pub shared: Arc<Shared>,
+    pub handle: Handle,
+    pub shutdown_hint: Duration,
+    pub core: JoinHandle<()>,
+    pub relay: JoinHandle<()>,
 }
 
 /// Feeds what the broker says into the core. Messages lost to a lagging relay are

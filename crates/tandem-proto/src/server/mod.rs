@@ -45,6 +45,9 @@ struct Conn {
     /// authorization ([`ServerEvent::AuthorizeJoin`]).
     pending_joins: HashMap<Id, Awaiting>,
     app: Option<frame::AppSelected>,
+    /// Who the connection is, when the host's HTTP server established it before the
+    /// upgrade (a cookie session): `hello` then needs no token.
+    identity: Option<String>,
 }
 
 /// What waits for a room's authorization.
@@ -149,6 +152,19 @@ impl Server {
     /// A socket was accepted with subprotocol `protocol` (see [`Server::select_protocol`]).
     /// With the negotiation marker, the connection is closed at once with the reason.
     pub fn handle_connect(&mut self, now: Instant, conn: ConnId, protocol: &str) {
+        self.handle_connect_as(now, conn, protocol, None);
+    }
+
+    /// [`Server::handle_connect`] for a connection whose user the host already knows
+    /// (`identity`, e.g. from its own cookie session): its `hello` is welcomed as that user
+    /// without a token or [`ServerEvent::Authenticate`].
+    pub fn handle_connect_as(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        protocol: &str,
+        identity: Option<String>,
+    ) {
         if protocol == PROTOCOL_MARKER || !SUPPORTED_PROTOCOLS.contains(&protocol) {
             let reason = format!(
                 "no common wire protocol; server speaks {}",
@@ -175,6 +191,7 @@ impl Server {
                 machine: ServerConnection::new(conn, now, &self.config),
                 pending_joins: HashMap::new(),
                 app: None,
+                identity,
             }),
         );
         if self.timers.get(Timer::Sweep).is_none() {
@@ -454,11 +471,15 @@ impl Server {
                 return;
             }
         };
+        let mut known = None;
         if let Some(c) = self.conns.get_mut(&conn) {
             c.machine.set_state(ConnState::Authenticating);
             c.app = Some(app);
+            known = c.identity.clone();
         }
-        if self.config.authenticate {
+        if let Some(user) = known {
+            self.welcome(conn, user);
+        } else if self.config.authenticate {
             self.events.push_back(ServerEvent::Authenticate {
                 conn,
                 token: hello.token,
