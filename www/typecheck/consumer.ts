@@ -13,8 +13,9 @@ export async function consumer(): Promise<void> {
     protocols: ["tandem.v1.json"],
     backoff: { initialMs: 100, maxAttempts: 5 },
   });
-  const room = await client.join("lobby", { meta: { color: "red" }, history: 10 });
+  const room = await client.join("lobby", { meta: { color: "red", typing: false }, history: 10 });
   const seq: number = await room.publish({ kind: "chat", text: "hi" });
+  await room.publish({ kind: "chat", text: "hi", at: Date.now() });
   await room.publish({ kind: "cursor", x: 0.5, y: 0.5 });
 
   // @ts-expect-error: a chat line needs its text
