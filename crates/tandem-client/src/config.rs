@@ -57,6 +57,8 @@ pub struct Config {
     pub(crate) token_provider: Option<TokenProvider>,
     pub(crate) seed: Option<u64>,
     pub(crate) fallback_urls: Vec<String>,
+    /// HTTP headers of the WebSocket handshake (native only: a browser sends its own).
+    pub(crate) headers: Vec<(String, String)>,
 }
 
 impl std::fmt::Debug for Config {
@@ -79,6 +81,14 @@ impl Config {
     /// to the next URL in turn and resumes its session there. Default none.
     pub fn fallback_urls<S: Into<String>>(mut self, urls: impl IntoIterator<Item = S>) -> Self {
         self.fallback_urls = urls.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// An HTTP header sent with every WebSocket handshake: a session cookie for a server
+    /// mounted in the host's app (`Cookie`), an `Authorization` its auth layer checks.
+    /// Native only: in a browser the page's own cookies go with the upgrade.
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
         self
     }
 

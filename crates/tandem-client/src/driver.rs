@@ -88,6 +88,7 @@ impl<P: Platform> Driver<P> {
             token_provider,
             seed,
             fallback_urls: _,
+            headers: _,
         } = config;
         let seed = seed.unwrap_or_else(|| platform.random_seed());
         Driver {

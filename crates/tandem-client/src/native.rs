@@ -60,6 +60,8 @@ pub(crate) fn spawn(
 struct Tokio {
     start: tokio::time::Instant,
     max_inbound: usize,
+    /// Headers of every handshake (`Config::header`).
+    headers: std::sync::Arc<[(String, String)]>,
     socket: Option<Socket>,
     opening: Option<Opening>,
     /// Text frames for `socket` (or for `closing`, queued before it closed).
@@ -70,10 +72,11 @@ struct Tokio {
 }
 
 impl Tokio {
-    fn new(max_inbound: usize) -> Self {
+    fn new(max_inbound: usize, headers: &[(String, String)]) -> Self {
         Tokio {
             start: tokio::time::Instant::now(),
             max_inbound,
+            headers: headers.into(),
             socket: None,
             opening: None,
             outbox: Vec::new(),
@@ -131,7 +134,13 @@ impl Platform for Tokio {
         // queued for that one is dropped with it.
         self.socket = None;
         self.outbox.clear();
-        self.opening = Some(open(url.to_owned(), protocols.to_vec(), self.max_inbound));
+        let headers = self.headers.clone();
+        self.opening = Some(open(
+            url.to_owned(),
+            protocols.to_vec(),
+            self.max_inbound,
+            headers,
+        ));
         Ok(())
     }
 
@@ -160,9 +169,21 @@ impl Platform for Tokio {
     }
 }
 
-fn open(url: String, protocols: Vec<String>, max_inbound: usize) -> Opening {
+fn open(
+    url: String,
+    protocols: Vec<String>,
+    max_inbound: usize,
+    headers: std::sync::Arc<[(String, String)]>,
+) -> Opening {
     Box::pin(async move {
         let mut request = url.into_client_request().map_err(|e| e.to_string())?;
+        for (name, value) in headers.iter() {
+            let name =
+                tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(name.as_bytes())
+                    .map_err(|e| format!("header {name:?}: {e}"))?;
+            let value = HeaderValue::from_str(value).map_err(|e| format!("header {name}: {e}"))?;
+            request.headers_mut().append(name, value);
+        }
         let offer = HeaderValue::from_str(&protocols.join(", ")).map_err(|e| e.to_string())?;
         request
             .headers_mut()
@@ -217,7 +238,7 @@ async fn run(
     mut commands: mpsc::UnboundedReceiver<Command>,
     sink: Sink,
 ) {
-    let platform = Tokio::new(config.protocol.max_inbound_bytes);
+    let platform = Tokio::new(config.protocol.max_inbound_bytes, &config.headers);
     let mut driver = Driver::new(config, endpoints, platform, sink);
     let mut token: Option<TokenFuture> = None;
     let mut handle_gone = false;

@@ -34,11 +34,14 @@ mod handle;
 mod hooks;
 mod http;
 mod limits;
+#[cfg(feature = "axum")]
+mod mount;
 mod origin;
 mod outbox;
 mod pattern;
 mod server;
 mod shared;
+mod tls;
 mod token;
 mod writer;
 
@@ -48,11 +51,15 @@ pub use future::BoxFuture;
 pub use handle::Handle;
 pub use hooks::{JoinContext, RequestContext};
 pub use limits::Limits;
+#[cfg(feature = "axum")]
+pub use mount::{Identity, Mounted};
 pub use origin::OriginPolicy;
 pub use pattern::RoomPattern;
 pub use server::{LISTEN_BACKLOG, Running, Server, ServerBuilder};
+pub use tls::{TlsConfig, TlsError};
 pub use token::{Claims, HmacTokens};
 
+pub use rustls;
 pub use tandem_proto;
 pub use tandem_proto::{HistoryLimits, RoomPolicy};
 

@@ -25,12 +25,13 @@ use crate::hooks::{Hooks, JoinContext, RequestContext};
 use crate::limits::Limits;
 use crate::origin::OriginPolicy;
 use crate::shared::Shared;
+use crate::tls::{self, TlsConfig};
 use crate::token::HmacTokens;
 
 /// Commands waiting for the core task; senders wait when it is full.
 const COMMAND_QUEUE: usize = 8192;
 /// How long a graceful shutdown waits for connections to finish closing.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// Configures a [`Server`]. Start with [`Server::builder`].
 #[must_use]
@@ -45,6 +46,7 @@ pub struct ServerBuilder {
     shutdown_hint: Duration,
     seed: Option<u64>,
     static_files: Option<PathBuf>,
+    tls: Option<TlsConfig>,
 }
 
 impl ServerBuilder {
@@ -192,6 +194,16 @@ impl ServerBuilder {
         self
     }
 
+    /// Serves TLS on the listener: `wss://` upgrades, and `/healthz` and static files over
+    /// `https://`, all on the one port. Each connection's TLS handshake has
+    /// [`Limits::http_head_timeout`] and takes one of the [`Limits::max_handshakes`] slots.
+    /// Give a [`TlsConfig`] (from PEM: [`TlsConfig::from_pem_files`]) or a
+    /// `rustls::ServerConfig`.
+    pub fn tls(mut self, tls: impl Into<TlsConfig>) -> Self {
+        self.tls = Some(tls.into());
+        self
+    }
+
     /// Seeds the room epochs (tests only; by default each run draws a fresh seed).
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = Some(seed);
@@ -215,6 +227,7 @@ impl ServerBuilder {
             shutdown_hint: self.shutdown_hint,
             seed: self.seed.unwrap_or_else(fresh_seed),
             static_files: self.static_files,
+            tls: self.tls,
         }
     }
 }
@@ -238,6 +251,7 @@ pub struct Server {
     shutdown_hint: Duration,
     seed: u64,
     static_files: Option<PathBuf>,
+    tls: Option<TlsConfig>,
 }
 
 impl std::fmt::Debug for Server {
@@ -264,6 +278,7 @@ impl Server {
             shutdown_hint: Duration::from_secs(1),
             seed: None,
             static_files: None,
+            tls: None,
         }
     }
 
@@ -289,11 +304,12 @@ impl Server {
     /// Serves on `listener` in background tasks of the current tokio runtime.
     pub fn serve(self, listener: TcpListener) -> io::Result<Running> {
         let local_addr = listener.local_addr()?;
+        let tls = self.tls.as_ref().map(TlsConfig::acceptor);
         let started = self.start();
         let (stop, stop_rx) = oneshot::channel();
         let (alive, alive_rx) = mpsc::channel::<()>(1);
         let shared = started.shared.clone();
-        let accept = tokio::spawn(accept_loop(listener, shared, stop_rx, alive));
+        let accept = tokio::spawn(accept_loop(listener, shared, tls, stop_rx, alive));
         tracing::info!(%local_addr, "tandem server listening");
         Ok(Running {
             local_addr,
@@ -411,6 +427,7 @@ fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
 async fn accept_loop(
     listener: TcpListener,
     shared: Arc<Shared>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     mut stop: oneshot::Receiver<()>,
     alive: mpsc::Sender<()>,
 ) {
@@ -432,12 +449,16 @@ async fn accept_loop(
                     let _ = stream.set_nodelay(true);
                     let shared = shared.clone();
                     let alive = alive.clone();
+                    let tls = tls.clone();
                     tokio::spawn(async move {
-                        let connected = connection::serve(stream, peer, shared).await;
-                        drop(slot);
-                        if let Some(connected) = connected {
-                            // A task of its own, sized for the open connection only.
-                            tokio::spawn(connected.run(alive));
+                        match tls {
+                            None => admit(stream, peer, shared, slot, alive).await,
+                            Some(tls) => {
+                                let limit = shared.limits.http_head_timeout;
+                                if let Some(stream) = tls::handshake(&tls, stream, peer, limit).await {
+                                    admit(stream, peer, shared, slot, alive).await;
+                                }
+                            }
                         }
                     });
                 }
@@ -448,6 +469,23 @@ async fn accept_loop(
                 }
             }
         }
+    }
+}
+
+/// Does the HTTP part of an accepted connection (over TCP or TLS) in its handshake `slot`,
+/// then runs it.
+async fn admit<S: connection::Stream>(
+    stream: S,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    slot: tokio::sync::OwnedSemaphorePermit,
+    alive: mpsc::Sender<()>,
+) {
+    let connected = connection::serve(stream, peer, shared).await;
+    drop(slot);
+    if let Some(connected) = connected {
+        // A task of its own, sized for the open connection only.
+        tokio::spawn(connected.run(alive));
     }
 }
 
