@@ -33,7 +33,11 @@ const CURSOR_SMOOTHING_MS = 55;
 const TYPING_PAUSE_MS = 2500;
 /** Each tab says it is here this often; a tab not heard from for HERE_STALE_MS is gone. */
 const HERE_EVERY_MS = 5000;
-const HERE_STALE_MS = 16_000;
+/**
+ * Longer than a minute: a browser may run a hidden tab's timers only once a minute (Chrome's
+ * intensive throttling), and such a tab is still open. A closing tab says `gone` at once.
+ */
+const HERE_STALE_MS = 70_000;
 /** The footer's connection count is asked again this often (and on presence changes). */
 const SERVER_INFO_EVERY_MS = 10_000;
 
@@ -836,6 +840,7 @@ async function enter(c: DemoClient): Promise<void> {
           break;
         case "gone":
           goneTab(from, e.data.tab);
+          if (from !== me) hideCursor(from);
           break;
         default:
           break;

@@ -269,6 +269,11 @@ test("two pages in one room see each other's presence, cursors and chat", () =>
     await alice.waitForSelector('#chat li:has-text("second tab here")');
     assert.equal(await linesSaying(alice2, "second tab here"), 1);
     assert.equal(await linesSaying(alice, "second tab here"), 1);
+    // The second tab closes: it says so, and alice is one tab again (and still here).
+    await alice2.close();
+    await bob.waitForSelector('#presence li[data-user="alice"][data-tabs="1"]');
+    await alice.waitForSelector('#presence li[data-user="alice"][data-tabs="1"]');
+    assert.deepEqual(await presence(bob), ["alice", "bob"]);
   }));
 
 test("colours: two names that would share a colour get distinct ones from the palette", () =>
