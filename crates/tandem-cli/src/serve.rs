@@ -9,7 +9,7 @@ use core::time::Duration;
 use tandem_proto::{AppSchema, HubConfig, ServerConfig, close};
 use tandem_proto::{ErrorBody, ErrorCode};
 use tandem_redis::{RedisBroker, RedisOptions};
-use tandem_server::{AuthError, HmacTokens, Limits, OriginPolicy, RoomPolicy, Server};
+use tandem_server::{AuthError, HmacTokens, Limits, OriginPolicy, RoomPolicy, Server, TlsConfig};
 
 use crate::{duration, rooms};
 
@@ -18,7 +18,7 @@ use crate::{duration, rooms};
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// Address to listen on; port 0 picks a free port. The chosen address is printed as
-    /// `tandem listening on http://<addr>`.
+    /// `tandem listening on http://<addr>` (`https://` with --tls-cert).
     #[arg(long, env = "TANDEM_ADDR", default_value = "127.0.0.1:8080")]
     addr: SocketAddr,
 
@@ -176,6 +176,28 @@ pub struct ServeArgs {
     #[arg(long, value_name = "DIR")]
     static_dir: Option<std::path::PathBuf>,
 
+    /// Serve TLS with this certificate chain (PEM: the server's certificate first, then any
+    /// intermediates): clients connect to wss://, and /healthz and --static-dir answer
+    /// over https://, on the one port. Needs --tls-key. A file that cannot be read, holds
+    /// no certificate or does not parse stops the server at startup with the reason.
+    #[arg(
+        long,
+        env = "TANDEM_TLS_CERT",
+        value_name = "PEM",
+        requires = "tls_key"
+    )]
+    tls_cert: Option<std::path::PathBuf>,
+
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1); it must belong to the
+    /// certificate.
+    #[arg(
+        long,
+        env = "TANDEM_TLS_KEY",
+        value_name = "PEM",
+        requires = "tls_cert"
+    )]
+    tls_key: Option<std::path::PathBuf>,
+
     /// Accept a token `guest:<name>` as user <name> without any check, so a page can pick
     /// a name and several tabs of one name are one member (demos and development only).
     /// Other tokens still need --token-secret.
@@ -259,6 +281,17 @@ pub fn run(args: ServeArgs) -> ExitCode {
 }
 
 async fn serve(args: ServeArgs) -> ExitCode {
+    // Checked first: a bad certificate or key stops the server before anything starts.
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => match TlsConfig::from_pem_files(cert, key) {
+            Ok(tls) => Some(tls),
+            Err(e) => {
+                eprintln!("tandem: TLS: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+        _ => None,
+    };
     let origins = if args.any_origin {
         OriginPolicy::Any
     } else if args.allow_origins.is_empty() {
@@ -343,6 +376,13 @@ async fn serve(args: ServeArgs) -> ExitCode {
             }
         }
     }
+    let scheme = match tls {
+        Some(tls) => {
+            builder = builder.tls(tls);
+            "https"
+        }
+        None => "http",
+    };
     let running = match builder.build().bind(args.addr).await {
         Ok(r) => r,
         Err(e) => {
@@ -350,7 +390,7 @@ async fn serve(args: ServeArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    println!("tandem listening on http://{}", running.local_addr());
+    println!("tandem listening on {scheme}://{}", running.local_addr());
     let signal = wait_for_signal().await;
     tracing::info!(signal, code = args.shutdown_code, "shutting down");
     running.shutdown(args.shutdown_code).await;
