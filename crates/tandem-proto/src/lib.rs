@@ -71,7 +71,7 @@ pub use rng::Rng;
 pub use server::{
     ConnId, ConnState, Delivery, FrameClass, HistoryLimits, HistoryPage, Hub, HubConfig,
     JoinRequest, MemberChange, Notice, Recipients, RoomPolicies, RoomPolicy, RoomState, Server,
-    ServerConfig, ServerConnection, ServerEvent, ServerTransmit, Start, Unreadable,
+    ServerConfig, ServerConnection, ServerEvent, ServerTransmit, Start, Stats, Unreadable,
 };
 pub use time::Instant;
 

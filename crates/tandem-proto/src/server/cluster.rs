@@ -46,6 +46,9 @@ impl Server {
             }),
             Err(e) => Err(e),
         };
+        if let Ok(o) = &outcome {
+            self.stats.joined(o.recovered, o.replayed);
+        }
         if let Err(e) = outcome {
             self.hub.cancel_join(&room);
             // The broker counted an arrival that will not stay.

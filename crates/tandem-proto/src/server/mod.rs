@@ -10,6 +10,7 @@ mod policy;
 mod presence;
 mod replay;
 mod rooms;
+mod stats;
 mod timers;
 
 use cluster::PendingSync;
@@ -21,6 +22,7 @@ pub use rooms::{
     ConnId, Delivery, FrameClass, Hub, HubConfig, JoinOutcome, JoinRefused, JoinRequest, Joining,
     MemberChange, Notice, Publishing, Recipients, RoomState, Start,
 };
+pub use stats::Stats;
 
 use std::collections::{HashMap, VecDeque};
 
@@ -91,6 +93,7 @@ pub struct Server {
     timers: TimerTable,
     syncs: HashMap<(ConnId, Id), PendingSync>,
     unavailable: Option<String>,
+    stats: Stats,
 }
 
 impl Server {
@@ -121,6 +124,7 @@ impl Server {
             timers: TimerTable::default(),
             syncs: HashMap::new(),
             unavailable: None,
+            stats: Stats::default(),
         }
     }
 
@@ -137,6 +141,13 @@ impl Server {
     /// Number of live connections.
     pub fn connection_count(&self) -> usize {
         self.conns.len()
+    }
+
+    /// What the node counted since it started (for metrics).
+    pub fn stats(&self) -> Stats {
+        let mut stats = self.stats.clone();
+        (stats.deliveries_numbered, stats.deliveries_ephemeral) = self.hub.delivered();
+        stats
     }
 
     /// One connection's state machine.
@@ -314,7 +325,9 @@ impl Server {
     }
 
     fn handle_publish(&mut self, now: Instant, conn: ConnId, p: frame::Publish) {
-        match self.hub.publish(now, conn, &p.room, &p.data) {
+        let published = self.hub.publish(now, conn, &p.room, &p.data);
+        self.stats.publishes_numbered += u64::from(published.is_ok());
+        match published {
             Ok(Publishing::Numbered(seq)) => {
                 self.drain_hub(now);
                 self.send_ack(conn, p.id, Some(seq));
@@ -335,6 +348,7 @@ impl Server {
     fn handle_ephemeral(&mut self, conn: ConnId, p: frame::Publish) {
         match self.hub.publish_ephemeral(conn, &p.room, &p.data) {
             Ok(frame) => {
+                self.stats.publishes_ephemeral += 1;
                 while let Some(d) = self.hub.poll_delivery() {
                     self.transmits.push_back(ServerTransmit::Frame(d));
                 }
@@ -575,7 +589,10 @@ impl Server {
     fn join_now(&mut self, now: Instant, conn: ConnId, req: JoinRequest) {
         let user = self.user(conn);
         match self.hub.join(now, conn, &user, req.clone()) {
-            Ok(Joining::Done(_)) => self.drain_hub(now),
+            Ok(Joining::Done(o)) => {
+                self.stats.joined(o.recovered, o.replayed);
+                self.drain_hub(now);
+            }
             Ok(Joining::Sync { arrive }) => {
                 self.events.push_back(ServerEvent::Sync {
                     conn,
@@ -839,6 +856,7 @@ impl Server {
         code: ErrorCode,
         message: String,
     ) {
+        self.stats.error_sent(code);
         self.send(
             conn,
             &Frame::Error(frame::ErrorFrame {

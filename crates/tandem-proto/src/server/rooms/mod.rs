@@ -348,6 +348,16 @@ impl Hub {
         with_core!(self, c => c.rooms.len())
     }
 
+    /// Subscriptions on this node: connections in rooms, a connection once per room.
+    pub fn subscription_count(&self) -> usize {
+        with_core!(self, c => c.rooms.values().map(|r| r.subscribers.len()).sum())
+    }
+
+    /// Numbered and ephemeral events sent live so far, one per receiving connection.
+    pub(crate) fn delivered(&self) -> (u64, u64) {
+        with_core!(self, c => c.delivered)
+    }
+
     /// The current `(epoch, seq)` of a room, if it exists.
     pub fn position(&self, room: &str) -> Option<(u64, u64)> {
         with_core!(self, c => c.rooms.get(room).map(|r| (r.epoch, r.seq)))

@@ -102,6 +102,9 @@ pub(crate) struct RoomCore<X> {
     pub rooms: HashMap<String, Room<X>>,
     conns: HashMap<ConnId, ConnInfo>,
     pub out: VecDeque<Delivery>,
+    /// Numbered and ephemeral events sent live, one per receiving connection
+    /// (`Stats::deliveries_numbered`, `Stats::deliveries_ephemeral`).
+    pub delivered: (u64, u64),
     /// The earliest end of a lingering member.
     pub next_linger: Option<Instant>,
     /// The rooms with a presence window open, and when the first closes.
@@ -118,6 +121,7 @@ impl<X: Default> RoomCore<X> {
             rooms: HashMap::new(),
             conns: HashMap::new(),
             out: VecDeque::new(),
+            delivered: (0, 0),
             next_linger: None,
             windows: Vec::new(),
             presence_due: None,
@@ -259,12 +263,15 @@ impl<X: Default> RoomCore<X> {
             return;
         };
         let all = r.recipients();
+        // `except` is the publisher, a member: every other one receives it.
+        let receivers = all.len().saturating_sub(usize::from(except.is_some()));
         let to = match except {
             Some(c) if all.len() == 1 && all[0] == c => return,
             Some(c) => Recipients::AllBut(all, c),
             None if all.is_empty() => return,
             None => Recipients::Many(all),
         };
+        self.delivered.1 += receivers as u64;
         self.out.push_back(Delivery {
             to,
             frame,
@@ -300,6 +307,7 @@ impl<X: Default> RoomCore<X> {
             r.history.trim(now, &bounds);
         }
         if !r.subscribers.is_empty() {
+            self.delivered.0 += r.subscribers.len() as u64;
             let to = Recipients::Many(r.recipients());
             self.out.push_back(Delivery::live(to, frame));
         }
