@@ -258,6 +258,7 @@ pub fn run(options: &Options) -> Result<()> {
         for peer in PEERS {
             idle(&shell, &bins, &plan, peer, &mut figures)?;
         }
+        idle_mounted(&shell, &bins, &plan, &mut figures)?;
         for peer in PEERS {
             storm(&shell, &bins, &plan, peer, &mut figures)?;
         }
@@ -521,6 +522,39 @@ fn idle(shell: &Shell, bins: &Bins, plan: &Plan, peer: Peer, figures: &mut Figur
     let extra = ["--connections".to_owned(), plan.idle.to_string()];
     let keys = ["bytes_per_connection"];
     measure(shell, bins, peer, "idle", &extra, &keys, figures)
+}
+
+/// Figure 3b: figure 3 against tandem mounted in an axum app (`tandem-bench axum-server`):
+/// what hyper's HTTP server and upgrade cost per connection beside tandem's own listener.
+fn idle_mounted(shell: &Shell, bins: &Bins, plan: &Plan, figures: &mut Figures) -> Result<()> {
+    let mut command = with_open_files_raised(&bins.load, &["axum-server", "--addr", "127.0.0.1:0"]);
+    command.current_dir(shell.root());
+    let server = Service::start("tandem in axum", command, "listening on ")?;
+    let args: Vec<String> = [
+        "idle",
+        "--target",
+        "tandem",
+        "--url",
+        &server.url,
+        "--pid",
+        &server.pid().to_string(),
+        "--connections",
+        &plan.idle.to_string(),
+    ]
+    .into_iter()
+    .map(str::to_owned)
+    .collect();
+    let label = "idle (tandem mounted in axum)";
+    let line = run_load(shell, bins, "idle", label, &args);
+    drop(server);
+    record(
+        figures,
+        "idle_mounted",
+        Peer::Tandem,
+        label,
+        &line?,
+        &["bytes_per_connection"],
+    )
 }
 
 fn storm(shell: &Shell, bins: &Bins, plan: &Plan, peer: Peer, figures: &mut Figures) -> Result<()> {

@@ -285,6 +285,12 @@ pub fn render(
             decimals: 0,
         },
         Row {
+            label: "3b. idle RSS per connection, tandem mounted in axum (bytes)".to_owned(),
+            key: "idle_mounted.bytes_per_connection",
+            scale: 1.0,
+            decimals: 0,
+        },
+        Row {
             label: format!(
                 "4. connect storm {}: all joined (ms)",
                 num(plan.storm as f64, 0)
@@ -437,6 +443,12 @@ fn targets(figures: &Figures, browser: &Browser, package: &[FileSize]) -> Vec<(S
     if let Some(bytes) = figures.get("idle.bytes_per_connection", Peer::Tandem) {
         out.push((
             "≤ 4 KiB (4,096 bytes) RSS per idle connection".to_owned(),
+            verdict(bytes <= 4096.0, format!("{} bytes", num(bytes, 0))),
+        ));
+    }
+    if let Some(bytes) = figures.get("idle_mounted.bytes_per_connection", Peer::Tandem) {
+        out.push((
+            "≤ 4 KiB (4,096 bytes) RSS per idle connection, mounted in axum".to_owned(),
             verdict(bytes <= 4096.0, format!("{} bytes", num(bytes, 0))),
         ));
     }

@@ -14,6 +14,7 @@ mod fanout;
 mod hammer;
 mod histogram;
 mod idle;
+mod mounted;
 mod payload;
 mod rss;
 mod storm;
@@ -75,6 +76,13 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:0")]
         addr: std::net::SocketAddr,
     },
+    /// Run tandem mounted in an axum app at `/` (figure 3b). Prints `listening on
+    /// ws://ADDR`.
+    AxumServer {
+        /// Address to listen on (port 0: a free port).
+        #[arg(long, default_value = "127.0.0.1:0")]
+        addr: std::net::SocketAddr,
+    },
     /// Fan-out: one publisher, many subscribers in one room; deliveries/s and latency.
     Fanout(fanout::Args),
     /// Echo / request round trips at a fixed offered rate; latency percentiles.
@@ -107,6 +115,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async move {
         match cli.command {
             Command::BareServer { addr } => bare::serve(addr).await,
+            Command::AxumServer { addr } => mounted::serve(addr).await,
             Command::Fanout(args) => fanout::run(args).await,
             Command::Echo(args) => echo::run(args).await,
             Command::Idle(args) => idle::run(args).await,
