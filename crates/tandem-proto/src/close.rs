@@ -28,6 +28,11 @@ pub const SERVICE_RESTART: u16 = 1012;
 pub const TRY_AGAIN_LATER: u16 = 1013;
 /// A gateway failed. Reconnect.
 pub const BAD_GATEWAY: u16 = 1014;
+/// The TLS handshake failed: the server's certificate was refused (RFC 6455 §7.4.1:
+/// reported, never sent). A native client reports it when the certificate is not trusted,
+/// expired or for another name; retrying cannot help, so the client stops. (A browser
+/// reports a failed TLS handshake as 1006 and retries.)
+pub const TLS_HANDSHAKE: u16 = 1015;
 /// The token is missing or invalid. Reconnect only with a refreshed token.
 pub const UNAUTHORIZED: u16 = 4001;
 /// The token has expired. Reconnect only with a refreshed token.
@@ -66,6 +71,7 @@ pub fn action(code: Option<u16>, reason: &str) -> CloseAction {
             CloseAction::Stop
         }
         Some(MESSAGE_TOO_BIG | APP_VERSION_MISMATCH | PROTOCOL_MISMATCH) => CloseAction::Stop,
+        Some(TLS_HANDSHAKE) => CloseAction::Stop,
         // Other 4xxx codes are application decisions: stop. Other 1xxx/2xxx/3xxx: transient.
         Some(c) if (4000..5000).contains(&c) => CloseAction::Stop,
         Some(_) => CloseAction::Retry { hint },

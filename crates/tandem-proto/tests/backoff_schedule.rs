@@ -242,3 +242,29 @@ fn expired_token_is_refreshed_before_reconnecting() {
     );
     assert_eq!(net.peers[c].connects, 2);
 }
+
+#[test]
+fn a_refused_certificate_stops_without_a_retry() {
+    assert_eq!(
+        close::action(Some(close::TLS_HANDSHAKE), ""),
+        CloseAction::Stop
+    );
+    let mut s = Session::new(ClientConfig::default(), 3);
+    let now = Instant::ZERO;
+    s.connect(now);
+    // The transport's connect fails in the TLS handshake.
+    while let Some(t) = s.poll_transmit() {
+        if let Transmit::Connect { .. } = t {
+            s.handle_closed(
+                now,
+                Some(close::TLS_HANDSHAKE),
+                "invalid peer certificate: UnknownIssuer",
+            );
+        }
+    }
+    let ConnectionState::Closed(CloseReason::Tls(why)) = s.state().clone() else {
+        panic!("{:?}", s.state());
+    };
+    assert!(why.contains("UnknownIssuer"), "{why}");
+    assert_eq!(s.poll_timeout(), None, "no reconnect timer");
+}

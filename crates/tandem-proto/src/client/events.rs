@@ -36,6 +36,11 @@ pub enum CloseReason {
         /// The close reason.
         reason: String,
     },
+    /// The server's TLS certificate was refused (not trusted, expired, for another name):
+    /// close code 1015, reported by a native client's transport. Nothing a retry can fix
+    /// until the certificate or the client's trusted roots change.
+    #[error("TLS handshake failed: {0}")]
+    Tls(String),
     /// [`crate::Backoff::max_attempts`] reconnects failed in a row.
     #[error("gave up after {attempts} reconnect attempts")]
     AttemptsExhausted {

@@ -286,6 +286,7 @@ impl Session {
                 let why = match code {
                     close::PROTOCOL_MISMATCH => CloseReason::ProtocolMismatch(reason_text),
                     close::APP_VERSION_MISMATCH => CloseReason::AppVersionMismatch(reason_text),
+                    close::TLS_HANDSHAKE => CloseReason::Tls(reason_text),
                     _ => CloseReason::ServerClosed {
                         code,
                         reason: reason_text,
