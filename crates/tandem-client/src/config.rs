@@ -59,6 +59,9 @@ pub struct Config {
     pub(crate) fallback_urls: Vec<String>,
     /// HTTP headers of the WebSocket handshake (native only: a browser sends its own).
     pub(crate) headers: Vec<(String, String)>,
+    /// Certificates trusted for `wss://` besides the system's roots (native only).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub(crate) extra_roots: Vec<rustls::pki_types::CertificateDer<'static>>,
 }
 
 impl std::fmt::Debug for Config {
@@ -90,6 +93,22 @@ impl Config {
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.headers.push((name.into(), value.into()));
         self
+    }
+
+    /// Trusts the certificates in `pem` for `wss://`, besides the system's root
+    /// certificates: a private CA's certificate, or a self-signed server's own. `pem` holds
+    /// one or more `-----BEGIN CERTIFICATE-----` blocks; call again to add more. Fails with
+    /// [`crate::Error::Tls`] when it holds no certificate or one does not parse.
+    ///
+    /// A server certificate the client does not trust (or one expired, or for another
+    /// name) closes the client for good with [`tandem_proto::CloseReason::Tls`] and the
+    /// verifier's reason: no retry could fix it. Native only: in the browser, the
+    /// browser's own trust store decides.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn extra_root_pem(mut self, pem: impl AsRef<[u8]>) -> Result<Self, crate::Error> {
+        self.extra_roots
+            .extend(crate::tls::parse_roots(pem.as_ref())?);
+        Ok(self)
     }
 
     /// A fixed token sent in every hello.

@@ -89,6 +89,8 @@ impl<P: Platform> Driver<P> {
             seed,
             fallback_urls: _,
             headers: _,
+            #[cfg(not(target_arch = "wasm32"))]
+                extra_roots: _,
         } = config;
         let seed = seed.unwrap_or_else(|| platform.random_seed());
         Driver {

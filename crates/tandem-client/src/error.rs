@@ -22,6 +22,10 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// A TLS setting is unusable: an extra root certificate that is none
+    /// ([`crate::Config::extra_root_pem`]).
+    #[error("TLS: {0}")]
+    Tls(String),
     /// The payload could not be encoded, or the answer decoded, as the application's type.
     #[error("payload: {0}")]
     Payload(String),

@@ -38,6 +38,8 @@ mod handover;
 mod in_flight;
 #[cfg(not(target_arch = "wasm32"))]
 mod native;
+#[cfg(not(target_arch = "wasm32"))]
+mod tls;
 #[cfg(target_arch = "wasm32")]
 mod web;
 

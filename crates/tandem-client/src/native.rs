@@ -21,10 +21,11 @@ use crate::config::{Config, TokenFuture};
 use crate::driver::{Driver, Platform};
 use crate::endpoints::Endpoints;
 use crate::error::Error;
+use crate::tls::{ConnectFailure, Tls};
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 type Opening = std::pin::Pin<
-    Box<dyn std::future::Future<Output = Result<(Socket, Option<String>), String>> + Send>,
+    Box<dyn std::future::Future<Output = Result<(Socket, Option<String>), ConnectFailure>> + Send>,
 >;
 
 /// How long a close frame may take before the socket is dropped.
@@ -62,6 +63,8 @@ struct Tokio {
     max_inbound: usize,
     /// Headers of every handshake (`Config::header`).
     headers: std::sync::Arc<[(String, String)]>,
+    /// `wss://` settings (`Config::extra_root_pem`).
+    tls: Tls,
     socket: Option<Socket>,
     opening: Option<Opening>,
     /// Text frames for `socket` (or for `closing`, queued before it closed).
@@ -72,11 +75,12 @@ struct Tokio {
 }
 
 impl Tokio {
-    fn new(max_inbound: usize, headers: &[(String, String)]) -> Self {
+    fn new(max_inbound: usize, headers: &[(String, String)], tls: Tls) -> Self {
         Tokio {
             start: tokio::time::Instant::now(),
             max_inbound,
             headers: headers.into(),
+            tls,
             socket: None,
             opening: None,
             outbox: Vec::new(),
@@ -135,11 +139,13 @@ impl Platform for Tokio {
         self.socket = None;
         self.outbox.clear();
         let headers = self.headers.clone();
+        let connector = self.tls.connector(url);
         self.opening = Some(open(
             url.to_owned(),
             protocols.to_vec(),
             self.max_inbound,
             headers,
+            connector,
         ));
         Ok(())
     }
@@ -174,8 +180,10 @@ fn open(
     protocols: Vec<String>,
     max_inbound: usize,
     headers: std::sync::Arc<[(String, String)]>,
+    connector: Result<Option<tokio_tungstenite::Connector>, ConnectFailure>,
 ) -> Opening {
     Box::pin(async move {
+        let connector = connector?;
         let mut request = url.into_client_request().map_err(|e| e.to_string())?;
         for (name, value) in headers.iter() {
             let name =
@@ -192,10 +200,14 @@ fn open(
             .read_buffer_size(16 * 1024)
             .max_message_size(Some(max_inbound))
             .max_frame_size(Some(max_inbound));
-        let (ws, response) =
-            tokio_tungstenite::connect_async_with_config(request, Some(config), true)
-                .await
-                .map_err(|e| e.to_string())?;
+        let (ws, response) = tokio_tungstenite::connect_async_tls_with_config(
+            request,
+            Some(config),
+            true,
+            connector,
+        )
+        .await
+        .map_err(|e| crate::tls::failure(&e))?;
         let protocol = response
             .headers()
             .get("sec-websocket-protocol")
@@ -238,7 +250,8 @@ async fn run(
     mut commands: mpsc::UnboundedReceiver<Command>,
     sink: Sink,
 ) {
-    let platform = Tokio::new(config.protocol.max_inbound_bytes, &config.headers);
+    let tls = Tls::new(&config.extra_roots);
+    let platform = Tokio::new(config.protocol.max_inbound_bytes, &config.headers, tls);
     let mut driver = Driver::new(config, endpoints, platform, sink);
     let mut token: Option<TokenFuture> = None;
     let mut handle_gone = false;
@@ -276,7 +289,7 @@ async fn run(
                         driver.platform.socket = Some(ws);
                         driver.on_open(protocol.as_deref());
                     }
-                    Err(e) => driver.on_closed(None, &e),
+                    Err(e) => driver.on_closed(e.code, &e.reason),
                 }
             }
             message = incoming(p.socket.as_mut()) => received(&mut driver, message).await,
