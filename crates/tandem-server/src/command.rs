@@ -7,6 +7,7 @@ use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use crate::broker::BrokerMessage;
 use crate::error::AuthError;
+use crate::metrics::Snapshot;
 use crate::outbox::Outbox;
 
 /// What the core task is told.
@@ -18,6 +19,8 @@ pub(crate) enum Command {
         outbox: Outbox,
         /// The user, when the host's HTTP server knows it (see `Identity`).
         identity: Option<String>,
+        /// The connection's log span (`crate::spans`).
+        span: tracing::Span,
     },
     /// A text frame arrived.
     Text { conn: ConnId, text: Utf8Bytes },
@@ -82,6 +85,10 @@ pub(crate) enum Command {
     },
     /// Close every connection with `code`, telling clients to come back after `hint`.
     Shutdown { code: u16, hint: Duration },
+    /// A scrape of `/metrics` asks for the core's numbers.
+    Metrics {
+        reply: oneshot::Sender<Box<Snapshot>>,
+    },
     /// Stop the task.
     Stop,
 }

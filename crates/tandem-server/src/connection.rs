@@ -21,12 +21,15 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::frame::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message, error::CapacityError};
+use tracing::Span;
 
 use crate::command::Command;
 use crate::files;
 use crate::http::{self, HeadError, RequestHead};
+use crate::metrics;
 use crate::outbox::{CloseOrder, Inbox, Taken, outbox};
 use crate::shared::Shared;
+use crate::spans;
 use crate::writer::Writer;
 
 /// What a connection runs over: a TCP socket, a TLS session, an upgraded HTTP connection.
@@ -56,12 +59,14 @@ pub(crate) async fn serve<S: Stream>(
     {
         Err(_) => {
             tracing::debug!(%peer, "HTTP head timeout");
+            shared.metrics.handshake_refused(408);
             refuse(&mut stream, 408, "request timeout\n").await;
             return None;
         }
         Ok(Err(HeadError::TooLarge(max))) => {
             tracing::debug!(%peer, max, "request head too large");
             let body = format!("request head over {max} bytes\n");
+            shared.metrics.handshake_refused(431);
             refuse(&mut stream, 431, &body).await;
             Box::pin(http::linger_close(&mut stream)).await;
             return None;
@@ -69,6 +74,7 @@ pub(crate) async fn serve<S: Stream>(
         Ok(Err(e)) => {
             tracing::debug!(%peer, error = %e, "no request head");
             if matches!(e, HeadError::Malformed(_)) {
+                shared.metrics.handshake_refused(400);
                 refuse(&mut stream, 400, "bad request\n").await;
                 Box::pin(http::linger_close(&mut stream)).await;
             }
@@ -87,6 +93,7 @@ pub(crate) async fn serve<S: Stream>(
             None
         }
         Err(why) => {
+            shared.metrics.handshake_refused(400);
             refuse(&mut stream, 400, &format!("{why}\n")).await;
             None
         }
@@ -115,6 +122,7 @@ async fn answer<S: Stream>(stream: &mut S, shared: &Shared, head: &RequestHead) 
             let status = if healthy { 200 } else { 503 };
             http::respond(stream, status, "application/json", &body).await
         }
+        ("GET" | "HEAD", "/metrics") => metrics::respond(stream, shared).await,
         ("GET" | "HEAD", _) if shared.static_files.is_some() => {
             let root = shared.static_files.as_deref().unwrap_or(Path::new("."));
             match files::serve(stream, root, path, head).await {
@@ -152,6 +160,7 @@ async fn upgrade<S: Stream>(
         Ok(protocol) => protocol,
         Err((status, body)) => {
             tracing::info!(%peer, status, "upgrade refused: {}", body.trim_end());
+            shared.metrics.handshake_refused(status);
             refuse(&mut stream, status, &body).await;
             return None;
         }
@@ -222,23 +231,26 @@ pub(crate) async fn admit<S: Stream>(
     let conn = shared.next_conn.fetch_add(1, Ordering::Relaxed);
     let (outbox, inbox) = outbox(shared.limits.outbound_queue);
     let commands = shared.commands.clone();
+    let span = spans::connection_span(conn);
     let connect = Command::Connect {
         conn,
         protocol,
         outbox,
         identity,
+        span: span.clone(),
     };
     if commands.send(connect).await.is_err() {
         return None;
     }
     shared.connections.fetch_add(1, Ordering::Relaxed);
-    tracing::debug!(conn, protocol, "connected");
+    span.in_scope(|| tracing::debug!(conn, protocol, "connected"));
     Some(Connected {
         ws,
         conn,
         commands,
         inbox,
         shared: shared.clone(),
+        span,
     })
 }
 
@@ -251,6 +263,8 @@ pub(crate) struct Connected<S> {
     commands: mpsc::Sender<Command>,
     inbox: Inbox,
     shared: Arc<Shared>,
+    /// Its log span (`crate::spans`), entered while the task runs.
+    span: Span,
 }
 
 impl<S: Stream> Connected<S> {
@@ -269,8 +283,9 @@ impl<S: Stream> Connected<S> {
             commands,
             mut inbox,
             shared,
+            span,
         } = self;
-        async move {
+        let run = async move {
             let mut writer = Writer::new(shared.limits.write_buffer_bytes);
             let ended = pump(&mut ws, conn, &commands, &mut inbox, &mut writer).await;
             drop(ws);
@@ -280,7 +295,8 @@ impl<S: Stream> Connected<S> {
             }
             tracing::debug!(conn, "disconnected");
             drop(alive);
-        }
+        };
+        spans::in_span(run, span)
     }
 }
 

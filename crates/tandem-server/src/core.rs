@@ -12,6 +12,7 @@ use tandem_proto::{
 };
 use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
+use tracing::Instrument;
 
 use crate::broker::{BrokerError, BrokerMessage, ClusterBroker, SyncRequest};
 use crate::clock::Clock;
@@ -19,7 +20,9 @@ use crate::command::Command;
 use crate::error::AuthError;
 use crate::handle::Handle;
 use crate::hooks::{Hooks, JoinContext, RequestContext};
+use crate::metrics::{BrokerOp, CoreCounters, Metrics, Side, Snapshot};
 use crate::outbox::{Outbox, PushError};
+use crate::spans::Spans;
 
 /// How long clients are told to wait before reconnecting while the broker is down.
 const BROKER_RETRY: Duration = Duration::from_secs(1);
@@ -49,6 +52,9 @@ pub(crate) struct Core {
     outboxes: HashMap<ConnId, Outbox>,
     asks: HashMap<(ConnId, Id), oneshot::Sender<Result<Payload, ErrorBody>>>,
     slow: Vec<ConnId>,
+    /// What the core counts for `/metrics` (plain numbers: only this task writes them).
+    counters: CoreCounters,
+    spans: Spans,
 }
 
 impl Core {
@@ -68,6 +74,8 @@ impl Core {
             outboxes: HashMap::new(),
             asks: HashMap::new(),
             slow: Vec::new(),
+            counters: CoreCounters::default(),
+            spans: Spans::default(),
         }
     }
 
@@ -116,24 +124,37 @@ impl Core {
                 protocol,
                 outbox,
                 identity,
+                span,
             } => {
                 self.outboxes.insert(conn, outbox);
+                self.counters.connects += 1;
+                self.spans.open(conn, span);
                 p.handle_connect_as(now, conn, protocol, identity);
+                self.spans.name(conn, p);
             }
-            Command::Text { conn, text } => p.handle_message(now, conn, text.as_bytes()),
+            Command::Text { conn, text } => {
+                self.counters.received(text.len());
+                p.handle_message(now, conn, text.as_bytes());
+                self.spans.name(conn, p);
+            }
             Command::Binary { conn } => p.handle_binary(now, conn),
             Command::Unreadable { conn, why } => p.handle_unreadable(now, conn, why),
             Command::Closed { conn, code } => {
                 self.outboxes.remove(&conn);
+                self.counters.closed(Side::Client, code);
+                self.spans.close(conn);
                 p.handle_closed(now, conn, code);
             }
-            Command::Authenticated { conn, result } => match result {
-                Ok(user) => p.accept(now, conn, user),
-                Err(AuthError::Expired) => {
-                    p.reject(now, conn, ErrorCode::TokenExpired, "token expired")
+            Command::Authenticated { conn, result } => {
+                match result {
+                    Ok(user) => p.accept(now, conn, user),
+                    Err(AuthError::Expired) => {
+                        p.reject(now, conn, ErrorCode::TokenExpired, "token expired")
+                    }
+                    Err(e) => p.reject(now, conn, ErrorCode::Unauthorized, e.to_string()),
                 }
-                Err(e) => p.reject(now, conn, ErrorCode::Unauthorized, e.to_string()),
-            },
+                self.spans.name(conn, p);
+            }
             Command::JoinDecided { conn, id, result } => match result {
                 Ok(()) => p.allow_join(now, conn, id),
                 Err(why) => p.deny_join(now, conn, id, why),
@@ -176,6 +197,9 @@ impl Core {
                 result,
             } => p.handle_history(conn, id, room, result),
             Command::Shutdown { code, hint } => p.shutdown(now, code, hint),
+            Command::Metrics { reply } => {
+                let _ = reply.send(Snapshot::of(p, &self.counters));
+            }
             Command::Stop => {}
         }
     }
@@ -217,6 +241,8 @@ impl Core {
                     ServerTransmit::Frame(d) => self.deliver(d),
                     ServerTransmit::Close { conn, code, reason } => {
                         if let Some(outbox) = self.outboxes.remove(&conn) {
+                            self.counters.closed(Side::Server, Some(code));
+                            self.spans.close(conn);
                             outbox.close(code, reason);
                         }
                     }
@@ -230,6 +256,8 @@ impl Core {
             }
             let now = self.clock.now();
             for conn in std::mem::take(&mut self.slow) {
+                self.counters.slow_consumers += 1;
+                let _span = self.spans.of(conn).entered();
                 tracing::debug!(conn, "slow consumer: outbound queue full");
                 self.protocol.handle_slow_consumer(now, conn);
             }
@@ -253,15 +281,19 @@ impl Core {
 
     fn push(&mut self, conn: ConnId, frame: Utf8Bytes, class: FrameClass) {
         if let Some(outbox) = self.outboxes.get(&conn) {
-            match outbox.push(frame, class) {
-                Ok(()) => {}
+            let bytes = frame.len();
+            match outbox.push_counted(frame, class) {
+                Ok(depth) => self.counters.pushed(class, bytes, depth),
                 // Reported once: the outbox refuses everything after, until the close.
-                Err(PushError::Full) if self.slow.contains(&conn) => {}
-                Err(PushError::Full) => self.slow.push(conn),
+                Err(PushError::Full) if self.slow.contains(&conn) => self.counters.refused += 1,
+                Err(PushError::Full) => {
+                    self.counters.refused += 1;
+                    self.slow.push(conn);
+                }
                 // The connection task is gone; its `Closed` is on the way.
                 Err(PushError::Gone) => {}
                 // An ephemeral frame shed for a reader that is behind: by design.
-                Err(PushError::Shed) => {}
+                Err(PushError::Shed) => self.counters.shed += 1,
             }
         }
     }
@@ -273,10 +305,11 @@ impl Core {
                 let Some(hook) = self.hooks.auth.clone() else {
                     return;
                 };
-                tokio::spawn(async move {
+                let work = async move {
                     let result = hook(token).await;
                     let _ = commands.send(Command::Authenticated { conn, result }).await;
-                });
+                };
+                tokio::spawn(work.instrument(self.spans.of(conn)));
             }
             ServerEvent::AuthorizeJoin {
                 conn,
@@ -287,12 +320,13 @@ impl Core {
                 let Some(hook) = self.hooks.join.clone() else {
                     return;
                 };
-                tokio::spawn(async move {
+                let work = async move {
                     let result = hook(JoinContext { conn, user, room }).await;
                     let _ = commands
                         .send(Command::JoinDecided { conn, id, result })
                         .await;
-                });
+                };
+                tokio::spawn(work.instrument(self.spans.of(conn)));
             }
             ServerEvent::Request {
                 conn,
@@ -310,10 +344,11 @@ impl Core {
                     room,
                     server: self.handle.clone(),
                 };
-                tokio::spawn(async move {
+                let work = async move {
                     let result = hook(ctx, data).await;
                     let _ = commands.send(Command::Respond { conn, id, result }).await;
-                });
+                };
+                tokio::spawn(work.instrument(self.spans.of(conn)));
             }
             ServerEvent::Publish { .. }
             | ServerEvent::Sync { .. }
@@ -321,7 +356,10 @@ impl Core {
             | ServerEvent::Update { .. }
             | ServerEvent::Ephemeral { .. }
             | ServerEvent::History { .. } => match &self.cluster {
-                Some(cluster) => ask_cluster(cluster.as_ref(), event, commands),
+                Some(cluster) => {
+                    let metrics = &self.handle.shared().metrics;
+                    ask_cluster(cluster.as_ref(), metrics, event, commands);
+                }
                 None => tracing::error!("a standalone node asked its broker a cluster's job"),
             },
             ServerEvent::Response { conn, id, result } => {
@@ -336,8 +374,13 @@ impl Core {
 
 /// Hands a cluster node's `Publish`, `Sync` or `Depart` to the broker; the answer comes back
 /// to the core as a command. Asked now, so one node's publishes are numbered in the order
-/// they came.
-fn ask_cluster(cluster: &dyn ClusterBroker, event: ServerEvent, commands: mpsc::Sender<Command>) {
+/// they came. Each call is timed into `metrics`.
+fn ask_cluster(
+    cluster: &dyn ClusterBroker,
+    metrics: &Metrics,
+    event: ServerEvent,
+    commands: mpsc::Sender<Command>,
+) {
     match event {
         ServerEvent::Publish {
             conn,
@@ -346,7 +389,8 @@ fn ask_cluster(cluster: &dyn ClusterBroker, event: ServerEvent, commands: mpsc::
             from,
             data,
         } => {
-            let numbered = cluster.publish(room.clone(), from, data);
+            let numbered =
+                metrics.timed(BrokerOp::Publish, cluster.publish(room.clone(), from, data));
             tokio::spawn(async move {
                 let result = numbered.await.map_err(unavailable);
                 let answer = Command::Published {
@@ -367,13 +411,14 @@ fn ask_cluster(cluster: &dyn ClusterBroker, event: ServerEvent, commands: mpsc::
             arrive,
             start,
         } => {
-            let synced = cluster.sync(SyncRequest {
+            let request = SyncRequest {
                 room,
                 user,
                 meta,
                 arrive,
                 start,
-            });
+            };
+            let synced = metrics.timed(BrokerOp::Sync, cluster.sync(request));
             tokio::spawn(async move {
                 let result = synced.await.map_err(unavailable);
                 let _ = commands.send(Command::Synced { conn, id, result }).await;
@@ -386,7 +431,8 @@ fn ask_cluster(cluster: &dyn ClusterBroker, event: ServerEvent, commands: mpsc::
             user,
             meta,
         } => {
-            let recorded = cluster.update(room.clone(), user, meta);
+            let recorded =
+                metrics.timed(BrokerOp::Update, cluster.update(room.clone(), user, meta));
             tokio::spawn(async move {
                 let result = recorded.await.map_err(unavailable);
                 let answer = Command::Updated {
@@ -406,7 +452,10 @@ fn ask_cluster(cluster: &dyn ClusterBroker, event: ServerEvent, commands: mpsc::
             before,
             limit,
         } => {
-            let page = cluster.history(room.clone(), before, limit);
+            let page = metrics.timed(
+                BrokerOp::History,
+                cluster.history(room.clone(), before, limit),
+            );
             tokio::spawn(async move {
                 let result = page.await.map_err(unavailable);
                 let answer = Command::Paged {
@@ -419,7 +468,8 @@ fn ask_cluster(cluster: &dyn ClusterBroker, event: ServerEvent, commands: mpsc::
             });
         }
         ServerEvent::Depart { room, user } => {
-            let departed = cluster.depart(room.clone(), user.clone());
+            let departed =
+                metrics.timed(BrokerOp::Depart, cluster.depart(room.clone(), user.clone()));
             tokio::spawn(async move {
                 if let Err(e) = departed.await {
                     // The broker clears this node's presence when it is back.

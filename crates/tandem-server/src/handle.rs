@@ -33,6 +33,10 @@ impl Handle {
         &self.commands
     }
 
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
     /// Open WebSocket connections right now.
     pub fn connections(&self) -> usize {
         self.shared

@@ -34,6 +34,7 @@ mod handle;
 mod hooks;
 mod http;
 mod limits;
+mod metrics;
 #[cfg(feature = "axum")]
 mod mount;
 mod origin;
@@ -41,6 +42,7 @@ mod outbox;
 mod pattern;
 mod server;
 mod shared;
+mod spans;
 mod tls;
 mod token;
 mod writer;

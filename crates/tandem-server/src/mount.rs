@@ -177,6 +177,7 @@ impl Mounted {
         {
             Ok(protocol) => protocol,
             Err((status, body)) => {
+                shared.metrics.handshake_refused(status);
                 let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
                 return answer(status, body);
             }

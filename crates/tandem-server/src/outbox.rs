@@ -109,8 +109,18 @@ pub(crate) struct Outbox {
 impl Outbox {
     /// Queues the text frame `frame`, unless the connection is gone or the outbox is full
     /// (a live frame over the limit, or any frame after one was refused).
+    #[cfg(test)]
     pub(crate) fn push(&self, frame: Utf8Bytes, class: FrameClass) -> Result<(), PushError> {
-        let was_empty = {
+        self.push_counted(frame, class).map(|_| ())
+    }
+
+    /// [`Outbox::push`], returning how many frames the queue holds now (for metrics).
+    pub(crate) fn push_counted(
+        &self,
+        frame: Utf8Bytes,
+        class: FrameClass,
+    ) -> Result<usize, PushError> {
+        let (was_empty, depth) = {
             let mut state = self.shared.lock();
             if state.conn_gone {
                 return Err(PushError::Gone);
@@ -132,14 +142,14 @@ impl Outbox {
                 FrameClass::Ephemeral | FrameClass::Replay => {}
             }
             state.frames.push_back(frame);
-            state.frames.len() == 1
+            (state.frames.len() == 1, state.frames.len())
         };
         // A queue that was not empty already has a wake-up on the way: the task takes
         // the whole queue each time it wakes.
         if was_empty {
             self.shared.ready.notify_one();
         }
-        Ok(())
+        Ok(depth)
     }
 
     /// Orders the connection closed with `code` and `reason`, after what is queued.

@@ -23,6 +23,7 @@ use crate::error::AuthError;
 use crate::handle::Handle;
 use crate::hooks::{Hooks, JoinContext, RequestContext};
 use crate::limits::Limits;
+use crate::metrics::Metrics;
 use crate::origin::OriginPolicy;
 use crate::shared::Shared;
 use crate::tls::{self, TlsConfig};
@@ -335,6 +336,7 @@ impl Server {
             next_conn: AtomicU64::new(1),
             connections: AtomicUsize::new(0),
             static_files: self.static_files,
+            metrics: Metrics::default(),
         });
         let handle = Handle::new(commands.clone(), shared.clone());
         let clock = Clock::start();

@@ -9,6 +9,7 @@ use tokio::sync::mpsc;
 use crate::broker::Broker;
 use crate::command::Command;
 use crate::limits::Limits;
+use crate::metrics::Metrics;
 use crate::origin::OriginPolicy;
 
 /// State shared by the accept loop and every connection task.
@@ -23,4 +24,6 @@ pub(crate) struct Shared {
     pub next_conn: AtomicU64,
     pub connections: AtomicUsize,
     pub static_files: Option<PathBuf>,
+    /// What the connection tasks and broker calls count (`/metrics`).
+    pub metrics: Metrics,
 }
