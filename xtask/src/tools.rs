@@ -41,6 +41,7 @@ pub fn ensure_all(shell: &Shell) -> Result<()> {
     ensure_wasm_pack(shell)?;
     ensure_chromium(shell)?;
     ensure_redis(shell)?;
+    ensure_prometheus(shell)?;
     ensure_foreign_peers(shell)?;
     ensure_bench_peers(shell)?;
     ensure_js_tools(shell)
@@ -279,6 +280,24 @@ pub fn ensure_redis(shell: &Shell) -> Result<()> {
     if shell.version_of("redis-server").is_none() {
         return Err(format!(
             "step `{STEP}` failed: redis-server is still missing after apt-get install"
+        ));
+    }
+    Ok(())
+}
+
+/// Debian `prometheus`, which the metrics test starts itself (scraping a `tandem serve` on a
+/// free loopback port, with its data in a temporary directory; never a system service).
+pub fn ensure_prometheus(shell: &Shell) -> Result<()> {
+    if let Some(version) = shell.version_of("prometheus") {
+        let first = version.lines().next().unwrap_or_default();
+        announce(&format!("ok: {first} is installed"));
+        return Ok(());
+    }
+    announce("installing Debian prometheus");
+    apt_install(shell, &["prometheus"], "prometheus")?;
+    if shell.version_of("prometheus").is_none() {
+        return Err(format!(
+            "step `{STEP}` failed: prometheus is still missing after apt-get install"
         ));
     }
     Ok(())

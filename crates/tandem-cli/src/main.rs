@@ -2,6 +2,7 @@
 //! token for `--token-secret`.
 
 mod duration;
+mod logs;
 mod rooms;
 mod serve;
 

@@ -11,6 +11,7 @@ use tandem_proto::{ErrorBody, ErrorCode};
 use tandem_redis::{RedisBroker, RedisOptions};
 use tandem_server::{AuthError, HmacTokens, Limits, OriginPolicy, RoomPolicy, Server, TlsConfig};
 
+use crate::logs::{self, LogFormat};
 use crate::{duration, rooms};
 
 /// Flags of `tandem serve`. Every limit defaults to tandem_server::Limits::default() (IO
@@ -208,9 +209,21 @@ pub struct ServeArgs {
     #[arg(long, conflicts_with = "echo_requests")]
     demo: bool,
 
-    /// Log filter (tracing-subscriber EnvFilter syntax).
+    /// Log filter (tracing-subscriber EnvFilter syntax). A connection's own lines, inside
+    /// its span `conn{id, user}`, are at debug: `--log debug`.
     #[arg(long, env = "RUST_LOG", default_value = "info")]
     log: String,
+
+    /// How log lines are written to stderr: text (coloured only on a terminal) or json
+    /// (one object a line, with the connection's span: `span.id`, `span.user`).
+    #[arg(long, env = "TANDEM_LOG_FORMAT", value_enum, default_value = "text")]
+    log_format: LogFormat,
+
+    /// Also serve `GET /metrics` (Prometheus, OpenMetrics text) on this address, a port of
+    /// its own (e.g. one only the monitoring network reaches). `/metrics` answers on --addr
+    /// either way. The address is printed as `tandem metrics on http://<addr>/metrics`.
+    #[arg(long, env = "TANDEM_METRICS_ADDR", value_name = "ADDR")]
+    metrics_addr: Option<SocketAddr>,
 }
 
 fn shutdown_code(text: &str) -> Result<u16, String> {
@@ -261,12 +274,7 @@ fn limits(args: &ServeArgs) -> Limits {
 
 /// Runs the server until a signal.
 pub fn run(args: ServeArgs) -> ExitCode {
-    let filter = tracing_subscriber::EnvFilter::try_new(&args.log)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    logs::init(args.log_format, &args.log);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -383,6 +391,16 @@ async fn serve(args: ServeArgs) -> ExitCode {
         }
         None => "http",
     };
+    let metrics = match args.metrics_addr {
+        Some(addr) => match tokio::net::TcpListener::bind(addr).await {
+            Ok(listener) => Some(listener),
+            Err(e) => {
+                eprintln!("tandem: cannot listen for metrics on {addr}: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+        None => None,
+    };
     let running = match builder.build().bind(args.addr).await {
         Ok(r) => r,
         Err(e) => {
@@ -391,6 +409,12 @@ async fn serve(args: ServeArgs) -> ExitCode {
         }
     };
     println!("tandem listening on {scheme}://{}", running.local_addr());
+    if let Some(listener) = metrics {
+        if let Ok(addr) = listener.local_addr() {
+            println!("tandem metrics on http://{addr}/metrics");
+        }
+        running.handle().serve_metrics(listener);
+    }
     let signal = wait_for_signal().await;
     tracing::info!(signal, code = args.shutdown_code, "shutting down");
     running.shutdown(args.shutdown_code).await;

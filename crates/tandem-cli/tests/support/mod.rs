@@ -3,6 +3,7 @@
 
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod metrics;
 pub mod proxy;
 pub mod raw;
 pub mod redis;
