@@ -79,20 +79,32 @@ impl Drop for Pki {
     }
 }
 
-/// `tandem serve` over TLS.
+/// `tandem serve` over TLS (or, for a comparison, without).
 struct TlsServer {
-    _child: Child,
+    child: Child,
     addr: SocketAddr,
 }
 
 impl TlsServer {
     async fn start(pki: &Pki, addr: &str, extra: &[&str]) -> TlsServer {
+        let tls = [
+            "--tls-cert".as_ref(),
+            pki.cert.as_os_str(),
+            "--tls-key".as_ref(),
+            pki.key.as_os_str(),
+        ];
+        Self::spawn(addr, &tls, extra, "https").await
+    }
+
+    async fn spawn(
+        addr: &str,
+        tls: &[&std::ffi::OsStr],
+        extra: &[&str],
+        scheme: &str,
+    ) -> TlsServer {
         let mut child = Command::new(env!("CARGO_BIN_EXE_tandem"))
             .args(["serve", "--addr", addr, "--token-secret", SECRET])
-            .arg("--tls-cert")
-            .arg(&pki.cert)
-            .arg("--tls-key")
-            .arg(&pki.key)
+            .args(tls)
             .args(extra)
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
@@ -107,15 +119,12 @@ impl TlsServer {
             .unwrap()
             .expect("tandem serve printed its address");
         let addr = line
-            .strip_prefix("tandem listening on https://")
+            .strip_prefix(&format!("tandem listening on {scheme}://"))
             .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
             .parse()
             .unwrap();
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        TlsServer {
-            _child: child,
-            addr,
-        }
+        TlsServer { child, addr }
     }
 }
 
@@ -362,4 +371,138 @@ async fn a_bad_certificate_or_key_stops_the_server_at_startup_with_the_reason() 
     let (code, _, stderr) = startup(&["--tls-cert".as_ref(), pki.cert.as_os_str()]).await;
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("--tls-key"), "{stderr}");
+}
+
+/// What a TLS connection costs the server, next to a plain one: resident memory per idle
+/// joined connection and CPU time per connection set up (TCP, the TLS handshake in full:
+/// no resumption, the upgrade, hello and join). A measurement, not a check: run it with
+/// `cargo test --release -p tandem-cli --test tls -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement; run by hand"]
+async fn measure_what_tls_costs_the_server() {
+    const CONNECTIONS: usize = 2_000;
+    let pki = Pki::new("cost");
+    let plain = TlsServer::spawn("127.0.0.1:0", &[], &[], "http").await;
+    let tls = TlsServer::start(&pki, "127.0.0.1:0", &[]).await;
+    let connector = {
+        use rustls::pki_types::CertificateDer;
+        use rustls::pki_types::pem::PemObject;
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(CertificateDer::from_pem_slice(pki.ca_pem.as_bytes()).unwrap())
+            .unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        config.resumption = rustls::client::Resumption::disabled();
+        tokio_rustls::TlsConnector::from(Arc::new(config))
+    };
+    for (name, addr, pid, over_tls) in [
+        ("ws://", plain.addr, plain.child.id().unwrap(), false),
+        ("wss://", tls.addr, tls.child.id().unwrap(), true),
+    ] {
+        let mut held = Vec::with_capacity(CONNECTIONS);
+        // One first, so one-time allocations are not counted.
+        held.push(idle_connection(addr, over_tls.then_some(&connector), 0).await);
+        let (rss_before, cpu_before) = (settled_rss(pid).await, cpu_ms(pid));
+        let started = std::time::Instant::now();
+        for n in 1..=CONNECTIONS {
+            held.push(idle_connection(addr, over_tls.then_some(&connector), n).await);
+        }
+        let elapsed = started.elapsed();
+        let (rss_after, cpu_after) = (settled_rss(pid).await, cpu_ms(pid));
+        println!(
+            "{name}: {:.0} bytes of server RSS per idle connection; {:.3} ms of server CPU and \
+             {:.3} ms of wall time per connection set up (one at a time)",
+            (rss_after - rss_before) as f64 * 1024.0 / CONNECTIONS as f64,
+            (cpu_after - cpu_before) as f64 / CONNECTIONS as f64,
+            elapsed.as_secs_f64() * 1000.0 / CONNECTIONS as f64,
+        );
+        drop(held);
+    }
+}
+
+/// A joined connection that then says nothing (the reader drains pings in the background).
+async fn idle_connection(
+    addr: SocketAddr,
+    tls: Option<&tokio_rustls::TlsConnector>,
+    n: usize,
+) -> tokio::task::JoinHandle<()> {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    tcp.set_nodelay(true).unwrap();
+    let stream: Box<dyn Stream> = match tls {
+        None => Box::new(tcp),
+        Some(connector) => {
+            let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+            Box::new(connector.connect(name, tcp).await.unwrap())
+        }
+    };
+    let mut request = format!("ws://localhost:{}/", addr.port())
+        .into_client_request()
+        .unwrap();
+    request
+        .headers_mut()
+        .insert("sec-websocket-protocol", "tandem.v1.json".parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::client_async(request, stream)
+        .await
+        .unwrap();
+    let hello = format!(
+        r#"{{"v":1,"k":"hello","app":{{"name":"default","versions":[1]}},"token":"{}"}}"#,
+        token(&format!("u{n}"))
+    );
+    let join = format!(r#"{{"v":1,"k":"join","id":1,"room":"idle-{}"}}"#, n % 100);
+    for (frame, answer) in [(hello, r#""k":"welcome""#), (join, r#""k":"joined""#)] {
+        ws.send(Message::text(frame)).await.unwrap();
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Text(t))) if t.contains(answer) => break,
+                Some(Ok(_)) => {}
+                other => panic!("no {answer}: {other:?}"),
+            }
+        }
+    }
+    tokio::spawn(async move { while let Some(Ok(_)) = ws.next().await {} })
+}
+
+/// What a test connection runs over.
+trait Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Stream for S {}
+
+/// `pid`'s resident set in KiB once two readings 200 ms apart agree within 1% (a
+/// measurement's settling, not a synchronisation).
+async fn settled_rss(pid: u32) -> i64 {
+    let read = || {
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .unwrap()
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<i64>().ok())
+            .unwrap()
+    };
+    let mut last = read();
+    for _ in 0..25 {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        let now = read();
+        if (now - last).abs() * 100 <= last {
+            return now;
+        }
+        last = now;
+    }
+    last
+}
+
+/// `pid`'s user + system CPU time in ms.
+fn cpu_ms(pid: u32) -> i64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // After the command's closing parenthesis: fields 3.. ; utime and stime are 14 and 15.
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: i64 = fields[11].parse::<i64>().unwrap() + fields[12].parse::<i64>().unwrap();
+    ticks * 10 // USER_HZ is 100 on Linux
 }
