@@ -1,8 +1,10 @@
-// The package's public API: `Client`, `Room` and `TandemError`, over the wasm `Core` (one
-// client session behind callbacks, crates/tandem-wasm/src/bindings.rs). Every protocol
-// rule (reconnect, resume, ordering, queueing, acks) lives in the Rust core; this file
-// gives it the language's own shapes: promises, listeners, async iterators, AbortSignal.
-// The declarations are js/index.d.ts.
+// The package's public API: `Client`, `Room` and `TandemError`, over the wasm `Core` (the
+// protocol session, crates/tandem-wasm/src/bindings.rs). Every protocol rule (reconnect,
+// backoff, heartbeat, resume, ordering, queueing, acks) is the Rust session; this file is
+// its driver in the page, as tandem-client's drivers are natively: it opens, writes and
+// closes the `WebSocket`, keeps one timer, feeds the socket's and the window's events in,
+// and gives the session's events and answers the language's own shapes: promises,
+// listeners, async iterators, AbortSignal. The declarations are js/index.d.ts.
 
 /** The error every promise of the package rejects with: an `Error` with a stable `code`. */
 export class TandemError extends Error {
@@ -60,6 +62,22 @@ function ask(room, start, map = (v) => v) {
       reject(asError(e, room));
     }
   });
+}
+
+/** The page's clock in milliseconds, the one the session's deadlines are read against. */
+const now = () => globalThis.performance?.now() ?? Date.now();
+
+/** `url` ready for `new WebSocket`: `ws://` and `wss://` as they are, a path on this page. */
+function resolve(url) {
+  if (url.startsWith("ws://") || url.startsWith("wss://")) return url;
+  const page = globalThis.location;
+  if (url.startsWith("/") && page?.host) {
+    return `${page.protocol === "https:" ? "wss" : "ws"}://${page.host}${url}`;
+  }
+  throw new TandemError(
+    "invalid_url",
+    `invalid url \`${url}\`: it must start with ws://, wss:// or / (a path on this page's host)`,
+  );
 }
 
 /** A message object from the core's JSON text of a stored `event` frame. */
@@ -183,8 +201,8 @@ class Listeners {
 }
 
 /**
- * The API over a core: `makeCore.start(url, options, onEvent)` starts a session, `load()`
- * loads the wasm once (the package entry passes wasm-bindgen's `Core` and its `init`).
+ * The API over the core: `makeCore(options, refresh, seed)` makes a session, `load()`
+ * loads the wasm once (the package entry passes wasm-bindgen's `Core` and `init`).
  */
 export function install(makeCore, load) {
   class Client {
@@ -194,22 +212,31 @@ export function install(makeCore, load) {
     #held;
     #requests = null;
     #state = { kind: "idle" };
+    #user = null;
+    #session = null;
+    #getToken;
+    #urls;
+    #attempts = 0;
+    #socket = null;
+    #timer = null;
+    #timerAt = Infinity;
+    #pumping = false;
+    #again = false;
+    /** Operations waiting for their answer: id -> { resolve, reject, room, map }. */
+    #waiting = new Map();
+    #detach = [];
 
     constructor(token, url, options) {
       if (token !== INTERNAL) throw new TypeError("use Client.connect");
-      const { getToken, onState, maxHeldEvents, signal, timeoutMs, ...settings } = options;
+      const { getToken, onState, maxHeldEvents, fallbackUrls } = options;
       this.#held = maxHeldEvents ?? HELD;
+      this.#getToken = getToken;
+      this.#core = makeCore(options, typeof getToken === "function", Math.random() * 2 ** 53);
+      this.#urls = [url, ...(fallbackUrls ?? [])].map(resolve);
       if (onState) this.#listeners.on("state", onState);
-      if (getToken) {
-        settings.fetchToken = (done) =>
-          new Promise((resolve) => resolve(getToken())).then(
-            (token) => done(true, token),
-            (reason) => done(false, String(reason?.message ?? reason)),
-          );
-      }
-      this.#core = makeCore.start(url, settings, (kind, room, a, b, c) =>
-        this.#dispatch(kind, room, a, b, c),
-      );
+      this.#watchThePage();
+      this.#core.connect(now());
+      this.#pump();
     }
 
     /**
@@ -218,7 +245,7 @@ export function install(makeCore, load) {
      * (`timeout`). While the server is unreachable it keeps retrying until then.
      */
     static async connect(url, options = {}) {
-      const { signal, timeoutMs } = options;
+      const { signal, timeoutMs } = options ?? {};
       const aborted = () => new TandemError("aborted", "connect was aborted");
       if (signal?.aborted) throw aborted();
       if (typeof WebSocket === "undefined") {
@@ -231,7 +258,7 @@ export function install(makeCore, load) {
       if (signal?.aborted) throw aborted();
       let client;
       try {
-        client = new Client(INTERNAL, url, options);
+        client = new Client(INTERNAL, url, options ?? {});
       } catch (e) {
         throw asError(e);
       }
@@ -267,6 +294,9 @@ export function install(makeCore, load) {
         if (client.state.kind === "open") {
           cleanup();
           resolve(client);
+        } else if (client.state.kind === "closed") {
+          cleanup();
+          reject(new TandemError(client.state.code, client.state.reason));
         }
       });
     }
@@ -278,12 +308,12 @@ export function install(makeCore, load) {
 
     /** The user the server knows this client as, once welcomed (kept while reconnecting). */
     get user() {
-      return this.#core.user() ?? null;
+      return this.#user;
     }
 
     /** The server's id of the current (or last) connection, once welcomed. */
     get session() {
-      return this.#core.session() ?? null;
+      return this.#session;
     }
 
     on(event, listener) {
@@ -308,16 +338,14 @@ export function install(makeCore, load) {
 
     async join(name, options = {}) {
       const existing = this.#rooms.get(name);
-      const room = existing ?? new Room(INTERNAL, this.#core, name, this.#held, this);
+      const room = existing ?? new Room(INTERNAL, this.#link, name, this.#held);
       if (!existing) this.#rooms.set(name, room);
       const { meta, since, ...settings } = options ?? {};
-      const metaText = meta === undefined ? undefined : json(meta);
-      const position = since == null ? undefined : new Float64Array([since.epoch, since.seq]);
       try {
-        const answer = await ask(
-          name,
-          (done) => this.#core.join(name, metaText, settings, position, done),
-          (text) => JSON.parse(text),
+        const metaText = meta === undefined ? undefined : json(meta);
+        const position = since == null ? undefined : new Float64Array([since.epoch, since.seq]);
+        const answer = await this.#ask(name, (core, t) =>
+          core.join(t, name, metaText, settings, position),
         );
         room.joined(answer);
         return room;
@@ -327,79 +355,335 @@ export function install(makeCore, load) {
       }
     }
 
-    /** Drops the connection as a network failure would (no close frame): peers see the
-     * member linger, and the client reconnects and resumes. */
+    /** Drops the connection as a network failure would: peers see the member linger, and
+     * the client reconnects and resumes. */
     dropConnection() {
-      this.#core.dropConnection();
+      if (!this.#core.hasConnection()) return;
+      // A page cannot drop a socket without a close frame: 4000 is an application code
+      // the server counts as an abrupt end, as it does a drop (PROTOCOL.md §5.4).
+      this.#shut(4000, "simulated network loss");
+      this.#core.handleClosed(now(), undefined, "connection dropped by the application");
+      this.#pump();
     }
 
     /** Reconnects now when waiting out a backoff delay (a "retry now" button); otherwise nothing. */
     reconnectNow() {
-      this.#core.reconnectNow();
+      this.#core.reconnectNow(now());
+      this.#pump();
     }
 
     /** Closes for good: pending operations reject with code `closed`. */
     close() {
-      return ask(undefined, (done) => this.#core.close(done)).then(() => undefined);
+      this.#core.close(now());
+      this.#pump();
+      return Promise.resolve();
     }
 
-    /** Forgets a room the client is out of. */
-    drop(name) {
+    // --- the driver ---------------------------------------------------------------
+
+    /** What rooms call the client for. */
+    #link = {
+      ask: (room, start, map) => this.#ask(room, start, map),
+      send: (room, start) => this.#send(room, start),
+      members: (room) => this.#core.members(room),
+      position: (room) => this.#core.position(room),
+      drop: (room) => this.#drop(room),
+    };
+
+    /** Starts an operation (`start(core, now)` gives its id) and waits for its answer. */
+    #ask(room, start, map = (v) => v) {
+      return new Promise((resolve, reject) => {
+        try {
+          const id = start(this.#core, now());
+          this.#waiting.set(id, { resolve, reject, room, map });
+        } catch (e) {
+          reject(asError(e, room));
+        }
+        this.#pump();
+      });
+    }
+
+    /** Starts an operation that has no answer to wait for (a broadcast without ack). */
+    #send(room, start) {
+      try {
+        start(this.#core, now());
+      } catch (e) {
+        return Promise.reject(asError(e, room));
+      } finally {
+        this.#pump();
+      }
+      return Promise.resolve();
+    }
+
+    #settle(id, value, error) {
+      const waiting = this.#waiting.get(id);
+      if (!waiting) return;
+      this.#waiting.delete(id);
+      if (error) waiting.reject(new TandemError(error[0], error[1], waiting.room));
+      else waiting.resolve(waiting.map(value));
+    }
+
+    #drop(name) {
       this.#rooms.get(name)?.listeners.forget();
       this.#rooms.delete(name);
     }
 
-    #dispatch(kind, name, a, b, c) {
-      if (kind === "state") {
-        this.#state = a;
-        this.#listeners.emit("state", a);
+    /** Does what the session wants done, hands its events out, and arms the timer. A
+     * listener that calls the client meanwhile makes the loop go round once more. */
+    #pump() {
+      if (this.#pumping) {
+        this.#again = true;
         return;
       }
-      if (kind === "request") {
-        this.#answer(name, a, b);
-        return;
+      this.#pumping = true;
+      try {
+        do {
+          this.#again = false;
+          for (let t = this.#core.pollTransmit(); t !== undefined; t = this.#core.pollTransmit()) {
+            this.#transmit(t);
+          }
+          const events = [];
+          for (let e = this.#core.pollEvent(); e !== undefined; e = this.#core.pollEvent()) {
+            events.push(e);
+          }
+          for (const e of events) this.#route(e);
+          this.#arm(this.#core.pollTimeout());
+        } while (this.#again);
+      } finally {
+        this.#pumping = false;
       }
-      const room = name == null ? undefined : this.#rooms.get(name);
-      if (kind === "error") {
-        const error = new TandemError(a, b, name ?? undefined);
-        if (room) room.listeners.emit("error", error);
-        else this.#listeners.emit("error", error);
-        return;
-      }
-      room?.receive(kind, a, b, c);
-      if (kind === "left" && room) this.drop(name);
     }
 
-    async #answer(name, id, data) {
-      const handler = (name != null && this.#rooms.get(name)?.requests) || this.#requests;
-      if (!handler) {
-        this.#core.respond(id, undefined, "no_handler", "this client answers no requests");
+    #transmit([kind, a, b]) {
+      if (kind === "connect") {
+        const url = this.#urls[this.#attempts % this.#urls.length];
+        this.#attempts += 1;
+        this.#open(url, a);
+      } else if (kind === "send") {
+        try {
+          this.#socket.send(a);
+        } catch {
+          this.#socket = null;
+          this.#core.handleClosed(now(), undefined, "write failed");
+        }
+      } else if (kind === "close") {
+        this.#shut(a, b);
+      }
+    }
+
+    /** Opens the socket; its events feed the session while it is the current one. */
+    #open(url, protocols) {
+      this.#shut(1000, "replaced");
+      let ws;
+      try {
+        ws = new WebSocket(url, protocols);
+      } catch (e) {
+        this.#core.handleClosed(now(), undefined, String(e?.message ?? e));
         return;
       }
+      ws.binaryType = "arraybuffer";
+      this.#socket = ws;
+      const current = (f) => (e) => {
+        if (this.#socket !== ws) return;
+        f(e);
+        this.#pump();
+      };
+      ws.onopen = current(() => this.#core.handleOpen(now(), ws.protocol));
+      ws.onmessage = current((e) => {
+        const text = typeof e.data === "string" ? e.data : new TextDecoder().decode(e.data);
+        this.#core.handleMessage(now(), text);
+      });
+      ws.onclose = current((e) => {
+        this.#socket = null;
+        // A drop is reported as 1006, which the session treats as one.
+        this.#core.handleClosed(now(), e.code, e.reason);
+      });
+    }
+
+    /** Closes the socket (if any) with `code`; none of its later events arrive. */
+    #shut(code, reason) {
+      const ws = this.#socket;
+      if (!ws) return;
+      this.#socket = null;
+      ws.onopen = ws.onmessage = ws.onclose = null;
+      // A page may send only 1000 and 3000-4999; other codes travel in the reason.
+      const allowed = code === 1000 || (code >= 3000 && code <= 4999);
+      const text = allowed ? reason : `${code} ${reason}`;
       try {
-        const answer = await handler(JSON.parse(data), { room: name ?? null });
-        this.#core.respond(id, json(answer ?? null));
-      } catch (e) {
-        this.#core.respond(id, undefined, "rejected", String(e?.message ?? e));
+        ws.close(allowed ? code : 1000, new TextEncoder().encode(text).length > 123 ? "" : text);
+      } catch {
+        // Closing a socket that never opened can throw; it is let go of either way.
       }
+    }
+
+    /** Keeps one timer, armed for an earlier moment: firing early is harmless, and a
+     * heartbeat deadline that moves with every message would cost a clear and a set. */
+    #arm(deadline) {
+      if (deadline === undefined || deadline >= this.#timerAt) return;
+      clearTimeout(this.#timer);
+      this.#timerAt = deadline;
+      this.#timer = setTimeout(() => {
+        this.#timer = null;
+        this.#timerAt = Infinity;
+        this.#core.handleTimeout(now());
+        this.#pump();
+      }, Math.max(0, deadline - now()));
+    }
+
+    /** The window's network and visibility events, while the client lives. */
+    #watchThePage() {
+      const on = (target, event, f) => {
+        if (!target?.addEventListener) return;
+        const listener = () => {
+          f();
+          this.#pump();
+        };
+        target.addEventListener(event, listener);
+        this.#detach.push(() => target.removeEventListener(event, listener));
+      };
+      if (globalThis.window === undefined) return;
+      on(globalThis.window, "online", () => this.#core.handleNetwork(now(), true));
+      on(globalThis.window, "offline", () => this.#core.handleNetwork(now(), false));
+      const doc = globalThis.document;
+      on(doc, "visibilitychange", () =>
+        this.#core.handleVisibility(now(), doc.visibilityState === "visible"),
+      );
+    }
+
+    /** Fetches a token for the session (`getToken`), on a later microtask at the earliest. */
+    #fetchToken() {
+      const answer = (ok, value, unauthorized) => {
+        this.#core.handleToken(now(), ok, String(value), unauthorized);
+        this.#pump();
+      };
+      if (!this.#getToken) {
+        queueMicrotask(() => answer(false, "no token provider", true));
+        return;
+      }
+      new Promise((resolve) => resolve(this.#getToken())).then(
+        (token) =>
+          typeof token === "string"
+            ? answer(true, token, false)
+            : answer(false, "getToken gave no string", true),
+        (reason) => answer(false, reason?.message ?? reason, false),
+      );
+    }
+
+    #route(e) {
+      const [kind] = e;
+      switch (kind) {
+        case "state":
+          this.#state = e[1];
+          if (e[1].kind === "closed") this.#release();
+          this.#listeners.emit("state", e[1]);
+          return;
+        case "welcomed":
+          this.#user = e[1];
+          this.#session = e[2];
+          return;
+        case "token":
+          this.#fetchToken();
+          return;
+        case "joined": {
+          const [, id, name, recovered, epoch, seq, members, policy] = e;
+          if (id !== null) {
+            const answer = { epoch, seq, recovered, members: JSON.parse(members) };
+            answer.policy = policy === null ? null : JSON.parse(policy);
+            this.#settle(id, answer);
+          } else {
+            this.#rooms.get(name)?.receive("joined", recovered, members);
+          }
+          return;
+        }
+        case "left": {
+          const [, id, name, code, message] = e;
+          if (id !== null) {
+            this.#settle(id, undefined);
+          } else {
+            this.#rooms.get(name)?.receive("left", code, message);
+            this.#drop(name);
+          }
+          return;
+        }
+        case "message":
+        case "ephemeral":
+        case "presence":
+          this.#rooms.get(e[1])?.receive(kind, e[2], e[3], e[4]);
+          return;
+        case "published":
+          this.#settle(e[1], e[2]);
+          return;
+        case "done":
+          this.#settle(e[1], undefined);
+          return;
+        case "page":
+          this.#settle(e[1], {
+            epoch: e[2],
+            messages: JSON.parse(e[3]).map(stored),
+            more: e[4],
+          });
+          return;
+        case "response":
+          this.#settle(e[1], JSON.parse(e[2]));
+          return;
+        case "failed":
+          this.#settle(e[1], undefined, [e[2], e[3]]);
+          return;
+        case "request":
+          this.#answer(e[1], e[2], e[3]);
+          return;
+        case "error": {
+          const [, name, code, message] = e;
+          const error = new TandemError(code, message, name ?? undefined);
+          const room = name == null ? undefined : this.#rooms.get(name);
+          if (room) room.listeners.emit("error", error);
+          else this.#listeners.emit("error", error);
+          return;
+        }
+        default:
+      }
+    }
+
+    /** Lets go of the socket, the timer and the page's listeners: closed for good. */
+    #release() {
+      this.#shut(1000, "client closed");
+      clearTimeout(this.#timer);
+      this.#timer = null;
+      this.#timerAt = Infinity;
+      for (const detach of this.#detach.splice(0)) detach();
+    }
+
+    async #answer(id, name, data) {
+      const handler = (name != null && this.#rooms.get(name)?.requests) || this.#requests;
+      let result;
+      if (!handler) {
+        result = [undefined, "no_handler", "this client answers no requests"];
+      } else {
+        try {
+          const answer = await handler(JSON.parse(data), { room: name ?? null });
+          result = [json(answer ?? null)];
+        } catch (e) {
+          result = [undefined, "rejected", String(e?.message ?? e)];
+        }
+      }
+      this.#core.respond(now(), id, ...result);
+      this.#pump();
     }
   }
 
   class Room {
-    #core;
+    #link;
     #name;
-    #client;
     #members = null;
     #policy = null;
     #recovered = null;
     listeners;
     requests = null;
 
-    constructor(token, core, name, held, client) {
+    constructor(token, link, name, held) {
       if (token !== INTERNAL) throw new TypeError("use client.join");
-      this.#core = core;
+      this.#link = link;
       this.#name = name;
-      this.#client = client;
       this.listeners = new Listeners(ROOM_EVENTS, held, name);
     }
 
@@ -415,7 +699,7 @@ export function install(makeCore, load) {
 
     /** The room's members now: the join's snapshot with every change since. */
     get members() {
-      this.#members ??= JSON.parse(this.#core.members(this.#name) ?? "[]");
+      this.#members ??= JSON.parse(this.#link.members(this.#name) ?? "[]");
       return this.#members;
     }
 
@@ -431,40 +715,34 @@ export function install(makeCore, load) {
 
     /** `{ epoch, seq }` of the last message this client has: store it to join `since` it later. */
     get position() {
-      const p = this.#core.position(this.#name);
+      const p = this.#link.position(this.#name);
       return p ? { epoch: p[0], seq: p[1] } : null;
     }
 
     publish(data) {
-      return ask(this.#name, (done) => this.#core.publish(this.#name, json(data), done));
+      const name = this.#name;
+      return this.#link.ask(name, (core, t) => core.publish(t, name, json(data)));
     }
 
     broadcast(data, options) {
-      const ack = options?.ack === true;
-      return ask(this.#name, (done) => this.#core.broadcast(this.#name, json(data), ack, done));
+      const name = this.#name;
+      const send = (core, t) => core.broadcast(t, name, json(data), options?.ack === true);
+      return options?.ack === true ? this.#link.ask(name, send) : this.#link.send(name, send);
     }
 
     setPresence(meta) {
-      return ask(this.#name, (done) => this.#core.setPresence(this.#name, json(meta), done));
+      const name = this.#name;
+      return this.#link.ask(name, (core, t) => core.setPresence(t, name, json(meta)));
     }
 
     history(query = {}) {
-      return ask(
-        this.#name,
-        (done) => this.#core.history(this.#name, query.before, query.limit, done),
-        (text) => {
-          const page = JSON.parse(text);
-          return { epoch: page.epoch, messages: page.messages.map(stored), more: page.more };
-        },
-      );
+      const name = this.#name;
+      return this.#link.ask(name, (core, t) => core.history(t, name, query.before, query.limit));
     }
 
     request(data) {
-      return ask(
-        this.#name,
-        (done) => this.#core.request(this.#name, json(data), done),
-        (text) => JSON.parse(text),
-      );
+      const name = this.#name;
+      return this.#link.ask(name, (core, t) => core.request(t, name, json(data)));
     }
 
     onRequest(handler) {
@@ -487,9 +765,10 @@ export function install(makeCore, load) {
     }
 
     leave() {
-      return ask(this.#name, (done) => this.#core.leave(this.#name, done)).then(() => {
-        this.#client.drop(this.#name);
-      });
+      const name = this.#name;
+      return this.#link
+        .ask(name, (core, t) => core.leave(t, name))
+        .then(() => this.#link.drop(name));
     }
 
     /**

@@ -73,7 +73,6 @@ export type ErrorCode =
   | "payload"
   | "invalid_url"
   | "invalid_options"
-  | "stopped"
   | "unknown_event"
   | "events_dropped"
   | "aborted"

@@ -19,4 +19,7 @@ function load() {
   return loading;
 }
 
-export const { Client, Room, TandemError } = install(Core, load);
+export const { Client, Room, TandemError } = install(
+  (options, refresh, seed) => new Core(options, refresh, seed),
+  load,
+);

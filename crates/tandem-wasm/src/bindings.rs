@@ -1,99 +1,46 @@
-//! `Core`: one browser client session behind a callback API, the wasm half of the npm
-//! package. The public classes (`Client`, `Room`, `TandemError`) are JavaScript, in
-//! `js/api.js`: listeners, held events, promises, async iterators, aborts and timeouts are
-//! the language's own there, and cost the package less than the Rust glue each would need
-//! (the Rust-side `Client`/`Room` with their listener tables and promise plumbing were 19 KB
-//! of the module before they moved).
+//! `Core`: the protocol session for the npm package's JavaScript driver (`js/api.js`).
+//! Every protocol rule (reconnect, backoff, heartbeat, resume, ordering, the offline
+//! queue, acks) is the Rust [`Session`]; the driver in JavaScript only does what a
+//! driver does, as `tandem-client`'s native and web drivers do in Rust: it opens, writes
+//! and closes the page's `WebSocket`, keeps one timer, feeds the socket's and the
+//! window's events in, and hands the session's events to the page.
 //!
-//! Every answer goes to a `done(code, value)` callback: `code` is `undefined` on success,
-//! else the error's stable code with `value` its message. Every event goes to the
-//! `on_event(kind, room, a, b, c)` function given to [`Core::start`], one call per event,
-//! with payloads as JSON text for the page's own `JSON.parse`: a message is never walked
-//! value by value.
+//! The browser driver and its glue used to be Rust too (`tandem-client`'s `web.rs` with
+//! `web-sys`, `gloo` and boxed reply closures): moved to JavaScript, the package lost
+//! about 9 KB gzipped of its 76 KB, to meet the 70 KB it must stay within.
+//!
+//! Calls take the page's clock (`performance.now()`, milliseconds) as `now`. The session
+//! answers through [`Core::poll_transmit`] and [`Core::poll_event`], arrays whose first
+//! element names the kind, with payloads as JSON text for the page's own `JSON.parse`.
 
-use std::cell::RefCell;
-use std::rc::Rc;
-
-use js_sys::Function;
-use tandem_client::{
-    CallbackClient, ClientEvent, Config, ErrorBody, ErrorCode, HistoryQuery, JoinOptions, Member,
-    Payload, TokenError, TokenReply,
-};
+use js_sys::Array;
 use tandem_proto::frame::{self, Frame};
+use tandem_proto::{
+    ClientEvent, ErrorBody, ErrorCode, Id, Instant, Member, OpError, Payload, Session, TokenError,
+    Transmit,
+};
 use wasm_bindgen::prelude::*;
 
-use crate::error::{code_of, js_error};
+use crate::error::{close_code, js_error};
 use crate::types::{ConnectSettings, JoinSettings, State};
 
-#[wasm_bindgen]
-extern "C" {
-    /// The page's event sink: `on_event(kind, room, a, b, c)`.
-    #[wasm_bindgen(js_name = Function)]
-    type Sink;
-
-    #[wasm_bindgen(method, js_name = call)]
-    fn emit(
-        this: &Sink,
-        this_arg: &JsValue,
-        kind: &str,
-        room: &JsValue,
-        a: &JsValue,
-        b: &JsValue,
-        c: &JsValue,
-    );
-
-    /// An answer: `done(code, value)`.
-    #[wasm_bindgen(js_name = Function)]
-    type Done;
-
-    #[wasm_bindgen(method, js_name = call)]
-    fn answer(this: &Done, this_arg: &JsValue, code: &JsValue, value: &JsValue);
+/// Whole milliseconds since the page's clock origin.
+fn at(now: f64) -> Instant {
+    // `performance.now()` is non-negative and far below 2^53.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    Instant::from_millis(now.max(0.0) as u64)
 }
 
-impl Done {
-    fn ok(&self, value: &JsValue) {
-        self.answer(&JsValue::UNDEFINED, &JsValue::UNDEFINED, value);
-    }
-
-    fn settle<T>(&self, result: Result<T, tandem_client::Error>, ok: impl FnOnce(T) -> JsValue) {
-        match result {
-            Ok(v) => self.ok(&ok(v)),
-            Err(e) => {
-                let message = JsValue::from(e.to_string());
-                self.answer(&JsValue::UNDEFINED, &code_of(&e).into(), &message);
-            }
-        }
-    }
+/// A number for JavaScript: ids, seqs and epochs stay below 2^53 (PROTOCOL.md §2).
+#[allow(clippy::cast_precision_loss)]
+fn num(n: u64) -> JsValue {
+    JsValue::from(n as f64)
 }
 
-/// The last string turned into a JavaScript string, kept to skip converting it again: a
-/// stream of messages in one room, from one sender, crosses those names once.
-#[derive(Default)]
-struct LastString(Option<(String, JsValue)>);
-
-impl LastString {
-    fn get(&mut self, text: &str) -> JsValue {
-        match &self.0 {
-            Some((last, value)) if last == text => value.clone(),
-            _ => {
-                let value = JsValue::from(text);
-                self.0 = Some((text.to_owned(), value.clone()));
-                value
-            }
-        }
-    }
-}
-
-/// Where the session's events go, with the name caches.
-struct Events {
-    sink: Sink,
-    rooms: LastString,
-    senders: LastString,
-}
-
-/// `[{ user, meta }]` as JSON text.
-fn members(list: &[Member]) -> JsValue {
-    tandem_proto::encode_members(list).into()
+/// A whole number from JavaScript (an id, a seq).
+#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+fn whole(n: f64) -> u64 {
+    n as u64
 }
 
 fn text(payload: &Payload) -> JsValue {
@@ -104,137 +51,41 @@ fn or_null(s: Option<String>) -> JsValue {
     s.map_or(JsValue::NULL, JsValue::from)
 }
 
-impl Events {
-    fn dispatch(&mut self, event: ClientEvent) {
-        let nothing = JsValue::UNDEFINED;
-        let (kind, room, a, b, c) = match event {
-            ClientEvent::StateChanged(s) => (
-                "state",
-                nothing.clone(),
-                State::from(&s).to_js(),
-                nothing.clone(),
-                nothing,
-            ),
-            ClientEvent::Welcomed { user, session } => (
-                "welcomed",
-                nothing.clone(),
-                user.into(),
-                session.into(),
-                nothing,
-            ),
-            ClientEvent::Message {
-                room,
-                seq,
-                from,
-                data,
-            } => {
-                let from = from.map_or(JsValue::NULL, |f| self.senders.get(&f));
-                // Seqs stay below 2^53 (PROTOCOL.md §2).
-                #[allow(clippy::cast_precision_loss)]
-                let seq = JsValue::from(seq as f64);
-                ("message", self.rooms.get(&room), seq, from, text(&data))
-            }
-            ClientEvent::Ephemeral { room, from, data } => {
-                let from = from.map_or(JsValue::NULL, |f| self.senders.get(&f));
-                (
-                    "ephemeral",
-                    self.rooms.get(&room),
-                    from,
-                    text(&data),
-                    nothing,
-                )
-            }
-            ClientEvent::Presence {
-                room,
-                joined,
-                left,
-                updated,
-            } => (
-                "presence",
-                room.into(),
-                members(&joined),
-                members(&left),
-                members(&updated),
-            ),
-            // A first join is answered through its promise; rejoins are events.
-            ClientEvent::Joined {
-                id: None,
-                room,
-                recovered,
-                members: list,
-                ..
-            } => {
-                let recovered = recovered.map_or(JsValue::NULL, JsValue::from_bool);
-                ("joined", room.into(), recovered, members(&list), nothing)
-            }
-            ClientEvent::Left { room, reason, .. } => {
-                let (code, message) = match reason {
-                    Some(e) => (JsValue::from(e.code.as_str()), JsValue::from(e.message)),
-                    None => (JsValue::NULL, JsValue::NULL),
-                };
-                ("left", room.into(), code, message, nothing)
-            }
-            ClientEvent::Error {
-                room,
-                code,
-                message,
-            } => (
-                "error",
-                or_null(room),
-                code.as_str().into(),
-                message.into(),
-                nothing,
-            ),
-            ClientEvent::Request { id, room, data } => {
-                // Request ids stay below 2^53.
-                #[allow(clippy::cast_precision_loss)]
-                let id = JsValue::from(id as f64);
-                ("request", or_null(room), id, text(&data), nothing)
-            }
-            _ => return,
-        };
-        self.sink.emit(&JsValue::UNDEFINED, kind, &room, &a, &b, &c);
-    }
+/// `[{ user, meta }]` as JSON text.
+fn members(list: &[Member]) -> JsValue {
+    tandem_proto::encode_members(list).into()
 }
 
-/// `{"epoch":…,"seq":…,"recovered":…,"members":[…],"policy":{…}|null}`: a join's answer.
-fn joined_json(j: &tandem_client::Joined) -> String {
-    let recovered = match j.recovered {
-        Some(true) => "true",
-        Some(false) => "false",
-        None => "null",
+/// `[kind, ...values]`.
+fn tagged(kind: &str, values: &[JsValue]) -> JsValue {
+    let a = Array::of1(&kind.into());
+    for v in values {
+        a.push(v);
+    }
+    a.into()
+}
+
+/// The stable code and message of an operation's failure.
+fn failure(error: &OpError) -> (&'static str, String) {
+    let code = match error {
+        OpError::QueueFull { .. } => "queue_full",
+        OpError::TooLarge { .. } => "too_large",
+        OpError::NotJoined { .. } => "not_joined",
+        OpError::NotConnected { .. } => "not_connected",
+        OpError::RateLimited => "rate_limited",
+        OpError::Timeout => "timeout",
+        OpError::ConnectionLost => "connection_lost",
+        OpError::Closed(reason) => close_code(reason),
+        OpError::Server { code, .. } => code.as_str(),
+        _ => "payload",
     };
-    let mut out = format!(
-        "{{\"epoch\":{},\"seq\":{},\"recovered\":{recovered},\"members\":{},\"policy\":",
-        j.epoch,
-        j.seq,
-        tandem_proto::encode_members(&j.members)
-    );
-    match &j.policy {
-        Some(p) => {
-            let max = p.max_members.map_or("null".to_owned(), |n| n.to_string());
-            out.push_str(&format!(
-                "{{\"history\":{},\"historyMs\":{},\"historyBytes\":{},\"numbered\":{},\"presence\":{},\"maxMembers\":{max}}}",
-                p.history, p.history_ms, p.history_bytes, p.numbered, p.presence
-            ));
-        }
-        None => out.push_str("null"),
-    }
-    out.push('}');
-    out
+    (code, error.to_string())
 }
 
-/// `{"epoch":…,"more":…,"messages":[event frames]}`: a page's answer.
-fn page_json((epoch, messages, more): (u64, Vec<frame::Event>, bool)) -> String {
-    let mut out = format!("{{\"epoch\":{epoch},\"more\":{more},\"messages\":[");
-    for (i, e) in messages.into_iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        out.push_str(&tandem_proto::encode(&Frame::Event(e)));
-    }
-    out.push_str("]}");
-    out
+/// An operation refused at once, as the error `api.js` rejects with.
+fn refused(error: &OpError) -> JsValue {
+    let (code, message) = failure(error);
+    js_error(code, &message)
 }
 
 /// A JSON payload from the page's `JSON.stringify`, checked.
@@ -242,184 +93,202 @@ fn payload(text: String) -> Result<Payload, JsValue> {
     Payload::from_json(text).map_err(|e| js_error("payload", &e.to_string()))
 }
 
-/// The configuration `options` give, with the `fetchToken(done)` function `api.js` puts
-/// there for the page's `getToken`, if any.
-fn config(options: &JsValue) -> Result<Config, JsValue> {
-    let mut config = ConnectSettings::from_js(options)?.config();
-    let fetch = js_sys::Reflect::get(options, &"fetchToken".into())
-        .ok()
-        .and_then(|f| f.dyn_into::<Function>().ok());
-    if let Some(fetch) = fetch {
-        config = config.token_callback(move |reply: TokenReply| {
-            let done = Closure::once_into_js(move |ok: bool, value: JsValue| {
-                reply(match (ok, value.as_string()) {
-                    (true, Some(token)) => Ok(token),
-                    (true, None) => Err(TokenError::Unauthorized("getToken gave no string".into())),
-                    (false, reason) => Err(TokenError::Unavailable(
-                        reason.unwrap_or_else(|| "getToken failed".into()),
-                    )),
-                });
-            });
-            let _ = fetch.call1(&JsValue::UNDEFINED, &done);
-        });
-    }
-    Ok(config)
+/// An id for JavaScript, or the refusal.
+fn id(result: Result<Id, OpError>) -> Result<f64, JsValue> {
+    // Ids count up from 1, far below 2^53.
+    #[allow(clippy::cast_precision_loss)]
+    result.map(|id| id as f64).map_err(|e| refused(&e))
 }
 
-/// One client session, for `api.js`. Not part of the package's public API.
+/// `{"history":…,"historyMs":…,…}` or `null`: a room's policy as `room.policy`.
+fn policy(p: Option<frame::Policy>) -> JsValue {
+    let Some(p) = p else {
+        return JsValue::NULL;
+    };
+    let max = p.max_members.map_or("null".to_owned(), |n| n.to_string());
+    format!(
+        "{{\"history\":{},\"historyMs\":{},\"historyBytes\":{},\"numbered\":{},\"presence\":{},\"maxMembers\":{max}}}",
+        p.history, p.history_ms, p.history_bytes, p.numbered, p.presence
+    )
+    .into()
+}
+
+/// The last string turned into a JavaScript string, kept to skip converting it again: a
+/// stream of messages in one room, from one sender, crosses those names once.
+#[derive(Default)]
+struct LastString(Option<(String, JsValue)>);
+
+impl LastString {
+    fn get(&mut self, text: String) -> JsValue {
+        match &self.0 {
+            Some((last, value)) if *last == text => value.clone(),
+            _ => {
+                let value = JsValue::from(text.as_str());
+                self.0 = Some((text, value.clone()));
+                value
+            }
+        }
+    }
+}
+
+/// One client session, for `api.js`'s driver. Not part of the package's public API.
 #[wasm_bindgen(skip_typescript)]
 pub struct Core {
-    client: CallbackClient,
-    identity: Rc<RefCell<Option<(String, String)>>>,
+    session: Session,
+    rooms: LastString,
+    senders: LastString,
 }
 
 #[wasm_bindgen]
 impl Core {
-    /// Starts connecting to `url` (`ws://`, `wss://`, or a path on this page's host) with
-    /// `options`; `on_event` hears every event from the first attempt on.
-    pub fn start(url: String, options: JsValue, on_event: Function) -> Result<Core, JsValue> {
-        let config = config(&options)?;
-        let identity = Rc::new(RefCell::new(None));
-        let mut events = Events {
-            sink: on_event.unchecked_into(),
+    /// A session with `options` (invalid ones are an `invalid_options` error); `refresh`:
+    /// a token is fetched before every attempt; `seed` drives the reconnect jitter.
+    #[wasm_bindgen(constructor)]
+    pub fn new(options: &JsValue, refresh: bool, seed: f64) -> Result<Core, JsValue> {
+        let config = ConnectSettings::from_js(options)?.config(refresh);
+        Ok(Core {
+            session: Session::new(config, whole(seed)),
             rooms: LastString::default(),
             senders: LastString::default(),
-        };
-        let welcomed = identity.clone();
-        let client = CallbackClient::start(&url, config, move |event| {
-            if let ClientEvent::Welcomed { user, session } = &event {
-                *welcomed.borrow_mut() = Some((user.clone(), session.clone()));
-            }
-            events.dispatch(event);
         })
-        .map_err(|e| crate::error::to_js(&e))?;
-        Ok(Core { client, identity })
     }
 
-    /// The connection state now.
-    pub fn state(&self) -> JsValue {
-        State::from(&self.client.state()).to_js()
+    // --- inputs ----------------------------------------------------------------------
+
+    /// Starts the first connection attempt.
+    pub fn connect(&mut self, now: f64) {
+        self.session.connect(at(now));
     }
 
-    /// The user the server knows this client as, once welcomed.
-    pub fn user(&self) -> Option<String> {
-        self.identity.borrow().as_ref().map(|(u, _)| u.clone())
+    /// The socket opened with subprotocol `protocol` (empty: none).
+    #[wasm_bindgen(js_name = handleOpen)]
+    pub fn handle_open(&mut self, now: f64, protocol: &str) {
+        let protocol = (!protocol.is_empty()).then_some(protocol);
+        self.session.handle_open(at(now), protocol);
     }
 
-    /// The server's id of the current (or last) connection, once welcomed.
-    pub fn session(&self) -> Option<String> {
-        self.identity.borrow().as_ref().map(|(_, s)| s.clone())
+    /// A text frame arrived.
+    #[wasm_bindgen(js_name = handleMessage)]
+    pub fn handle_message(&mut self, now: f64, text: &str) {
+        self.session.handle_message(at(now), text.as_bytes());
     }
+
+    /// The socket closed (`code` from its close frame; `None` when it failed or dropped).
+    #[wasm_bindgen(js_name = handleClosed)]
+    pub fn handle_closed(&mut self, now: f64, code: Option<u16>, reason: &str) {
+        self.session.handle_closed(at(now), code, reason);
+    }
+
+    /// The timer fired.
+    #[wasm_bindgen(js_name = handleTimeout)]
+    pub fn handle_timeout(&mut self, now: f64) {
+        self.session.handle_timeout(at(now));
+    }
+
+    /// The answer to a token request: the token (`ok`), or why there is none
+    /// (`unauthorized`: stop; otherwise retry with backoff).
+    #[wasm_bindgen(js_name = handleToken)]
+    pub fn handle_token(&mut self, now: f64, ok: bool, value: String, unauthorized: bool) {
+        let token = match (ok, unauthorized) {
+            (true, _) => Ok(value),
+            (false, true) => Err(TokenError::Unauthorized(value)),
+            (false, false) => Err(TokenError::Unavailable(value)),
+        };
+        self.session.handle_token(at(now), token);
+    }
+
+    /// The browser went offline (`false`) or online (`true`).
+    #[wasm_bindgen(js_name = handleNetwork)]
+    pub fn handle_network(&mut self, now: f64, online: bool) {
+        self.session.handle_network(at(now), online);
+    }
+
+    /// The page became visible (`true`) or hidden.
+    #[wasm_bindgen(js_name = handleVisibility)]
+    pub fn handle_visibility(&mut self, now: f64, visible: bool) {
+        self.session.handle_visibility(at(now), visible);
+    }
+
+    // --- operations: each gives its id, or throws the refusal -----------------------
 
     /// Joins `room` with `meta` (JSON text), replaying the `history` the join `settings`
-    /// ask for, or resuming from `since` (`[epoch, seq]`); `done` gets the join's answer
-    /// as JSON text.
+    /// ask for, or resuming from `since` (`[epoch, seq]`).
     pub fn join(
-        &self,
-        room: String,
+        &mut self,
+        now: f64,
+        room: &str,
         meta: Option<String>,
-        settings: JsValue,
+        settings: &JsValue,
         since: Option<Box<[f64]>>,
-        done: Function,
-    ) -> Result<(), JsValue> {
-        let history = JoinSettings::from_js(&settings)?.history.unwrap_or(0);
-        let mut options = JoinOptions::new().history(history);
-        if let Some(meta) = meta {
-            options = options.raw_meta(payload(meta)?);
-        }
-        if let Some([epoch, seq]) = since.as_deref() {
-            // Whole numbers below 2^53 from the page's stored position.
-            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-            let position = (*epoch as u64, *seq as u64);
-            options = options.since(position.0, position.1);
-        }
-        let done: Done = done.unchecked_into();
-        self.client.join(&room, options, move |r| {
-            done.settle(r, |j| joined_json(&j).into());
-        });
-        Ok(())
+    ) -> Result<f64, JsValue> {
+        let history = JoinSettings::from_js(settings)?.history.unwrap_or(0);
+        let meta = meta.map(payload).transpose()?;
+        let since = match since.as_deref() {
+            Some([epoch, seq]) => Some((whole(*epoch), whole(*seq))),
+            _ => None,
+        };
+        id(self.session.join_since(at(now), room, meta, history, since))
     }
 
     /// Leaves `room`.
-    pub fn leave(&self, room: String, done: Function) {
-        let done: Done = done.unchecked_into();
-        self.client
-            .leave(&room, move |r| done.settle(r, |()| JsValue::UNDEFINED));
+    pub fn leave(&mut self, now: f64, room: &str) -> Result<f64, JsValue> {
+        id(self.session.leave(at(now), room))
     }
 
-    /// Publishes `data` (JSON text); `done` gets its seq once acknowledged.
-    pub fn publish(&self, room: String, data: String, done: Function) -> Result<(), JsValue> {
+    /// Publishes `data` (JSON text) in `room`.
+    pub fn publish(&mut self, now: f64, room: &str, data: String) -> Result<f64, JsValue> {
         let data = payload(data)?;
-        let done: Done = done.unchecked_into();
-        self.client.publish(&room, data, move |r| {
-            // Seqs stay below 2^53.
-            #[allow(clippy::cast_precision_loss)]
-            done.settle(r, |seq| JsValue::from(seq as f64));
-        });
-        Ok(())
+        id(self.session.publish(at(now), room, data))
     }
 
     /// Sends `data` (JSON text) as an ephemeral message.
     pub fn broadcast(
-        &self,
-        room: String,
+        &mut self,
+        now: f64,
+        room: &str,
         data: String,
         ack: bool,
-        done: Function,
-    ) -> Result<(), JsValue> {
+    ) -> Result<f64, JsValue> {
         let data = payload(data)?;
-        let done: Done = done.unchecked_into();
-        self.client.broadcast(&room, data, ack, move |r| {
-            done.settle(r, |()| JsValue::UNDEFINED)
-        });
-        Ok(())
+        id(self.session.publish_ephemeral(at(now), room, data, ack))
     }
 
     /// Replaces this user's presence metadata in `room` with `meta` (JSON text).
     #[wasm_bindgen(js_name = setPresence)]
-    pub fn set_presence(&self, room: String, meta: String, done: Function) -> Result<(), JsValue> {
+    pub fn set_presence(&mut self, now: f64, room: &str, meta: String) -> Result<f64, JsValue> {
         let meta = payload(meta)?;
-        let done: Done = done.unchecked_into();
-        self.client.set_presence(&room, meta, move |r| {
-            done.settle(r, |()| JsValue::UNDEFINED)
-        });
-        Ok(())
+        id(self.session.update(at(now), room, meta))
     }
 
-    /// A page of `room`'s history; `done` gets it as JSON text.
-    pub fn history(&self, room: String, before: Option<f64>, limit: Option<u32>, done: Function) {
-        // Whole numbers below 2^53 from the page.
-        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-        let query = HistoryQuery {
-            before: before.map(|b| b as u64),
-            limit,
-        };
-        let done: Done = done.unchecked_into();
-        self.client.history(&room, query, move |r| {
-            done.settle(r, |p| page_json(p).into())
-        });
+    /// Asks for a page of `room`'s history.
+    pub fn history(
+        &mut self,
+        now: f64,
+        room: &str,
+        before: Option<f64>,
+        limit: Option<u32>,
+    ) -> Result<f64, JsValue> {
+        id(self
+            .session
+            .history(at(now), room, before.map(whole), limit))
     }
 
-    /// Asks the server (about `room`, if given) with `data` (JSON text); `done` gets the
-    /// answer as JSON text.
+    /// Asks the server (about `room`, if given) with `data` (JSON text).
     pub fn request(
-        &self,
+        &mut self,
+        now: f64,
         room: Option<String>,
         data: String,
-        done: Function,
-    ) -> Result<(), JsValue> {
+    ) -> Result<f64, JsValue> {
         let data = payload(data)?;
-        let done: Done = done.unchecked_into();
-        self.client.request(room.as_deref(), data, move |r| {
-            done.settle(r, |answer: Payload| answer.get().into());
-        });
-        Ok(())
+        id(self.session.request(at(now), room.as_deref(), data))
     }
 
     /// Answers the server's request `id`: with `data` (JSON text), or with the error
     /// `code` and `message` when `data` is absent.
     pub fn respond(
-        &self,
+        &mut self,
+        now: f64,
         id: f64,
         data: Option<String>,
         code: Option<String>,
@@ -436,43 +305,189 @@ impl Core {
                 message: message.unwrap_or_default(),
             }),
         };
-        // Ids come from the request event: whole numbers below 2^53.
-        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-        self.client.respond(id as u64, result);
+        self.session.respond(at(now), whole(id), result);
+    }
+
+    /// Skips the rest of a backoff wait.
+    #[wasm_bindgen(js_name = reconnectNow)]
+    pub fn reconnect_now(&mut self, now: f64) {
+        self.session.reconnect_now(at(now));
+    }
+
+    /// Closes for good.
+    pub fn close(&mut self, now: f64) {
+        self.session.close(at(now));
+    }
+
+    // --- getters ---------------------------------------------------------------------
+
+    /// The connection state now.
+    pub fn state(&self) -> JsValue {
+        State::from(self.session.state()).to_js()
+    }
+
+    /// Whether a socket is open or opening (what a simulated network loss drops).
+    #[wasm_bindgen(js_name = hasConnection)]
+    pub fn has_connection(&self) -> bool {
+        use tandem_proto::ConnectionState as S;
+        matches!(self.session.state(), S::Open | S::Connecting { .. })
     }
 
     /// The members of `room` now, as JSON text, if joined.
     pub fn members(&self, room: &str) -> Option<String> {
-        self.client
-            .members(room)
-            .map(|list| tandem_proto::encode_members(&list))
+        self.session.members(room).map(tandem_proto::encode_members)
     }
 
     /// `[epoch, seq]` of the last message of `room` this client has, if joined once.
     pub fn position(&self, room: &str) -> Option<Box<[f64]>> {
         // Epochs and seqs stay below 2^53.
         #[allow(clippy::cast_precision_loss)]
-        self.client
+        self.session
             .position(room)
             .map(|(e, s)| vec![e as f64, s as f64].into_boxed_slice())
     }
 
-    /// Drops the connection as a network failure would; the client reconnects and
-    /// resumes.
-    #[wasm_bindgen(js_name = dropConnection)]
-    pub fn drop_connection(&self) {
-        self.client.drop_connection();
+    /// When [`Core::handle_timeout`] is next due, in the page's milliseconds.
+    #[wasm_bindgen(js_name = pollTimeout)]
+    pub fn poll_timeout(&self) -> Option<f64> {
+        // Milliseconds far below 2^53.
+        #[allow(clippy::cast_precision_loss)]
+        self.session.poll_timeout().map(|t| t.as_millis() as f64)
     }
 
-    /// Reconnects now when waiting out a backoff delay; does nothing otherwise.
-    #[wasm_bindgen(js_name = reconnectNow)]
-    pub fn reconnect_now(&self) {
-        self.client.reconnect_now();
+    // --- outputs ---------------------------------------------------------------------
+
+    /// The next thing to do with the socket: `["connect", protocols]`, `["send", text]`,
+    /// `["close", code, reason]`; `undefined` when there is none.
+    #[wasm_bindgen(js_name = pollTransmit)]
+    pub fn poll_transmit(&mut self) -> JsValue {
+        match self.session.poll_transmit() {
+            Some(Transmit::Connect { protocols }) => {
+                let offer: Array = protocols
+                    .iter()
+                    .map(|p| JsValue::from(p.as_str()))
+                    .collect();
+                tagged("connect", &[offer.into()])
+            }
+            Some(Transmit::Send(text)) => tagged("send", &[text.into()]),
+            Some(Transmit::Close { code, reason }) => {
+                tagged("close", &[code.into(), reason.into()])
+            }
+            None => JsValue::UNDEFINED,
+        }
     }
 
-    /// Closes for good; `done` runs once closed.
-    pub fn close(&self, done: Function) {
-        let done: Done = done.unchecked_into();
-        self.client.close(move || done.ok(&JsValue::UNDEFINED));
+    /// The next event, as `[kind, ...]` (see `api.js`); `undefined` when there is none.
+    #[wasm_bindgen(js_name = pollEvent)]
+    pub fn poll_event(&mut self) -> JsValue {
+        let Some(event) = self.session.poll_event() else {
+            return JsValue::UNDEFINED;
+        };
+        let nothing = JsValue::NULL;
+        let opt_id = |id: Option<Id>| id.map_or(JsValue::NULL, num);
+        match event {
+            ClientEvent::StateChanged(s) => tagged("state", &[State::from(&s).to_js()]),
+            ClientEvent::Welcomed { user, session } => {
+                tagged("welcomed", &[user.into(), session.into()])
+            }
+            ClientEvent::TokenRequired => tagged("token", &[]),
+            ClientEvent::Joined {
+                id,
+                room,
+                recovered,
+                epoch,
+                seq,
+                members: list,
+                policy: p,
+            } => {
+                let recovered = recovered.map_or(JsValue::NULL, JsValue::from_bool);
+                tagged(
+                    "joined",
+                    &[
+                        opt_id(id),
+                        room.into(),
+                        recovered,
+                        num(epoch),
+                        num(seq),
+                        members(&list),
+                        policy(p),
+                    ],
+                )
+            }
+            ClientEvent::Message {
+                room,
+                seq,
+                from,
+                data,
+            } => {
+                let from = from.map_or(JsValue::NULL, |f| self.senders.get(f));
+                tagged(
+                    "message",
+                    &[self.rooms.get(room), num(seq), from, text(&data)],
+                )
+            }
+            ClientEvent::Ephemeral { room, from, data } => {
+                let from = from.map_or(JsValue::NULL, |f| self.senders.get(f));
+                tagged("ephemeral", &[self.rooms.get(room), from, text(&data)])
+            }
+            ClientEvent::Presence {
+                room,
+                joined,
+                left,
+                updated,
+            } => tagged(
+                "presence",
+                &[
+                    room.into(),
+                    members(&joined),
+                    members(&left),
+                    members(&updated),
+                ],
+            ),
+            ClientEvent::Left { id, room, reason } => {
+                let (code, message) = match reason {
+                    Some(e) => (JsValue::from(e.code.as_str()), JsValue::from(e.message)),
+                    None => (nothing.clone(), nothing),
+                };
+                tagged("left", &[opt_id(id), room.into(), code, message])
+            }
+            ClientEvent::Published { id, seq, .. } => tagged("published", &[num(id), num(seq)]),
+            ClientEvent::Done { id } => tagged("done", &[num(id)]),
+            ClientEvent::Page {
+                id,
+                epoch,
+                messages,
+                more,
+                ..
+            } => {
+                let mut list = String::from("[");
+                for (i, e) in messages.into_iter().enumerate() {
+                    if i > 0 {
+                        list.push(',');
+                    }
+                    list.push_str(&tandem_proto::encode(&Frame::Event(e)));
+                }
+                list.push(']');
+                tagged("page", &[num(id), num(epoch), list.into(), more.into()])
+            }
+            ClientEvent::Response { id, data } => tagged("response", &[num(id), text(&data)]),
+            ClientEvent::Failed { id, error } => {
+                let (code, message) = failure(&error);
+                tagged("failed", &[num(id), code.into(), message.into()])
+            }
+            ClientEvent::Request { id, room, data } => {
+                tagged("request", &[num(id), or_null(room), text(&data)])
+            }
+            ClientEvent::Error {
+                room,
+                code,
+                message,
+            } => tagged(
+                "error",
+                &[or_null(room), code.as_str().into(), message.into()],
+            ),
+            // A kind this driver does not know yet: skipped, the next follows.
+            _ => tagged("other", &[]),
+        }
     }
 }

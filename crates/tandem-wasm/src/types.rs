@@ -3,7 +3,7 @@
 //! and builds the values themselves.
 
 use serde::{Deserialize, Serialize};
-use tandem_client::{Backoff, Config, ConnectionState, HeartbeatConfig, QueueLimits};
+use tandem_proto::{AppSchema, ClientConfig, ConnectionState, QueueLimits};
 use tsify::Tsify;
 
 use core::time::Duration;
@@ -97,43 +97,38 @@ fn ms(v: u32) -> Duration {
 }
 
 impl ConnectSettings {
-    /// The client configuration these settings describe.
-    pub fn config(&self) -> Config {
-        let mut config = Config::new();
-        if let Some(t) = &self.token {
-            config = config.token(t.clone());
-        }
+    /// The session configuration these settings describe (`refresh`: a token callback
+    /// gives a fresh token before every attempt).
+    pub fn config(&self, refresh: bool) -> ClientConfig {
+        let mut config = ClientConfig {
+            token: self.token.clone(),
+            refresh_token: refresh,
+            ..ClientConfig::default()
+        };
         if let Some(protocols) = &self.protocols {
-            config = config.protocols(protocols.clone());
+            config.protocols.clone_from(protocols);
         }
         if let Some(app) = &self.app {
-            config = config.app(tandem_client::AppSchema::new(
-                app.name.clone(),
-                app.versions.clone(),
-            ));
+            config.app = AppSchema::new(app.name.clone(), app.versions.clone());
         }
         let b = self.backoff.clone().unwrap_or_default();
-        let mut backoff = Backoff::default();
+        let backoff = &mut config.backoff;
         backoff.initial = b.initial_ms.map_or(backoff.initial, ms);
         backoff.max = b.max_ms.map_or(backoff.max, ms);
         backoff.max_attempts = b.max_attempts.or(backoff.max_attempts);
         let h = self.heartbeat.clone().unwrap_or_default();
-        let mut heartbeat = HeartbeatConfig::default();
+        let heartbeat = &mut config.heartbeat;
         heartbeat.interval = h.interval_ms.map_or(heartbeat.interval, ms);
         heartbeat.timeout = h.timeout_ms.map_or(heartbeat.timeout, ms);
         let q = self.queue.clone().unwrap_or_default();
-        let mut queue = QueueLimits::default();
+        let queue: &mut QueueLimits = &mut config.queue;
         queue.max_count = q.max_frames.map_or(queue.max_count, |n| n as usize);
         queue.max_bytes = q.max_bytes.map_or(queue.max_bytes, |n| n as usize);
-        config = config.backoff(backoff).heartbeat(heartbeat).queue(queue);
         if let Some(t) = self.request_timeout_ms {
-            config = config.request_timeout(ms(t));
+            config.request_timeout = ms(t);
         }
         if let Some(t) = self.publish_timeout_ms {
-            config = config.publish_timeout(ms(t));
-        }
-        if let Some(urls) = &self.fallback_urls {
-            config = config.fallback_urls(urls.iter().cloned());
+            config.publish_timeout = ms(t);
         }
         config
     }

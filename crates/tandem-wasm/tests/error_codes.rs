@@ -49,6 +49,7 @@ fn the_declared_error_codes_are_the_ones_a_page_can_see() {
     let mut client = literals_after(&read("src/error.rs"), "=>");
     client.extend(literals_after(&read("src/options.rs"), "js_error("));
     client.extend(literals_after(&read("src/bindings.rs"), "js_error("));
+    client.extend(literals_after(&read("src/bindings.rs"), "=>"));
     client.extend(literals_after(&read("js/api.js"), "new TandemError("));
     client.extend(literals_after(&read("js/api.js"), "code ?? "));
     let seen: BTreeSet<String> = wire.union(&client).cloned().collect();

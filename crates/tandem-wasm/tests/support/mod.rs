@@ -3,7 +3,7 @@
 
 #![allow(dead_code, clippy::unwrap_used)]
 
-use js_sys::{Function, Object, Promise, Reflect};
+use js_sys::{Function, Promise, Reflect};
 use tandem_wasm::Core;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
@@ -15,16 +15,14 @@ extern "C" {
 
 /// `{ Client, Room, TandemError }`.
 pub fn api() -> JsValue {
-    let start = Closure::<dyn FnMut(String, JsValue, Function) -> Result<JsValue, JsValue>>::new(
-        |url: String, options: JsValue, sink: Function| {
-            Core::start(url, options, sink).map(JsValue::from)
+    let make = Closure::<dyn FnMut(JsValue, bool, f64) -> Result<JsValue, JsValue>>::new(
+        |options: JsValue, refresh: bool, seed: f64| {
+            Core::new(&options, refresh, seed).map(JsValue::from)
         },
     )
     .into_js_value();
-    let core = Object::new();
-    Reflect::set(&core, &"start".into(), &start).unwrap();
     let load = Function::new_no_args("return Promise.resolve()");
-    install(&core.into(), &load.into())
+    install(&make, &load.into())
 }
 
 /// `Client.connect(url, options)`.
