@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::shared::{RoomCore, Window};
+use super::shared::{Change, RoomCore, Window};
 use super::{ConnId, Delivery, Recipients};
 use crate::codec::encode;
 use crate::frame::{self, Frame, Member};
@@ -26,14 +26,6 @@ use crate::time::{Instant, earliest};
 /// costs at most this many frames and goes out at once (a small room sees every arrival
 /// without delay).
 pub(crate) const COALESCE_FROM: usize = 64;
-
-/// One presence change, as a window logs it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Change {
-    Joined,
-    Left,
-    Updated,
-}
 
 /// The net change over `log`: who is present at its end and was not at its start, the
 /// reverse, and who stayed with a new meta (each list sorted by user).

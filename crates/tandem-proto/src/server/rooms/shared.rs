@@ -19,11 +19,19 @@ use crate::server::presence::{Ending, Presence};
 use crate::server::replay::{self, Start};
 use crate::time::Instant;
 
+/// One presence change, as a window logs it (`announce.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Change {
+    Joined,
+    Left,
+    Updated,
+}
+
 /// The presence changes of one room held until its window closes (`announce.rs`).
 pub(crate) struct Window {
     pub closes: Instant,
     /// Arrivals, departures and updates, in order.
-    pub log: Vec<(Member, super::announce::Change)>,
+    pub log: Vec<(Member, Change)>,
     /// Members that joined during the window, with the length of the log at their
     /// snapshot.
     pub newcomers: Vec<(ConnId, usize)>,
