@@ -4,7 +4,8 @@
 //! timeout, checks the `Origin`, negotiates the subprotocol, upgrades to a WebSocket with
 //! small buffers, and feeds every frame to one core task that owns the protocol state
 //! (rooms, presence, history, resume, limits). A broadcast is encoded once; every receiver
-//! gets the same bytes. `GET /healthz` answers on the same port.
+//! gets the same bytes. `GET /healthz` and `GET /metrics` (Prometheus; also
+//! [`Handle::metrics`], [`Handle::serve_metrics`]) answer on the same port.
 //!
 //! ```no_run
 //! use tandem_server::{Server, HmacTokens};
