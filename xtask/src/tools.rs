@@ -369,8 +369,9 @@ fn apt_install(shell: &Shell, packages: &[&str], missing: &str) -> Result<()> {
         .run(STEP)
 }
 
-/// The foreign peers' runtimes and libraries: Python with PyPI `websockets` at the version
-/// in tests/foreign/python/requirements.txt, and Node with npm `ws` from the lockfile.
+/// The foreign peers' runtimes and libraries: Python with PyPI `websockets`, `PyJWT` and
+/// `cryptography` at the versions in tests/foreign/python/requirements.txt, and Node with
+/// npm `ws` and `jose` from the lockfile in tests/foreign/node.
 fn ensure_foreign_peers(shell: &Shell) -> Result<()> {
     let root = shell.root().to_path_buf();
     let requirements = root.join("tests/foreign/python/requirements.txt");
@@ -380,22 +381,27 @@ fn ensure_foreign_peers(shell: &Shell) -> Result<()> {
             requirements.display()
         )
     })?;
-    let wanted = wanted
+    // Each pinned package as (import name, version).
+    let pins: Vec<(String, String)> = wanted
         .lines()
-        .find_map(|l| l.trim().strip_prefix("websockets=="))
-        .unwrap_or_default()
-        .to_owned();
+        .filter_map(|l| l.trim().split_once("=="))
+        .map(|(name, version)| (import_name(name), version.to_owned()))
+        .collect();
     if shell.version_of("python3").is_none() {
         apt_install(shell, &["python3", "python3-pip"], "python3")?;
     }
-    let have = shell
-        .cmd("python3")
-        .args(["-c", "import websockets; print(websockets.__version__)"])
-        .capture();
-    if have.as_deref().map(str::trim) == Some(wanted.as_str()) {
-        announce(&format!("ok: Python websockets {wanted} is installed"));
+    let probe: String = pins
+        .iter()
+        .map(|(module, _)| format!("import {module}; print({module}.__version__); "))
+        .collect();
+    let have = shell.cmd("python3").args(["-c", probe.as_str()]).capture();
+    let have: Vec<&str> = have.as_deref().map_or(Vec::new(), |h| h.lines().collect());
+    let wanted_versions: Vec<&str> = pins.iter().map(|(_, v)| v.as_str()).collect();
+    let listed = wanted.split_whitespace().collect::<Vec<_>>().join(" ");
+    if have == wanted_versions {
+        announce(&format!("ok: Python {listed} are installed"));
     } else {
-        announce(&format!("installing Python websockets {wanted} with pip"));
+        announce(&format!("installing Python {listed} with pip"));
         let requirements = requirements.to_string_lossy().into_owned();
         shell
             .cmd("python3")
@@ -412,11 +418,18 @@ fn ensure_foreign_peers(shell: &Shell) -> Result<()> {
 
     ensure_node(shell)?;
     let node_dir = root.join("tests/foreign/node");
-    if node_dir.join("node_modules/ws/package.json").exists() {
-        announce("ok: npm ws is installed in tests/foreign/node");
+    let installed = ["ws", "jose"].iter().all(|m| {
+        node_dir
+            .join("node_modules")
+            .join(m)
+            .join("package.json")
+            .exists()
+    });
+    if installed {
+        announce("ok: npm ws and jose are installed in tests/foreign/node");
         return Ok(());
     }
-    announce("installing npm ws in tests/foreign/node (npm ci)");
+    announce("installing npm ws and jose in tests/foreign/node (npm ci)");
     let dir = node_dir.to_string_lossy().into_owned();
     shell
         .cmd("npm")
@@ -424,9 +437,24 @@ fn ensure_foreign_peers(shell: &Shell) -> Result<()> {
         .run(STEP)
 }
 
+/// The module a PyPI package is imported as.
+fn import_name(package: &str) -> String {
+    match package {
+        "PyJWT" => "jwt".to_owned(),
+        other => other.to_lowercase().replace('-', "_"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{NODE_MIN, node_version};
+    use super::{NODE_MIN, import_name, node_version};
+
+    #[test]
+    fn names_the_modules_of_pypi_packages() {
+        assert_eq!(import_name("PyJWT"), "jwt");
+        assert_eq!(import_name("websockets"), "websockets");
+        assert_eq!(import_name("cryptography"), "cryptography");
+    }
 
     #[test]
     fn reads_node_versions() {

@@ -1,10 +1,11 @@
-//! The `tandem` binary. `tandem serve` runs a tandem server node; `tandem token` issues a
-//! token for `--token-secret`.
+//! The `tandem` binary. `tandem serve` runs a tandem server node; `tandem token` mints a
+//! JSON Web Token for it.
 
 mod duration;
 mod logs;
 mod rooms;
 mod serve;
+mod tokens;
 
 use clap::{Parser, Subcommand};
 
@@ -21,15 +22,15 @@ enum Command {
     /// Runs a server node until SIGINT or SIGTERM, then closes every connection with 1012
     /// (or --shutdown-code) so clients reconnect once it is back.
     Serve(Box<serve::ServeArgs>),
-    /// Prints a token for `tandem serve --token-secret` (HMAC-SHA256, see the docs of
-    /// tandem_server::HmacTokens).
-    Token(serve::TokenArgs),
+    /// Prints a JSON Web Token for `tandem serve`: HS256 with --secret (as
+    /// --token-secret), or RS256/ES256/EdDSA with --private-key (as --token-public-key).
+    Token(Box<tokens::TokenArgs>),
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => serve::run(*args),
-        Command::Token(args) => serve::token(&args),
+        Command::Token(args) => tokens::token(&args),
     }
 }

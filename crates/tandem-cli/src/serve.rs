@@ -9,9 +9,10 @@ use core::time::Duration;
 use tandem_proto::{AppSchema, HubConfig, ServerConfig, close};
 use tandem_proto::{ErrorBody, ErrorCode};
 use tandem_redis::{RedisBroker, RedisOptions};
-use tandem_server::{AuthError, HmacTokens, Limits, OriginPolicy, RoomPolicy, Server, TlsConfig};
+use tandem_server::{Limits, OriginPolicy, RoomPolicy, Server, TlsConfig};
 
 use crate::logs::{self, LogFormat};
+use crate::tokens::{self, TokenFlags};
 use crate::{duration, rooms};
 
 /// Flags of `tandem serve`. Every limit defaults to tandem_server::Limits::default() (IO
@@ -33,10 +34,10 @@ pub struct ServeArgs {
     #[arg(long, conflicts_with = "allow_origins")]
     any_origin: bool,
 
-    /// Require tokens signed with this HMAC-SHA256 secret in hello (see `tandem token`).
-    /// Without it every connection is accepted as user `conn-<id>`.
-    #[arg(long, env = "TANDEM_TOKEN_SECRET", hide_env_values = true)]
-    token_secret: Option<String>,
+    /// How tokens are checked (the --token-* flags below). Without any, every connection
+    /// is accepted as user `conn-<id>`.
+    #[command(flatten)]
+    tokens: TokenFlags,
 
     /// The application schema name clients must offer in hello.
     #[arg(long, default_value = "default")]
@@ -201,7 +202,7 @@ pub struct ServeArgs {
 
     /// Accept a token `guest:<name>` as user <name> without any check, so a page can pick
     /// a name and several tabs of one name are one member (demos and development only).
-    /// Other tokens still need --token-secret.
+    /// Other tokens still need a --token-* flag.
     #[arg(long)]
     guest_names: bool,
 
@@ -234,29 +235,6 @@ fn shutdown_code(text: &str) -> Result<u16, String> {
             "{text:?}: use 1012 (service restart) or 1001 (going away)"
         )),
     }
-}
-
-/// Flags of `tandem token`.
-#[derive(Debug, Args)]
-pub struct TokenArgs {
-    /// The same secret as `tandem serve --token-secret`.
-    #[arg(long, env = "TANDEM_TOKEN_SECRET", hide_env_values = true)]
-    secret: String,
-    /// The user id the token stands for.
-    #[arg(long)]
-    user: String,
-    /// How long the token is valid.
-    #[arg(long, value_parser = duration::parse, default_value = "1h")]
-    ttl: Duration,
-}
-
-/// Prints a token.
-pub fn token(args: &TokenArgs) -> ExitCode {
-    println!(
-        "{}",
-        HmacTokens::new(&args.secret).issue(&args.user, args.ttl)
-    );
-    ExitCode::SUCCESS
 }
 
 /// The IO limits; the protocol's are set on the builder in [`serve`].
@@ -357,13 +335,24 @@ async fn serve(args: ServeArgs) -> ExitCode {
         tracing::info!(dir = %dir.display(), "serving static files");
         builder = builder.static_files(dir);
     }
-    let tokens = args.token_secret.as_deref().map(HmacTokens::new);
-    if tokens.is_none() && !args.guest_names {
-        tracing::warn!("no --token-secret: every connection is accepted without a token");
-    } else {
+    let verifier = match args.tokens.verifier() {
+        Ok(verifier) => verifier,
+        Err(e) => {
+            eprintln!("tandem: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match &verifier {
+        Some(v) => tracing::info!(algorithms = ?v.algorithms(), "tokens: JWT"),
+        None if !args.guest_names => {
+            tracing::warn!("no --token-* flag: every connection is accepted without a token");
+        }
+        None => {}
+    }
+    if verifier.is_some() || args.guest_names {
         let guest_names = args.guest_names;
-        builder = builder.authenticate(move |token| {
-            let result = authenticate(token.as_deref(), tokens.as_ref(), guest_names);
+        builder = builder.authenticate_with(move |token| {
+            let result = tokens::authenticate(token.as_deref(), verifier.as_ref(), guest_names);
             async move { result }
         });
     }
@@ -419,32 +408,6 @@ async fn serve(args: ServeArgs) -> ExitCode {
     tracing::info!(signal, code = args.shutdown_code, "shutting down");
     running.shutdown(args.shutdown_code).await;
     ExitCode::SUCCESS
-}
-
-/// Who `token` stands for: `guest:<name>` when guest names are on, else an HMAC token.
-fn authenticate(
-    token: Option<&str>,
-    tokens: Option<&HmacTokens>,
-    guest_names: bool,
-) -> Result<String, AuthError> {
-    let token = token.ok_or(AuthError::Missing)?;
-    if let (true, Some(name)) = (guest_names, token.strip_prefix("guest:")) {
-        let name = name.trim();
-        let ok = (1..=32).contains(&name.chars().count()) && !name.chars().any(char::is_control);
-        return if ok {
-            Ok(name.to_owned())
-        } else {
-            Err(AuthError::Invalid(
-                "a guest name has 1 to 32 printable characters".into(),
-            ))
-        };
-    }
-    match tokens {
-        Some(tokens) => tokens.verify(token).map(|c| c.sub),
-        None => Err(AuthError::Invalid(
-            "this server accepts only guest:<name> tokens".into(),
-        )),
-    }
 }
 
 /// Waits for SIGINT or SIGTERM and names it.

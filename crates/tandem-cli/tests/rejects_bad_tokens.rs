@@ -1,30 +1,49 @@
-//! Authentication against `tandem serve --token-secret`: no token, a bad token and an
-//! expired token stop the client for good with the reason; a token provider that hands out
-//! a fresh token gets the reconnect through. An unauthorized join is a typed error and the
-//! connection stays open.
+//! Authentication against `tandem serve --token-secret` (HS256 JWT), `--token-public-key`
+//! and `--token-jwks`: no token, a forged, malformed, `alg: none`, wrong-audience or
+//! key-confusion token (4001) and an expired token (4002) stop the client for good with the
+//! reason; a token provider that hands out a fresh token gets the reconnect through. An
+//! unauthorized join is a typed error and the connection stays open; the join hook sees the
+//! token's claims.
 
 #![allow(clippy::unwrap_used)]
 
 mod support;
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use support::{Chat, SECRET, TandemProcess, token, within};
 use tandem_client::{Client, CloseReason, Config, ConnectionState, Error, OpError};
 use tandem_proto::ErrorCode;
-use tandem_server::{Claims, HmacTokens, Server};
+use tandem_server::{Claims, JwtSigner, JwtVerifier, Right, RoomGrants, Server};
 
-fn expired_token(user: &str) -> String {
-    let now = SystemTime::now()
+fn now() -> u64 {
+    SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
-        .as_secs();
-    HmacTokens::new(SECRET).issue_claims(&Claims {
-        sub: user.to_owned(),
-        exp: now - 60,
-    })
+        .as_secs()
+}
+
+/// Expired a minute before the server's 30 s leeway ends.
+fn expired_token(user: &str) -> String {
+    JwtSigner::hs256(SECRET)
+        .sign(&Claims::new(user, now() - 90))
+        .unwrap()
+}
+
+/// The test key pairs in tests/keys.
+fn key(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/keys")
+        .join(name)
+}
+
+fn path(p: &std::path::Path) -> &str {
+    p.to_str().unwrap()
 }
 
 async fn refused(url: &str, config: Config) -> (u16, String) {
@@ -46,10 +65,28 @@ async fn missing_bad_and_expired_tokens_stop_the_client() {
     assert_eq!(code, 4001);
     assert!(message.contains("token is required"), "{message}");
 
-    let forged = HmacTokens::new("another secret").issue("mallory", Duration::from_secs(60));
+    let forged = JwtSigner::hs256("another secret")
+        .sign(&Claims::for_user("mallory", Duration::from_secs(60)))
+        .unwrap();
     let (code, message) = refused(&url, Config::new().token(forged)).await;
     assert_eq!(code, 4001);
     assert!(message.contains("bad signature"), "{message}");
+
+    let (code, message) = refused(&url, Config::new().token("not.a.jwt")).await;
+    assert_eq!(code, 4001);
+    assert!(message.contains("malformed"), "{message}");
+
+    // `alg: none` with no signature.
+    let part = |json: &str| URL_SAFE_NO_PAD.encode(json);
+    let claims = format!(r#"{{"sub":"mallory","exp":{}}}"#, now() + 600);
+    let unsigned = format!(
+        "{}.{}.",
+        part(r#"{"alg":"none","typ":"JWT"}"#),
+        part(&claims)
+    );
+    let (code, message) = refused(&url, Config::new().token(unsigned)).await;
+    assert_eq!(code, 4001);
+    assert!(message.contains("malformed"), "{message}");
 
     let (code, message) = refused(&url, Config::new().token(expired_token("ada"))).await;
     assert_eq!(code, 4002);
@@ -101,9 +138,16 @@ async fn a_refreshed_token_gets_the_reconnect_through() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unauthorized_join_is_typed_and_keeps_the_connection() {
     let running = Server::builder()
-        .hmac_tokens(HmacTokens::new(SECRET))
+        .jwt(JwtVerifier::hs256(SECRET))
         .authorize_join(|ctx| async move {
-            if ctx.room.starts_with("private-") && ctx.user != "admin" {
+            // The token's claims reach the hook (tandem does not enforce rooms yet).
+            let claims = ctx.claims.as_ref().expect("a JWT's claims are kept");
+            if !claims.rights(&ctx.room).contains(Right::Subscribe) {
+                Err(format!(
+                    "the token of {} does not grant {}",
+                    ctx.user, ctx.room
+                ))
+            } else if ctx.room.starts_with("private-") && ctx.user != "admin" {
                 Err(format!("{} may not enter {}", ctx.user, ctx.room))
             } else {
                 Ok(())
@@ -138,4 +182,179 @@ async fn unauthorized_join_is_typed_and_keeps_the_connection() {
 
     let admin = support::chat_client(&url, "admin").await;
     admin.join("private-admins").await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_join_hook_sees_the_rooms_and_info_claims() {
+    let running = Server::builder()
+        .jwt(JwtVerifier::hs256(SECRET))
+        .authorize_join(|ctx| async move {
+            let claims = ctx.claims.unwrap();
+            assert_eq!(claims.info, Some(serde_json::json!({"name": "Ada"})));
+            if claims.rights(&ctx.room).contains(Right::Subscribe) {
+                Ok(())
+            } else {
+                Err(format!("not granted: {}", ctx.room))
+            }
+        })
+        .build()
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let url = format!("ws://{}", running.local_addr());
+    let mut claims = Claims::for_user("ada", Duration::from_secs(60));
+    claims.rooms = Some(RoomGrants::all(["docs/*", "lobby"]));
+    claims.info = Some(serde_json::json!({"name": "Ada"}));
+    let token = JwtSigner::hs256(SECRET).sign(&claims).unwrap();
+    let ada: Client<Chat> = within("connect", Client::connect(&url, Config::new().token(token)))
+        .await
+        .unwrap();
+    ada.join("docs/a").await.unwrap();
+    ada.join("lobby").await.unwrap();
+    let err = ada.join("elsewhere").await.unwrap_err();
+    assert!(
+        matches!(&err, Error::Op(OpError::Server { code: ErrorCode::Forbidden, message }) if message.contains("not granted: elsewhere")),
+        "{err:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audience_and_issuer_flags_are_checked() {
+    let server =
+        TandemProcess::start(&["--token-audience", "tandem", "--token-issuer", "auth"]).await;
+    let url = server.url();
+    let mut claims = Claims::for_user("ada", Duration::from_secs(60));
+    claims.aud = vec!["tandem".into()];
+    claims.iss = Some("auth".into());
+    let sign = |c: &Claims| JwtSigner::hs256(SECRET).sign(c).unwrap();
+    let ok: Client<Chat> = within(
+        "connect",
+        Client::connect(&url, Config::new().token(sign(&claims))),
+    )
+    .await
+    .unwrap();
+    assert_eq!(ok.state(), ConnectionState::Open);
+
+    let mut other = claims.clone();
+    other.aud = vec!["billing".into()];
+    let (code, message) = refused(&url, Config::new().token(sign(&other))).await;
+    assert_eq!(
+        (code, message.contains("audience")),
+        (4001, true),
+        "{message}"
+    );
+    let (code, message) = refused(&url, Config::new().token(token("ada"))).await;
+    assert_eq!((code, message.contains("aud")), (4001, true), "{message}");
+    let mut other = claims;
+    other.iss = Some("mallory".into());
+    let (code, message) = refused(&url, Config::new().token(sign(&other))).await;
+    assert_eq!(
+        (code, message.contains("issuer")),
+        (4001, true),
+        "{message}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_public_key_server_takes_its_algorithm_only() {
+    let public = key("rsa.pub.pem");
+    let server = TandemProcess::start_with(&["--token-public-key", path(&public)]).await;
+    let url = server.url();
+    let rs256 = JwtSigner::from_private_key_pem(&std::fs::read(key("rsa.pem")).unwrap(), None)
+        .unwrap()
+        .sign(&Claims::for_user("ada", Duration::from_secs(60)))
+        .unwrap();
+    let ada: Client<Chat> = within("connect", Client::connect(&url, Config::new().token(rs256)))
+        .await
+        .unwrap();
+    ada.join("room").await.unwrap();
+
+    // HS256 keyed with the (public) public key: the key-confusion attack.
+    let confused = JwtSigner::hs256(std::fs::read(&public).unwrap())
+        .sign(&Claims::for_user("mallory", Duration::from_secs(60)))
+        .unwrap();
+    let (code, message) = refused(&url, Config::new().token(confused)).await;
+    assert_eq!(code, 4001);
+    assert!(message.contains("HS256"), "{message}");
+    // A token of the shared-secret kind, and one of another key pair.
+    let (code, _) = refused(&url, Config::new().token(token("mallory"))).await;
+    assert_eq!(code, 4001);
+    let ec = JwtSigner::from_private_key_pem(&std::fs::read(key("ec.pem")).unwrap(), None)
+        .unwrap()
+        .sign(&Claims::for_user("mallory", Duration::from_secs(60)))
+        .unwrap();
+    let (code, _) = refused(&url, Config::new().token(ec)).await;
+    assert_eq!(code, 4001);
+    assert!(server.healthy().await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_jwks_server_picks_the_key_by_kid() {
+    let server = TandemProcess::start_with(&["--token-jwks", path(&key("jwks.json"))]).await;
+    let url = server.url();
+    let signer =
+        JwtSigner::from_private_key_pem(&std::fs::read(key("ed25519.pem")).unwrap(), None).unwrap();
+    let claims = Claims::for_user("ada", Duration::from_secs(60));
+    let good = signer.clone().kid("ed-1").sign(&claims).unwrap();
+    let ada: Client<Chat> = within("connect", Client::connect(&url, Config::new().token(good)))
+        .await
+        .unwrap();
+    ada.join("room").await.unwrap();
+    let unknown = signer.kid("ed-9").sign(&claims).unwrap();
+    let (code, message) = refused(&url, Config::new().token(unknown)).await;
+    assert_eq!(code, 4001);
+    assert!(message.contains("ed-9"), "{message}");
+}
+
+#[test]
+fn tandem_token_mints_what_the_server_accepts() {
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_tandem"))
+            .arg("token")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    };
+    let token = run(&[
+        "--secret",
+        SECRET,
+        "--user",
+        "ada",
+        "--ttl",
+        "10m",
+        "--rooms",
+        "docs/*=subscribe+history,lobby",
+        "--audience",
+        "tandem",
+        "--issuer",
+        "auth",
+        "--info",
+        r#"{"name":"Ada"}"#,
+    ]);
+    let claims = JwtVerifier::hs256(SECRET)
+        .audience("tandem")
+        .issuer("auth")
+        .verify(&token)
+        .unwrap();
+    assert_eq!(claims.sub, "ada");
+    assert!(
+        (590..=600).contains(&(claims.exp - now())),
+        "{}",
+        claims.exp
+    );
+    assert!(claims.rights("lobby").contains(Right::Publish));
+    assert!(claims.rights("docs/a").contains(Right::History));
+    assert!(!claims.rights("docs/a").contains(Right::Publish));
+    assert_eq!(claims.info, Some(serde_json::json!({"name": "Ada"})));
+
+    let ec = key("ec.pem");
+    let token = run(&["--private-key", path(&ec), "--kid", "ec-1", "--user", "bo"]);
+    let jwks = JwtVerifier::from_jwks(&std::fs::read(key("jwks.json")).unwrap()).unwrap();
+    assert_eq!(jwks.verify(&token).unwrap().sub, "bo");
 }

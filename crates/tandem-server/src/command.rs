@@ -7,6 +7,7 @@ use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use crate::broker::BrokerMessage;
 use crate::error::AuthError;
+use crate::hooks::Authenticated;
 use crate::metrics::Snapshot;
 use crate::outbox::Outbox;
 
@@ -33,7 +34,7 @@ pub(crate) enum Command {
     /// The authentication hook decided.
     Authenticated {
         conn: ConnId,
-        result: Result<String, AuthError>,
+        result: Result<Authenticated, AuthError>,
     },
     /// The join hook decided.
     JoinDecided {

@@ -23,6 +23,7 @@ use crate::hooks::{Hooks, JoinContext, RequestContext};
 use crate::metrics::{BrokerOp, CoreCounters, Metrics, Side, Snapshot};
 use crate::outbox::{Outbox, PushError};
 use crate::spans::Spans;
+use crate::token::Claims;
 
 /// How long clients are told to wait before reconnecting while the broker is down.
 const BROKER_RETRY: Duration = Duration::from_secs(1);
@@ -52,6 +53,9 @@ pub(crate) struct Core {
     outboxes: HashMap<ConnId, Outbox>,
     asks: HashMap<(ConnId, Id), oneshot::Sender<Result<Payload, ErrorBody>>>,
     slow: Vec<ConnId>,
+    /// The claims of each open connection whose token had any (kept for the hooks; the
+    /// rights in them are not enforced yet).
+    claims: HashMap<ConnId, Arc<Claims>>,
     /// What the core counts for `/metrics` (plain numbers: only this task writes them).
     counters: CoreCounters,
     spans: Spans,
@@ -74,6 +78,7 @@ impl Core {
             outboxes: HashMap::new(),
             asks: HashMap::new(),
             slow: Vec::new(),
+            claims: HashMap::new(),
             counters: CoreCounters::default(),
             spans: Spans::default(),
         }
@@ -143,11 +148,20 @@ impl Core {
                 self.outboxes.remove(&conn);
                 self.counters.closed(Side::Client, code);
                 self.spans.close(conn);
+                self.claims.remove(&conn);
                 p.handle_closed(now, conn, code);
             }
             Command::Authenticated { conn, result } => {
                 match result {
-                    Ok(user) => p.accept(now, conn, user),
+                    Ok(who) => {
+                        // Only while the connection is open: its `Closed` clears them.
+                        if let (Some(claims), true) =
+                            (who.claims, self.outboxes.contains_key(&conn))
+                        {
+                            self.claims.insert(conn, claims);
+                        }
+                        p.accept(now, conn, who.user)
+                    }
                     Err(AuthError::Expired) => {
                         p.reject(now, conn, ErrorCode::TokenExpired, "token expired")
                     }
@@ -320,8 +334,15 @@ impl Core {
                 let Some(hook) = self.hooks.join.clone() else {
                     return;
                 };
+                let claims = self.claims.get(&conn).cloned();
                 let work = async move {
-                    let result = hook(JoinContext { conn, user, room }).await;
+                    let ctx = JoinContext {
+                        conn,
+                        user,
+                        room,
+                        claims,
+                    };
+                    let result = hook(ctx).await;
                     let _ = commands
                         .send(Command::JoinDecided { conn, id, result })
                         .await;
@@ -342,6 +363,7 @@ impl Core {
                     conn,
                     user,
                     room,
+                    claims: self.claims.get(&conn).cloned(),
                     server: self.handle.clone(),
                 };
                 let work = async move {

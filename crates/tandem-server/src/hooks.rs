@@ -8,6 +8,39 @@ use tandem_proto::{ConnId, ErrorBody, Payload};
 use crate::error::AuthError;
 use crate::future::BoxFuture;
 use crate::handle::Handle;
+use crate::token::Claims;
+
+/// Who a hello's token stands for: the user, and the token's claims when it had any
+/// (what [`crate::ServerBuilder::jwt`] verified).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Authenticated {
+    /// The user id.
+    pub user: String,
+    /// The token's claims (`rooms`, `info`...): parsed and kept with the connection, not
+    /// enforced by tandem yet (enforcement is next).
+    pub claims: Option<Arc<Claims>>,
+}
+
+impl Authenticated {
+    /// `user`, with no claims.
+    pub fn user(user: impl Into<String>) -> Self {
+        Authenticated {
+            user: user.into(),
+            claims: None,
+        }
+    }
+}
+
+impl From<Claims> for Authenticated {
+    /// The user `sub`, with these claims.
+    fn from(claims: Claims) -> Self {
+        Authenticated {
+            user: claims.sub.clone(),
+            claims: Some(Arc::new(claims)),
+        }
+    }
+}
 
 /// A join waiting for the application's decision.
 #[derive(Debug, Clone)]
@@ -18,6 +51,8 @@ pub struct JoinContext {
     pub user: String,
     /// The room.
     pub room: String,
+    /// The claims of the connection's token, when it had any (see [`Authenticated`]).
+    pub claims: Option<Arc<Claims>>,
 }
 
 /// A client request waiting for the application's answer.
@@ -29,12 +64,14 @@ pub struct RequestContext {
     pub user: String,
     /// The room the request is about, if any.
     pub room: Option<String>,
+    /// The claims of the connection's token, when it had any (see [`Authenticated`]).
+    pub claims: Option<Arc<Claims>>,
     /// The server, to broadcast or ask the client something back.
     pub server: Handle,
 }
 
 pub(crate) type AuthHook =
-    Arc<dyn Fn(Option<String>) -> BoxFuture<Result<String, AuthError>> + Send + Sync>;
+    Arc<dyn Fn(Option<String>) -> BoxFuture<Result<Authenticated, AuthError>> + Send + Sync>;
 pub(crate) type JoinHook = Arc<dyn Fn(JoinContext) -> BoxFuture<Result<(), String>> + Send + Sync>;
 pub(crate) type RequestHook =
     Arc<dyn Fn(RequestContext, Payload) -> BoxFuture<Result<Payload, ErrorBody>> + Send + Sync>;

@@ -8,11 +8,11 @@
 //! [`Handle::metrics`], [`Handle::serve_metrics`]) answer on the same port.
 //!
 //! ```no_run
-//! use tandem_server::{Server, HmacTokens};
+//! use tandem_server::{JwtVerifier, Server};
 //!
 //! # async fn run() -> std::io::Result<()> {
 //! let running = Server::builder()
-//!     .hmac_tokens(HmacTokens::new("a long random secret"))
+//!     .jwt(JwtVerifier::hs256("a long random secret").audience("tandem"))
 //!     .build()
 //!     .bind("127.0.0.1:8080")
 //!     .await?;
@@ -52,7 +52,9 @@ pub use broker::{Broker, BrokerError, BrokerMessage, ClusterBroker, MemoryBroker
 pub use error::{AuthError, ServerError};
 pub use future::BoxFuture;
 pub use handle::Handle;
-pub use hooks::{JoinContext, RequestContext};
+pub use hooks::{Authenticated, JoinContext, RequestContext};
+/// The JWT signature algorithms (`HS256`, `RS256`, `ES256`, `EdDSA`...), from `jsonwebtoken`.
+pub use jsonwebtoken::Algorithm as JwtAlgorithm;
 pub use limits::Limits;
 #[cfg(feature = "axum")]
 pub use mount::{Identity, Mounted};
@@ -60,7 +62,10 @@ pub use origin::OriginPolicy;
 pub use pattern::RoomPattern;
 pub use server::{LISTEN_BACKLOG, Running, Server, ServerBuilder};
 pub use tls::{TlsConfig, TlsError};
-pub use token::{Claims, HmacTokens};
+pub use token::{
+    Claims, DEFAULT_LEEWAY, JwtSigner, JwtVerifier, Right, Rights, RoomGrant, RoomGrants,
+    TokenKeyError,
+};
 
 pub use rustls;
 pub use tandem_proto;

@@ -21,13 +21,13 @@ use crate::connection;
 use crate::core::Core;
 use crate::error::AuthError;
 use crate::handle::Handle;
-use crate::hooks::{Hooks, JoinContext, RequestContext};
+use crate::hooks::{Authenticated, Hooks, JoinContext, RequestContext};
 use crate::limits::Limits;
 use crate::metrics::Metrics;
 use crate::origin::OriginPolicy;
 use crate::shared::Shared;
 use crate::tls::{self, TlsConfig};
-use crate::token::HmacTokens;
+use crate::token::JwtVerifier;
 
 /// Commands waiting for the core task; senders wait when it is full.
 const COMMAND_QUEUE: usize = 8192;
@@ -121,23 +121,39 @@ impl ServerBuilder {
     }
 
     /// Decides who a hello's token belongs to: return the user id, or why not. Without
-    /// this hook every connection is accepted as user `conn-<id>`.
-    pub fn authenticate<F, Fut>(mut self, hook: F) -> Self
+    /// this hook (or [`ServerBuilder::jwt`], [`ServerBuilder::authenticate_with`]) every
+    /// connection is accepted as user `conn-<id>`.
+    pub fn authenticate<F, Fut>(self, hook: F) -> Self
     where
         F: Fn(Option<String>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<String, AuthError>> + Send + 'static,
+    {
+        self.authenticate_with(move |token| {
+            let user = hook(token);
+            async move { user.await.map(Authenticated::user) }
+        })
+    }
+
+    /// Like [`ServerBuilder::authenticate`], returning the user with the token's claims,
+    /// which stay with the connection ([`JoinContext::claims`], [`RequestContext::claims`]).
+    pub fn authenticate_with<F, Fut>(mut self, hook: F) -> Self
+    where
+        F: Fn(Option<String>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Authenticated, AuthError>> + Send + 'static,
     {
         self.hooks.auth = Some(Arc::new(move |token| Box::pin(hook(token))));
         self
     }
 
-    /// Accepts tokens issued by [`HmacTokens`] with this secret (what `tandem serve
-    /// --token-secret` does).
-    pub fn hmac_tokens(self, tokens: HmacTokens) -> Self {
-        self.authenticate(move |token| {
+    /// Requires a JSON Web Token in hello, checked by `verifier` (what `tandem serve
+    /// --token-secret`, `--token-public-key` and `--token-jwks` do): the user is its `sub`,
+    /// and its claims stay with the connection. An expired token closes with 4002
+    /// (`token_expired`), any other refusal with 4001 (`unauthorized`).
+    pub fn jwt(self, verifier: JwtVerifier) -> Self {
+        self.authenticate_with(move |token| {
             let result = match token {
                 None => Err(AuthError::Missing),
-                Some(t) => tokens.verify(&t).map(|c| c.sub),
+                Some(t) => verifier.verify(&t).map(Authenticated::from),
             };
             async move { result }
         })

@@ -121,9 +121,12 @@ pub async fn rejoined<M: serde::de::DeserializeOwned>(
     .await
 }
 
-/// A token for `user` valid for an hour.
+/// A token (HS256 JWT under [`SECRET`]) for `user` valid for an hour.
 pub fn token(user: &str) -> String {
-    tandem_server::HmacTokens::new(SECRET).issue(user, Duration::from_secs(3600))
+    let claims = tandem_server::Claims::for_user(user, Duration::from_secs(3600));
+    tandem_server::JwtSigner::hs256(SECRET)
+        .sign(&claims)
+        .unwrap()
 }
 
 /// A client of [`Chat`] connected with a token for `user`.
@@ -158,12 +161,19 @@ pub struct TandemProcess {
 impl TandemProcess {
     /// Starts `tandem serve` on a free port with the token secret and `extra` flags.
     pub async fn start(extra: &[&str]) -> Self {
-        Self::start_on("127.0.0.1:0", extra.iter().map(|s| s.to_string()).collect()).await
+        let secret = ["--token-secret", SECRET];
+        Self::start_with(&[&secret[..], extra].concat()).await
+    }
+
+    /// Starts `tandem serve` on a free port with exactly these flags (say how tokens are
+    /// checked, if at all).
+    pub async fn start_with(args: &[&str]) -> Self {
+        Self::start_on("127.0.0.1:0", args.iter().map(|s| s.to_string()).collect()).await
     }
 
     async fn start_on(addr: &str, args: Vec<String>) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_tandem"))
-            .args(["serve", "--addr", addr, "--token-secret", SECRET])
+            .args(["serve", "--addr", addr])
             .args(&args)
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
