@@ -21,6 +21,7 @@ struct Cli {
 enum Command {
     /// Runs a server node until SIGINT or SIGTERM, then closes every connection with 1012
     /// (or --shutdown-code) so clients reconnect once it is back.
+    #[command(after_long_help = tokens::HELP)]
     Serve(Box<serve::ServeArgs>),
     /// Prints a JSON Web Token for `tandem serve`: HS256 with --secret (as
     /// --token-secret), or RS256/ES256/EdDSA with --private-key (as --token-public-key).

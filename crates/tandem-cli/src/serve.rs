@@ -34,11 +34,6 @@ pub struct ServeArgs {
     #[arg(long, conflicts_with = "allow_origins")]
     any_origin: bool,
 
-    /// How tokens are checked (the --token-* flags below). Without any, every connection
-    /// is accepted as user `conn-<id>`.
-    #[command(flatten)]
-    tokens: TokenFlags,
-
     /// The application schema name clients must offer in hello.
     #[arg(long, default_value = "default")]
     app: String,
@@ -225,6 +220,12 @@ pub struct ServeArgs {
     /// either way. The address is printed as `tandem metrics on http://<addr>/metrics`.
     #[arg(long, env = "TANDEM_METRICS_ADDR", value_name = "ADDR")]
     metrics_addr: Option<SocketAddr>,
+
+    /// How tokens are checked (the --token-* flags, last in --help: their heading applies
+    /// to every flag after them). Without any, every connection is accepted as user
+    /// `conn-<id>`.
+    #[command(flatten)]
+    tokens: TokenFlags,
 }
 
 fn shutdown_code(text: &str) -> Result<u16, String> {

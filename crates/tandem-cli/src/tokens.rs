@@ -12,6 +12,17 @@ use tandem_server::{
 
 use crate::duration;
 
+/// What `tandem serve --help` says about tokens after the flags.
+pub const HELP: &str = "\
+Tokens: a client sends a JSON Web Token in hello, checked as the --token-* flags say \
+(one of --token-secret, --token-public-key, --token-jwks). Claims: sub (the user; \
+required), exp (required), nbf, iat, aud, iss, rooms (a list of room names or patterns, or \
+an object of pattern -> rights among subscribe, publish, presence, history) and info \
+(presence data set by the issuer). rooms and info are parsed and kept; enforcement is \
+next: today every valid token may join every room. An expired token closes with 4002 \
+(token_expired); a missing, forged, malformed, wrong-algorithm, not-yet-valid or \
+wrong-audience/issuer one with 4001 (unauthorized). Mint tokens with `tandem token`.";
+
 /// How `tandem serve` checks the JSON Web Token each client sends in hello. Give one of
 /// --token-secret, --token-public-key or --token-jwks; without any, every connection is
 /// accepted without a token. An expired token closes the connection with 4002
