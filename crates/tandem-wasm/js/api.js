@@ -439,37 +439,22 @@ export function install(makeCore, load) {
       try {
         do {
           this.#again = false;
-          for (let t = this.#core.pollTransmit(); t !== undefined; t = this.#core.pollTransmit()) {
-            this.#transmit(t);
-          }
-          const events = [];
-          for (let e = this.#core.pollEvent(); e !== undefined; e = this.#core.pollEvent()) {
-            events.push(e);
-          }
-          for (const e of events) this.#route(e);
-          this.#arm(this.#core.pollTimeout());
+          this.#items = [];
+          const deadline = this.#core.drain(this.#sink);
+          // The core is no longer borrowed: what follows may call it again.
+          for (const item of this.#items) this.#route(item);
+          this.#arm(deadline);
         } while (this.#again);
       } finally {
         this.#pumping = false;
       }
     }
 
-    #transmit([kind, a, b]) {
-      if (kind === "connect") {
-        const url = this.#urls[this.#attempts % this.#urls.length];
-        this.#attempts += 1;
-        this.#open(url, a);
-      } else if (kind === "send") {
-        try {
-          this.#socket.send(a);
-        } catch {
-          this.#socket = null;
-          this.#core.handleClosed(now(), undefined, "write failed");
-        }
-      } else if (kind === "close") {
-        this.#shut(a, b);
-      }
-    }
+    /** What `drain` hands out, kept until it returns: `[kind, a, b, c, d, e, f, g]`. */
+    #items = [];
+    #sink = (k, a, b, c, d, e, f, g) => {
+      this.#items.push([k, a, b, c, d, e, f, g]);
+    };
 
     /** Opens the socket; its events feed the session while it is the current one. */
     #open(url, protocols) {
@@ -479,6 +464,7 @@ export function install(makeCore, load) {
         ws = new WebSocket(url, protocols);
       } catch (e) {
         this.#core.handleClosed(now(), undefined, String(e?.message ?? e));
+        this.#again = true;
         return;
       }
       ws.binaryType = "arraybuffer";
@@ -569,73 +555,89 @@ export function install(makeCore, load) {
       );
     }
 
-    #route(e) {
-      const [kind] = e;
+    /** One item of `drain`, by its kind (bindings.rs `out`). */
+    #route([kind, a, b, c, d, e, f, g]) {
       switch (kind) {
-        case "state":
-          this.#state = e[1];
-          if (e[1].kind === "closed") this.#release();
-          this.#listeners.emit("state", e[1]);
+        case 0: {
+          // Connect: each attempt after the first moves on to the next URL.
+          const url = this.#urls[this.#attempts % this.#urls.length];
+          this.#attempts += 1;
+          this.#open(url, a);
           return;
-        case "welcomed":
-          this.#user = e[1];
-          this.#session = e[2];
+        }
+        case 1:
+          try {
+            this.#socket.send(a);
+          } catch {
+            this.#socket = null;
+            this.#core.handleClosed(now(), undefined, "write failed");
+            this.#again = true;
+          }
           return;
-        case "token":
+        case 2:
+          this.#shut(a, b);
+          return;
+        case 3:
+          this.#state = a;
+          if (a.kind === "closed") this.#release();
+          this.#listeners.emit("state", a);
+          return;
+        case 4:
+          this.#user = a;
+          this.#session = b;
+          return;
+        case 5:
           this.#fetchToken();
           return;
-        case "joined": {
-          const [, id, name, recovered, epoch, seq, members, policy] = e;
-          if (id !== null) {
-            const answer = { epoch, seq, recovered, members: JSON.parse(members) };
-            answer.policy = policy === null ? null : JSON.parse(policy);
-            this.#settle(id, answer);
+        case 6:
+          // Joined: a first join's answer, or a rejoin's event.
+          if (a !== null) {
+            const answer = { epoch: d, seq: e, recovered: c, members: JSON.parse(f) };
+            answer.policy = g === null ? null : JSON.parse(g);
+            this.#settle(a, answer);
           } else {
-            this.#rooms.get(name)?.receive("joined", recovered, members);
+            this.#rooms.get(b)?.receive("joined", c, f);
           }
           return;
-        }
-        case "left": {
-          const [, id, name, code, message] = e;
-          if (id !== null) {
-            this.#settle(id, undefined);
+        case 7:
+          this.#rooms.get(a)?.receive("message", b, c, d);
+          return;
+        case 8:
+          this.#rooms.get(a)?.receive("ephemeral", b, c);
+          return;
+        case 9:
+          this.#rooms.get(a)?.receive("presence", b, c, d);
+          return;
+        case 10:
+          // Left: a leave's answer, or the server took the client out.
+          if (a !== null) {
+            this.#settle(a, undefined);
           } else {
-            this.#rooms.get(name)?.receive("left", code, message);
-            this.#drop(name);
+            this.#rooms.get(b)?.receive("left", c, d);
+            this.#drop(b);
           }
           return;
-        }
-        case "message":
-        case "ephemeral":
-        case "presence":
-          this.#rooms.get(e[1])?.receive(kind, e[2], e[3], e[4]);
+        case 11:
+          this.#settle(a, b);
           return;
-        case "published":
-          this.#settle(e[1], e[2]);
+        case 12:
+          this.#settle(a, undefined);
           return;
-        case "done":
-          this.#settle(e[1], undefined);
+        case 13:
+          this.#settle(a, { epoch: b, messages: JSON.parse(c).map(stored), more: d });
           return;
-        case "page":
-          this.#settle(e[1], {
-            epoch: e[2],
-            messages: JSON.parse(e[3]).map(stored),
-            more: e[4],
-          });
+        case 14:
+          this.#settle(a, JSON.parse(b));
           return;
-        case "response":
-          this.#settle(e[1], JSON.parse(e[2]));
+        case 15:
+          this.#settle(a, undefined, [b, c]);
           return;
-        case "failed":
-          this.#settle(e[1], undefined, [e[2], e[3]]);
+        case 16:
+          this.#answer(a, b, c);
           return;
-        case "request":
-          this.#answer(e[1], e[2], e[3]);
-          return;
-        case "error": {
-          const [, name, code, message] = e;
-          const error = new TandemError(code, message, name ?? undefined);
-          const room = name == null ? undefined : this.#rooms.get(name);
+        case 17: {
+          const error = new TandemError(b, c, a ?? undefined);
+          const room = a == null ? undefined : this.#rooms.get(a);
           if (room) room.listeners.emit("error", error);
           else this.#listeners.emit("error", error);
           return;
