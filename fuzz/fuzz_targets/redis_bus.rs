@@ -57,7 +57,9 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
         let Some(bytes) = write(&message) else {
             panic!("the bus parser made a message the scripts never write: {message:?}");
         };
-        let again = parse_bus(&bytes, ME).unwrap_or_else(|e| panic!("{e}: {message:?}"));
+        let again = parse_bus(&bytes, ME)
+            .unwrap_or_else(|e| panic!("{e}: {message:?}"))
+            .unwrap_or_else(|| panic!("a message written back was skipped: {message:?}"));
         assert_eq!(format!("{message:?}"), format!("{again:?}"));
     }
     if let Ok((seq, frame)) = parse_entry(data) {
