@@ -26,8 +26,8 @@ use tracing::Span;
 use crate::command::Command;
 use crate::files;
 use crate::http::{self, HeadError, RequestHead};
-use crate::metrics;
 use crate::outbox::{CloseOrder, Inbox, Taken, outbox};
+use crate::scrape;
 use crate::shared::Shared;
 use crate::spans;
 use crate::writer::Writer;
@@ -122,7 +122,7 @@ async fn answer<S: Stream>(stream: &mut S, shared: &Shared, head: &RequestHead) 
             let status = if healthy { 200 } else { 503 };
             http::respond(stream, status, "application/json", &body).await
         }
-        ("GET" | "HEAD", "/metrics") => metrics::respond(stream, shared).await,
+        ("GET" | "HEAD", "/metrics") => scrape::respond(stream, shared).await,
         ("GET" | "HEAD", _) if shared.static_files.is_some() => {
             let root = shared.static_files.as_deref().unwrap_or(Path::new("."));
             match files::serve(stream, root, path, head).await {

@@ -41,6 +41,7 @@ mod mount;
 mod origin;
 mod outbox;
 mod pattern;
+mod scrape;
 mod server;
 mod shared;
 mod spans;

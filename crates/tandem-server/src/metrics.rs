@@ -1,22 +1,19 @@
-//! Prometheus metrics: `GET /metrics` on the server's port (and on a listener of its own
-//! through [`Handle::serve_metrics`]), in the OpenMetrics text format, rendered with
-//! `prometheus-client`.
+//! Prometheus metrics: what is counted and how it is rendered (the OpenMetrics text
+//! format, with `prometheus-client`); `scrape.rs` serves it (`GET /metrics`,
+//! `Handle::serve_metrics`).
 //!
 //! Counting costs the fan-out nothing it would notice. The core task, which sees every
 //! command, frame and close, keeps plain numbers ([`CoreCounters`]); the protocol counts
 //! what only it knows ([`tandem_proto::Stats`]). Both are read on a scrape, through a
-//! [`Command::Metrics`] to the core. What other tasks see (refused handshakes, the time
-//! of each broker call) is counted in `prometheus-client`'s atomic metrics ([`Metrics`],
-//! in [`Shared`]).
+//! command to the core. What other tasks see (refused handshakes, the time of each
+//! broker call) is counted in `prometheus-client`'s atomic metrics ([`Metrics`], shared
+//! by every task).
 //!
 //! No label carries a room name, a user or anything else a client chooses: each label has
 //! a fixed, small set of values (a peer's close code outside 1000–1015 counts as `other`).
 
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::io;
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use prometheus_client::encoding::{EncodeLabelSet, EncodeMetric, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::counter::Counter;
@@ -27,16 +24,8 @@ use prometheus_client::metrics::info::Info;
 use prometheus_client::metrics::{MetricType, TypedMetric};
 use prometheus_client::registry::{Registry, Unit};
 use tandem_proto::{ErrorCode, FrameClass, Server as Protocol, Stats};
-use tokio::io::AsyncWrite;
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
 use crate::broker::{Broker, BrokerError};
-use crate::command::Command;
-use crate::handle::Handle;
-use crate::http;
-use crate::shared::Shared;
 
 /// The `Content-Type` of `/metrics`.
 pub(crate) const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -354,7 +343,12 @@ where
 /// Renders every metric in the OpenMetrics text format: `metrics`, the `open`
 /// connections, the `broker`'s state and the `core`'s numbers (`None` when the core task did
 /// not answer, as the server stops: its series are left out).
-fn render(metrics: &Metrics, open: usize, broker: &dyn Broker, core: Option<&Snapshot>) -> String {
+pub(crate) fn render(
+    metrics: &Metrics,
+    open: usize,
+    broker: &dyn Broker,
+    core: Option<&Snapshot>,
+) -> String {
     let mut r = Registry::with_prefix("tandem");
     let mut build = vec![("version", env!("CARGO_PKG_VERSION"))];
     if let Some(git) = option_env!("TANDEM_GIT_HASH").filter(|g| !g.is_empty()) {
@@ -559,76 +553,6 @@ fn register_core(r: &mut Registry, s: &Snapshot) {
         "Frames queued for a connection, observed at each push",
         c.depth.clone(),
     );
-}
-
-/// The metrics text: the core's numbers asked through a command (left out when the core
-/// does not answer), the rest read here.
-pub(crate) async fn text(shared: &Shared) -> String {
-    let (reply, answer) = oneshot::channel();
-    let snapshot = match shared.commands.send(Command::Metrics { reply }).await {
-        Ok(()) => answer.await.ok(),
-        Err(_) => None,
-    };
-    let open = shared.connections.load(Ordering::Relaxed);
-    render(
-        &shared.metrics,
-        open,
-        shared.broker.as_ref(),
-        snapshot.as_deref(),
-    )
-}
-
-/// Answers `GET /metrics`.
-pub(crate) async fn respond<S: AsyncWrite + Unpin>(
-    stream: &mut S,
-    shared: &Shared,
-) -> io::Result<()> {
-    let body = text(shared).await;
-    http::respond(stream, 200, CONTENT_TYPE, &body).await
-}
-
-impl Handle {
-    /// The server's metrics in the OpenMetrics text format (what `GET /metrics` answers):
-    /// for an application that serves them its own way.
-    pub async fn metrics(&self) -> String {
-        text(self.shared()).await
-    }
-
-    /// Serves `GET /metrics` (and 404 for anything else) on `listener`, a port of its own,
-    /// until the returned task is aborted or the runtime stops. The request head has the
-    /// server's limits ([`crate::Limits::http_head_timeout`], `max_header_bytes`).
-    pub fn serve_metrics(&self, listener: TcpListener) -> JoinHandle<()> {
-        let shared = self.shared().clone();
-        tokio::spawn(async move {
-            loop {
-                match listener.accept().await {
-                    Ok((stream, _)) => {
-                        tokio::spawn(answer_metrics(stream, shared.clone()));
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "metrics listener: accept failed");
-                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                    }
-                }
-            }
-        })
-    }
-}
-
-async fn answer_metrics(mut stream: tokio::net::TcpStream, shared: Arc<Shared>) {
-    let limits = &shared.limits;
-    let read = http::read_head(&mut stream, limits.max_header_bytes);
-    let Ok(Ok((head, _))) = tokio::time::timeout(limits.http_head_timeout, read).await else {
-        return;
-    };
-    let path = head.path.split('?').next().unwrap_or_default();
-    let result = match (head.method.as_str(), path) {
-        ("GET" | "HEAD", "/metrics") => respond(&mut stream, &shared).await,
-        _ => http::respond(&mut stream, 404, "text/plain", "not found; try /metrics\n").await,
-    };
-    if let Err(e) = result {
-        tracing::debug!(error = %e, "writing metrics");
-    }
 }
 
 #[cfg(test)]
