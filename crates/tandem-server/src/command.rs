@@ -7,9 +7,9 @@ use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use crate::broker::BrokerMessage;
 use crate::error::AuthError;
-use crate::hooks::Authenticated;
 use crate::metrics::Snapshot;
 use crate::outbox::Outbox;
+use crate::token::Authenticated;
 
 /// What the core task is told.
 pub(crate) enum Command {

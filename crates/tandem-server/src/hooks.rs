@@ -8,39 +8,7 @@ use tandem_proto::{ConnId, ErrorBody, Payload};
 use crate::error::AuthError;
 use crate::future::BoxFuture;
 use crate::handle::Handle;
-use crate::token::Claims;
-
-/// Who a hello's token stands for: the user, and the token's claims when it had any
-/// (what [`crate::ServerBuilder::jwt`] verified).
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct Authenticated {
-    /// The user id.
-    pub user: String,
-    /// The token's claims (`rooms`, `info`...): parsed and kept with the connection, not
-    /// enforced by tandem yet (enforcement is next).
-    pub claims: Option<Arc<Claims>>,
-}
-
-impl Authenticated {
-    /// `user`, with no claims.
-    pub fn user(user: impl Into<String>) -> Self {
-        Authenticated {
-            user: user.into(),
-            claims: None,
-        }
-    }
-}
-
-impl From<Claims> for Authenticated {
-    /// The user `sub`, with these claims.
-    fn from(claims: Claims) -> Self {
-        Authenticated {
-            user: claims.sub.clone(),
-            claims: Some(Arc::new(claims)),
-        }
-    }
-}
+use crate::token::{Authenticated, Claims};
 
 /// A join waiting for the application's decision.
 #[derive(Debug, Clone)]

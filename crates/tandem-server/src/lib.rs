@@ -53,7 +53,7 @@ pub use broker::{Broker, BrokerError, BrokerMessage, ClusterBroker, MemoryBroker
 pub use error::{AuthError, ServerError};
 pub use future::BoxFuture;
 pub use handle::Handle;
-pub use hooks::{Authenticated, JoinContext, RequestContext};
+pub use hooks::{JoinContext, RequestContext};
 /// The JWT signature algorithms (`HS256`, `RS256`, `ES256`, `EdDSA`...), from `jsonwebtoken`.
 pub use jsonwebtoken::Algorithm as JwtAlgorithm;
 pub use limits::Limits;
@@ -64,8 +64,8 @@ pub use pattern::RoomPattern;
 pub use server::{LISTEN_BACKLOG, Running, Server, ServerBuilder};
 pub use tls::{TlsConfig, TlsError};
 pub use token::{
-    Claims, DEFAULT_LEEWAY, JwtSigner, JwtVerifier, Right, Rights, RoomGrant, RoomGrants,
-    TokenKeyError,
+    Authenticated, Claims, DEFAULT_LEEWAY, JwtSigner, JwtVerifier, Right, Rights, RoomGrant,
+    RoomGrants, TokenKeyError,
 };
 
 pub use rustls;

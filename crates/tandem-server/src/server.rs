@@ -21,12 +21,13 @@ use crate::connection;
 use crate::core::Core;
 use crate::error::AuthError;
 use crate::handle::Handle;
-use crate::hooks::{Authenticated, Hooks, JoinContext, RequestContext};
+use crate::hooks::{Hooks, JoinContext, RequestContext};
 use crate::limits::Limits;
 use crate::metrics::Metrics;
 use crate::origin::OriginPolicy;
 use crate::shared::Shared;
 use crate::tls::{self, TlsConfig};
+use crate::token::Authenticated;
 use crate::token::JwtVerifier;
 
 /// Commands waiting for the core task; senders wait when it is full.

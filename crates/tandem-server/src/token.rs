@@ -667,6 +667,38 @@ impl JwtSigner {
     }
 }
 
+/// Who a hello's token stands for: the user, and the token's claims when it had any
+/// (what [`crate::ServerBuilder::jwt`] verified).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Authenticated {
+    /// The user id.
+    pub user: String,
+    /// The token's claims (`rooms`, `info`...): parsed and kept with the connection, not
+    /// enforced by tandem yet (enforcement is next).
+    pub claims: Option<Arc<Claims>>,
+}
+
+impl Authenticated {
+    /// `user`, with no claims.
+    pub fn user(user: impl Into<String>) -> Self {
+        Authenticated {
+            user: user.into(),
+            claims: None,
+        }
+    }
+}
+
+impl From<Claims> for Authenticated {
+    /// The user `sub`, with these claims.
+    fn from(claims: Claims) -> Self {
+        Authenticated {
+            user: claims.sub.clone(),
+            claims: Some(Arc::new(claims)),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
