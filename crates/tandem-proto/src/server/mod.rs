@@ -59,6 +59,13 @@ enum Awaiting {
 }
 
 impl Awaiting {
+    fn id(&self) -> Id {
+        match self {
+            Awaiting::Join(j) => j.id,
+            Awaiting::History(h) => h.id,
+        }
+    }
+
     fn room(&self) -> &str {
         match self {
             Awaiting::Join(j) => &j.room,
@@ -387,17 +394,7 @@ impl Server {
     /// once the application allows it to join (when it decides joins).
     fn handle_history_request(&mut self, conn: ConnId, h: frame::History) {
         if self.config.authorize_joins && !self.hub.is_member(conn, &h.room) {
-            let user = self.user(conn);
-            let (id, room) = (h.id, h.room.clone());
-            if let Some(c) = self.conns.get_mut(&conn) {
-                c.pending_joins.insert(id, Awaiting::History(h));
-            }
-            self.events.push_back(ServerEvent::AuthorizeJoin {
-                conn,
-                user,
-                id,
-                room,
-            });
+            self.authorize(conn, Awaiting::History(h));
         } else {
             self.serve_history(conn, h);
         }
@@ -570,20 +567,27 @@ impl Server {
             return;
         }
         if self.config.authorize_joins {
-            let user = self.user(conn);
-            let (id, room) = (req.id, req.room.clone());
-            if let Some(c) = self.conns.get_mut(&conn) {
-                c.pending_joins.insert(id, Awaiting::Join(req));
-            }
-            self.events.push_back(ServerEvent::AuthorizeJoin {
-                conn,
-                user,
-                id,
-                room,
-            });
+            self.authorize(conn, Awaiting::Join(req));
         } else {
             self.join_now(now, conn, req);
         }
+    }
+
+    /// Holds `awaiting` until the application decides whether `conn` may use its room
+    /// ([`ServerEvent::AuthorizeJoin`], answered by [`Server::allow_join`] or
+    /// [`Server::deny_join`]).
+    fn authorize(&mut self, conn: ConnId, awaiting: Awaiting) {
+        let user = self.user(conn);
+        let (id, room) = (awaiting.id(), awaiting.room().to_owned());
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.pending_joins.insert(id, awaiting);
+        }
+        self.events.push_back(ServerEvent::AuthorizeJoin {
+            conn,
+            user,
+            id,
+            room,
+        });
     }
 
     fn join_now(&mut self, now: Instant, conn: ConnId, req: JoinRequest) {
