@@ -21,8 +21,9 @@ const QUEUE: usize = 1024;
 /// Every open connection's queue, by connection number.
 type Peers = Arc<RwLock<HashMap<u64, mpsc::Sender<Message>>>>;
 
-/// Serves until the process is killed.
-pub async fn serve(addr: SocketAddr) -> Result<(), String> {
+/// Listens on `addr` with a backlog of 4,096, as tandem's own listener does (a connect
+/// storm waits there, it is not refused), and prints `listening on ws://ADDR`.
+pub fn listen(addr: SocketAddr) -> Result<TcpListener, String> {
     let socket = match addr {
         SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4(),
         SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6(),
@@ -32,9 +33,15 @@ pub async fn serve(addr: SocketAddr) -> Result<(), String> {
         .set_reuseaddr(true)
         .map_err(|e| format!("reuseaddr: {e}"))?;
     socket.bind(addr).map_err(|e| format!("bind {addr}: {e}"))?;
-    let listener: TcpListener = socket.listen(4096).map_err(|e| format!("listen: {e}"))?;
+    let listener = socket.listen(4096).map_err(|e| format!("listen: {e}"))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     println!("listening on ws://{local}");
+    Ok(listener)
+}
+
+/// Serves until the process is killed.
+pub async fn serve(addr: SocketAddr) -> Result<(), String> {
+    let listener = listen(addr)?;
     let peers: Peers = Arc::default();
     let mut next = 0u64;
     loop {

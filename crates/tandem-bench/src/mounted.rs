@@ -19,18 +19,6 @@ pub async fn serve(addr: SocketAddr) -> Result<(), String> {
         .build()
         .mount();
     let app = Router::new().route("/", tandem.axum_route());
-    let socket = match addr {
-        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4(),
-        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6(),
-    }
-    .map_err(|e| format!("socket: {e}"))?;
-    socket
-        .set_reuseaddr(true)
-        .map_err(|e| format!("reuseaddr: {e}"))?;
-    socket.bind(addr).map_err(|e| format!("bind {addr}: {e}"))?;
-    // As tandem's own listener: a connect storm waits in the backlog, it is not refused.
-    let listener = socket.listen(4096).map_err(|e| format!("listen: {e}"))?;
-    let local = listener.local_addr().map_err(|e| e.to_string())?;
-    println!("listening on ws://{local}");
+    let listener = crate::bare::listen(addr)?;
     axum::serve(listener, app).await.map_err(|e| e.to_string())
 }
