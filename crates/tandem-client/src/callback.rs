@@ -3,10 +3,10 @@
 
 use std::rc::Rc;
 
-use tandem_proto::{ClientEvent, ConnectionState, ErrorBody, Id, Member, Payload};
+use tandem_proto::{ClientEvent, ConnectionState, ErrorBody, Id, Payload};
 use tokio::sync::mpsc;
 
-use crate::command::{Command, HistoryQuery, JoinOptions, RawPage, Sink};
+use crate::command::{Command, JoinOptions, Sink};
 use crate::config::Config;
 use crate::driver::Driver;
 use crate::endpoints::Endpoints;
@@ -104,65 +104,6 @@ impl CallbackClient {
             data,
             reply: self.host.handover.later(reply),
         });
-    }
-
-    /// Sends raw JSON `data` to `room`'s other members as an ephemeral message; `reply`
-    /// gets `Ok` once sent (with `ack`: once the server took it), or why it could not go.
-    pub fn broadcast(
-        &self,
-        room: &str,
-        data: Payload,
-        ack: bool,
-        reply: impl FnOnce(Result<(), Error>) + 'static,
-    ) {
-        self.command(Command::Broadcast {
-            room: room.to_owned(),
-            data,
-            ack,
-            reply: self.host.handover.later(reply),
-        });
-    }
-
-    /// Replaces this user's presence metadata in `room` with raw JSON `meta`.
-    pub fn set_presence(
-        &self,
-        room: &str,
-        meta: Payload,
-        reply: impl FnOnce(Result<(), Error>) + 'static,
-    ) {
-        self.command(Command::SetPresence {
-            room: room.to_owned(),
-            meta,
-            reply: self.host.handover.later(reply),
-        });
-    }
-
-    /// A page of `room`'s history: `reply` gets the epoch, the stored `event`s (oldest
-    /// first) and whether older ones exist.
-    pub fn history(
-        &self,
-        room: &str,
-        query: HistoryQuery,
-        reply: impl FnOnce(Result<(u64, Vec<tandem_proto::frame::Event>, bool), Error>) + 'static,
-    ) {
-        let reply =
-            move |r: Result<RawPage, Error>| reply(r.map(|p| (p.epoch, p.messages, p.more)));
-        self.command(Command::History {
-            room: room.to_owned(),
-            query,
-            reply: self.host.handover.later(reply),
-        });
-    }
-
-    /// The members of `room` now (the join's snapshot with every change since), if joined.
-    pub fn members(&self, room: &str) -> Option<Vec<Member>> {
-        let driver = self.host.driver.borrow();
-        driver.session.members(room).map(<[Member]>::to_vec)
-    }
-
-    /// `(epoch, seq)` of the last message of `room` this client has, if joined once.
-    pub fn position(&self, room: &str) -> Option<(u64, u64)> {
-        self.host.driver.borrow().session.position(room)
     }
 
     /// Answers the server's request `id` (from [`ClientEvent::Request`]).
