@@ -87,7 +87,10 @@ function selfSigned() {
   const now = Date.now();
   const validity = seq(utcTime(new Date(now - 3600_000)), utcTime(new Date(now + 86_400_000)));
   const serial = randomBytes(16);
-  serial[0] &= 0x7f; // a positive INTEGER
+  // A positive INTEGER in minimal DER: the first byte 0x40-0x7f (with `&= 0x7f` alone, a
+  // first byte of 0 before a byte below 0x80 was padding X.690 forbids: about one run in
+  // 500 failed to parse).
+  serial[0] = (serial[0] & 0x3f) | 0x40;
   const altNames = seq(tlv(0x82, Buffer.from("localhost")), tlv(0x87, Buffer.from([127, 0, 0, 1])));
   const extensions = explicit(
     3,
