@@ -37,6 +37,9 @@ pub const TLS_HANDSHAKE: u16 = 1015;
 pub const UNAUTHORIZED: u16 = 4001;
 /// The token has expired. Reconnect only with a refreshed token.
 pub const TOKEN_EXPIRED: u16 = 4002;
+/// An operator disconnected the user (`Handle::disconnect_user`, the admin API). No
+/// reconnect: coming back into the same session would undo the operator's decision.
+pub const DISCONNECTED: u16 = 4003;
 /// No common application schema version. No reconnect.
 pub const APP_VERSION_MISMATCH: u16 = 4004;
 /// No common wire protocol version. No reconnect.
@@ -70,7 +73,9 @@ pub fn action(code: Option<u16>, reason: &str) -> CloseAction {
         Some(NORMAL | PROTOCOL_ERROR | UNSUPPORTED_DATA | INVALID_PAYLOAD | POLICY_VIOLATION) => {
             CloseAction::Stop
         }
-        Some(MESSAGE_TOO_BIG | APP_VERSION_MISMATCH | PROTOCOL_MISMATCH) => CloseAction::Stop,
+        Some(MESSAGE_TOO_BIG | DISCONNECTED | APP_VERSION_MISMATCH | PROTOCOL_MISMATCH) => {
+            CloseAction::Stop
+        }
         Some(TLS_HANDSHAKE) => CloseAction::Stop,
         // Other 4xxx codes are application decisions: stop. Other 1xxx/2xxx/3xxx: transient.
         Some(c) if (4000..5000).contains(&c) => CloseAction::Stop,

@@ -63,11 +63,19 @@ pub enum Kind {
     History,
     /// Server → client: the answer to `history`.
     Page,
+    /// Server → client: the session's token expires soon; send `token`.
+    Refresh,
+    /// Client → server: a fresh token for the open session.
+    Token,
+    /// Server → client: the server removed this connection from a room.
+    Unsubscribed,
+    /// Server → client: a message from the server to this user, outside any room.
+    Message,
 }
 
 impl Kind {
     /// Every kind, in the order PROTOCOL.md lists them.
-    pub const ALL: [Kind; 19] = [
+    pub const ALL: [Kind; 23] = [
         Kind::Hello,
         Kind::Welcome,
         Kind::Join,
@@ -87,6 +95,10 @@ impl Kind {
         Kind::Update,
         Kind::History,
         Kind::Page,
+        Kind::Refresh,
+        Kind::Token,
+        Kind::Unsubscribed,
+        Kind::Message,
     ];
 
     /// The wire name of the kind.
@@ -111,6 +123,10 @@ impl Kind {
             Kind::Update => "update",
             Kind::History => "history",
             Kind::Page => "page",
+            Kind::Refresh => "refresh",
+            Kind::Token => "token",
+            Kind::Unsubscribed => "unsubscribed",
+            Kind::Message => "message",
         }
     }
 
@@ -129,6 +145,7 @@ impl Kind {
                 | Kind::Pong
                 | Kind::Update
                 | Kind::History
+                | Kind::Token
         )
     }
 
@@ -148,6 +165,9 @@ impl Kind {
                 | Kind::Pong
                 | Kind::Error
                 | Kind::Page
+                | Kind::Refresh
+                | Kind::Unsubscribed
+                | Kind::Message
         )
     }
 
@@ -280,6 +300,13 @@ pub struct Member {
         deserialize_with = "present"
     )]
     pub meta: Option<Payload>,
+    /// Presence data the token's issuer set (its `info` claim): the client cannot change it.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
+    pub info: Option<Payload>,
 }
 
 /// `joined`: a join or resume succeeded.
@@ -528,6 +555,41 @@ pub struct Page {
     pub more: bool,
 }
 
+/// `refresh`: the session's token expires in `expires_in_ms`; the client answers with
+/// `token` before then, or the server closes the connection with 4002.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Refresh {
+    /// Milliseconds until the token expires.
+    pub expires_in_ms: u64,
+}
+
+/// `token`: a fresh token for the open session (after `refresh`, or whenever the client
+/// has one), answered by `ack` or `error`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Token {
+    /// Correlation id, echoed by `ack` or `error`.
+    pub id: Id,
+    /// The token, for the same user as the session's.
+    pub token: String,
+}
+
+/// `unsubscribed`: the server removed this connection from a room (an operator, or a
+/// fresh token without the room); the client does not rejoin it by itself.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Unsubscribed {
+    /// The room's name.
+    pub room: String,
+    /// Why, for people.
+    pub message: String,
+}
+
+/// `message`: the server's message to this user, on every connection of the user.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Message {
+    /// The application payload.
+    pub data: Payload,
+}
+
 /// `error`: something failed. With `id`, it answers that frame; without, it is about the connection.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ErrorFrame {
@@ -585,6 +647,14 @@ pub enum Frame {
     History(History),
     /// See [`Page`].
     Page(Page),
+    /// See [`Refresh`].
+    Refresh(Refresh),
+    /// See [`Token`].
+    Token(Token),
+    /// See [`Unsubscribed`].
+    Unsubscribed(Unsubscribed),
+    /// See [`Message`].
+    Message(Message),
 }
 
 impl Frame {
@@ -610,6 +680,10 @@ impl Frame {
             Frame::Update(_) => Kind::Update,
             Frame::History(_) => Kind::History,
             Frame::Page(_) => Kind::Page,
+            Frame::Refresh(_) => Kind::Refresh,
+            Frame::Token(_) => Kind::Token,
+            Frame::Unsubscribed(_) => Kind::Unsubscribed,
+            Frame::Message(_) => Kind::Message,
         }
     }
 }

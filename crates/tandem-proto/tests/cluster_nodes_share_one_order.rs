@@ -145,6 +145,7 @@ impl Cluster {
                 room,
                 user,
                 meta,
+                info,
                 arrive,
                 ..
             } => {
@@ -153,7 +154,7 @@ impl Cluster {
                     let count = members.entry(user.clone()).or_default();
                     *count += 1;
                     if *count == 1 {
-                        let m = Member { user, meta };
+                        let m = Member { user, meta, info };
                         for n in &mut self.nodes {
                             n.handle_remote_member(now, &room, MemberChange::Joined(m.clone()));
                         }
@@ -168,6 +169,7 @@ impl Cluster {
                         .map(|u| Member {
                             user: u.clone(),
                             meta: None,
+                            info: None,
                         })
                         .collect(),
                 };

@@ -126,6 +126,7 @@ fn alice_only() -> Result<RoomState, ErrorBody> {
         members: vec![Member {
             user: "alice".into(),
             meta: None,
+            info: None,
         }],
     })
 }

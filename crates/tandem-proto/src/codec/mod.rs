@@ -3,6 +3,8 @@
 mod read;
 mod write;
 
+pub(crate) use write::MemberRef;
+
 use serde::de::DeserializeOwned;
 
 use crate::error::ErrorCode;
@@ -382,7 +384,7 @@ pub fn encode(frame: &Frame) -> String {
 /// read.
 pub(crate) fn encode_joined<'a>(
     joined: &frame::Joined,
-    members: impl IntoIterator<Item = (&'a str, Option<&'a Payload>)>,
+    members: impl IntoIterator<Item = MemberRef<'a>>,
 ) -> String {
     let mut out = String::with_capacity(128);
     out.push_str("{\"v\":");
@@ -480,10 +482,12 @@ mod tests {
             Member {
                 user: "ada".to_owned(),
                 meta: None,
+                info: None,
             },
             Member {
                 user: "b\"ob".to_owned(),
                 meta: Some(meta),
+                info: None,
             },
         ];
         for recovered in [None, Some(true), Some(false)] {
@@ -503,7 +507,9 @@ mod tests {
                     max_members: r.then_some(5),
                 }),
             };
-            let held = members.iter().map(|m| (m.user.as_str(), m.meta.as_ref()));
+            let held = members
+                .iter()
+                .map(|m| (m.user.as_str(), m.meta.as_ref(), m.info.as_ref()));
             let written = encode_joined(&joined, held);
             joined.presence = members.clone();
             assert_eq!(written, encode(&Frame::Joined(joined)));
@@ -519,10 +525,12 @@ mod tests {
                 Member {
                     user: "ada".to_owned(),
                     meta: None,
+                    info: None,
                 },
                 Member {
                     user: "b\"ob\u{e9}".to_owned(),
                     meta: Some(meta),
+                    info: None,
                 },
             ],
         ] {

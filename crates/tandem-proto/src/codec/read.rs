@@ -14,7 +14,8 @@ use crate::error::ErrorCode;
 use crate::frame::{
     Ack, AnnouncedLimits, AppOffer, AppSelected, ErrorBody, ErrorFrame, Event, Frame,
     HeartbeatTimings, Hello, History, Join, Joined, Kind, Leave, Left, Member, Page, Policy,
-    Presence, Publish, Request, Response, Resume, Update, Welcome,
+    Message, Presence, Publish, Refresh, Request, Response, Resume, Token, Unsubscribed, Update,
+    Welcome,
 };
 use crate::json::{Fault, Reader};
 use crate::payload::Payload;
@@ -164,7 +165,7 @@ fn error_code(r: &mut Reader<'_>) -> Result<ErrorCode, Fault> {
     r.string().map(|s| ErrorCode::from_wire(&s))
 }
 
-reader!(member -> Member { user: string => need, meta: payload => kept });
+reader!(member -> Member { user: string => need, meta: payload => kept, info: payload => kept });
 reader!(error_body -> ErrorBody { code: error_code => need, message: string => need });
 reader!(app_offer -> AppOffer { name: string => need, versions: |r| list(r, u32) => need });
 reader!(app_selected -> AppSelected { name: string => need, version: u32 => need });
@@ -275,6 +276,10 @@ reader!(page -> Page {
     events: |r| list(r, event) => need,
     more: Reader::bool => need,
 });
+reader!(refresh -> Refresh { expires_in_ms: Reader::u64 => need });
+reader!(token -> Token { id: Reader::u64 => need, token: string => need });
+reader!(unsubscribed -> Unsubscribed { room: string => need, message: string => need });
+reader!(message -> Message { data: payload => need });
 reader!(error -> ErrorFrame {
     id: opt_u64 => nullable,
     room: opt_string => nullable,
@@ -297,6 +302,9 @@ pub(super) fn server_frame(text: &str, kind: Kind) -> Option<Result<Frame, Fault
         Kind::Presence => presence(r).map(Frame::Presence),
         Kind::Error => error(r).map(Frame::Error),
         Kind::Page => page(r).map(Frame::Page),
+        Kind::Refresh => refresh(r).map(Frame::Refresh),
+        Kind::Unsubscribed => unsubscribed(r).map(Frame::Unsubscribed),
+        Kind::Message => message(r).map(Frame::Message),
         Kind::Ping => fields(r, &mut |_, _| Ok(false)).map(|()| Frame::Ping),
         Kind::Pong => fields(r, &mut |_, _| Ok(false)).map(|()| Frame::Pong),
         _ => return None,
@@ -331,6 +339,7 @@ pub(super) fn client_frame(text: &str, kind: Kind) -> Option<Result<Frame, Fault
                 Kind::Publish => publish(r).map(Frame::Publish),
                 Kind::Update => update(r).map(Frame::Update),
                 Kind::History => history(r).map(Frame::History),
+                Kind::Token => token(r).map(Frame::Token),
                 _ => return None,
             };
             frame.and_then(|f| r.end().map(|()| f))

@@ -5,6 +5,9 @@ use crate::frame::{ErrorBody, Frame, Member};
 use crate::json::{push_string, push_u64};
 use crate::payload::Payload;
 
+/// A member as held anywhere: user, meta, info.
+pub(crate) type MemberRef<'a> = (&'a str, Option<&'a Payload>, Option<&'a Payload>);
+
 /// Appends `,"key":` to a frame being written.
 fn key(out: &mut String, name: &str) {
     out.push_str(",\"");
@@ -48,16 +51,21 @@ fn members(out: &mut String, name: &str, list: &[Member]) {
 
 /// Appends `list` as a JSON array of `{"user":...,"meta":...}` objects.
 pub(super) fn member_list(out: &mut String, list: &[Member]) {
-    member_pairs(out, list.iter().map(|m| (m.user.as_str(), m.meta.as_ref())));
+    member_pairs(
+        out,
+        list.iter()
+            .map(|m| (m.user.as_str(), m.meta.as_ref(), m.info.as_ref())),
+    );
 }
 
-/// Appends the members `(user, meta)` as [`member_list`] does, from wherever they are held.
+/// Appends the members `(user, meta, info)` as [`member_list`] does, from wherever they
+/// are held.
 pub(super) fn member_pairs<'a>(
     out: &mut String,
-    list: impl IntoIterator<Item = (&'a str, Option<&'a Payload>)>,
+    list: impl IntoIterator<Item = MemberRef<'a>>,
 ) {
     out.push('[');
-    for (i, (user, meta)) in list.into_iter().enumerate() {
+    for (i, (user, meta, info)) in list.into_iter().enumerate() {
         if i > 0 {
             out.push(',');
         }
@@ -65,6 +73,9 @@ pub(super) fn member_pairs<'a>(
         push_string(out, user);
         if let Some(meta) = meta {
             payload(out, "meta", meta);
+        }
+        if let Some(info) = info {
+            payload(out, "info", info);
         }
         out.push('}');
     }
@@ -144,7 +155,7 @@ pub(super) fn fields(out: &mut String, frame: &Frame) {
             b,
             b.presence
                 .iter()
-                .map(|m| (m.user.as_str(), m.meta.as_ref())),
+                .map(|m| (m.user.as_str(), m.meta.as_ref(), m.info.as_ref())),
         ),
         Frame::Leave(b) => {
             number(out, "id", b.id);
@@ -231,6 +242,16 @@ pub(super) fn fields(out: &mut String, frame: &Frame) {
             string(out, "code", b.code.as_str());
             string(out, "message", &b.message);
         }
+        Frame::Refresh(b) => number(out, "expires_in_ms", b.expires_in_ms),
+        Frame::Token(b) => {
+            number(out, "id", b.id);
+            string(out, "token", &b.token);
+        }
+        Frame::Unsubscribed(b) => {
+            string(out, "room", &b.room);
+            string(out, "message", &b.message);
+        }
+        Frame::Message(b) => payload(out, "data", &b.data),
         Frame::Ping | Frame::Pong => {}
     }
 }
@@ -274,7 +295,7 @@ pub(super) fn page_tail(out: &mut String, more: bool) {
 pub(super) fn joined<'a>(
     out: &mut String,
     b: &crate::frame::Joined,
-    members: impl IntoIterator<Item = (&'a str, Option<&'a Payload>)>,
+    members: impl IntoIterator<Item = MemberRef<'a>>,
 ) {
     number(out, "id", b.id);
     string(out, "room", &b.room);

@@ -37,6 +37,12 @@ pub struct ServerConfig {
     pub authenticate: bool,
     /// Emit [`super::ServerEvent::AuthorizeJoin`] for each join (else every join is allowed). Default false.
     pub authorize_joins: bool,
+    /// Emit [`super::ServerEvent::AuthorizePublish`] for each publish (else every publish a
+    /// connection's rights allow goes out at once). Default false.
+    pub authorize_publishes: bool,
+    /// How long before a session's token expires the client is sent `refresh` (at most
+    /// half the token's life). Default 60 s.
+    pub token_refresh_ahead: Duration,
     /// Emit [`super::ServerEvent::Request`] for client requests (else they fail with `no_handler`). Default false.
     pub handle_requests: bool,
     /// How often connection deadlines are checked. Default 1 s.
@@ -63,6 +69,8 @@ impl Default for ServerConfig {
             max_bad_frames: 10,
             authenticate: false,
             authorize_joins: false,
+            authorize_publishes: false,
+            token_refresh_ahead: Duration::from_secs(60),
             handle_requests: false,
             sweep_interval: Duration::from_secs(1),
             max_room_name: 256,

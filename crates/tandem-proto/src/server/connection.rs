@@ -149,7 +149,8 @@ impl ServerConnection {
                 | Frame::Publish(_)
                 | Frame::Update(_)
                 | Frame::History(_)
-                | Frame::Request(_)),
+                | Frame::Request(_)
+                | Frame::Token(_)),
             ) => Inbound::Frame(f),
             (ConnState::Open { .. }, Frame::Response(r)) => {
                 if self.requests.remove(&r.id).is_some() {

@@ -87,6 +87,8 @@ pub enum ServerEvent {
         user: String,
         /// Presence metadata.
         meta: Option<Payload>,
+        /// The issuer's presence data for the user (its token's `info`).
+        info: Option<Payload>,
         /// Whether the user is new to the room on this node.
         arrive: bool,
         /// Where the joiner starts reading: the broker need send only the history that
@@ -115,6 +117,8 @@ pub enum ServerEvent {
         user: String,
         /// The new metadata.
         meta: Payload,
+        /// The issuer's presence data for the user (its token's `info`), kept with it.
+        info: Option<Payload>,
     },
     /// Clustered: a page of a room's history, from the broker's; answer with
     /// [`super::Server::handle_history`].
@@ -136,6 +140,41 @@ pub enum ServerEvent {
         /// The room.
         room: String,
         /// The user.
+        user: String,
+    },
+    /// A publish waiting for the application's decision (with
+    /// [`super::ServerConfig::authorize_publishes`]): answer with
+    /// [`super::Server::decide_publish`]. A connection's publishes go out in the order it
+    /// sent them, whatever order the decisions come in.
+    AuthorizePublish {
+        /// The connection.
+        conn: ConnId,
+        /// The authenticated user.
+        user: String,
+        /// The publish's id.
+        id: Id,
+        /// The room.
+        room: String,
+        /// The payload.
+        data: Payload,
+        /// Whether it is an ephemeral message (not numbered, not stored).
+        ephemeral: bool,
+    },
+    /// An open session sent a fresh token (`token`): verify it and answer with
+    /// [`super::Server::handle_reauthenticated`].
+    Reauthenticate {
+        /// The connection.
+        conn: ConnId,
+        /// The `token` frame's id.
+        id: Id,
+        /// The token.
+        token: String,
+    },
+    /// A connection that had been welcomed is gone (closed by either side).
+    Disconnected {
+        /// The connection.
+        conn: ConnId,
+        /// Its user.
         user: String,
     },
     /// The answer to a request made with [`super::Server::request`].

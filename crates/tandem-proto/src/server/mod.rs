@@ -1,11 +1,16 @@
 //! The server side: one [`Server`] per node owns every connection's state machine and the
 //! room [`Hub`]. The driver feeds it bytes and decisions and writes what it returns.
 
+mod access;
+mod admin;
 mod cluster;
 mod config;
 mod connection;
 mod events;
+mod gate;
+mod grants;
 mod history;
+mod pattern;
 mod policy;
 mod presence;
 mod replay;
@@ -13,7 +18,12 @@ mod rooms;
 mod stats;
 mod timers;
 
+pub use access::Admission;
+use access::Access;
 use cluster::PendingSync;
+pub use gate::PublishDecision;
+pub use grants::{Right, Rights, RoomGrant, RoomGrants};
+pub use pattern::RoomPattern;
 pub use config::ServerConfig;
 pub use connection::{ConnState, ServerConnection};
 pub use events::{HistoryPage, ServerEvent, ServerTransmit, Unreadable};
@@ -50,6 +60,10 @@ struct Conn {
     /// Who the connection is, when the host's HTTP server established it before the
     /// upgrade (a cookie session): `hello` then needs no token.
     identity: Option<String>,
+    /// What the connection may do, from its admission.
+    access: Access,
+    /// Publishes waiting for the application's decision.
+    held: gate::Held,
 }
 
 /// What waits for a room's authorization.
@@ -210,6 +224,8 @@ impl Server {
                 pending_joins: HashMap::new(),
                 app: None,
                 identity,
+                access: Access::default(),
+                held: gate::Held::default(),
             }),
         );
         if self.timers.get(Timer::Sweep).is_none() {
@@ -268,6 +284,7 @@ impl Server {
                     id,
                     room,
                     meta,
+                    info: self.info(conn),
                     start,
                 };
                 self.handle_join(now, conn, req);
@@ -282,16 +299,32 @@ impl Server {
                     id,
                     room,
                     meta,
+                    info: self.info(conn),
                     start,
                 };
                 self.handle_join(now, conn, req);
             }
             Frame::Leave(l) => self.handle_leave(now, conn, l),
-            Frame::Publish(p) if p.is_ephemeral() => self.handle_ephemeral(conn, p),
-            Frame::Publish(p) => self.handle_publish(now, conn, p),
-            Frame::Update(u) => self.handle_update(now, conn, u),
-            Frame::History(h) => self.handle_history_request(conn, h),
-            Frame::Request(r) => self.handle_request(conn, r),
+            Frame::Publish(p) if !self.permit(conn, p.id, &p.room, Right::Publish) => {}
+            Frame::Publish(p) if self.config.authorize_publishes => self.hold_publish(conn, p),
+            Frame::Publish(p) => self.release_publish(now, conn, p),
+            Frame::Update(u) => {
+                if self.permit(conn, u.id, &u.room, Right::Presence) {
+                    self.handle_update(now, conn, u);
+                }
+            }
+            Frame::History(h) => {
+                if self.permit(conn, h.id, &h.room, Right::History) {
+                    self.handle_history_request(conn, h);
+                }
+            }
+            Frame::Request(r) => {
+                let room = r.room.clone();
+                if room.is_none_or(|room| self.permit(conn, r.id, &room, Right::Subscribe)) {
+                    self.handle_request(conn, r);
+                }
+            }
+            Frame::Token(t) => self.handle_token(conn, t),
             Frame::Response(r) => self.events.push_back(ServerEvent::Response {
                 conn,
                 id: r.id,
@@ -299,6 +332,15 @@ impl Server {
             }),
             // The connection machine passes on nothing else.
             _ => {}
+        }
+    }
+
+    /// A publish the connection's rights (and the application, when it decides) allow.
+    fn release_publish(&mut self, now: Instant, conn: ConnId, p: frame::Publish) {
+        if p.is_ephemeral() {
+            self.handle_ephemeral(conn, p);
+        } else {
+            self.handle_publish(now, conn, p);
         }
     }
 
@@ -374,6 +416,7 @@ impl Server {
 
     fn handle_update(&mut self, now: Instant, conn: ConnId, u: frame::Update) {
         let meta = u.meta.clone();
+        let info = self.info(conn);
         match self.hub.update(now, conn, &u.room, u.meta) {
             Ok(None) => {
                 self.drain_hub(now);
@@ -385,6 +428,7 @@ impl Server {
                 room: u.room,
                 user,
                 meta,
+                info,
             }),
             Err(code) => self.refuse_in_room(conn, u.id, u.room, code),
         }
@@ -523,15 +567,10 @@ impl Server {
         self.send(conn, &welcome);
     }
 
-    /// Accepts the hello of `conn` as `user` (after [`ServerEvent::Authenticate`]).
-    pub fn accept(&mut self, _now: Instant, conn: ConnId, user: impl Into<String>) {
-        if self
-            .conns
-            .get(&conn)
-            .is_some_and(|c| *c.machine.state() == ConnState::Authenticating)
-        {
-            self.welcome(conn, user.into());
-        }
+    /// Accepts the hello of `conn` as `user` (after [`ServerEvent::Authenticate`]), with
+    /// every right and no expiry; [`Server::accept_with`] says more.
+    pub fn accept(&mut self, now: Instant, conn: ConnId, user: impl Into<String>) {
+        self.accept_with(now, conn, Admission::user(user));
     }
 
     /// Refuses the hello of `conn`: an `error` frame, then close 4001 (or 4002 when
@@ -564,6 +603,14 @@ impl Server {
                 ErrorCode::WrongType,
                 message,
             );
+            return;
+        }
+        let (id, room) = (req.id, req.room.as_str());
+        let history = matches!(req.start, Start::Fresh { history } if history > 0);
+        if !self.permit(conn, id, room, Right::Subscribe)
+            || (req.meta.is_some() && !self.permit(conn, id, room, Right::Presence))
+            || (history && !self.permit(conn, id, room, Right::History))
+        {
             return;
         }
         if self.config.authorize_joins {
@@ -604,6 +651,7 @@ impl Server {
                     room: req.room.clone(),
                     user: user.clone(),
                     meta: req.meta.clone(),
+                    info: req.info.clone(),
                     arrive,
                     start: req.start,
                 });
@@ -744,6 +792,11 @@ impl Server {
         let Some(mut c) = self.conns.remove(&conn) else {
             return;
         };
+        if let Some(user) = c.machine.user() {
+            let user = user.to_owned();
+            self.events
+                .push_back(ServerEvent::Disconnected { conn, user });
+        }
         c.machine.set_state(ConnState::Closed);
         for id in c.machine.take_requests() {
             self.events.push_back(ServerEvent::Response {
@@ -800,6 +853,7 @@ impl Server {
         for (conn, (code, reason)) in dead {
             self.close(now, conn, code, reason, Ending::Abrupt);
         }
+        self.sweep_tokens(now);
         let next = (!self.conns.is_empty()).then(|| now + self.config.sweep_interval);
         self.timers.set(Timer::Sweep, next);
     }

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 use core::time::Duration;
 
+use crate::codec::MemberRef;
 use crate::frame::{Member, Payload};
 use crate::time::{Instant, earliest};
 
@@ -23,6 +24,9 @@ pub(crate) enum Ending {
 
 struct Entry {
     meta: Option<Payload>,
+    /// The issuer's presence data for the user (its token's `info`), as its first
+    /// connection brought it.
+    info: Option<Payload>,
     /// Connections of the user in the room.
     live: usize,
     /// When a user with no connection left stops lingering.
@@ -54,6 +58,7 @@ impl Presence {
         Some(Member {
             user: user.to_owned(),
             meta: Some(meta),
+            info: entry.info.clone(),
         })
     }
 
@@ -69,21 +74,27 @@ impl Presence {
             .map(|(user, e)| Member {
                 user: user.clone(),
                 meta: e.meta.clone(),
+                info: e.info.clone(),
             })
             .collect()
     }
 
-    /// Every member as `(user, meta)`, borrowed, sorted by user.
-    pub fn pairs(&self) -> Vec<(&str, Option<&Payload>)> {
+    /// Every member as `(user, meta, info)`, borrowed, sorted by user.
+    pub fn pairs(&self) -> Vec<MemberRef<'_>> {
         self.users
             .iter()
-            .map(|(user, e)| (user.as_str(), e.meta.as_ref()))
+            .map(|(user, e)| (user.as_str(), e.meta.as_ref(), e.info.as_ref()))
             .collect()
     }
 
     /// One more connection of `user`. Returns the member when the user is new to the room
     /// (a lingering user coming back is not: nobody saw it leave).
-    pub fn arrive(&mut self, user: &str, meta: Option<Payload>) -> Option<Member> {
+    pub fn arrive(
+        &mut self,
+        user: &str,
+        meta: Option<Payload>,
+        info: Option<Payload>,
+    ) -> Option<Member> {
         if let Some(entry) = self.users.get_mut(user) {
             entry.live += 1;
             entry.linger_until = None;
@@ -93,6 +104,7 @@ impl Presence {
             user.to_owned(),
             Entry {
                 meta: meta.clone(),
+                info: info.clone(),
                 live: 1,
                 linger_until: None,
             },
@@ -100,6 +112,7 @@ impl Presence {
         Some(Member {
             user: user.to_owned(),
             meta,
+            info,
         })
     }
 
@@ -125,10 +138,11 @@ impl Presence {
             *next_linger = earliest(*next_linger, Some(until));
             return None;
         }
-        let meta = self.users.remove(user).and_then(|e| e.meta);
+        let e = self.users.remove(user)?;
         Some(Member {
             user: user.to_owned(),
-            meta,
+            meta: e.meta,
+            info: e.info,
         })
     }
 
@@ -141,6 +155,7 @@ impl Presence {
                 gone.push(Member {
                     user: user.clone(),
                     meta: e.meta.take(),
+                    info: e.info.take(),
                 });
                 false
             }
@@ -168,8 +183,8 @@ mod tests {
     fn a_user_with_two_connections_is_one_member_until_the_last_leaves() {
         let mut p = Presence::default();
         let mut next = None;
-        assert!(p.arrive("ada", None).is_some(), "new to the room");
-        assert!(p.arrive("ada", None).is_none(), "a second tab");
+        assert!(p.arrive("ada", None, None).is_some(), "new to the room");
+        assert!(p.arrive("ada", None, None).is_none(), "a second tab");
         assert!(
             p.depart(at(0), "ada", Ending::Clean, LINGER, &mut next)
                 .is_none()
@@ -183,7 +198,7 @@ mod tests {
     fn a_dropped_user_lingers_for_the_timeout_then_leaves() {
         let mut p = Presence::default();
         let mut next = None;
-        p.arrive("ada", None);
+        p.arrive("ada", None, None);
         assert!(
             p.depart(at(1_000), "ada", Ending::Abrupt, LINGER, &mut next)
                 .is_none()
@@ -204,9 +219,9 @@ mod tests {
     fn coming_back_while_lingering_is_no_arrival_and_cancels_the_linger() {
         let mut p = Presence::default();
         let mut next = None;
-        p.arrive("ada", None);
+        p.arrive("ada", None, None);
         p.depart(at(0), "ada", Ending::Abrupt, LINGER, &mut next);
-        assert!(p.arrive("ada", None).is_none(), "peers never saw ada leave");
+        assert!(p.arrive("ada", None, None).is_none(), "peers never saw ada leave");
         assert!(p.expire(at(10_000), &mut None).is_empty());
         assert!(p.contains("ada"));
     }
@@ -214,7 +229,7 @@ mod tests {
     #[test]
     fn a_zero_timeout_means_no_linger() {
         let mut p = Presence::default();
-        p.arrive("ada", None);
+        p.arrive("ada", None, None);
         let gone = p.depart(at(0), "ada", Ending::Abrupt, Duration::ZERO, &mut None);
         assert!(gone.is_some());
     }

@@ -31,7 +31,12 @@ pub fn id() -> impl Strategy<Value = u64> {
 }
 
 pub fn member() -> impl Strategy<Value = Member> {
-    (text(), prop::option::of(payload())).prop_map(|(user, meta)| Member { user, meta })
+    (
+        text(),
+        prop::option::of(payload()),
+        prop::option::of(payload()),
+    )
+        .prop_map(|(user, meta, info)| Member { user, meta, info })
 }
 
 pub fn event() -> impl Strategy<Value = Event> {
@@ -237,6 +242,11 @@ pub fn frame() -> impl Strategy<Value = Frame> {
             })),
         Just(Frame::Ping),
         Just(Frame::Pong),
+        id().prop_map(|expires_in_ms| Frame::Refresh(Refresh { expires_in_ms })),
+        (id(), text()).prop_map(|(id, token)| Frame::Token(Token { id, token })),
+        (text(), text())
+            .prop_map(|(room, message)| Frame::Unsubscribed(Unsubscribed { room, message })),
+        payload().prop_map(|data| Frame::Message(Message { data })),
         (
             prop::option::of(id()),
             prop::option::of(text()),

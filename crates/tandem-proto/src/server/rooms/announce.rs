@@ -238,6 +238,7 @@ mod tests {
         Member {
             user: user.into(),
             meta: None,
+            info: None,
         }
     }
 
@@ -249,6 +250,7 @@ mod tests {
         Member {
             user: user.into(),
             meta: crate::frame::Payload::from_json(meta.to_owned()).ok(),
+            info: None,
         }
     }
 

@@ -38,6 +38,7 @@ impl LocalRooms {
             id,
             room,
             meta,
+            info,
             start,
         } = request;
         let r = self.core.room(&room);
@@ -49,7 +50,7 @@ impl LocalRooms {
         }
         let already = self.core.admit(now, conn, user, &room)?;
         let arrived = (!already)
-            .then(|| self.core.seat(conn, user, &room, meta))
+            .then(|| self.core.seat(conn, user, &room, meta, info))
             .flatten();
         let outcome = self
             .core

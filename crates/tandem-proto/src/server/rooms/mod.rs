@@ -179,6 +179,8 @@ pub struct JoinRequest {
     pub room: String,
     /// Presence metadata.
     pub meta: Option<Payload>,
+    /// The issuer's presence data for the user (its token's `info`).
+    pub info: Option<Payload>,
     /// Where to start reading.
     pub start: Start,
 }
@@ -254,14 +256,18 @@ pub enum Publishing {
 }
 
 /// The room's members on every node, as a list.
-fn presence_members(view: &BTreeMap<String, Option<Payload>>) -> Vec<Member> {
+fn presence_members(view: &BTreeMap<String, Seen>) -> Vec<Member> {
     view.iter()
-        .map(|(user, meta)| Member {
+        .map(|(user, (meta, info))| Member {
             user: user.clone(),
             meta: meta.clone(),
+            info: info.clone(),
         })
         .collect()
 }
+
+/// A member as a replica's view of the room holds it: meta, info.
+type Seen = (Option<Payload>, Option<Payload>);
 
 /// Which room keeper a node is.
 enum Keeper {
@@ -370,6 +376,12 @@ impl Hub {
             Keeper::Replica(r) => r.core.rooms.get(room).map(ReplicaRooms::room_members),
         }
         .unwrap_or_default()
+    }
+
+    /// Whether `conn` is subscribed to `room`.
+/// The rooms `conn` is subscribed to.
+        pub fn rooms_of(&self, conn: ConnId) -> Vec<String> {
+        with_core!(self, c => c.rooms_of(conn))
     }
 
     /// Whether `conn` is subscribed to `room`.

@@ -10,7 +10,8 @@ use bytes::Bytes;
 
 use super::shared::{Room, RoomCore, RoomKeeper};
 use super::{ConnId, HubConfig, JoinOutcome, JoinRefused, JoinRequest, MemberChange, Notice};
-use super::{RoomState, presence_members};
+use super::{RoomState, Seen, presence_members};
+use crate::codec::MemberRef;
 use crate::frame::{Member, Payload};
 use crate::server::history::Stored;
 use crate::server::policy::RoomPolicies;
@@ -24,7 +25,7 @@ pub(crate) struct Replica {
     /// Joins waiting for the broker's room state.
     pending: usize,
     /// The room's members on every node, as the broker reports them.
-    view: BTreeMap<String, Option<Payload>>,
+    view: BTreeMap<String, Seen>,
 }
 
 /// A replica room goes once nobody here uses it and no join waits for it (the broker
@@ -78,13 +79,14 @@ impl ReplicaRooms {
             id,
             room,
             meta,
+            info,
             start,
         } = request;
         let already = self.core.admit(now, conn, user, &room)?;
         let newcomers = self.merge(now, &room, state);
         if !already {
             // Counted here, announced by the broker to every node.
-            let _ = self.core.seat(conn, user, &room, meta);
+            let _ = self.core.seat(conn, user, &room, meta, info);
         }
         let outcome = self.core.send_joined(conn, id, &room, view_pairs, start);
         self.core
@@ -138,14 +140,15 @@ impl ReplicaRooms {
             r.ext.view = state
                 .members
                 .into_iter()
-                .map(|m| (m.user, m.meta))
+                .map(|m| (m.user, (m.meta, m.info)))
                 .collect();
             return Vec::new();
         }
         let mut arrived = Vec::new();
         for m in state.members {
             if !r.ext.view.contains_key(&m.user) {
-                r.ext.view.insert(m.user.clone(), m.meta.clone());
+                r.ext.view
+                    .insert(m.user.clone(), (m.meta.clone(), m.info.clone()));
                 arrived.push(m);
             }
         }
@@ -184,15 +187,16 @@ impl ReplicaRooms {
                 if r.ext.view.contains_key(&m.user) {
                     return;
                 }
-                r.ext.view.insert(m.user.clone(), m.meta.clone());
+                r.ext.view
+                    .insert(m.user.clone(), (m.meta.clone(), m.info.clone()));
                 (vec![m], Vec::new())
             }
             MemberChange::Left(user) => match r.ext.view.remove(&user) {
-                Some(meta) => (Vec::new(), vec![Member { user, meta }]),
+                Some((meta, info)) => (Vec::new(), vec![Member { user, meta, info }]),
                 None => return,
             },
             MemberChange::Updated(m) => {
-                let Some(meta) = r.ext.view.get_mut(&m.user) else {
+                let Some((meta, _)) = r.ext.view.get_mut(&m.user) else {
                     return;
                 };
                 meta.clone_from(&m.meta);
@@ -267,11 +271,11 @@ impl RoomKeeper for ReplicaRooms {
 }
 
 /// The room's members on every node, as the broker reports them, borrowed.
-fn view_pairs(r: &Room<Replica>) -> Vec<(&str, Option<&Payload>)> {
+fn view_pairs(r: &Room<Replica>) -> Vec<MemberRef<'_>> {
     r.ext
         .view
         .iter()
-        .map(|(u, m)| (u.as_str(), m.as_ref()))
+        .map(|(u, (m, i))| (u.as_str(), m.as_ref(), i.as_ref()))
         .collect()
 }
 

@@ -9,9 +9,10 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::{ConnId, Delivery, FrameClass, HubConfig, JoinOutcome, JoinRefused, Recipients};
+use crate::codec::MemberRef;
 use crate::codec::{encode, encode_joined};
 use crate::error::ErrorCode;
-use crate::frame::{self, Frame, Id, Member, Payload};
+use crate::frame::{self, Frame, Id, Member};
 use crate::rng::Rng;
 use crate::server::history::{History, Stored};
 use crate::server::policy::{RoomPolicies, RoomPolicy};
@@ -39,7 +40,7 @@ pub(crate) struct Window {
 
 /// Which members a `joined` snapshot lists: the room's presence here, or a replica's view
 /// of every node. Borrowed as held, never cloned (5,000 members is 5,000 strings a join).
-pub(crate) type Members<X> = for<'r> fn(&'r Room<X>) -> Vec<(&'r str, Option<&'r Payload>)>;
+pub(crate) type Members<X> = for<'r> fn(&'r Room<X>) -> Vec<MemberRef<'r>>;
 
 /// One room on this node; `X` is what the keeper adds (nothing, or a replica's state).
 pub(crate) struct Room<X> {
@@ -223,10 +224,11 @@ impl<X: Default> RoomCore<X> {
         user: &str,
         room: &str,
         meta: Option<frame::Payload>,
+        info: Option<frame::Payload>,
     ) -> Option<Member> {
         let r = self.room(room);
         r.add_subscriber(conn);
-        r.presence.arrive(user, meta)
+        r.presence.arrive(user, meta, info)
     }
 
     /// Whether `conn` may act in `room`: a member (else `not_joined`), in a room whose
@@ -285,6 +287,15 @@ impl<X: Default> RoomCore<X> {
             frame,
             class: FrameClass::Ephemeral,
         });
+    }
+
+    /// Whether `conn` is subscribed to `room`.
+/// The rooms `conn` is subscribed to.
+        pub fn rooms_of(&self, conn: ConnId) -> Vec<String> {
+        self.conns
+            .get(&conn)
+            .map(|c| c.rooms.clone())
+            .unwrap_or_default()
     }
 
     /// Whether `conn` is subscribed to `room`.
