@@ -1,9 +1,9 @@
 //! Authentication against `tandem serve --token-secret` (HS256 JWT), `--token-public-key`
 //! and `--token-jwks`: no token, a forged, malformed, `alg: none`, wrong-audience or
-//! key-confusion token (4001) and an expired token (4002) stop the client for good with the
-//! reason; a token provider that hands out a fresh token gets the reconnect through. An
-//! unauthorized join is a typed error and the connection stays open; the join hook sees the
-//! token's claims.
+//! key-confusion, oversized or not-yet-valid token (4001) and an expired token (4002) stop
+//! the client for good with the reason; a token provider that hands out a fresh token gets
+//! the reconnect through. An unauthorized join is a typed error and the connection stays
+//! open; the join hook sees the token's claims, and only for rooms the token grants.
 
 #![allow(clippy::unwrap_used)]
 
@@ -91,6 +91,26 @@ async fn missing_bad_and_expired_tokens_stop_the_client() {
     let (code, message) = refused(&url, Config::new().token(expired_token("ada"))).await;
     assert_eq!(code, 4002);
     assert!(message.contains("expired"), "{message}");
+    assert!(server.healthy().await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_and_not_yet_valid_tokens_are_refused_with_their_reason() {
+    let server = TandemProcess::start(&[]).await;
+    let url = server.url();
+    let mut big = Claims::for_user("ada", Duration::from_secs(600));
+    big.info = Some(serde_json::json!({ "pad": "x".repeat(20_000) }));
+    let big = JwtSigner::hs256(SECRET).sign(&big).unwrap();
+    let (code, message) = refused(&url, Config::new().token(big)).await;
+    assert_eq!(code, 4001);
+    assert!(message.contains("token too long"), "{message}");
+
+    let mut early = Claims::for_user("ada", Duration::from_secs(600));
+    early.nbf = Some(now() + 300);
+    let early = JwtSigner::hs256(SECRET).sign(&early).unwrap();
+    let (code, message) = refused(&url, Config::new().token(early)).await;
+    assert_eq!(code, 4001);
+    assert!(message.contains("not valid before"), "{message}");
     assert!(server.healthy().await);
 }
 
@@ -185,16 +205,23 @@ async fn unauthorized_join_is_typed_and_keeps_the_connection() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_join_hook_sees_the_rooms_and_info_claims() {
+async fn the_join_hook_sees_the_claims_and_is_asked_only_for_granted_rooms() {
+    let asked = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = asked.clone();
     let running = Server::builder()
         .jwt(JwtVerifier::hs256(SECRET))
-        .authorize_join(|ctx| async move {
-            let claims = ctx.claims.unwrap();
-            assert_eq!(claims.info, Some(serde_json::json!({"name": "Ada"})));
-            if claims.rights(&ctx.room).contains(Right::Subscribe) {
-                Ok(())
-            } else {
-                Err(format!("not granted: {}", ctx.room))
+        .authorize_join(move |ctx| {
+            let seen = seen.clone();
+            async move {
+                let claims = ctx.claims.unwrap();
+                assert_eq!(claims.info, Some(serde_json::json!({"name": "Ada"})));
+                assert!(claims.rights(&ctx.room).contains(Right::Subscribe));
+                seen.lock().unwrap().push(ctx.room.clone());
+                if ctx.room == "docs/secret" {
+                    Err(format!("not today: {}", ctx.room))
+                } else {
+                    Ok(())
+                }
             }
         })
         .build()
@@ -211,11 +238,19 @@ async fn the_join_hook_sees_the_rooms_and_info_claims() {
         .unwrap();
     ada.join("docs/a").await.unwrap();
     ada.join("lobby").await.unwrap();
+    // The token's rights refuse first; the hook is not asked.
     let err = ada.join("elsewhere").await.unwrap_err();
     assert!(
-        matches!(&err, Error::Op(OpError::Server { code: ErrorCode::Forbidden, message }) if message.contains("not granted: elsewhere")),
+        matches!(&err, Error::Op(OpError::Server { code: ErrorCode::Forbidden, message }) if message.contains("subscribe")),
         "{err:?}"
     );
+    // Granted by the token, refused by the application.
+    let err = ada.join("docs/secret").await.unwrap_err();
+    assert!(
+        matches!(&err, Error::Op(OpError::Server { code: ErrorCode::Forbidden, message }) if message.contains("not today")),
+        "{err:?}"
+    );
+    assert_eq!(*asked.lock().unwrap(), ["docs/a", "lobby", "docs/secret"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -29,6 +29,11 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use crate::error::AuthError;
 use tandem_proto::{Admission, Instant, RoomGrants, Rights};
 
+/// The longest token a verifier reads, in bytes: a JWT with a long `rooms` claim is a few
+/// hundred bytes; anything near the frame limit is an attack on the decoder, refused before
+/// any base64 or JSON is read.
+pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
+
 /// The clock skew a verifier allows by default on `exp`, `nbf` and `iat`.
 pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(30);
 
@@ -327,6 +332,12 @@ impl JwtVerifier {
     /// Verifies `token` at `now` (Unix seconds).
     pub fn verify_at(&self, token: &str, now: u64) -> Result<Claims, AuthError> {
         let invalid = |why: String| AuthError::Invalid(why);
+        if token.len() > MAX_TOKEN_BYTES {
+            return Err(invalid(format!(
+                "token too long: {} bytes, at most {MAX_TOKEN_BYTES}",
+                token.len()
+            )));
+        }
         let header = jsonwebtoken::decode_header(token)
             .map_err(|e| invalid(format!("malformed token: {}", describe(e.kind()))))?;
         let key = self.key_for(&header)?;
