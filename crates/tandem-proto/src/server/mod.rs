@@ -308,15 +308,11 @@ impl Server {
             Frame::Publish(p) if !self.permit(conn, p.id, &p.room, Right::Publish) => {}
             Frame::Publish(p) if self.config.authorize_publishes => self.hold_publish(conn, p),
             Frame::Publish(p) => self.release_publish(now, conn, p),
-            Frame::Update(u) => {
-                if self.permit(conn, u.id, &u.room, Right::Presence) {
-                    self.handle_update(now, conn, u);
-                }
+            Frame::Update(u) if self.permit(conn, u.id, &u.room, Right::Presence) => {
+                self.handle_update(now, conn, u);
             }
-            Frame::History(h) => {
-                if self.permit(conn, h.id, &h.room, Right::History) {
-                    self.handle_history_request(conn, h);
-                }
+            Frame::History(h) if self.permit(conn, h.id, &h.room, Right::History) => {
+                self.handle_history_request(conn, h);
             }
             Frame::Request(r) => {
                 let room = r.room.clone();
