@@ -68,9 +68,7 @@ pub use negotiate::{
 };
 pub use rate::RateLimit;
 pub use rng::Rng;
-pub use server::{
-    Admission, PublishDecision, Right, Rights, RoomGrant, RoomGrants, RoomPattern,
-};
+pub use server::{Admission, PublishDecision, Right, Rights, RoomGrant, RoomGrants, RoomPattern};
 pub use server::{
     ConnId, ConnState, Delivery, FrameClass, HistoryLimits, HistoryPage, Hub, HubConfig,
     JoinRequest, MemberChange, Notice, Recipients, RoomPolicies, RoomPolicy, RoomState, Server,

@@ -147,15 +147,27 @@ fn each_right_is_checked_on_its_own_operation() {
     raw.send(1, r#"{"v":1,"k":"join","id":1,"room":"docs/a"}"#);
     assert!(raw.out(1)[0].contains(r#""k":"joined""#));
     for (id, frame) in [
-        (2, r#"{"v":1,"k":"publish","id":2,"room":"docs/a","data":1}"#),
+        (
+            2,
+            r#"{"v":1,"k":"publish","id":2,"room":"docs/a","data":1}"#,
+        ),
         (
             3,
             r#"{"v":1,"k":"publish","id":3,"room":"docs/a","data":1,"ephemeral":true}"#,
         ),
-        (4, r#"{"v":1,"k":"update","id":4,"room":"docs/a","meta":{}}"#),
+        (
+            4,
+            r#"{"v":1,"k":"update","id":4,"room":"docs/a","meta":{}}"#,
+        ),
         (5, r#"{"v":1,"k":"history","id":5,"room":"docs/a"}"#),
-        (6, r#"{"v":1,"k":"join","id":6,"room":"docs/b","meta":{"n":1}}"#),
-        (7, r#"{"v":1,"k":"join","id":7,"room":"docs/b","history":5}"#),
+        (
+            6,
+            r#"{"v":1,"k":"join","id":6,"room":"docs/b","meta":{"n":1}}"#,
+        ),
+        (
+            7,
+            r#"{"v":1,"k":"join","id":7,"room":"docs/b","history":5}"#,
+        ),
         (8, r#"{"v":1,"k":"request","id":8,"room":"other","data":1}"#),
     ] {
         raw.send(1, frame);
@@ -163,13 +175,19 @@ fn each_right_is_checked_on_its_own_operation() {
         assert!(forbidden(&out, id, frame_room(frame)), "{frame} -> {out:?}");
     }
     // A right the token gives passes its check (here to the next answer: no handler).
-    raw.send(1, r#"{"v":1,"k":"request","id":9,"room":"docs/a","data":1}"#);
+    raw.send(
+        1,
+        r#"{"v":1,"k":"request","id":9,"room":"docs/a","data":1}"#,
+    );
     assert!(raw.out(1)[0].contains("no_handler"));
     raw.send(1, r#"{"v":1,"k":"join","id":10,"room":"chat"}"#);
     raw.out(1);
     raw.send(1, r#"{"v":1,"k":"publish","id":11,"room":"chat","data":1}"#);
     let out = raw.out(1);
-    assert!(out.iter().any(|f| f.contains(r#""k":"ack","id":11"#)), "{out:?}");
+    assert!(
+        out.iter().any(|f| f.contains(r#""k":"ack","id":11"#)),
+        "{out:?}"
+    );
 }
 
 fn frame_room(frame: &str) -> &str {
@@ -198,7 +216,10 @@ fn the_issuers_info_rides_with_the_member_and_the_client_cannot_change_it() {
         )),
         "{out:?}"
     );
-    raw.send(1, r#"{"v":1,"k":"update","id":2,"room":"r","meta":{"info":"forged"}}"#);
+    raw.send(
+        1,
+        r#"{"v":1,"k":"update","id":2,"room":"r","meta":{"info":"forged"}}"#,
+    );
     raw.out(1);
     let out = raw.out(2);
     assert!(
@@ -221,16 +242,22 @@ fn a_session_is_asked_for_a_fresh_token_and_goes_on_with_it() {
     raw.advance(Duration::from_secs(59));
     assert_eq!(raw.out(1), Vec::<String>::new(), "not yet");
     raw.advance(Duration::from_secs(1));
-    assert_eq!(raw.out(1), [r#"{"v":1,"k":"refresh","expires_in_ms":60000}"#]);
+    assert_eq!(
+        raw.out(1),
+        [r#"{"v":1,"k":"refresh","expires_in_ms":60000}"#]
+    );
     raw.send(1, r#"{"v":1,"k":"token","id":7,"token":"fresh"}"#);
-    let Some(ServerEvent::Reauthenticate { conn: 1, id: 7, token }) = raw.server.poll_event()
+    let Some(ServerEvent::Reauthenticate {
+        conn: 1,
+        id: 7,
+        token,
+    }) = raw.server.poll_event()
     else {
         panic!("the application verifies the fresh token");
     };
     assert_eq!(token, "fresh");
     let fresh = expiring(raw.now, 600);
-    raw.server
-        .handle_reauthenticated(raw.now, 1, 7, Ok(fresh));
+    raw.server.handle_reauthenticated(raw.now, 1, 7, Ok(fresh));
     assert_eq!(raw.out(1), [r#"{"v":1,"k":"ack","id":7}"#]);
     // Past the first token's expiry, the session is open and in its room.
     raw.advance(Duration::from_secs(120));
@@ -249,7 +276,10 @@ fn without_a_fresh_token_in_time_the_session_closes_with_4002() {
     raw.connect(1, admission);
     // A short token is asked for at half its life.
     raw.advance(Duration::from_secs(5));
-    assert_eq!(raw.out(1), [r#"{"v":1,"k":"refresh","expires_in_ms":5000}"#]);
+    assert_eq!(
+        raw.out(1),
+        [r#"{"v":1,"k":"refresh","expires_in_ms":5000}"#]
+    );
     raw.advance(Duration::from_secs(5));
     let out = raw.out(1);
     assert!(out[0].contains("token_expired"), "{out:?}");
@@ -277,7 +307,10 @@ fn a_refused_or_foreign_fresh_token_is_an_error_and_the_old_one_holds() {
     raw.server
         .handle_reauthenticated(raw.now, 1, 2, Err(expired));
     let out = raw.out(1);
-    assert!(out[0].contains("token_expired") && out.len() == 1, "{out:?}");
+    assert!(
+        out[0].contains("token_expired") && out.len() == 1,
+        "{out:?}"
+    );
     raw.send(1, r#"{"v":1,"k":"join","id":3,"room":"r"}"#);
     assert!(raw.out(1)[0].contains(r#""k":"joined""#));
 }
@@ -287,7 +320,10 @@ fn a_fresh_token_without_a_room_takes_the_connection_out_of_it() {
     let mut raw = Raw::new(ServerConfig::default());
     raw.connect(1, Admission::user("ada"));
     for (id, room) in [(1, "keep"), (2, "drop")] {
-        raw.send(1, &format!(r#"{{"v":1,"k":"join","id":{id},"room":"{room}"}}"#));
+        raw.send(
+            1,
+            &format!(r#"{{"v":1,"k":"join","id":{id},"room":"{room}"}}"#),
+        );
     }
     raw.out(1);
     raw.send(1, r#"{"v":1,"k":"token","id":3,"token":"narrower"}"#);
@@ -349,10 +385,19 @@ fn held_publishes_go_out_in_the_order_sent_whatever_order_the_decisions_come_in(
         .decide_publish(raw.now, 1, 2, PublishDecision::Rewrite(payload(r#""two""#)));
     let seen: Vec<String> = raw.out(2);
     assert_eq!(seen.len(), 2, "{seen:?}");
-    assert!(seen[0].contains(r#""seq":1,"from":"ada","data":"two""#), "{seen:?}");
-    assert!(seen[1].contains(r#""seq":2,"from":"ada","data":4"#), "{seen:?}");
+    assert!(
+        seen[0].contains(r#""seq":1,"from":"ada","data":"two""#),
+        "{seen:?}"
+    );
+    assert!(
+        seen[1].contains(r#""seq":2,"from":"ada","data":4"#),
+        "{seen:?}"
+    );
     let own = raw.out(1);
-    assert!(own.iter().any(|f| f.contains(r#""code":"forbidden""#) && f.contains(r#""id":3"#)));
+    assert!(
+        own.iter()
+            .any(|f| f.contains(r#""code":"forbidden""#) && f.contains(r#""id":3"#))
+    );
     raw.server
         .decide_publish(raw.now, 1, 5, PublishDecision::Allow);
     assert!(raw.out(2)[0].contains(r#""data":5"#));
@@ -381,15 +426,28 @@ fn an_operator_disconnects_a_user_takes_it_out_of_a_room_and_sends_it_a_message(
         })
         .collect();
     assert_eq!(to, [1, 2]);
-    assert_eq!(raw.server.unsubscribe_user(raw.now, "bob", "r", "moderated"), 1);
+    assert_eq!(
+        raw.server
+            .unsubscribe_user(raw.now, "bob", "r", "moderated"),
+        1
+    );
     assert_eq!(
         raw.out(3),
         [r#"{"v":1,"k":"unsubscribed","room":"r","message":"moderated"}"#]
     );
-    let members: Vec<_> = raw.server.members("r").into_iter().map(|m| m.user).collect();
+    let members: Vec<_> = raw
+        .server
+        .members("r")
+        .into_iter()
+        .map(|m| m.user)
+        .collect();
     assert_eq!(members, ["ada"]);
     raw.events();
-    assert_eq!(raw.server.disconnect_user(raw.now, "ada", close::DISCONNECTED, "bye"), 2);
+    assert_eq!(
+        raw.server
+            .disconnect_user(raw.now, "ada", close::DISCONNECTED, "bye"),
+        2
+    );
     let gone: Vec<_> = raw
         .events()
         .into_iter()

@@ -13,8 +13,8 @@ use std::borrow::Cow;
 use crate::error::ErrorCode;
 use crate::frame::{
     Ack, AnnouncedLimits, AppOffer, AppSelected, ErrorBody, ErrorFrame, Event, Frame,
-    HeartbeatTimings, Hello, History, Join, Joined, Kind, Leave, Left, Member, Page, Policy,
-    Message, Presence, Publish, Refresh, Request, Response, Resume, Token, Unsubscribed, Update,
+    HeartbeatTimings, Hello, History, Join, Joined, Kind, Leave, Left, Member, Message, Page,
+    Policy, Presence, Publish, Refresh, Request, Response, Resume, Token, Unsubscribed, Update,
     Welcome,
 };
 use crate::json::{Fault, Reader};

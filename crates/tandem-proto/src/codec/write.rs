@@ -60,10 +60,7 @@ pub(super) fn member_list(out: &mut String, list: &[Member]) {
 
 /// Appends the members `(user, meta, info)` as [`member_list`] does, from wherever they
 /// are held.
-pub(super) fn member_pairs<'a>(
-    out: &mut String,
-    list: impl IntoIterator<Item = MemberRef<'a>>,
-) {
+pub(super) fn member_pairs<'a>(out: &mut String, list: impl IntoIterator<Item = MemberRef<'a>>) {
     out.push('[');
     for (i, (user, meta, info)) in list.into_iter().enumerate() {
         if i > 0 {

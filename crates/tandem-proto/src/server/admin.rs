@@ -35,7 +35,13 @@ impl Server {
 
     /// Takes every connection of `user` here out of `room`, each told `unsubscribed` with
     /// `message`. Returns how many connections were in it.
-    pub fn unsubscribe_user(&mut self, now: Instant, user: &str, room: &str, message: &str) -> usize {
+    pub fn unsubscribe_user(
+        &mut self,
+        now: Instant,
+        user: &str,
+        room: &str,
+        message: &str,
+    ) -> usize {
         let conns: Vec<_> = self
             .conns_of(user)
             .into_iter()
@@ -53,7 +59,9 @@ impl Server {
         if conns.is_empty() {
             return 0;
         }
-        let frame = Bytes::from(encode(&Frame::Message(frame::Message { data: data.clone() })));
+        let frame = Bytes::from(encode(&Frame::Message(frame::Message {
+            data: data.clone(),
+        })));
         for &conn in &conns {
             self.transmits
                 .push_back(ServerTransmit::Frame(Delivery::live(

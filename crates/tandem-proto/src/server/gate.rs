@@ -54,12 +54,7 @@ impl Server {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
-        let Some(slot) = c
-            .held
-            .0
-            .iter_mut()
-            .find(|(p, d)| p.id == id && d.is_none())
-        else {
+        let Some(slot) = c.held.0.iter_mut().find(|(p, d)| p.id == id && d.is_none()) else {
             return;
         };
         slot.1 = Some(decision);

@@ -196,7 +196,6 @@ impl Serialize for RoomGrants {
     }
 }
 
-
 impl Right {
     /// The right's name in tokens.
     pub const fn as_str(self) -> &'static str {

@@ -18,15 +18,15 @@ mod rooms;
 mod stats;
 mod timers;
 
-pub use access::Admission;
 use access::Access;
+pub use access::Admission;
 use cluster::PendingSync;
-pub use gate::PublishDecision;
-pub use grants::{Right, Rights, RoomGrant, RoomGrants};
-pub use pattern::RoomPattern;
 pub use config::ServerConfig;
 pub use connection::{ConnState, ServerConnection};
 pub use events::{HistoryPage, ServerEvent, ServerTransmit, Unreadable};
+pub use gate::PublishDecision;
+pub use grants::{Right, Rights, RoomGrant, RoomGrants};
+pub use pattern::RoomPattern;
 pub use policy::{HistoryLimits, RoomPolicies, RoomPolicy};
 pub use rooms::{
     ConnId, Delivery, FrameClass, Hub, HubConfig, JoinOutcome, JoinRefused, JoinRequest, Joining,

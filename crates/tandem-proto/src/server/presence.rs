@@ -221,7 +221,10 @@ mod tests {
         let mut next = None;
         p.arrive("ada", None, None);
         p.depart(at(0), "ada", Ending::Abrupt, LINGER, &mut next);
-        assert!(p.arrive("ada", None, None).is_none(), "peers never saw ada leave");
+        assert!(
+            p.arrive("ada", None, None).is_none(),
+            "peers never saw ada leave"
+        );
         assert!(p.expire(at(10_000), &mut None).is_empty());
         assert!(p.contains("ada"));
     }

@@ -379,8 +379,8 @@ impl Hub {
     }
 
     /// Whether `conn` is subscribed to `room`.
-/// The rooms `conn` is subscribed to.
-        pub fn rooms_of(&self, conn: ConnId) -> Vec<String> {
+    /// The rooms `conn` is subscribed to.
+    pub fn rooms_of(&self, conn: ConnId) -> Vec<String> {
         with_core!(self, c => c.rooms_of(conn))
     }
 

@@ -147,7 +147,8 @@ impl ReplicaRooms {
         let mut arrived = Vec::new();
         for m in state.members {
             if !r.ext.view.contains_key(&m.user) {
-                r.ext.view
+                r.ext
+                    .view
                     .insert(m.user.clone(), (m.meta.clone(), m.info.clone()));
                 arrived.push(m);
             }
@@ -187,7 +188,8 @@ impl ReplicaRooms {
                 if r.ext.view.contains_key(&m.user) {
                     return;
                 }
-                r.ext.view
+                r.ext
+                    .view
                     .insert(m.user.clone(), (m.meta.clone(), m.info.clone()));
                 (vec![m], Vec::new())
             }

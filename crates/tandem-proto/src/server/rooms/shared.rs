@@ -290,8 +290,8 @@ impl<X: Default> RoomCore<X> {
     }
 
     /// Whether `conn` is subscribed to `room`.
-/// The rooms `conn` is subscribed to.
-        pub fn rooms_of(&self, conn: ConnId) -> Vec<String> {
+    /// The rooms `conn` is subscribed to.
+    pub fn rooms_of(&self, conn: ConnId) -> Vec<String> {
         self.conns
             .get(&conn)
             .map(|c| c.rooms.clone())
