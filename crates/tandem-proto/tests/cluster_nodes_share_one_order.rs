@@ -187,6 +187,8 @@ impl Cluster {
                     }
                 }
             }
+            // A notice for the application; nothing for the broker to do.
+            ServerEvent::Disconnected { .. } => {}
             other => panic!("unexpected event {other:?}"),
         }
     }

@@ -45,6 +45,10 @@ fn serde_encode(frame: &Frame) -> String {
         Frame::Update(b) => body(b),
         Frame::History(b) => body(b),
         Frame::Page(b) => body(b),
+        Frame::Refresh(b) => body(b),
+        Frame::Token(b) => body(b),
+        Frame::Unsubscribed(b) => body(b),
+        Frame::Message(b) => body(b),
         _ => "{}".to_owned(),
     };
     let sep = if body.len() > 2 { "," } else { "" };
@@ -221,6 +225,10 @@ fn serde_decode(bytes: &[u8], expected: fn(Kind) -> bool) -> Result<Frame, Decod
         Kind::Update => Frame::Update(parse(bytes, k)?),
         Kind::History => Frame::History(parse(bytes, k)?),
         Kind::Page => Frame::Page(parse(bytes, k)?),
+        Kind::Refresh => Frame::Refresh(parse(bytes, k)?),
+        Kind::Token => Frame::Token(parse(bytes, k)?),
+        Kind::Unsubscribed => Frame::Unsubscribed(parse(bytes, k)?),
+        Kind::Message => Frame::Message(parse(bytes, k)?),
         // serde_json took these without reading on; the codec checks they are JSON.
         Kind::Ping => parse::<serde::de::IgnoredAny>(bytes, k).map(|_| Frame::Ping)?,
         _ => parse::<serde::de::IgnoredAny>(bytes, k).map(|_| Frame::Pong)?,

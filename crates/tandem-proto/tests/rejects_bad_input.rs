@@ -421,5 +421,46 @@ fn the_new_frames_name_their_bad_fields() {
     assert!(
         decode_from_server(br#"{"v":1,"k":"update","id":1,"room":"r","meta":1}"#, 1024).is_err()
     );
-    assert_eq!(Kind::ALL.len(), 19);
+    assert_eq!(Kind::ALL.len(), 23);
+}
+
+#[test]
+fn the_session_frames_name_their_bad_fields() {
+    let cases: [(&[u8], ErrorCode, &str); 4] = [
+        (
+            br#"{"v":1,"k":"token","id":1}"#,
+            ErrorCode::MissingField,
+            "token",
+        ),
+        (
+            br#"{"v":1,"k":"token","id":1,"token":7}"#,
+            ErrorCode::WrongType,
+            "token",
+        ),
+        (
+            br#"{"v":1,"k":"token","token":"t"}"#,
+            ErrorCode::MissingField,
+            "id",
+        ),
+        (
+            br#"{"v":1,"k":"token","id":1,"token":null}"#,
+            ErrorCode::WrongType,
+            "token",
+        ),
+    ];
+    for (text, code, field) in cases {
+        let e = decode_from_client(text, 1024).unwrap_err();
+        assert_eq!(e.code(), code, "{e}");
+        assert!(e.to_string().contains(field), "{e} names {field}");
+    }
+    // A server never sends `token`; a client never sends the server's session frames.
+    assert!(decode_from_server(br#"{"v":1,"k":"token","id":1,"token":"t"}"#, 1024).is_err());
+    for text in [
+        &br#"{"v":1,"k":"refresh","expires_in_ms":5}"#[..],
+        br#"{"v":1,"k":"unsubscribed","room":"r","message":"m"}"#,
+        br#"{"v":1,"k":"message","data":1}"#,
+    ] {
+        assert!(decode_from_client(text, 1024).is_err());
+        assert!(decode_from_server(text, 1024).is_ok());
+    }
 }

@@ -459,3 +459,24 @@ fn an_operator_disconnects_a_user_takes_it_out_of_a_room_and_sends_it_a_message(
     assert_eq!(gone, [(1, "ada".to_owned()), (2, "ada".to_owned())]);
     assert!(raw.server.members("r").is_empty());
 }
+
+#[test]
+fn a_token_with_a_second_to_live_is_still_asked_for_before_it_runs_out() {
+    let mut raw = Raw::new(ServerConfig::default());
+    let admission = Admission {
+        expires_at: Some(raw.now + Duration::from_millis(1_500)),
+        ..Admission::user("ada")
+    };
+    raw.connect(1, admission);
+    // The token's own deadline, not the once-a-second sweep.
+    let at = raw.server.poll_timeout().unwrap();
+    assert_eq!(at, Instant::from_millis(750));
+    raw.now = at;
+    raw.server.handle_timeout(at);
+    assert_eq!(raw.out(1), [r#"{"v":1,"k":"refresh","expires_in_ms":750}"#]);
+    let at = raw.server.poll_timeout().unwrap();
+    assert_eq!(at, Instant::from_millis(1_000), "the sweep comes first");
+    raw.now = Instant::from_millis(1_500);
+    raw.server.handle_timeout(raw.now);
+    assert_eq!(raw.out(1)[1], format!("close {}", close::TOKEN_EXPIRED));
+}

@@ -8,11 +8,12 @@ use std::sync::Arc;
 use core::time::Duration;
 
 use super::grants::{Right, RoomGrants};
+use super::timers::Timer;
 use super::{ConnState, Server, ServerEvent};
 use crate::close;
 use crate::error::ErrorCode;
 use crate::frame::{self, ErrorBody, Frame, Id, Payload};
-use crate::time::Instant;
+use crate::time::{Instant, earliest};
 
 /// How the application admits a connection (after [`ServerEvent::Authenticate`], with
 /// [`Server::accept_with`]) or renews its session (after [`ServerEvent::Reauthenticate`]).
@@ -67,6 +68,11 @@ impl Access {
         }
     }
 
+    /// The next deadline of the connection's token: the `refresh` to send, or the expiry.
+    fn next_deadline(&self) -> Option<Instant> {
+        self.refresh_at.or(self.expires_at)
+    }
+
     /// Whether the connection has `right` in `room`.
     pub(super) fn allows(&self, room: &str, right: Right) -> bool {
         self.grants
@@ -87,6 +93,8 @@ impl Server {
             return;
         }
         c.access = Access::new(now, &admission, ahead);
+        let next = c.access.next_deadline();
+        self.arm_tokens(next);
         self.welcome(conn, admission.user);
     }
 
@@ -163,9 +171,11 @@ impl Server {
             .into_iter()
             .filter(|room| !access.allows(room, Right::Subscribe))
             .collect();
+        let next = access.next_deadline();
         if let Some(c) = self.conns.get_mut(&conn) {
             c.access = access;
         }
+        self.arm_tokens(next);
         for room in revoked {
             self.unsubscribe(now, conn, room, "your fresh token does not grant this room");
         }
@@ -185,9 +195,15 @@ impl Server {
         );
     }
 
-    /// On the sweep: asks for a fresh token ahead of each expiry, and closes the sessions
-    /// whose token expired with 4002.
-    pub(super) fn sweep_tokens(&mut self, now: Instant) {
+    /// Arms the token timer for `at` too, if it comes before the one armed.
+    fn arm_tokens(&mut self, at: Option<Instant>) {
+        let next = earliest(self.timers.get(Timer::Tokens), at);
+        self.timers.set(Timer::Tokens, next);
+    }
+
+    /// When the token timer fires: asks for a fresh token ahead of each expiry, and closes
+    /// the sessions whose token expired with 4002; then arms the timer for the next.
+    pub(super) fn handle_tokens(&mut self, now: Instant) {
         let mut expired = Vec::new();
         let mut ask = Vec::new();
         for (id, c) in self.conns.iter_mut() {
@@ -205,6 +221,13 @@ impl Server {
             let expires_in_ms = millis(left);
             self.send(conn, &Frame::Refresh(frame::Refresh { expires_in_ms }));
         }
+        let next = self
+            .conns
+            .values()
+            .filter_map(|c| c.access.next_deadline())
+            .filter(|at| *at > now)
+            .min();
+        self.timers.set(Timer::Tokens, next);
         for conn in expired {
             self.send_error(
                 conn,

@@ -49,6 +49,9 @@ use connection::Inbound;
 use presence::Ending;
 use timers::{Timer, TimerTable};
 
+/// How long a client refused because its hello could not be decided waits to try again.
+const AUTH_RETRY: Duration = Duration::from_secs(1);
+
 /// One connection's state, boxed in [`Server`]'s table: the table keeps spare room (up to
 /// half of it) for growth, and spare room costs a pointer instead of a 300-byte entry.
 struct Conn {
@@ -569,8 +572,9 @@ impl Server {
         self.accept_with(now, conn, Admission::user(user));
     }
 
-    /// Refuses the hello of `conn`: an `error` frame, then close 4001 (or 4002 when
-    /// `code` is [`ErrorCode::TokenExpired`]).
+    /// Refuses the hello of `conn`: an `error` frame, then close 4001, or 4002 when `code`
+    /// is [`ErrorCode::TokenExpired`], or 1013 with a retry hint when it is
+    /// [`ErrorCode::Unavailable`] (the authentication could not be asked).
     pub fn reject(
         &mut self,
         now: Instant,
@@ -579,13 +583,18 @@ impl Server {
         message: impl Into<String>,
     ) {
         let message = message.into();
-        let close_code = if code == ErrorCode::TokenExpired {
-            close::TOKEN_EXPIRED
-        } else {
-            close::UNAUTHORIZED
-        };
         self.send_error(conn, None, None, code, message.clone());
-        let reason = close::truncate_reason(&message, close::MAX_REASON_BYTES).to_owned();
+        let (close_code, reason) = match code {
+            ErrorCode::TokenExpired => (close::TOKEN_EXPIRED, message),
+            // Whoever decides hellos could not be asked (a backend down): the client
+            // comes back after the hint rather than stopping for good.
+            ErrorCode::Unavailable => (
+                close::TRY_AGAIN_LATER,
+                close::reason_with_hint(&message, AUTH_RETRY),
+            ),
+            _ => (close::UNAUTHORIZED, message),
+        };
+        let reason = close::truncate_reason(&reason, close::MAX_REASON_BYTES).to_owned();
         self.close(now, conn, close_code, reason, Ending::Clean);
     }
 
@@ -818,6 +827,9 @@ impl Server {
 
     /// Checks deadlines: hello and heartbeat timeouts, request timeouts, lingering presence.
     pub fn handle_timeout(&mut self, now: Instant) {
+        if self.timers.is_due(Timer::Tokens, now) {
+            self.handle_tokens(now);
+        }
         if self.timers.is_due(Timer::Rooms, now) {
             self.hub.handle_timeout(now);
             self.drain_hub(now);
@@ -849,7 +861,6 @@ impl Server {
         for (conn, (code, reason)) in dead {
             self.close(now, conn, code, reason, Ending::Abrupt);
         }
-        self.sweep_tokens(now);
         let next = (!self.conns.is_empty()).then(|| now + self.config.sweep_interval);
         self.timers.set(Timer::Sweep, next);
     }

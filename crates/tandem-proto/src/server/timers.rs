@@ -12,12 +12,16 @@ pub(crate) enum Timer {
     Sweep = 0,
     /// The rooms' earliest deadline: a lingering member's end, or a presence window's.
     Rooms = 1,
+    /// The sessions' earliest token deadline: when to send a `refresh`, or to close a
+    /// session whose token expired (4002). Kept exact rather than on the sweep, so a
+    /// token with seconds to live still gets its `refresh` before it runs out.
+    Tokens = 2,
 }
 
 /// When each [`Timer`] fires, if armed.
 #[derive(Debug, Default)]
 pub(crate) struct TimerTable {
-    at: [Option<Instant>; 2],
+    at: [Option<Instant>; 3],
 }
 
 impl TimerTable {
