@@ -73,8 +73,22 @@ export async function collaboration(signal: AbortSignal): Promise<void> {
   const listener = (e: { seq: number }) => void e;
   room.once("message", listener);
   room.off("message", listener);
-  // @ts-expect-error: a client has no message event
-  client.once("message", () => {});
+  // The server's messages to this user, outside any room: of no declared type.
+  client.on("message", (data) => {
+    // @ts-expect-error: narrow the server's message before using it
+    const wrongData: string = data.text;
+    void wrongData;
+  });
+  // @ts-expect-error: a client has no presence event
+  client.once("presence", () => {});
+  room.on("unsubscribed", (e) => {
+    const why: string = e.message;
+    const name: string = e.room;
+    void why;
+    void name;
+  });
+  // The issuer's presence data (the token's `info`), of no declared type.
+  const info: unknown = room.members[0]?.info;
 
   for await (const event of room) {
     const tagged: RoomEvent<Cursor, Meta> = event;
@@ -114,5 +128,5 @@ export async function collaboration(signal: AbortSignal): Promise<void> {
   }
   // @ts-expect-error: free() is not part of the API
   client.free();
-  void [me, session, wrongUser, recovered, position, policy, members, first, now, text, wrongReply];
+  void [me, session, wrongUser, recovered, position, policy, members, first, now, text, wrongReply, info];
 }

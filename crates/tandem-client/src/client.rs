@@ -403,6 +403,10 @@ impl<M: DeserializeOwned> Events<M> {
                 updated,
             },
             ClientEvent::Left { room, reason, .. } => Event::Left { room, reason },
+            ClientEvent::Unsubscribed { room, message } => Event::Unsubscribed { room, message },
+            ClientEvent::ServerMessage { data } => Event::ServerMessage {
+                data: decode_payload::<M>(&data).map_err(|e| (e.to_string(), data)),
+            },
             ClientEvent::Request { id, room, data } => Event::Request(IncomingRequest {
                 id,
                 room,

@@ -118,8 +118,12 @@ impl Config {
     }
 
     /// Calls `provider` for a fresh token before every connection attempt (the first one
-    /// included). `Err(TokenError::Unauthorized)` stops the client for good;
-    /// `Err(TokenError::Unavailable)` retries with backoff.
+    /// included), and when the server asks for one because the session's token expires
+    /// soon: the session then goes on without a reconnect. Before a connection,
+    /// `Err(TokenError::Unauthorized)` stops the client for good and
+    /// `Err(TokenError::Unavailable)` retries with backoff; for an open session, an error
+    /// (or the server refusing the token) is an [`crate::Event::Error`], and the session
+    /// lasts until its token expires, then reconnects with a fresh one.
     pub fn token_provider<F, Fut>(mut self, provider: F) -> Self
     where
         F: Fn() -> Fut + MaybeSend + MaybeSync + 'static,

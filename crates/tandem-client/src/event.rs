@@ -25,7 +25,7 @@ pub enum Event<M> {
         epoch: u64,
         /// The position just before the first message that follows.
         seq: u64,
-        /// The presence snapshot.
+        /// The presence snapshot (each member with its metadata and the issuer's `info`).
         members: Vec<Member>,
         /// What the room keeps and allows.
         policy: Option<Policy>,
@@ -84,9 +84,28 @@ pub enum Event<M> {
         /// Why the server took the client out, when it did.
         reason: Option<ErrorBody>,
     },
+    /// The server took the client out of a room (an operator, or a fresh token without
+    /// the room). The client does not rejoin it, now or after a reconnect; operations
+    /// waiting for it failed with [`tandem_proto::OpError::NotJoined`]. Joining it again
+    /// is the application's call.
+    Unsubscribed {
+        /// The room.
+        room: String,
+        /// Why, for people.
+        message: String,
+    },
+    /// A message from the server to this user, outside any room (an operator's or the
+    /// backend's, on every connection of the user; not numbered, not stored).
+    ServerMessage {
+        /// The message, or the raw payload with why it is not a valid `M` (decode it as
+        /// another type with [`tandem_proto::decode_payload`]).
+        data: Result<M, (String, Payload)>,
+    },
     /// The server asks something: answer with [`IncomingRequest::respond`].
     Request(IncomingRequest),
-    /// The server reported an error not tied to an operation.
+    /// The server reported an error not tied to an operation, or a fresh token was refused
+    /// or could not be had (`unauthorized`, `token_expired`, `unavailable`): the session
+    /// goes on until its token expires, then reconnects with a fresh one.
     Error {
         /// The room concerned, if any.
         room: Option<String>,

@@ -23,8 +23,8 @@ function asError(e, room) {
   return new TandemError(e?.code ?? "internal", e?.message ?? String(e), room);
 }
 
-const CLIENT_EVENTS = ["state", "error"];
-const ROOM_EVENTS = ["message", "ephemeral", "presence", "joined", "left", "error"];
+const CLIENT_EVENTS = ["state", "error", "message"];
+const ROOM_EVENTS = ["message", "ephemeral", "presence", "joined", "left", "unsubscribed", "error"];
 /** Events held per room and kind for a listener not attached yet. */
 const HELD = 1024;
 /** Guards the constructors: only `Client.connect` and `join` make instances. */
@@ -536,7 +536,8 @@ export function install(makeCore, load) {
       );
     }
 
-    /** Fetches a token for the session (`getToken`), on a later microtask at the earliest. */
+    /** Fetches a token for the session (`getToken`), on a later microtask at the earliest:
+     * before each connection attempt, and when the server asks for a fresh one (`refresh`). */
     #fetchToken() {
       const answer = (ok, value, unauthorized) => {
         this.#core.handleToken(now(), ok, String(value), unauthorized);
@@ -642,6 +643,14 @@ export function install(makeCore, load) {
           else this.#listeners.emit("error", error);
           return;
         }
+        case 18:
+          // The server took the client out of the room: it is not rejoined.
+          this.#rooms.get(a)?.receive("unsubscribed", b);
+          this.#drop(a);
+          return;
+        case 19:
+          this.#listeners.emit("message", JSON.parse(a));
+          return;
         default:
       }
     }
@@ -858,6 +867,9 @@ export function install(makeCore, load) {
           break;
         case "left":
           event = { type: kind, room: this.#name, reason: a ? new TandemError(a, b, this.#name) : null };
+          break;
+        case "unsubscribed":
+          event = { type: kind, room: this.#name, message: a };
           break;
         default:
           return;

@@ -16,6 +16,7 @@ import type {
   PresenceEvent,
   RoomPolicy,
   State,
+  UnsubscribedEvent,
 } from "./tandem.js";
 
 export type {
@@ -35,6 +36,7 @@ export type {
   QueueOptions,
   RoomPolicy,
   State,
+  UnsubscribedEvent,
 } from "./tandem.js";
 
 /** Every stable error code: the server's (PROTOCOL.md §8.1) and the client's own. */
@@ -112,7 +114,12 @@ export type RequestHandler<R extends RequestMap> = (
 
 /** Options of `Client.connect`: the settings, plus callbacks and limits of this API. */
 export interface ConnectOptions extends ConnectSettings {
-  /** A fresh token before each connection attempt; a rejected promise retries with backoff. */
+  /**
+   * A fresh token before each connection attempt (a rejected promise retries with
+   * backoff), and when the server asks for one because the session's token expires soon:
+   * the session then goes on without a reconnect (a failure or a refused token is an
+   * `error` event, and the client reconnects with a fresh token at expiry).
+   */
   getToken?: () => Promise<string> | string;
   /** Hears every state change from the first attempt on, before `connect` settles too. */
   onState?: (state: State) => void;
@@ -146,6 +153,7 @@ export interface RoomEvents<M, P = unknown> {
   presence: PresenceEvent<P>;
   joined: JoinedEvent<P>;
   left: LeftEvent;
+  unsubscribed: UnsubscribedEvent;
   error: TandemError;
 }
 
@@ -157,6 +165,8 @@ export type RoomEvent<M, P = unknown> = {
 export interface ClientEvents {
   state: State;
   error: TandemError;
+  /** A message from the server to this user, outside any room (an operator's or the backend's). */
+  message: unknown;
 }
 
 /**
@@ -176,7 +186,7 @@ export declare class Client<M = unknown, P = unknown, R extends RequestMap = Req
   readonly user: string | null;
   /** The server's id of the current (or last) connection. */
   readonly session: string | null;
-  /** Listens to `state` or `error`; throws a `TandemError` (code `unknown_event`) for any other name. */
+  /** Listens to `state`, `error` or `message`; throws a `TandemError` (code `unknown_event`) for any other name. */
   on<K extends keyof ClientEvents>(event: K, listener: (event: ClientEvents[K]) => void): Unsubscribe;
   /** `on`, for the next event only. */
   once<K extends keyof ClientEvents>(event: K, listener: (event: ClientEvents[K]) => void): Unsubscribe;

@@ -51,7 +51,7 @@ fn or_null(s: Option<String>) -> JsValue {
     s.map_or(JsValue::NULL, JsValue::from)
 }
 
-/// `[{ user, meta }]` as JSON text.
+/// `[{ user, meta, info }]` as JSON text.
 fn members(list: &[Member]) -> JsValue {
     tandem_proto::encode_members(list).into()
 }
@@ -177,7 +177,8 @@ impl Core {
     }
 
     /// The answer to a token request: the token (`ok`), or why there is none
-    /// (`unauthorized`: stop; otherwise retry with backoff).
+    /// (`unauthorized`: stop; otherwise retry with backoff). For the server's `refresh`
+    /// of an open session, the token is sent to it, or the failure is an `error` item.
     #[wasm_bindgen(js_name = handleToken)]
     pub fn handle_token(&mut self, now: f64, ok: bool, value: String, unauthorized: bool) {
         let token = match (ok, unauthorized) {
@@ -477,6 +478,10 @@ impl Core {
                     &[or_null(room), code.as_str().into(), message.into()],
                 );
             }
+            ClientEvent::Unsubscribed { room, message } => {
+                sink.item(out::UNSUBSCRIBED, &[room.into(), message.into()]);
+            }
+            ClientEvent::ServerMessage { data } => sink.item(out::SERVER_MESSAGE, &[text(&data)]),
             // A kind this driver does not know yet: nothing to hand out.
             _ => {}
         }
@@ -503,6 +508,8 @@ mod out {
     pub const FAILED: u8 = 15;
     pub const REQUEST: u8 = 16;
     pub const ERROR: u8 = 17;
+    pub const UNSUBSCRIBED: u8 = 18;
+    pub const SERVER_MESSAGE: u8 = 19;
 }
 
 #[wasm_bindgen]

@@ -214,6 +214,9 @@ pub struct Member<P> {
     /// The metadata the member joined with.
     #[tsify(optional)]
     pub meta: Option<P>,
+    /// Presence data the token's issuer set (its `info` claim): no client can change it.
+    #[tsify(optional, type = "unknown")]
+    pub info: Option<()>,
 }
 
 /// A message in a room, live or replayed.
@@ -285,6 +288,18 @@ pub struct LeftEvent {
     /// Why the server took the client out, when it did.
     #[tsify(type = "TandemError | null")]
     pub reason: Option<String>,
+}
+
+/// The server took the client out of the room (an operator, or a fresh token without the
+/// room). The room is left: it is not rejoined, now or after a reconnect, and what waited
+/// for it rejects with `not_joined`. Joining it again is the page's call.
+#[allow(dead_code)]
+#[derive(Tsify)]
+pub struct UnsubscribedEvent {
+    /// The room.
+    pub room: String,
+    /// Why, for people.
+    pub message: String,
 }
 
 /// A position in a room: store it, and join `since` it later (a reloaded page).

@@ -88,8 +88,8 @@ async fn on_throws_for_an_event_name_it_does_not_know() {
     check(
         &client,
         "client",
-        &["state", "error"],
-        &["message", "State", "errors", ""],
+        &["state", "error", "message"],
+        &["presence", "State", "errors", "messages", ""],
     );
 
     let joining = call(
@@ -108,6 +108,7 @@ async fn on_throws_for_an_event_name_it_does_not_know() {
             "presence",
             "joined",
             "left",
+            "unsubscribed",
             "error",
         ],
         &["mesage", "state", "Message", "members"],

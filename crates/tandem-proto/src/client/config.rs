@@ -15,7 +15,8 @@ pub struct ClientConfig {
     /// The token sent in `hello`, if any. Default none.
     pub token: Option<String>,
     /// Ask the driver for a fresh token ([`crate::ClientEvent::TokenRequired`]) before every
-    /// connection attempt. Default false.
+    /// connection attempt, and when the server asks for one for the open session
+    /// (`refresh`: sent back in `token`). Default false.
     pub refresh_token: bool,
     /// The reconnect schedule.
     pub backoff: Backoff,

@@ -183,7 +183,9 @@ pub enum ClientEvent {
         /// The server's id of this connection.
         session: String,
     },
-    /// A fresh token is needed before connecting: call [`crate::Session::handle_token`].
+    /// A fresh token is needed: before connecting, or because the server asked for one
+    /// for the open session (`refresh`, when the token expires soon). Call
+    /// [`crate::Session::handle_token`]. Only with [`crate::ClientConfig::refresh_token`].
     TokenRequired,
     /// A room was joined, first or again after a reconnect.
     Joined {
@@ -301,7 +303,24 @@ pub enum ClientEvent {
         /// The payload.
         data: Payload,
     },
-    /// The server reported an error not tied to an operation.
+    /// The server took the client out of a room (an operator, or a fresh token without
+    /// the room). The room is forgotten: it is not rejoined, now or after a reconnect;
+    /// what was queued for it failed with [`OpError::NotJoined`]. Joining it again is the
+    /// application's decision.
+    Unsubscribed {
+        /// The room.
+        room: String,
+        /// Why, for people.
+        message: String,
+    },
+    /// A message from the server to this user, outside any room (on every connection of
+    /// the user; not numbered, not stored).
+    ServerMessage {
+        /// The payload.
+        data: Payload,
+    },
+    /// The server reported an error not tied to an operation (a refused fresh token too:
+    /// `unauthorized` or `token_expired`, the session going on until its token expires).
     Error {
         /// The room concerned, if any.
         room: Option<String>,

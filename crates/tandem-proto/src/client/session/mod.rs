@@ -6,6 +6,7 @@ use core::time::Duration;
 mod ops;
 mod presence;
 mod reconnect;
+mod refresh;
 mod rooms;
 
 use rooms::{RoomState, RoomStatus};
@@ -97,6 +98,8 @@ pub struct Session {
     phase: Phase,
     public_state: ConnectionState,
     token: Option<String>,
+    /// The server asked for a fresh token (`refresh`) and the driver has not answered yet.
+    refresh_asked: bool,
     auth_failures: u32,
     online: bool,
     heartbeat: Option<Heartbeat>,
@@ -119,6 +122,7 @@ impl Session {
     pub fn new(config: ClientConfig, seed: u64) -> Self {
         Session {
             token: config.token.clone(),
+            refresh_asked: false,
             config,
             rng: Rng::new(seed),
             phase: Phase::Idle,
@@ -188,8 +192,13 @@ impl Session {
         });
     }
 
-    /// The answer to [`ClientEvent::TokenRequired`].
+    /// The answer to [`ClientEvent::TokenRequired`]: before connecting, the token of the
+    /// attempt; on an open connection whose server asked (`refresh`), the fresh token sent.
     pub fn handle_token(&mut self, now: Instant, token: Result<String, TokenError>) {
+        if self.refresh_asked {
+            self.refreshed(now, token);
+            return;
+        }
         let Phase::AwaitingToken { attempt } = self.phase else {
             return;
         };
@@ -310,6 +319,7 @@ impl Session {
 
     /// Fails what was in flight on the dropped connection; rooms go back to pending.
     fn drop_connection_ops(&mut self) {
+        self.refresh_asked = false;
         for (id, p) in std::mem::take(&mut self.pending).drain() {
             match p.kind {
                 PendingKind::Publish { .. } | PendingKind::Request | PendingKind::Acked => {
@@ -437,6 +447,11 @@ impl Session {
             }
             Frame::Ping => self.send_text(now, encode(&Frame::Pong)),
             Frame::Error(e) => self.handle_error(now, e),
+            Frame::Refresh(_) => self.handle_refresh(),
+            Frame::Unsubscribed(u) => self.unsubscribed(u.room, u.message),
+            Frame::Message(m) => self
+                .events
+                .push_back(ClientEvent::ServerMessage { data: m.data }),
             // Nothing else is for a client: ignore.
             _ => {}
         }
@@ -503,6 +518,8 @@ impl Session {
                 });
             }
             Some((id, _)) => self.events.push_back(ClientEvent::Failed { id, error }),
+            // Not an operation's answer: about the connection, or a refused fresh token
+            // (`refresh.rs`).
             None => self.events.push_back(ClientEvent::Error {
                 room: e.room,
                 code: e.code,

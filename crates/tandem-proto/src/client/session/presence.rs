@@ -7,7 +7,8 @@ use super::*;
 
 impl Session {
     /// The members of `room` as this client knows them now (the last snapshot and every
-    /// diff since), sorted by user; `None` if the room is not joined.
+    /// diff since), sorted by user, each with its metadata and the issuer's `info`;
+    /// `None` if the room is not joined.
     pub fn members(&self, room: &str) -> Option<&[Member]> {
         self.rooms.get(room).map(|r| r.members.as_slice())
     }
@@ -106,7 +107,13 @@ impl Session {
         }
         for member in p.joined.iter().chain(&p.updated) {
             match list.binary_search_by(|m| m.user.cmp(&member.user)) {
-                Ok(at) => list[at].meta.clone_from(&member.meta),
+                Ok(at) => {
+                    list[at].meta.clone_from(&member.meta);
+                    // The issuer's info changes only with a fresh token that says so.
+                    if member.info.is_some() {
+                        list[at].info.clone_from(&member.info);
+                    }
+                }
                 Err(at) => list.insert(at, member.clone()),
             }
         }

@@ -286,30 +286,11 @@ impl Session {
         if let Some(e) = self.closed_error() {
             return Err(e);
         }
-        let Some(state) = self.rooms.remove(room) else {
+        let Some(state) = self.forget_room(room) else {
             return Err(OpError::NotJoined {
                 room: room.to_owned(),
             });
         };
-        if let Some(update) = state.update_id {
-            self.events.push_back(ClientEvent::Failed {
-                id: update,
-                error: OpError::NotJoined {
-                    room: room.to_owned(),
-                },
-            });
-        }
-        if let Some(join_id) = state.join_id {
-            self.pending
-                .retain(|_, p| !matches!(&p.kind, PendingKind::Join { room: r } if r == room));
-            self.events.push_back(ClientEvent::Failed {
-                id: join_id,
-                error: OpError::NotJoined {
-                    room: room.to_owned(),
-                },
-            });
-        }
-        self.fail_queued_for(room);
         let id = self.new_id();
         if matches!(self.phase, Phase::Open { .. }) && state.status != RoomStatus::Pending {
             self.pending.insert(
@@ -334,6 +315,35 @@ impl Session {
             });
         }
         Ok(id)
+    }
+
+    /// Drops `room` from the session (no rejoin after a reconnect): what waited for it
+    /// fails with [`OpError::NotJoined`] (its first join, a presence update, the queued
+    /// frames). Gives its state back, if it was there.
+    fn forget_room(&mut self, room: &str) -> Option<RoomState> {
+        let state = self.rooms.remove(room)?;
+        self.pending
+            .retain(|_, p| !matches!(&p.kind, PendingKind::Join { room: r } if r == room));
+        for id in [state.update_id, state.join_id].into_iter().flatten() {
+            self.events.push_back(ClientEvent::Failed {
+                id,
+                error: OpError::NotJoined {
+                    room: room.to_owned(),
+                },
+            });
+        }
+        self.fail_queued_for(room);
+        Some(state)
+    }
+
+    /// `unsubscribed`: the server took this connection out of `room`. The room is
+    /// forgotten, never rejoined by the session itself (PROTOCOL.md §3.22).
+    pub(super) fn unsubscribed(&mut self, room: String, message: String) {
+        // Unknown: the application left it meanwhile, and its leave resolves as ever.
+        if self.forget_room(&room).is_some() {
+            self.events
+                .push_back(ClientEvent::Unsubscribed { room, message });
+        }
     }
 
     /// Sends again the rejoins whose backoff is over.
