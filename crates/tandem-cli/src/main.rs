@@ -1,7 +1,9 @@
 //! The `tandem` binary. `tandem serve` runs a tandem server node; `tandem token` mints a
 //! JSON Web Token for it.
 
+mod admin;
 mod duration;
+mod hooks;
 mod logs;
 mod rooms;
 mod serve;

@@ -9,8 +9,10 @@ use core::time::Duration;
 use tandem_proto::{AppSchema, HubConfig, ServerConfig, close};
 use tandem_proto::{ErrorBody, ErrorCode};
 use tandem_redis::{RedisBroker, RedisOptions};
-use tandem_server::{Limits, OriginPolicy, RoomPolicy, Server, TlsConfig};
+use tandem_server::{HookEvent, Limits, OriginPolicy, RoomPolicy, Server, TlsConfig};
 
+use crate::admin;
+use crate::hooks::HookFlags;
 use crate::logs::{self, LogFormat};
 use crate::tokens::{self, TokenFlags};
 use crate::{duration, rooms};
@@ -221,6 +223,28 @@ pub struct ServeArgs {
     #[arg(long, env = "TANDEM_METRICS_ADDR", value_name = "ADDR")]
     metrics_addr: Option<SocketAddr>,
 
+    /// Serve the admin HTTP API on this address (disconnect a user, unsubscribe one from
+    /// a room, send to one, read a room's members and history; across every node with
+    /// --redis). A loopback address unless --admin-token is given. The address is printed
+    /// as `tandem admin on http://<addr>`.
+    #[arg(long, env = "TANDEM_ADMIN_ADDR", value_name = "ADDR")]
+    admin_addr: Option<SocketAddr>,
+
+    /// The bearer token every admin API request must carry (`Authorization: Bearer
+    /// <token>`; 401 otherwise). Required when --admin-addr is not a loopback address.
+    #[arg(
+        long,
+        env = "TANDEM_ADMIN_TOKEN",
+        value_name = "TOKEN",
+        requires = "admin_addr",
+        hide_env_values = true
+    )]
+    admin_token: Option<String>,
+
+    /// The application's backend over HTTP (the --hook-* flags, under their own heading).
+    #[command(flatten)]
+    hooks: HookFlags,
+
     /// How tokens are checked (the --token-* flags, last in --help: their heading applies
     /// to every flag after them). Without any, every connection is accepted as user
     /// `conn-<id>`.
@@ -268,6 +292,13 @@ pub fn run(args: ServeArgs) -> ExitCode {
 }
 
 async fn serve(args: ServeArgs) -> ExitCode {
+    // Checked before anything listens: an open admin API is worse than none.
+    if let Some(addr) = args.admin_addr
+        && let Err(e) = admin::check(addr, args.admin_token.as_deref())
+    {
+        eprintln!("tandem: {e}");
+        return ExitCode::FAILURE;
+    }
     // Checked first: a bad certificate or key stops the server before anything starts.
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => match TlsConfig::from_pem_files(cert, key) {
@@ -336,15 +367,34 @@ async fn serve(args: ServeArgs) -> ExitCode {
         tracing::info!(dir = %dir.display(), "serving static files");
         builder = builder.static_files(dir);
     }
-    let verifier = match args.tokens.verifier() {
+    let verifier = match args.tokens.verifier().await {
         Ok(verifier) => verifier,
         Err(e) => {
             eprintln!("tandem: {e}");
             return ExitCode::FAILURE;
         }
     };
+    let webhook = match args.hooks.config() {
+        Ok(webhook) => webhook,
+        Err(e) => {
+            eprintln!("tandem: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // One rule: with connect among the hook's events the backend alone decides hellos.
+    let backend_connects = webhook
+        .as_ref()
+        .is_some_and(|w| w.sends(HookEvent::Connect));
+    if backend_connects && (verifier.is_some() || args.guest_names) {
+        eprintln!(
+            "tandem: --hook-url asks the backend who each hello is (connect), and --token-* or \
+             --guest-names would decide it too: drop them, or leave connect out of --hook-events"
+        );
+        return ExitCode::FAILURE;
+    }
     match &verifier {
         Some(v) => tracing::info!(algorithms = ?v.algorithms(), "tokens: JWT"),
+        None if backend_connects => {}
         None if !args.guest_names => {
             tracing::warn!("no --token-* flag: every connection is accepted without a token");
         }
@@ -352,10 +402,22 @@ async fn serve(args: ServeArgs) -> ExitCode {
     }
     if verifier.is_some() || args.guest_names {
         let guest_names = args.guest_names;
-        builder = builder.authenticate_with(move |token| {
-            let result = tokens::authenticate(token.as_deref(), verifier.as_ref(), guest_names);
-            async move { result }
-        });
+        builder =
+            builder.authenticate_with(move |token| {
+                let verifier = verifier.clone();
+                async move {
+                    tokens::authenticate(token.as_deref(), verifier.as_ref(), guest_names).await
+                }
+            });
+    }
+    if let Some(webhook) = webhook {
+        let events: Vec<_> = webhook.events_sent().map(HookEvent::name).collect();
+        tracing::info!(url = %webhook.url(), ?events, "backend hooks over HTTP");
+        if args.hooks.unsigned() {
+            tracing::warn!("no --hook-secret: the backend cannot tell tandem's calls from others");
+        }
+        // Last: the backend answers requests, not --echo-requests or --demo.
+        builder = builder.webhook(webhook);
     }
     if let Some(url) = &args.redis {
         let options = RedisOptions {
@@ -391,6 +453,16 @@ async fn serve(args: ServeArgs) -> ExitCode {
         },
         None => None,
     };
+    let admin = match args.admin_addr {
+        Some(addr) => match tokio::net::TcpListener::bind(addr).await {
+            Ok(listener) => Some(listener),
+            Err(e) => {
+                eprintln!("tandem: cannot listen for the admin API on {addr}: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+        None => None,
+    };
     let running = match builder.build().bind(args.addr).await {
         Ok(r) => r,
         Err(e) => {
@@ -404,6 +476,13 @@ async fn serve(args: ServeArgs) -> ExitCode {
             println!("tandem metrics on http://{addr}/metrics");
         }
         running.handle().serve_metrics(listener);
+    }
+    if let Some(listener) = admin {
+        if let Ok(addr) = listener.local_addr() {
+            println!("tandem admin on http://{addr}");
+        }
+        let token = args.admin_token.clone();
+        admin::serve(listener, running.handle(), token, args.max_message_bytes);
     }
     let signal = wait_for_signal().await;
     tracing::info!(signal, code = args.shutdown_code, "shutting down");

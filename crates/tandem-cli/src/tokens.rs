@@ -31,8 +31,9 @@ wrong-audience/issuer one with 4001 (unauthorized). Mint tokens with `tandem tok
 /// Claims: `sub` (the user; required), `exp` (required), `nbf`, `iat`, `aud`, `iss`,
 /// `rooms` (a list of room names or patterns, or an object of pattern -> rights among
 /// subscribe, publish, presence, history) and `info` (presence data set by the issuer).
-/// `rooms` and `info` are parsed and kept with the connection; enforcement is next: today
-/// every valid token may join every room.
+/// The rights in `rooms` are enforced on every operation (a refusal is `forbidden`, the
+/// connection stays open); `info` rides with the user's member in presence. Ahead of `exp`
+/// the session is asked for a fresh token in band, and closed with 4002 without one.
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Tokens (JWT)")]
 pub struct TokenFlags {
@@ -64,11 +65,17 @@ pub struct TokenFlags {
     #[arg(long, value_name = "ALG", value_parser = algorithm, requires = "token_public_key")]
     token_algorithm: Option<JwtAlgorithm>,
 
-    /// Accept tokens signed by any key of this JWKS file (`{"keys": [...]}`), picked by the
-    /// token's `kid`; each key's algorithm is its `alg`, or its type's default. Rotate keys
-    /// by adding the new one, restarting, and removing the old one once its tokens expired.
-    #[arg(long, env = "TANDEM_TOKEN_JWKS", value_name = "FILE")]
-    token_jwks: Option<PathBuf>,
+    /// Accept tokens signed by any key of this JWKS (`{"keys": [...]}`), a file or an
+    /// `http://` URL, picked by the token's `kid`; each key's algorithm is its `alg`, or its
+    /// type's default. A URL is fetched at startup and again when a token names a `kid` the
+    /// set lacks (at most every 10 s): rotate keys by publishing the new one beside the old.
+    /// A file is read at startup: rotate by adding the key and restarting.
+    #[arg(long, env = "TANDEM_TOKEN_JWKS", value_name = "FILE|URL")]
+    token_jwks: Option<String>,
+
+    /// With an --token-jwks URL: the shortest time between two fetches of it.
+    #[arg(long, value_parser = duration::parse, default_value = "10s", value_name = "DURATION")]
+    token_jwks_refetch: Duration,
 
     /// Require this audience in the token's `aud`.
     #[arg(long, env = "TANDEM_TOKEN_AUDIENCE", value_name = "AUD")]
@@ -96,17 +103,25 @@ fn read(path: &Path, what: &str) -> Result<Vec<u8>, String> {
 impl TokenFlags {
     /// The verifier the flags describe (`None`: no token flag given), or why it cannot be
     /// made (a key file that cannot be read or parsed).
-    pub fn verifier(&self) -> Result<Option<JwtVerifier>, String> {
+    pub async fn verifier(&self) -> Result<Option<JwtVerifier>, String> {
         let verifier = if let Some(secret) = &self.token_secret {
             JwtVerifier::hs256(secret)
         } else if let Some(path) = &self.token_public_key {
             let pem = read(path, "--token-public-key")?;
             JwtVerifier::from_public_key_pem(&pem, self.token_algorithm)
                 .map_err(|e| format!("--token-public-key {}: {e}", path.display()))?
+        } else if let Some(url) = self
+            .token_jwks
+            .as_ref()
+            .filter(|j| j.starts_with("http://"))
+        {
+            JwtVerifier::from_jwks_url(url)
+                .await
+                .map_err(|e| format!("--token-jwks {e}"))?
+                .jwks_refetch_interval(self.token_jwks_refetch)
         } else if let Some(path) = &self.token_jwks {
-            let json = read(path, "--token-jwks")?;
-            JwtVerifier::from_jwks(&json)
-                .map_err(|e| format!("--token-jwks {}: {e}", path.display()))?
+            let json = read(Path::new(path), "--token-jwks")?;
+            JwtVerifier::from_jwks(&json).map_err(|e| format!("--token-jwks {path}: {e}"))?
         } else {
             return Ok(None);
         };
@@ -122,7 +137,7 @@ impl TokenFlags {
 }
 
 /// Who `token` stands for: `guest:<name>` when guest names are on, else a verified JWT.
-pub fn authenticate(
+pub async fn authenticate(
     token: Option<&str>,
     verifier: Option<&JwtVerifier>,
     guest_names: bool,
@@ -140,7 +155,7 @@ pub fn authenticate(
         };
     }
     match verifier {
-        Some(verifier) => verifier.verify(token).map(Authenticated::from),
+        Some(verifier) => verifier.verify_fresh(token).await.map(Authenticated::from),
         None => Err(AuthError::Invalid(
             "this server accepts only guest:<name> tokens".into(),
         )),
@@ -278,30 +293,25 @@ mod tests {
         assert!(room_grants("docs=fly").unwrap_err().contains("fly"));
     }
 
-    #[test]
-    fn guest_names_and_tokens() {
+    #[tokio::test]
+    async fn guest_names_and_tokens() {
         let v = JwtVerifier::hs256("s");
         let token = JwtSigner::hs256("s")
             .sign(&Claims::for_user("ada", Duration::from_secs(60)))
             .unwrap();
-        assert_eq!(
-            authenticate(Some(&token), Some(&v), false).unwrap().user,
-            "ada"
-        );
+        let who = authenticate(Some(&token), Some(&v), false).await.unwrap();
+        assert_eq!(who.user, "ada");
+        assert!(who.claims.is_some());
+        let guest = authenticate(Some("guest:bo"), Some(&v), true).await;
+        assert_eq!(guest.unwrap().user, "bo");
         assert!(
-            authenticate(Some(&token), Some(&v), false)
-                .unwrap()
-                .claims
-                .is_some()
+            authenticate(Some("guest:bo"), Some(&v), false)
+                .await
+                .is_err()
         );
+        assert!(authenticate(Some("guest:bo"), None, false).await.is_err());
         assert_eq!(
-            authenticate(Some("guest:bo"), Some(&v), true).unwrap().user,
-            "bo"
-        );
-        assert!(authenticate(Some("guest:bo"), Some(&v), false).is_err());
-        assert!(authenticate(Some("guest:bo"), None, false).is_err());
-        assert_eq!(
-            authenticate(None, Some(&v), true).unwrap_err(),
+            authenticate(None, Some(&v), true).await.unwrap_err(),
             AuthError::Missing
         );
     }

@@ -346,6 +346,109 @@ async fn a_jwks_server_picks_the_key_by_kid() {
     assert!(message.contains("ed-9"), "{message}");
 }
 
+/// Python's `http.server` serving `dir` on a free loopback port, and that port.
+async fn static_http(dir: &std::path::Path) -> (tokio::process::Child, u16) {
+    use tokio::io::AsyncBufReadExt;
+    let mut child = tokio::process::Command::new("python3")
+        .args([
+            "-u",
+            "-m",
+            "http.server",
+            "0",
+            "--bind",
+            "127.0.0.1",
+            "--directory",
+        ])
+        .arg(dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = within("http.server to print its port", lines.next_line())
+        .await
+        .unwrap()
+        .unwrap();
+    // "Serving HTTP on 127.0.0.1 port 40123 (http://127.0.0.1:40123/) ..."
+    let port = line
+        .split_whitespace()
+        .skip_while(|w| *w != "port")
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no port in {line:?}"));
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, port)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_jwks_url_is_fetched_again_when_a_new_key_appears() {
+    let all: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(key("jwks.json")).unwrap()).unwrap();
+    let only = |kids: &[&str]| {
+        let keys: Vec<_> = all["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|k| kids.contains(&k["kid"].as_str().unwrap()))
+            .cloned()
+            .collect();
+        serde_json::json!({ "keys": keys }).to_string()
+    };
+    let dir = std::env::temp_dir().join(format!("tandem-jwks-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("jwks.json"), only(&["ec-1"])).unwrap();
+    let (_http, port) = static_http(&dir).await;
+    let jwks = format!("http://127.0.0.1:{port}/jwks.json");
+    let server =
+        TandemProcess::start_with(&["--token-jwks", &jwks, "--token-jwks-refetch", "0s"]).await;
+    let url = server.url();
+    let claims = Claims::for_user("ada", Duration::from_secs(60));
+    let ec = JwtSigner::from_private_key_pem(&std::fs::read(key("ec.pem")).unwrap(), None)
+        .unwrap()
+        .kid("ec-1");
+    let ed = JwtSigner::from_private_key_pem(&std::fs::read(key("ed25519.pem")).unwrap(), None)
+        .unwrap()
+        .kid("ed-1");
+    let ada: Client<Chat> = within(
+        "connect",
+        Client::connect(&url, Config::new().token(ec.sign(&claims).unwrap())),
+    )
+    .await
+    .unwrap();
+    ada.join("room").await.unwrap();
+    // Signed with a key not published yet: fetched again, still unknown, refused.
+    let (code, message) = refused(&url, Config::new().token(ed.sign(&claims).unwrap())).await;
+    assert_eq!(code, 4001);
+    assert!(message.contains("ed-1"), "{message}");
+    // Published beside the old one: the next token with it is accepted, no restart.
+    std::fs::write(dir.join("jwks.json"), only(&["ec-1", "ed-1"])).unwrap();
+    let bo: Client<Chat> = within(
+        "connect",
+        Client::connect(&url, Config::new().token(ed.sign(&claims).unwrap())),
+    )
+    .await
+    .unwrap();
+    bo.join("room").await.unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_jwks_url_that_does_not_answer_stops_the_server_at_startup() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tandem"))
+        .args(["serve", "--addr", "127.0.0.1:0", "--token-jwks"])
+        // Port 9 (discard) on loopback: nothing listens there.
+        .arg("http://127.0.0.1:9/jwks.json")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--token-jwks") && err.contains("127.0.0.1:9"),
+        "{err}"
+    );
+}
+
 #[test]
 fn tandem_token_mints_what_the_server_accepts() {
     let run = |args: &[&str]| {

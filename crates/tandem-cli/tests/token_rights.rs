@@ -230,7 +230,10 @@ async fn a_session_renews_its_token_in_band_and_without_one_closes_with_4002() {
     let a = ask(&mut ws, json!({"v":1,"k":"join","id":1,"room":"r"})).await;
     assert_eq!(a["k"], "joined", "{a}");
     let refresh = answer(&mut ws, "refresh", None).await;
-    assert!(refresh["expires_in_ms"].as_u64().unwrap() <= 4_000, "{refresh}");
+    assert!(
+        refresh["expires_in_ms"].as_u64().unwrap() <= 4_000,
+        "{refresh}"
+    );
 
     // A token for someone else is refused; the session goes on.
     let foreign = token("mallory", None, None, 3600);

@@ -7,9 +7,11 @@ use bytes::Bytes;
 use core::time::Duration;
 use futures_util::StreamExt;
 use tandem_proto::{
-    HistoryPage, HubConfig, Payload, RoomPolicies, RoomState, encode_event_around_seq,
+    HistoryPage, HubConfig, Member, Payload, RoomPolicies, RoomState, encode_event_around_seq,
 };
-use tandem_server::{BoxFuture, Broker, BrokerError, BrokerMessage, ClusterBroker, SyncRequest};
+use tandem_server::{
+    AdminMessage, BoxFuture, Broker, BrokerError, BrokerMessage, ClusterBroker, SyncRequest,
+};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::error::RedisBrokerError;
@@ -197,8 +199,9 @@ impl ClusterBroker for RedisBroker {
         room: String,
         user: String,
         meta: Payload,
+        info: Option<Payload>,
     ) -> BoxFuture<Result<(), BrokerError>> {
-        let meta = meta.get().to_owned();
+        let meta = wire::member_data(Some(&meta), info.as_ref());
         self.ask(|reply| Op::Update {
             room,
             user,
@@ -224,6 +227,18 @@ impl ClusterBroker for RedisBroker {
             limit,
             reply,
         })
+    }
+
+    fn admin(&self, message: AdminMessage) -> BoxFuture<Result<usize, BrokerError>> {
+        let Some(message) = wire::write_admin(&message) else {
+            let why = "an admin action this tandem-redis does not know".to_owned();
+            return Box::pin(async move { Err(BrokerError::Unavailable(why)) });
+        };
+        self.ask(|reply| Op::Admin { message, reply })
+    }
+
+    fn members(&self, room: String) -> BoxFuture<Result<Vec<Member>, BrokerError>> {
+        self.ask(|reply| Op::Members { room, reply })
     }
 }
 

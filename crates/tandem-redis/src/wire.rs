@@ -6,13 +6,17 @@
 //! - `U<room length>:<room><user length>:<user><meta JSON>`: a member's new metadata;
 //! - `X<node length>:<node><room length>:<room><event frame>`: an ephemeral message
 //!   from that node (which delivered it itself, and skips its own);
+//! - an operator's action ([`AdminMessage`]), which every node applies, the sender too:
+//!   `AD<user length>:<user><reason>` (disconnect the user),
+//!   `AU<room length>:<room><user length>:<user><message>` (unsubscribe the user from the
+//!   room), `AM<user length>:<user><data JSON>` (send to the user);
 //! - a history entry is `<seq> <ms> <event frame>`.
 //!
 //! Lengths are in bytes. Anything else is reported and skipped, never trusted.
 
 use bytes::Bytes;
 use tandem_proto::{Member, MemberChange, Payload};
-use tandem_server::BrokerMessage;
+use tandem_server::{AdminMessage, BrokerMessage};
 
 /// Why a bus message or history entry could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -51,20 +55,20 @@ fn parse_shared(tag: u8, rest: &[u8]) -> Result<BrokerMessage, Unreadable> {
         }
         b'J' => {
             let (room, rest) = sized(rest)?;
-            let (user, meta) = sized(rest)?;
-            let meta = payload(meta)?;
+            let (user, data) = sized(rest)?;
+            let (meta, info) = member(data)?;
             Ok(BrokerMessage::Member {
                 room,
-                change: MemberChange::Joined(Member { user, meta }),
+                change: MemberChange::Joined(Member { user, meta, info }),
             })
         }
         b'U' => {
             let (room, rest) = sized(rest)?;
-            let (user, meta) = sized(rest)?;
-            let meta = payload(meta)?;
+            let (user, data) = sized(rest)?;
+            let (meta, info) = member(data)?;
             Ok(BrokerMessage::Member {
                 room,
-                change: MemberChange::Updated(Member { user, meta }),
+                change: MemberChange::Updated(Member { user, meta, info }),
             })
         }
         b'L' => {
@@ -75,8 +79,56 @@ fn parse_shared(tag: u8, rest: &[u8]) -> Result<BrokerMessage, Unreadable> {
                 change: MemberChange::Left(user),
             })
         }
+        b'A' => parse_admin(rest).map(BrokerMessage::Admin),
         _ => Err(Unreadable("unknown tag")),
     }
+}
+
+/// An operator's action, after its `A`.
+fn parse_admin(message: &[u8]) -> Result<AdminMessage, Unreadable> {
+    let (&kind, rest) = message.split_first().ok_or(Unreadable("admin kind"))?;
+    let text = |bytes: &[u8]| String::from_utf8(bytes.to_vec()).map_err(|_| Unreadable("text"));
+    match kind {
+        b'D' => {
+            let (user, reason) = sized(rest)?;
+            Ok(AdminMessage::Disconnect {
+                user,
+                reason: text(reason)?,
+            })
+        }
+        b'U' => {
+            let (room, rest) = sized(rest)?;
+            let (user, message) = sized(rest)?;
+            Ok(AdminMessage::Unsubscribe {
+                user,
+                room,
+                message: text(message)?,
+            })
+        }
+        b'M' => {
+            let (user, data) = sized(rest)?;
+            let data = payload(data)?.ok_or(Unreadable("data"))?;
+            Ok(AdminMessage::Send { user, data })
+        }
+        _ => Err(Unreadable("unknown admin kind")),
+    }
+}
+
+/// An operator's action as it goes on the bus (see the module docs); `None` for a kind
+/// this crate does not know yet.
+pub(crate) fn write_admin(message: &AdminMessage) -> Option<Vec<u8>> {
+    let sized = |s: &str| format!("{}:{s}", s.len());
+    let text = match message {
+        AdminMessage::Disconnect { user, reason } => format!("AD{}{reason}", sized(user)),
+        AdminMessage::Unsubscribe {
+            user,
+            room,
+            message,
+        } => format!("AU{}{}{message}", sized(room), sized(user)),
+        AdminMessage::Send { user, data } => format!("AM{}{}", sized(user), data.get()),
+        _ => return None,
+    };
+    Some(text.into_bytes())
 }
 
 /// Reads one history entry: its sequence number and event frame.
@@ -84,6 +136,30 @@ pub(crate) fn parse_entry(entry: &[u8]) -> Result<(u64, Bytes), Unreadable> {
     let (seq, rest) = number_until(entry, b' ')?;
     let (_ms, frame) = number_until(rest, b' ')?;
     Ok((seq, Bytes::copy_from_slice(frame)))
+}
+
+/// A member's presence data as stored and announced: its meta (JSON, or nothing), after
+/// `I<length>:<info JSON>` when the issuer gave info. No JSON text starts with `I`.
+pub(crate) fn member_data(meta: Option<&Payload>, info: Option<&Payload>) -> String {
+    let meta = meta.map_or("", |m| m.get());
+    match info {
+        Some(info) => format!("I{}:{}{meta}", info.get().len(), info.get()),
+        None => meta.to_owned(),
+    }
+}
+
+/// The meta and info of [`member_data`].
+pub(crate) fn member(data: &[u8]) -> Result<(Option<Payload>, Option<Payload>), Unreadable> {
+    let Some(rest) = data.strip_prefix(b"I") else {
+        return Ok((payload(data)?, None));
+    };
+    let (len, rest) = number_until(rest, b':')?;
+    let len = usize::try_from(len).map_err(|_| Unreadable("info"))?;
+    if rest.len() < len {
+        return Err(Unreadable("info"));
+    }
+    let (info, meta) = rest.split_at(len);
+    Ok((payload(meta)?, payload(info)?))
 }
 
 /// Presence metadata as stored: JSON, or nothing.
@@ -182,6 +258,36 @@ mod tests {
     }
 
     #[test]
+    fn admin_messages_read_back_as_written() {
+        let data = Payload::from_json("{\"hi\":[1,\"é\"]}".to_owned()).unwrap();
+        for message in [
+            AdminMessage::Disconnect {
+                user: "al:ice é".into(),
+                reason: "banned; see you".into(),
+            },
+            AdminMessage::Disconnect {
+                user: String::new(),
+                reason: String::new(),
+            },
+            AdminMessage::Unsubscribe {
+                user: "bob".into(),
+                room: "docs/1:2".into(),
+                message: "removed".into(),
+            },
+            AdminMessage::Send {
+                user: "carol".into(),
+                data,
+            },
+        ] {
+            let bytes = write_admin(&message).unwrap();
+            match parse_bus(&bytes, "n1").unwrap().unwrap() {
+                BrokerMessage::Admin(back) => assert_eq!(back, message),
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[test]
     fn garbage_is_an_error_not_a_panic() {
         for bad in [
             &b""[..],
@@ -197,6 +303,15 @@ mod tests {
             b"U1:a5:alice{no",
             b"X9:n",
             b"X2:n21",
+            b"A",
+            b"AZ1:a",
+            b"AD",
+            b"AD9:short",
+            b"AU1:a",
+            b"AU1:a5:bob",
+            b"AM5:alice",
+            b"AM5:alice{bad",
+            b"AD1:a\xff",
         ] {
             assert!(parse_bus(bad, "n1").is_err(), "{bad:?}");
         }

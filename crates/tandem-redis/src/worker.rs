@@ -63,6 +63,17 @@ pub(crate) enum Op {
     Reclaim {
         reply: oneshot::Sender<Result<(), BrokerError>>,
     },
+    /// An operator's action for every node (as `wire::write_admin` writes it); the answer
+    /// is how many nodes received it.
+    Admin {
+        message: Vec<u8>,
+        reply: oneshot::Sender<Result<usize, BrokerError>>,
+    },
+    /// A room's members as every node recorded them.
+    Members {
+        room: String,
+        reply: oneshot::Sender<Result<Vec<Member>, BrokerError>>,
+    },
 }
 
 /// What the scripts need besides each operation's own arguments.
@@ -131,12 +142,25 @@ fn pipeline(setup: &Setup, scripts: &Scripts, batch: &[Op]) -> Pipeline {
     let new_epoch = random() >> 11;
     let policy = |room: &str| setup.policies.of(room, &setup.hub);
     for op in batch {
-        if let Op::Ephemeral { room, frame } = op {
-            let mut message =
-                format!("X{}:{}{}:{room}", setup.node.len(), setup.node, room.len()).into_bytes();
-            message.extend_from_slice(frame);
-            pipe.cmd("PUBLISH").arg(format!("{p}:bus")).arg(message);
-            continue;
+        match op {
+            Op::Ephemeral { room, frame } => {
+                let mut message =
+                    format!("X{}:{}{}:{room}", setup.node.len(), setup.node, room.len())
+                        .into_bytes();
+                message.extend_from_slice(frame);
+                pipe.cmd("PUBLISH").arg(format!("{p}:bus")).arg(message);
+                continue;
+            }
+            // Plain commands: one step each, nothing to keep atomic with them.
+            Op::Admin { message, .. } => {
+                pipe.cmd("PUBLISH").arg(format!("{p}:bus")).arg(message);
+                continue;
+            }
+            Op::Members { room, .. } => {
+                pipe.cmd("HGETALL").arg(format!("{p}:pm:{room}"));
+                continue;
+            }
+            _ => {}
         }
         let cmd = pipe.cmd("EVALSHA");
         match op {
@@ -151,7 +175,7 @@ fn pipeline(setup: &Setup, scripts: &Scripts, batch: &[Op]) -> Pipeline {
             Op::Sync { request, .. } => {
                 let policy = policy(&request.room);
                 let h = Limits::of(&policy);
-                let meta = request.meta.as_ref().map_or("", |m| m.get());
+                let meta = wire::member_data(request.meta.as_ref(), request.info.as_ref());
                 let arrive = if request.arrive { "1" } else { "0" };
                 cmd.arg(scripts.sync.get_hash()).arg(0).arg(p);
                 cmd.arg(&request.room)
@@ -180,7 +204,7 @@ fn pipeline(setup: &Setup, scripts: &Scripts, batch: &[Op]) -> Pipeline {
                 cmd.arg(before.map(|b| b.to_string()).unwrap_or_default());
                 cmd.arg(*limit).arg(h.len).arg(h.age_ms).arg(h.bytes);
             }
-            Op::Ephemeral { .. } => {}
+            Op::Ephemeral { .. } | Op::Admin { .. } | Op::Members { .. } => {}
             Op::Depart { room, user, .. } => {
                 cmd.arg(scripts.depart.get_hash()).arg(0).arg(p);
                 cmd.arg(&setup.node).arg(room).arg(user);
@@ -304,6 +328,13 @@ fn answer(batch: impl Iterator<Item = Op>, values: Vec<Value>) {
             Op::Beat { reply } => {
                 let _ = reply.send(number(&value));
             }
+            Op::Admin { reply, .. } => {
+                let nodes = number(&value).map(|n| usize::try_from(n).unwrap_or(usize::MAX));
+                let _ = reply.send(nodes);
+            }
+            Op::Members { reply, .. } => {
+                let _ = reply.send(members_of(&value));
+            }
         }
     }
 }
@@ -320,6 +351,12 @@ fn fail(op: Op, e: BrokerError) {
             let _ = reply.send(Err(e));
         }
         Op::History { reply, .. } => {
+            let _ = reply.send(Err(e));
+        }
+        Op::Admin { reply, .. } => {
+            let _ = reply.send(Err(e));
+        }
+        Op::Members { reply, .. } => {
             let _ = reply.send(Err(e));
         }
         // Best effort: a lost ephemeral message is what ephemeral means.
@@ -389,24 +426,42 @@ fn room_state(value: Value) -> Result<RoomState, BrokerError> {
         let entry = text(e).ok_or_else(|| unexpected("history entry"))?;
         history.push(wire::parse_entry(entry).map_err(|e| unexpected(&e.to_string()))?);
     }
-    let mut list = Vec::with_capacity(members.len() / 2);
-    for pair in members.chunks(2) {
-        let [user, meta] = pair else {
-            return Err(unexpected("members"));
-        };
-        let user = text(user)
-            .and_then(|b| String::from_utf8(b.to_vec()).ok())
-            .ok_or_else(|| unexpected("member"))?;
-        let meta = wire::payload(text(meta).unwrap_or_default())
-            .map_err(|e| unexpected(&e.to_string()))?;
-        list.push(Member { user, meta });
-    }
     Ok(RoomState {
         epoch: decimal(epoch)?,
         seq: decimal(seq)?,
         history,
-        members: list,
+        members: member_pairs(members)?,
     })
+}
+
+/// A room's members from `HGETALL` (an array of user, meta, ...; a map under RESP3).
+fn members_of(value: &Value) -> Result<Vec<Member>, BrokerError> {
+    match value {
+        Value::Array(flat) => member_pairs(flat),
+        Value::Map(pairs) => pairs.iter().map(|(u, m)| member(u, m)).collect(),
+        _ => Err(unexpected("members reply")),
+    }
+}
+
+/// Members from a flat list of user, meta, user, meta...
+fn member_pairs(flat: &[Value]) -> Result<Vec<Member>, BrokerError> {
+    let mut list = Vec::with_capacity(flat.len() / 2);
+    for pair in flat.chunks(2) {
+        let [user, meta] = pair else {
+            return Err(unexpected("members"));
+        };
+        list.push(member(user, meta)?);
+    }
+    Ok(list)
+}
+
+fn member(user: &Value, meta: &Value) -> Result<Member, BrokerError> {
+    let user = text(user)
+        .and_then(|b| String::from_utf8(b.to_vec()).ok())
+        .ok_or_else(|| unexpected("member"))?;
+    let (meta, info) =
+        wire::member(text(meta).unwrap_or_default()).map_err(|e| unexpected(&e.to_string()))?;
+    Ok(Member { user, meta, info })
 }
 
 /// 64 random bits (std's per-process random hash keys, over the time and the process).

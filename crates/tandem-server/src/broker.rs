@@ -10,7 +10,9 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use tandem_proto::{HistoryPage, HubConfig, MemberChange, Payload, RoomPolicies, RoomState, Start};
+use tandem_proto::{
+    HistoryPage, HubConfig, Member, MemberChange, Payload, RoomPolicies, RoomState, Start,
+};
 use tokio::sync::broadcast;
 
 use crate::future::BoxFuture;
@@ -61,6 +63,41 @@ pub enum BrokerMessage {
     },
     /// Clustered: the broker is reachable again (and the node's stale presence is cleared).
     Up,
+    /// Clustered: an operator's action (from any node's [`crate::Handle`]) for this node to
+    /// apply to its own connections.
+    Admin(AdminMessage),
+}
+
+/// An operator's action on live sessions, applied by every node to its own connections
+/// (see [`crate::Handle::admin`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AdminMessage {
+    /// Close every connection of `user` with 4003 (`tandem_proto::close::DISCONNECTED`,
+    /// the client does not reconnect) and `reason`.
+    Disconnect {
+        /// The user.
+        user: String,
+        /// The close reason (cut to 123 bytes).
+        reason: String,
+    },
+    /// Remove `user`'s connections from `room`; each gets `unsubscribed` with `message`
+    /// and does not rejoin by itself.
+    Unsubscribe {
+        /// The user.
+        user: String,
+        /// The room.
+        room: String,
+        /// Why, for people.
+        message: String,
+    },
+    /// Send `data` to every connection of `user` as a `message` frame.
+    Send {
+        /// The user.
+        user: String,
+        /// The payload, already JSON.
+        data: Payload,
+    },
 }
 
 /// Why a broker could not do what it was asked.
@@ -84,6 +121,8 @@ pub struct SyncRequest {
     pub user: String,
     /// Presence metadata.
     pub meta: Option<Payload>,
+    /// The issuer's presence data for the user (its token's `info`).
+    pub info: Option<Payload>,
     /// Whether the user is new to the room on this node (count its arrival).
     pub arrive: bool,
     /// Where the joiner starts reading: only the history after a resume position (or
@@ -145,6 +184,7 @@ pub trait ClusterBroker: Send + Sync + 'static {
         room: String,
         user: String,
         meta: Payload,
+        info: Option<Payload>,
     ) -> BoxFuture<Result<(), BrokerError>>;
 
     /// Carries an ephemeral message (already delivered on this node) to the other nodes,
@@ -158,6 +198,14 @@ pub trait ClusterBroker: Send + Sync + 'static {
         before: Option<u64>,
         limit: u32,
     ) -> BoxFuture<Result<HistoryPage, BrokerError>>;
+
+    /// Spreads an operator's action to every node, this one included: each gets it as
+    /// [`BrokerMessage::Admin`] and applies it to its own connections. Answers how many
+    /// nodes received it.
+    fn admin(&self, message: AdminMessage) -> BoxFuture<Result<usize, BrokerError>>;
+
+    /// The members of `room` on every node, as the broker records them.
+    fn members(&self, room: String) -> BoxFuture<Result<Vec<Member>, BrokerError>>;
 }
 
 /// The in-process broker: every node attached to one `MemoryBroker` (normally just one)

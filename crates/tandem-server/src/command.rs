@@ -1,12 +1,16 @@
 //! What connection tasks, hooks, handles and the broker relay tell the core task.
 
 use core::time::Duration;
-use tandem_proto::{ConnId, ErrorBody, HistoryPage, Id, Payload, RoomState, Unreadable};
+use tandem_proto::{
+    ConnId, ErrorBody, HistoryPage, Id, Member, Payload, PublishDecision, RoomState, Unreadable,
+};
 use tokio::sync::oneshot;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
-use crate::broker::BrokerMessage;
+use crate::broker::{AdminMessage, BrokerError, BrokerMessage};
 use crate::error::AuthError;
+use crate::handle::Reach;
+use crate::hooks::Upgrade;
 use crate::metrics::Snapshot;
 use crate::outbox::Outbox;
 use crate::token::Authenticated;
@@ -23,6 +27,10 @@ pub(crate) enum Command {
         /// The connection's log span (`crate::spans`).
         span: tracing::Span,
     },
+    /// Just before its `Connect`, only when a backend's connect hook wants them: the
+    /// upgrade's headers (a command of its own, so `Connect`, which every connection task
+    /// may hold, stays as small as without hooks).
+    Upgrade { conn: ConnId, upgrade: Box<Upgrade> },
     /// A text frame arrived.
     Text { conn: ConnId, text: Utf8Bytes },
     /// A binary frame arrived.
@@ -36,11 +44,23 @@ pub(crate) enum Command {
         conn: ConnId,
         result: Result<Authenticated, AuthError>,
     },
+    /// The authentication hook decided on an open session's fresh token (`token`).
+    Reauthenticated {
+        conn: ConnId,
+        id: Id,
+        result: Result<Authenticated, AuthError>,
+    },
     /// The join hook decided.
     JoinDecided {
         conn: ConnId,
         id: Id,
         result: Result<(), String>,
+    },
+    /// The publish hook decided.
+    PublishDecided {
+        conn: ConnId,
+        id: Id,
+        decision: PublishDecision,
     },
     /// The request hook answered.
     Respond {
@@ -89,6 +109,24 @@ pub(crate) enum Command {
     /// A scrape of `/metrics` asks for the core's numbers.
     Metrics {
         reply: oneshot::Sender<Box<Snapshot>>,
+    },
+    /// The application's admin operation (`Handle::admin`): applied here on a standalone
+    /// node, handed to the broker for every node on a node of a cluster.
+    Admin {
+        message: AdminMessage,
+        reply: oneshot::Sender<Result<Reach, BrokerError>>,
+    },
+    /// The application asks for a room's members (from the broker on a node of a cluster).
+    Members {
+        room: String,
+        reply: oneshot::Sender<Result<Vec<Member>, BrokerError>>,
+    },
+    /// The application asks for a page of a room's history.
+    History {
+        room: String,
+        before: Option<u64>,
+        limit: u32,
+        reply: oneshot::Sender<Result<HistoryPage, BrokerError>>,
     },
     /// Stop the task.
     Stop,

@@ -25,6 +25,7 @@ use tracing::Span;
 
 use crate::command::Command;
 use crate::files;
+use crate::hooks::Upgrade;
 use crate::http::{self, HeadError, RequestHead};
 use crate::outbox::{CloseOrder, Inbox, Taken, outbox};
 use crate::scrape;
@@ -169,10 +170,15 @@ async fn upgrade<S: Stream>(
         tracing::debug!(%peer, error = %e, "writing 101");
         return None;
     }
+    // Kept only for a backend's connect hook that wants them.
+    let kept = shared
+        .forward_headers
+        .as_deref()
+        .map(|names| Upgrade::capture(names, |n| head.header(n), Some(peer)));
     let ws =
         WebSocketStream::from_partially_read(stream, rest, Role::Server, Some(ws_config(shared)))
             .await;
-    admit(ws, protocol, shared, None).await
+    admit(ws, protocol, shared, None, kept).await
 }
 
 /// Whether an upgrade may go on: its origin allowed, a subprotocol both sides speak (or
@@ -221,12 +227,14 @@ pub(crate) fn ws_config(shared: &Shared) -> WebSocketConfig {
 
 /// Admits an upgraded WebSocket speaking `protocol` (a connection of the host's own HTTP
 /// server, or of [`serve`]): the core hears of it, as `identity` when the host knows the
-/// user already, and it is handed back to run.
+/// user already (with the `upgrade`'s headers when a backend's connect hook wants them),
+/// and it is handed back to run.
 pub(crate) async fn admit<S: Stream>(
     ws: WebSocketStream<S>,
     protocol: &'static str,
     shared: &Arc<Shared>,
     identity: Option<String>,
+    upgrade: Option<Box<Upgrade>>,
 ) -> Option<Connected<S>> {
     let conn = shared.next_conn.fetch_add(1, Ordering::Relaxed);
     let (outbox, inbox) = outbox(shared.limits.outbound_queue);
@@ -239,6 +247,15 @@ pub(crate) async fn admit<S: Stream>(
         identity,
         span: span.clone(),
     };
+    if let Some(upgrade) = upgrade {
+        if commands
+            .send(Command::Upgrade { conn, upgrade })
+            .await
+            .is_err()
+        {
+            return None;
+        }
+    }
     if commands.send(connect).await.is_err() {
         return None;
     }

@@ -7,19 +7,19 @@ use std::sync::Arc;
 
 use core::time::Duration;
 use tandem_proto::{
-    ConnId, Delivery, ErrorBody, ErrorCode, FrameClass, Id, Payload, Recipients,
-    Server as Protocol, ServerEvent, ServerTransmit,
+    ConnId, Delivery, ErrorBody, ErrorCode, FrameClass, Id, Instant, Payload, PublishDecision,
+    Recipients, Server as Protocol, ServerEvent, ServerTransmit, close,
 };
 use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 use tracing::Instrument;
 
-use crate::broker::{BrokerError, BrokerMessage, ClusterBroker, SyncRequest};
+use crate::broker::{AdminMessage, BrokerError, BrokerMessage, ClusterBroker, SyncRequest};
 use crate::clock::Clock;
 use crate::command::Command;
 use crate::error::AuthError;
-use crate::handle::Handle;
-use crate::hooks::{Hooks, JoinContext, RequestContext};
+use crate::handle::{Handle, Reach};
+use crate::hooks::{Hello, Hooks, JoinContext, PublishContext, RequestContext, Upgrade};
 use crate::metrics::{BrokerOp, CoreCounters, Metrics, Side, Snapshot};
 use crate::outbox::{Outbox, PushError};
 use crate::spans::Spans;
@@ -56,6 +56,12 @@ pub(crate) struct Core {
     /// The claims of each open connection whose token had any (kept for the hooks; the
     /// rights in them are not enforced yet).
     claims: HashMap<ConnId, Arc<Claims>>,
+    /// The upgrade headers of each connection whose hello a backend's connect hook will
+    /// decide, until it does (empty without such a hook).
+    upgrades: HashMap<ConnId, Box<Upgrade>>,
+    /// The close codes of connections gone since the last `drain`, for the disconnect
+    /// hook (empty without one).
+    close_codes: HashMap<ConnId, u16>,
     /// What the core counts for `/metrics` (plain numbers: only this task writes them).
     counters: CoreCounters,
     spans: Spans,
@@ -79,6 +85,8 @@ impl Core {
             asks: HashMap::new(),
             slow: Vec::new(),
             claims: HashMap::new(),
+            upgrades: HashMap::new(),
+            close_codes: HashMap::new(),
             counters: CoreCounters::default(),
             spans: Spans::default(),
         }
@@ -137,6 +145,10 @@ impl Core {
                 p.handle_connect_as(now, conn, protocol, identity);
                 self.spans.name(conn, p);
             }
+            Command::Upgrade { conn, upgrade } => {
+                // Its `Connect` comes next; its `Closed` or hello's decision clears it.
+                self.upgrades.insert(conn, upgrade);
+            }
             Command::Text { conn, text } => {
                 self.counters.received(text.len());
                 p.handle_message(now, conn, text.as_bytes());
@@ -149,30 +161,55 @@ impl Core {
                 self.counters.closed(Side::Client, code);
                 self.spans.close(conn);
                 self.claims.remove(&conn);
+                self.upgrades.remove(&conn);
+                if let (Some(code), true) = (code, self.hooks.disconnect.is_some()) {
+                    self.close_codes.insert(conn, code);
+                }
                 p.handle_closed(now, conn, code);
             }
             Command::Authenticated { conn, result } => {
                 match result {
                     Ok(who) => {
                         // Only while the connection is open: its `Closed` clears them.
+                        let admission = who.admission(now, unix_now());
                         if let (Some(claims), true) =
                             (who.claims, self.outboxes.contains_key(&conn))
                         {
                             self.claims.insert(conn, claims);
                         }
-                        p.accept(now, conn, who.user)
+                        p.accept_with(now, conn, admission);
                     }
                     Err(AuthError::Expired) => {
                         p.reject(now, conn, ErrorCode::TokenExpired, "token expired")
+                    }
+                    Err(AuthError::Unavailable(why)) => {
+                        p.reject(now, conn, ErrorCode::Unavailable, why)
                     }
                     Err(e) => p.reject(now, conn, ErrorCode::Unauthorized, e.to_string()),
                 }
                 self.spans.name(conn, p);
             }
+            Command::Reauthenticated { conn, id, result } => {
+                let result = match result {
+                    Ok(who) => {
+                        if let (Some(claims), true) =
+                            (who.claims.clone(), self.outboxes.contains_key(&conn))
+                        {
+                            self.claims.insert(conn, claims);
+                        }
+                        Ok(who.admission(now, unix_now()))
+                    }
+                    Err(e) => Err(auth_refusal(e)),
+                };
+                p.handle_reauthenticated(now, conn, id, result);
+            }
             Command::JoinDecided { conn, id, result } => match result {
                 Ok(()) => p.allow_join(now, conn, id),
                 Err(why) => p.deny_join(now, conn, id, why),
             },
+            Command::PublishDecided { conn, id, decision } => {
+                p.decide_publish(now, conn, id, decision);
+            }
             Command::Respond { conn, id, result } => p.respond(conn, id, result),
             Command::Request {
                 conn,
@@ -211,6 +248,53 @@ impl Core {
                 result,
             } => p.handle_history(conn, id, room, result),
             Command::Shutdown { code, hint } => p.shutdown(now, code, hint),
+            Command::Admin { message, reply } => match &self.cluster {
+                // Every node, this one included, applies it when the broker hands it back.
+                Some(cluster) => {
+                    let spread = cluster.admin(message);
+                    tokio::spawn(async move {
+                        let _ = reply.send(spread.await.map(Reach::Nodes));
+                    });
+                }
+                None => {
+                    let n = apply(p, now, &message);
+                    let _ = reply.send(Ok(Reach::Connections(n)));
+                }
+            },
+            Command::Members { room, reply } => match &self.cluster {
+                // This node's hub knows only the rooms it has members in.
+                Some(cluster) => {
+                    let members = cluster.members(room);
+                    tokio::spawn(async move {
+                        let _ = reply.send(members.await);
+                    });
+                }
+                None => {
+                    let _ = reply.send(Ok(p.members(&room)));
+                }
+            },
+            Command::History {
+                room,
+                before,
+                limit,
+                reply,
+            } => {
+                // The same bound as a client's `history` frame.
+                let limit = limit.min(p.config().hub.max_page);
+                match &self.cluster {
+                    Some(cluster) => {
+                        let metrics = &self.handle.shared().metrics;
+                        let page =
+                            metrics.timed(BrokerOp::History, cluster.history(room, before, limit));
+                        tokio::spawn(async move {
+                            let _ = reply.send(page.await);
+                        });
+                    }
+                    None => {
+                        let _ = reply.send(Ok(p.page(&room, before, limit)));
+                    }
+                }
+            }
             Command::Metrics { reply } => {
                 let _ = reply.send(Snapshot::of(p, &self.counters));
             }
@@ -244,6 +328,9 @@ impl Core {
                 tracing::info!("broker reachable: accepting connections");
                 p.set_unavailable(now, None);
             }
+            BrokerMessage::Admin(message) => {
+                apply(p, now, &message);
+            }
         }
     }
 
@@ -257,6 +344,13 @@ impl Core {
                         if let Some(outbox) = self.outboxes.remove(&conn) {
                             self.counters.closed(Side::Server, Some(code));
                             self.spans.close(conn);
+                            // The connection task sends no `Closed` after a close
+                            // the core ordered: what is kept per connection goes now.
+                            self.upgrades.remove(&conn);
+                            self.claims.remove(&conn);
+                            if self.hooks.disconnect.is_some() {
+                                self.close_codes.insert(conn, code);
+                            }
                             outbox.close(code, reason);
                         }
                     }
@@ -276,6 +370,8 @@ impl Core {
                 self.protocol.handle_slow_consumer(now, conn);
             }
         }
+        // Their `Disconnected` events, if any, came in the loop above.
+        self.close_codes.clear();
     }
 
     fn deliver(&mut self, d: Delivery) {
@@ -316,12 +412,40 @@ impl Core {
         let commands = self.handle.commands().clone();
         match event {
             ServerEvent::Authenticate { conn, token } => {
+                let upgrade = self.upgrades.remove(&conn);
+                if let Some(hook) = self.hooks.connect.clone() {
+                    let hello = Hello {
+                        conn: Some(conn),
+                        token,
+                        upgrade,
+                    };
+                    let work = async move {
+                        let result = hook(hello).await;
+                        let _ = commands.send(Command::Authenticated { conn, result }).await;
+                    };
+                    tokio::spawn(work.instrument(self.spans.of(conn)));
+                    return;
+                }
                 let Some(hook) = self.hooks.auth.clone() else {
                     return;
                 };
                 let work = async move {
                     let result = hook(token).await;
                     let _ = commands.send(Command::Authenticated { conn, result }).await;
+                };
+                tokio::spawn(work.instrument(self.spans.of(conn)));
+            }
+            ServerEvent::Reauthenticate { conn, id, token } => {
+                let Some(hook) = self.hooks.auth.clone() else {
+                    let result = Err(AuthError::Invalid("this server takes no tokens".into()));
+                    let _ = commands.try_send(Command::Reauthenticated { conn, id, result });
+                    return;
+                };
+                let work = async move {
+                    let result = hook(Some(token)).await;
+                    let _ = commands
+                        .send(Command::Reauthenticated { conn, id, result })
+                        .await;
                 };
                 tokio::spawn(work.instrument(self.spans.of(conn)));
             }
@@ -348,6 +472,41 @@ impl Core {
                         .await;
                 };
                 tokio::spawn(work.instrument(self.spans.of(conn)));
+            }
+            ServerEvent::AuthorizePublish {
+                conn,
+                user,
+                id,
+                room,
+                data,
+                ephemeral,
+            } => {
+                let Some(hook) = self.hooks.publish.clone() else {
+                    // Asked only with a publish hook; never leave a publish held.
+                    let now = self.clock.now();
+                    let decision = PublishDecision::Allow;
+                    self.protocol.decide_publish(now, conn, id, decision);
+                    return;
+                };
+                let ctx = PublishContext {
+                    conn,
+                    user,
+                    room,
+                    data,
+                    ephemeral,
+                };
+                let work = async move {
+                    let decision = hook(ctx).await;
+                    let decided = Command::PublishDecided { conn, id, decision };
+                    let _ = commands.send(decided).await;
+                };
+                tokio::spawn(work.instrument(self.spans.of(conn)));
+            }
+            ServerEvent::Disconnected { conn, user } => {
+                let code = self.close_codes.remove(&conn);
+                if let Some(hook) = self.hooks.disconnect.clone() {
+                    tokio::spawn(hook(conn, user, code).instrument(self.spans.of(conn)));
+                }
             }
             ServerEvent::Request {
                 conn,
@@ -394,6 +553,55 @@ impl Core {
     }
 }
 
+/// Applies an operator's action to this node's connections; returns how many it touched.
+fn apply(p: &mut Protocol, now: Instant, message: &AdminMessage) -> usize {
+    let (what, user, n) = match message {
+        AdminMessage::Disconnect { user, reason } => {
+            let n = p.disconnect_user(now, user, close::DISCONNECTED, reason);
+            ("disconnected", user, n)
+        }
+        AdminMessage::Unsubscribe {
+            user,
+            room,
+            message,
+        } => {
+            let n = p.unsubscribe_user(now, user, room, message);
+            ("unsubscribed", user, n)
+        }
+        AdminMessage::Send { user, data } => ("sent to", user, p.send_to_user(user, data)),
+    };
+    // An operator's action on someone's sessions belongs in the logs; the payload does not.
+    if n > 0 {
+        tracing::info!(%user, connections = n, "admin: {what} a user");
+    }
+    n
+}
+
+/// The seconds since the Unix epoch now (a token's `exp` is counted so).
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// A refused token as the client sees it.
+fn auth_refusal(e: AuthError) -> ErrorBody {
+    match e {
+        AuthError::Expired => ErrorBody {
+            code: ErrorCode::TokenExpired,
+            message: "token expired".into(),
+        },
+        AuthError::Unavailable(_) => ErrorBody {
+            code: ErrorCode::Unavailable,
+            message: e.to_string(),
+        },
+        e => ErrorBody {
+            code: ErrorCode::Unauthorized,
+            message: e.to_string(),
+        },
+    }
+}
+
 /// Hands a cluster node's `Publish`, `Sync` or `Depart` to the broker; the answer comes back
 /// to the core as a command. Asked now, so one node's publishes are numbered in the order
 /// they came. Each call is timed into `metrics`.
@@ -430,6 +638,7 @@ fn ask_cluster(
             room,
             user,
             meta,
+            info,
             arrive,
             start,
         } => {
@@ -437,6 +646,7 @@ fn ask_cluster(
                 room,
                 user,
                 meta,
+                info,
                 arrive,
                 start,
             };
@@ -452,9 +662,12 @@ fn ask_cluster(
             room,
             user,
             meta,
+            info,
         } => {
-            let recorded =
-                metrics.timed(BrokerOp::Update, cluster.update(room.clone(), user, meta));
+            let recorded = metrics.timed(
+                BrokerOp::Update,
+                cluster.update(room.clone(), user, meta, info),
+            );
             tokio::spawn(async move {
                 let result = recorded.await.map_err(unavailable);
                 let answer = Command::Updated {

@@ -36,4 +36,12 @@ pub enum AuthError {
     /// The token was valid but has expired: the client should fetch a fresh one.
     #[error("token expired")]
     Expired,
+    /// The application's backend refused the connection (its connect hook answered with
+    /// an error), saying why.
+    #[error("{0}")]
+    Refused(String),
+    /// The application's backend could not be asked (down, too slow, an answer that is
+    /// not one): the connection is refused with `unavailable`.
+    #[error("{0}")]
+    Unavailable(String),
 }

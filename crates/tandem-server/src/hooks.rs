@@ -1,9 +1,10 @@
-//! The application's hooks: who a token belongs to, who may join a room, and what answers
-//! a client's request. Each runs in its own task, so a slow hook never stalls the server.
+//! The application's hooks: who a token belongs to, who may join a room or publish, what
+//! answers a client's request, and who left. Each runs in its own task, so a slow hook
+//! never stalls the server.
 
 use std::sync::Arc;
 
-use tandem_proto::{ConnId, ErrorBody, Payload};
+use tandem_proto::{ConnId, ErrorBody, Payload, PublishDecision};
 
 use crate::error::AuthError;
 use crate::future::BoxFuture;
@@ -38,16 +39,76 @@ pub struct RequestContext {
     pub server: Handle,
 }
 
+/// A hello for the connect hook of a backend over HTTP (`crate::webhook`): its token, and
+/// the upgrade request's selected headers when the connection task kept them.
+pub(crate) struct Hello {
+    /// The connection (`None` for a fresh token sent in band, which has no upgrade).
+    pub conn: Option<ConnId>,
+    pub token: Option<String>,
+    pub upgrade: Option<Box<Upgrade>>,
+}
+
+/// What a connection's upgrade request said that a backend may want: the headers named in
+/// `Hooks::forward_headers` and the peer's address. Kept (boxed, from `Command::Connect`
+/// to the connect hook) only when a connect hook wants it, so a server without one keeps
+/// nothing per connection.
+#[derive(Debug, Default)]
+pub(crate) struct Upgrade {
+    /// Lowercase name, value; the first value of each header.
+    pub headers: Vec<(String, String)>,
+    /// The peer (a host's axum app gives it only with `ConnectInfo`).
+    pub remote: Option<std::net::SocketAddr>,
+}
+
+impl Upgrade {
+    /// The headers of `names` that `header` finds, and `remote`.
+    pub fn capture<'a>(
+        names: &[String],
+        header: impl Fn(&str) -> Option<&'a str>,
+        remote: Option<std::net::SocketAddr>,
+    ) -> Box<Upgrade> {
+        let headers = names
+            .iter()
+            .filter_map(|n| header(n).map(|v| (n.clone(), v.to_owned())))
+            .collect();
+        Box::new(Upgrade { headers, remote })
+    }
+}
+
+/// A publish waiting for the application's decision.
+pub(crate) struct PublishContext {
+    pub conn: ConnId,
+    pub user: String,
+    pub room: String,
+    pub data: Payload,
+    pub ephemeral: bool,
+}
+
 pub(crate) type AuthHook =
     Arc<dyn Fn(Option<String>) -> BoxFuture<Result<Authenticated, AuthError>> + Send + Sync>;
+pub(crate) type ConnectHook =
+    Arc<dyn Fn(Hello) -> BoxFuture<Result<Authenticated, AuthError>> + Send + Sync>;
 pub(crate) type JoinHook = Arc<dyn Fn(JoinContext) -> BoxFuture<Result<(), String>> + Send + Sync>;
 pub(crate) type RequestHook =
     Arc<dyn Fn(RequestContext, Payload) -> BoxFuture<Result<Payload, ErrorBody>> + Send + Sync>;
+pub(crate) type PublishHook =
+    Arc<dyn Fn(PublishContext) -> BoxFuture<PublishDecision> + Send + Sync>;
+/// Told of a welcomed connection that is gone: its id, user and close code when known.
+pub(crate) type DisconnectHook =
+    Arc<dyn Fn(ConnId, String, Option<u16>) -> BoxFuture<()> + Send + Sync>;
 
 /// The hooks a server was built with; `None` means the default policy.
 #[derive(Clone, Default)]
 pub(crate) struct Hooks {
     pub auth: Option<AuthHook>,
+    /// Decides a hello instead of `auth`, seeing the upgrade's headers (a backend over
+    /// HTTP); `auth` still decides fresh tokens sent in band.
+    pub connect: Option<ConnectHook>,
+    /// The upgrade headers `connect` wants (lowercase names): the connection tasks keep
+    /// these, and nothing when `None`.
+    pub forward_headers: Option<Arc<[String]>>,
     pub join: Option<JoinHook>,
     pub request: Option<RequestHook>,
+    pub publish: Option<PublishHook>,
+    pub disconnect: Option<DisconnectHook>,
 }

@@ -34,25 +34,28 @@ mod future;
 mod handle;
 mod hooks;
 mod http;
+mod jwks;
 mod limits;
 mod metrics;
 #[cfg(feature = "axum")]
 mod mount;
 mod origin;
 mod outbox;
-mod pattern;
 mod scrape;
 mod server;
 mod shared;
 mod spans;
 mod tls;
 mod token;
+mod webhook;
 mod writer;
 
-pub use broker::{Broker, BrokerError, BrokerMessage, ClusterBroker, MemoryBroker, SyncRequest};
+pub use broker::{
+    AdminMessage, Broker, BrokerError, BrokerMessage, ClusterBroker, MemoryBroker, SyncRequest,
+};
 pub use error::{AuthError, ServerError};
 pub use future::BoxFuture;
-pub use handle::Handle;
+pub use handle::{Handle, Reach};
 pub use hooks::{JoinContext, RequestContext};
 /// The JWT signature algorithms (`HS256`, `RS256`, `ES256`, `EdDSA`...), from `jsonwebtoken`.
 pub use jsonwebtoken::Algorithm as JwtAlgorithm;
@@ -60,17 +63,23 @@ pub use limits::Limits;
 #[cfg(feature = "axum")]
 pub use mount::{Identity, Mounted};
 pub use origin::OriginPolicy;
-pub use pattern::RoomPattern;
 pub use server::{LISTEN_BACKLOG, Running, Server, ServerBuilder};
 pub use tls::{TlsConfig, TlsError};
 pub use token::{
-    Authenticated, Claims, DEFAULT_LEEWAY, JwtSigner, JwtVerifier, Right, Rights, RoomGrant,
-    RoomGrants, TokenKeyError,
+    Authenticated, Claims, DEFAULT_LEEWAY, JWKS_REFETCH_INTERVAL, JwtSigner, JwtVerifier,
+    MAX_TOKEN_BYTES, TokenKeyError,
+};
+pub use webhook::{
+    DEFAULT_HOOK_CONCURRENCY, DEFAULT_HOOK_TIMEOUT, FORWARDED_HEADERS, HookEvent, WebhookConfig,
+    WebhookError, signature as webhook_signature,
 };
 
 pub use rustls;
 pub use tandem_proto;
-pub use tandem_proto::{HistoryLimits, RoomPolicy};
+pub use tandem_proto::{
+    Admission, HistoryLimits, PublishDecision, Right, Rights, RoomGrant, RoomGrants, RoomPattern,
+    RoomPolicy,
+};
 
 /// Public wrappers for the fuzz targets in `fuzz/` (feature `fuzzing`, off by default).
 #[cfg(feature = "fuzzing")]

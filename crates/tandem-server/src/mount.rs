@@ -37,6 +37,7 @@ use tokio_tungstenite::tungstenite::protocol::Role;
 use crate::command::Command;
 use crate::connection::{admit, vet_upgrade, ws_config};
 use crate::handle::Handle;
+use crate::hooks::Upgrade;
 use crate::server::{SHUTDOWN_GRACE, Server, Started};
 use crate::shared::Shared;
 
@@ -183,6 +184,15 @@ impl Mounted {
             }
         };
         let identity = request.extensions().get::<Identity>().map(|i| i.0.clone());
+        // Kept only for a backend's connect hook that wants them.
+        let remote = request
+            .extensions()
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0);
+        let kept = shared.forward_headers.as_deref().map(|names| {
+            let header = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
+            Upgrade::capture(names, header, remote)
+        });
         let alive = self
             .inner
             .alive
@@ -207,7 +217,7 @@ impl Mounted {
             };
             let config = ws_config(&shared);
             let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
-            if let Some(connected) = admit(ws, protocol, &shared, identity).await {
+            if let Some(connected) = admit(ws, protocol, &shared, identity, kept).await {
                 // A task of its own, sized for the open connection only.
                 tokio::spawn(connected.run(alive));
             }

@@ -29,6 +29,7 @@ use crate::shared::Shared;
 use crate::tls::{self, TlsConfig};
 use crate::token::Authenticated;
 use crate::token::JwtVerifier;
+use crate::webhook::{self, WebhookConfig};
 
 /// Commands waiting for the core task; senders wait when it is full.
 const COMMAND_QUEUE: usize = 8192;
@@ -143,6 +144,9 @@ impl ServerBuilder {
         Fut: Future<Output = Result<Authenticated, AuthError>> + Send + 'static,
     {
         self.hooks.auth = Some(Arc::new(move |token| Box::pin(hook(token))));
+        // This hook decides hellos now, not a backend's connect hook.
+        self.hooks.connect = None;
+        self.hooks.forward_headers = None;
         self
     }
 
@@ -152,11 +156,13 @@ impl ServerBuilder {
     /// (`token_expired`), any other refusal with 4001 (`unauthorized`).
     pub fn jwt(self, verifier: JwtVerifier) -> Self {
         self.authenticate_with(move |token| {
-            let result = match token {
-                None => Err(AuthError::Missing),
-                Some(t) => verifier.verify(&t).map(Authenticated::from),
-            };
-            async move { result }
+            let verifier = verifier.clone();
+            async move {
+                match token {
+                    None => Err(AuthError::Missing),
+                    Some(t) => verifier.verify_fresh(&t).await.map(Authenticated::from),
+                }
+            }
         })
     }
 
@@ -178,6 +184,21 @@ impl ServerBuilder {
         Fut: Future<Output = Result<Payload, ErrorBody>> + Send + 'static,
     {
         self.hooks.request = Some(Arc::new(move |ctx, data| Box::pin(hook(ctx, data))));
+        self
+    }
+
+    /// Asks the application's backend over HTTP (any language) about the events `config`
+    /// selects: who a hello is (`connect`, with the upgrade's cookie and authorization
+    /// headers), who may join, whether a publish goes out as sent, rewritten or not at all,
+    /// what answers a request, and who left (`disconnect`). See [`WebhookConfig`] and the
+    /// README's "Backend hooks over HTTP" for the JSON of each event and answer.
+    ///
+    /// Each selected event replaces the hook set for it before ([`Self::authenticate`],
+    /// [`Self::jwt`], [`Self::authorize_join`], [`Self::on_request`]); a hook set after
+    /// replaces the backend's for its event. Without `connect` selected, hellos are decided
+    /// as without this call (e.g. by [`Self::jwt`]).
+    pub fn webhook(mut self, config: WebhookConfig) -> Self {
+        webhook::install(config, &mut self.hooks);
         self
     }
 
@@ -232,7 +253,8 @@ impl ServerBuilder {
     pub fn build(self) -> Server {
         let mut protocol = self.protocol;
         // Whether the core asks for a decision follows from which hooks there are.
-        protocol.authenticate = self.hooks.auth.is_some();
+        protocol.authenticate = self.hooks.auth.is_some() || self.hooks.connect.is_some();
+        protocol.authorize_publishes = self.hooks.publish.is_some();
         protocol.authorize_joins = self.hooks.join.is_some();
         protocol.handle_requests = self.hooks.request.is_some();
         Server {
@@ -354,6 +376,7 @@ impl Server {
             connections: AtomicUsize::new(0),
             static_files: self.static_files,
             metrics: Metrics::default(),
+            forward_headers: self.hooks.forward_headers.clone(),
         });
         let handle = Handle::new(commands.clone(), shared.clone());
         let clock = Clock::start();

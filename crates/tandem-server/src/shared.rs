@@ -26,4 +26,7 @@ pub(crate) struct Shared {
     pub static_files: Option<PathBuf>,
     /// What the connection tasks and broker calls count (`/metrics`).
     pub metrics: Metrics,
+    /// The upgrade headers a backend's connect hook wants (`crate::webhook`): each
+    /// connection keeps these until its hello is decided; `None` keeps nothing.
+    pub forward_headers: Option<Arc<[String]>>,
 }

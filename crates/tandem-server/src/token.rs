@@ -18,7 +18,7 @@
 //! on every operation and shows `info` with the user's member (`Authenticated::admission`);
 //! the hooks see the claims too ([`crate::JoinContext::claims`]).
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use jsonwebtoken::errors::ErrorKind;
@@ -27,7 +27,9 @@ use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey, EncodingKey, Header,
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::AuthError;
-use tandem_proto::{Admission, Instant, RoomGrants, Rights};
+pub use crate::jwks::JWKS_REFETCH_INTERVAL;
+use crate::jwks::JwksSource;
+use tandem_proto::{Admission, Instant, Rights, RoomGrants};
 
 /// The longest token a verifier reads, in bytes: a JWT with a long `rooms` claim is a few
 /// hundred bytes; anything near the frame limit is an attack on the decoder, refused before
@@ -176,7 +178,7 @@ fn pick_alg(family: AlgorithmFamily, alg: Option<Algorithm>) -> Result<Algorithm
 
 /// One verification key.
 #[derive(Clone)]
-struct Key {
+pub(crate) struct Key {
     kid: Option<String>,
     alg: Algorithm,
     key: DecodingKey,
@@ -185,7 +187,10 @@ struct Key {
 /// Verifies tokens: see the module docs for what is checked.
 #[derive(Clone)]
 pub struct JwtVerifier {
-    keys: Arc<Vec<Key>>,
+    /// The keys; a JWKS fetched from a URL replaces them when it rotates.
+    keys: Arc<RwLock<Arc<Vec<Key>>>>,
+    /// Where a JWKS comes from, when it is fetched from a URL.
+    source: Option<Arc<JwksSource>>,
     /// Whether keys are picked by `kid` (a JWKS) rather than the one key taken whatever
     /// the token's `kid`.
     by_kid: bool,
@@ -197,7 +202,7 @@ pub struct JwtVerifier {
 impl std::fmt::Debug for JwtVerifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let keys: Vec<String> = self
-            .keys
+            .key_set()
             .iter()
             .map(|k| match &k.kid {
                 Some(kid) => format!("{:?} (kid {kid})", k.alg),
@@ -222,7 +227,8 @@ fn unix_now() -> u64 {
 impl JwtVerifier {
     fn of(keys: Vec<Key>, by_kid: bool) -> Self {
         JwtVerifier {
-            keys: Arc::new(keys),
+            keys: Arc::new(RwLock::new(Arc::new(keys))),
+            source: None,
             by_kid,
             audience: None,
             issuer: None,
@@ -264,6 +270,56 @@ impl JwtVerifier {
     /// algorithm is its `alg`, or by default its type's (RS256, ES256 or ES384 by curve,
     /// EdDSA, HS256 for `oct`). Rotation: publish the new key beside the old one.
     pub fn from_jwks(json: &[u8]) -> Result<Self, TokenKeyError> {
+        Ok(JwtVerifier::of(jwks_keys(json)?, true))
+    }
+
+    /// Tokens signed by any key of the JWKS served at `url` (plain `http://`, meant for a
+    /// key service on loopback or a private network), fetched now. Keys rotate: a token
+    /// naming a `kid` the set lacks makes the verifier fetch the set again (at most once
+    /// per [`JWKS_REFETCH_INTERVAL`]) before it decides, so a key published beside the old
+    /// one is taken without a restart.
+    pub async fn from_jwks_url(url: &str) -> Result<Self, TokenKeyError> {
+        let source = JwksSource::new(url)?;
+        let keys = source.fetch().await?;
+        let mut verifier = JwtVerifier::of(keys, true);
+        verifier.source = Some(Arc::new(source));
+        Ok(verifier)
+    }
+
+    /// The shortest time between two fetches of a JWKS URL (default
+    /// [`JWKS_REFETCH_INTERVAL`]); no effect on other verifiers.
+    #[must_use]
+    pub fn jwks_refetch_interval(mut self, interval: Duration) -> Self {
+        if let Some(source) = self.source.as_mut().and_then(Arc::get_mut) {
+            source.interval = interval;
+        }
+        self
+    }
+
+    /// Verifies `token` now, first fetching the JWKS again when the token names a key the
+    /// set lacks and the keys come from a URL ([`JwtVerifier::from_jwks_url`]).
+    pub async fn verify_fresh(&self, token: &str) -> Result<Claims, AuthError> {
+        if let Some(source) = &self.source {
+            let unknown = jsonwebtoken::decode_header(token)
+                .ok()
+                .and_then(|h| h.kid)
+                .filter(|kid| !self.key_set().iter().any(|k| k.kid.as_ref() == Some(kid)));
+            if unknown.is_some() {
+                if let Some(keys) = source.refetch().await {
+                    match self.keys.write() {
+                        Ok(mut slot) => *slot = Arc::new(keys),
+                        Err(poisoned) => *poisoned.into_inner() = Arc::new(keys),
+                    }
+                }
+            }
+        }
+        self.verify(token)
+    }
+}
+
+/// The keys of a JWKS document (`{"keys": [...]}`).
+pub(crate) fn jwks_keys(json: &[u8]) -> Result<Vec<Key>, TokenKeyError> {
+    {
         let set: JwkSet =
             serde_json::from_slice(json).map_err(|e| TokenKeyError::Jwks(e.to_string()))?;
         if set.keys.is_empty() {
@@ -295,9 +351,11 @@ impl JwtVerifier {
                 key,
             });
         }
-        Ok(JwtVerifier::of(keys, true))
+        Ok(keys)
     }
+}
 
+impl JwtVerifier {
     /// Requires `aud` to be (or to contain) `audience`.
     #[must_use]
     pub fn audience(mut self, audience: impl Into<String>) -> Self {
@@ -321,7 +379,7 @@ impl JwtVerifier {
 
     /// The algorithms accepted, one per key.
     pub fn algorithms(&self) -> Vec<Algorithm> {
-        self.keys.iter().map(|k| k.alg).collect()
+        self.key_set().iter().map(|k| k.alg).collect()
     }
 
     /// Verifies `token` at the current time.
@@ -340,7 +398,8 @@ impl JwtVerifier {
         }
         let header = jsonwebtoken::decode_header(token)
             .map_err(|e| invalid(format!("malformed token: {}", describe(e.kind()))))?;
-        let key = self.key_for(&header)?;
+        let keys = self.key_set();
+        let key = self.key_for(&keys, &header)?;
         if header.alg != key.alg {
             return Err(invalid(format!(
                 "algorithm {:?} is not accepted (this key takes {:?})",
@@ -383,15 +442,24 @@ impl JwtVerifier {
         Ok(claims)
     }
 
-    fn key_for(&self, header: &Header) -> Result<&Key, AuthError> {
+    /// The keys now (a fetched JWKS may replace them at any time).
+    fn key_set(&self) -> Arc<Vec<Key>> {
+        match self.keys.read() {
+            Ok(keys) => keys.clone(),
+            // A writer panicked mid-swap; the keys it held are still whole (one Arc store).
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    fn key_for<'k>(&self, keys: &'k [Key], header: &Header) -> Result<&'k Key, AuthError> {
         let invalid = |why: String| Err(AuthError::Invalid(why));
         if !self.by_kid {
-            return match self.keys.first() {
+            return match keys.first() {
                 Some(key) => Ok(key),
                 None => invalid("no key".into()),
             };
         }
-        match (&header.kid, self.keys.as_slice()) {
+        match (&header.kid, keys) {
             (Some(kid), keys) => match keys.iter().find(|k| k.kid.as_ref() == Some(kid)) {
                 Some(key) => Ok(key),
                 None => invalid(format!("unknown key id (kid) {kid:?}")),
@@ -548,6 +616,7 @@ mod tests {
     use super::*;
     use base64::Engine;
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use tandem_proto::Right;
 
     const NOW: u64 = 1_700_000_000;
     const RSA_PRIVATE: &str = include_str!("../../../tests/keys/rsa.pem");
