@@ -189,6 +189,9 @@ impl Cluster {
             }
             // A notice for the application; nothing for the broker to do.
             ServerEvent::Disconnected { .. } => {}
+            // This broker delivers every room to every node.
+            ServerEvent::Watch { room } => self.nodes[node].handle_watched(now, &room, Ok(())),
+            ServerEvent::Unwatch { .. } => {}
             other => panic!("unexpected event {other:?}"),
         }
     }

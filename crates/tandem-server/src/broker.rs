@@ -206,6 +206,20 @@ pub trait ClusterBroker: Send + Sync + 'static {
 
     /// The members of `room` on every node, as the broker records them.
     fn members(&self, room: String) -> BoxFuture<Result<Vec<Member>, BrokerError>>;
+
+    /// Starts delivering `room`'s messages and member changes to this node; resolves once
+    /// they are delivered (the node's joins of the room ask for its state only then, so
+    /// nothing published in between is missed). A broker that delivers every room to
+    /// every node answers at once.
+    fn watch(&self, room: String) -> BoxFuture<Result<(), BrokerError>> {
+        let _ = room;
+        Box::pin(async { Ok(()) })
+    }
+
+    /// Stops delivering `room` to this node (nobody here uses it).
+    fn unwatch(&self, room: String) {
+        let _ = room;
+    }
 }
 
 /// The in-process broker: every node attached to one `MemoryBroker` (normally just one)

@@ -90,6 +90,11 @@ pub(crate) enum Command {
         id: Id,
         result: Result<RoomState, ErrorBody>,
     },
+    /// The broker delivers a room's messages here now (or could not).
+    Watched {
+        room: String,
+        result: Result<(), ErrorBody>,
+    },
     /// The broker recorded (or refused) a member's presence update.
     Updated {
         conn: ConnId,

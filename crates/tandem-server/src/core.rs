@@ -235,6 +235,7 @@ impl Core {
                 result,
             } => p.handle_published(conn, id, room, result),
             Command::Synced { conn, id, result } => p.handle_synced(now, conn, id, result),
+            Command::Watched { room, result } => p.handle_watched(now, &room, result),
             Command::Updated {
                 conn,
                 id,
@@ -536,6 +537,8 @@ impl Core {
             | ServerEvent::Depart { .. }
             | ServerEvent::Update { .. }
             | ServerEvent::Ephemeral { .. }
+            | ServerEvent::Watch { .. }
+            | ServerEvent::Unwatch { .. }
             | ServerEvent::History { .. } => match &self.cluster {
                 Some(cluster) => {
                     let metrics = &self.handle.shared().metrics;
@@ -680,6 +683,14 @@ fn ask_cluster(
             });
         }
         ServerEvent::Ephemeral { room, frame } => cluster.ephemeral(room, frame),
+        ServerEvent::Watch { room } => {
+            let watching = metrics.timed(BrokerOp::Watch, cluster.watch(room.clone()));
+            tokio::spawn(async move {
+                let result = watching.await.map_err(unavailable);
+                let _ = commands.send(Command::Watched { room, result }).await;
+            });
+        }
+        ServerEvent::Unwatch { room } => cluster.unwatch(room),
         ServerEvent::History {
             conn,
             id,

@@ -106,6 +106,7 @@ pub(crate) enum BrokerOp {
     Depart,
     Update,
     History,
+    Watch,
 }
 
 impl BrokerOp {
@@ -116,6 +117,7 @@ impl BrokerOp {
             BrokerOp::Depart => "depart",
             BrokerOp::Update => "update",
             BrokerOp::History => "history",
+            BrokerOp::Watch => "watch",
         }
     }
 }

@@ -15,7 +15,52 @@ pub(super) struct PendingSync {
     pub arrive: bool,
 }
 
+impl PendingSync {
+    /// The [`ServerEvent::Sync`] that asks the broker for the join's room.
+    pub(super) fn event(&self, conn: ConnId, id: Id) -> ServerEvent {
+        let r = &self.request;
+        ServerEvent::Sync {
+            conn,
+            id,
+            room: r.room.clone(),
+            user: self.user.clone(),
+            meta: r.meta.clone(),
+            info: r.info.clone(),
+            arrive: self.arrive,
+            start: r.start,
+        }
+    }
+}
+
 impl Server {
+    /// Cluster node: the broker's answer to [`ServerEvent::Watch`]: it now delivers the
+    /// room's messages here, and the joins waiting for that ask for the room's state; or
+    /// it could not, and they fail with its error (a later join asks again).
+    pub fn handle_watched(&mut self, now: Instant, room: &str, result: Result<(), ErrorBody>) {
+        let waiting = self.unwatched.remove(room).unwrap_or_default();
+        match result {
+            Ok(()) => {
+                self.hub.watched(room);
+                for (conn, id) in waiting {
+                    if let Some(pending) = self.syncs.get(&(conn, id)) {
+                        self.events.push_back(pending.event(conn, id));
+                    }
+                }
+            }
+            Err(e) => {
+                self.hub.unwatch(room);
+                for (conn, id) in waiting {
+                    // Never asked of the broker: no arrival of it to take back.
+                    if let Some(pending) = self.syncs.get_mut(&(conn, id)) {
+                        pending.arrive = false;
+                    }
+                    self.handle_synced(now, conn, id, Err(e.clone()));
+                }
+            }
+        }
+        self.drain_hub(now);
+    }
+
     /// Cluster node: the broker's answer to [`ServerEvent::Sync`]. The join completes with
     /// the room's state, or fails with the broker's error (the connection stays open).
     pub fn handle_synced(

@@ -142,6 +142,20 @@ pub enum ServerEvent {
         /// The user.
         user: String,
     },
+    /// Clustered: this node needs `room`'s messages from the broker (its first join here):
+    /// answer with [`super::Server::handle_watched`] once the broker delivers them. The
+    /// join's [`ServerEvent::Sync`] comes after, so nothing published between the broker's
+    /// snapshot and the subscription is lost.
+    Watch {
+        /// The room.
+        room: String,
+    },
+    /// Clustered: nobody on this node uses `room` any more; the broker may stop delivering
+    /// its messages here. No answer.
+    Unwatch {
+        /// The room.
+        room: String,
+    },
     /// A publish waiting for the application's decision (with
     /// [`super::ServerConfig::authorize_publishes`]): answer with
     /// [`super::Server::decide_publish`]. A connection's publishes go out in the order it

@@ -116,6 +116,8 @@ pub struct Server {
     events: VecDeque<ServerEvent>,
     timers: TimerTable,
     syncs: HashMap<(ConnId, Id), PendingSync>,
+    /// Joins whose sync waits for their room's watch, by room.
+    unwatched: HashMap<String, Vec<(ConnId, Id)>>,
     unavailable: Option<String>,
     stats: Stats,
 }
@@ -147,6 +149,7 @@ impl Server {
             events: VecDeque::new(),
             timers: TimerTable::default(),
             syncs: HashMap::new(),
+            unwatched: HashMap::new(),
             unavailable: None,
             stats: Stats::default(),
         }
@@ -649,25 +652,23 @@ impl Server {
                 self.stats.joined(o.recovered, o.replayed);
                 self.drain_hub(now);
             }
-            Ok(Joining::Sync { arrive }) => {
-                self.events.push_back(ServerEvent::Sync {
-                    conn,
-                    id: req.id,
-                    room: req.room.clone(),
-                    user: user.clone(),
-                    meta: req.meta.clone(),
-                    info: req.info.clone(),
+            Ok(Joining::Sync { arrive, watched }) => {
+                let id = req.id;
+                let pending = PendingSync {
+                    request: req,
+                    user,
                     arrive,
-                    start: req.start,
-                });
-                self.syncs.insert(
-                    (conn, req.id),
-                    PendingSync {
-                        request: req,
-                        user,
-                        arrive,
-                    },
-                );
+                };
+                if watched {
+                    self.events.push_back(pending.event(conn, id));
+                } else {
+                    // Held until the broker delivers the room here ([`Server::handle_watched`]).
+                    let room = pending.request.room.clone();
+                    self.unwatched.entry(room).or_default().push((conn, id));
+                }
+                self.syncs.insert((conn, id), pending);
+                // The room's first join here asked for a watch.
+                self.drain_hub(now);
             }
             Err(refused) => self.send_refusal(conn, req.id, req.room, refused.to_error()),
         }
@@ -890,8 +891,12 @@ impl Server {
             while let Some(d) = self.hub.poll_delivery() {
                 self.transmits.push_back(ServerTransmit::Frame(d));
             }
-            while let Some(Notice::Depart { room, user }) = self.hub.poll_notice() {
-                self.events.push_back(ServerEvent::Depart { room, user });
+            while let Some(notice) = self.hub.poll_notice() {
+                self.events.push_back(match notice {
+                    Notice::Depart { room, user } => ServerEvent::Depart { room, user },
+                    Notice::Watch { room } => ServerEvent::Watch { room },
+                    Notice::Unwatch { room } => ServerEvent::Unwatch { room },
+                });
             }
             let Some(conn) = self.hub.poll_reset() else {
                 break;

@@ -157,6 +157,17 @@ pub enum Notice {
         /// The user.
         user: String,
     },
+    /// The node needs `room`'s messages from the broker (its first join here): answer with
+    /// [`Hub::watched`] once the broker delivers them. No join's sync goes out before.
+    Watch {
+        /// The room.
+        room: String,
+    },
+    /// Nobody here uses `room` any more: the broker may stop delivering its messages.
+    Unwatch {
+        /// The room.
+        room: String,
+    },
 }
 
 /// A change of the members of a cluster's room, as the broker announces it.
@@ -240,6 +251,9 @@ pub enum Joining {
     Sync {
         /// Whether the user is new to the room on this node.
         arrive: bool,
+        /// Whether the broker delivers the room's messages here already; if not, the sync
+        /// waits for [`Hub::watched`].
+        watched: bool,
     },
 }
 
@@ -413,7 +427,22 @@ impl Hub {
             Keeper::Local(l) => l.join(now, conn, user, request).map(Joining::Done),
             Keeper::Replica(r) => r
                 .prepare_join(conn, user, &request.room)
-                .map(|arrive| Joining::Sync { arrive }),
+                .map(|(arrive, watched)| Joining::Sync { arrive, watched }),
+        }
+    }
+
+    /// Cluster node: the broker now delivers `room`'s messages here (after
+    /// [`Notice::Watch`]).
+    pub fn watched(&mut self, room: &str) {
+        if let Keeper::Replica(r) = &mut self.keeper {
+            r.watched(room);
+        }
+    }
+
+    /// Cluster node: the broker could not deliver `room` here; its next join asks again.
+    pub fn unwatch(&mut self, room: &str) {
+        if let Keeper::Replica(r) = &mut self.keeper {
+            r.unwatch(room);
         }
     }
 

@@ -26,6 +26,22 @@ pub(crate) struct Replica {
     pending: usize,
     /// The room's members on every node, as the broker reports them.
     view: BTreeMap<String, Seen>,
+    /// Whether the broker delivers the room's messages here: asked with the room's first
+    /// join, and confirmed before any join's sync goes out, so nothing published between
+    /// the broker's snapshot and the subscription is missed.
+    watch: Watch,
+}
+
+/// Where a replica room's subscription to the broker stands.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum Watch {
+    /// Not asked.
+    #[default]
+    None,
+    /// Asked ([`Notice::Watch`]), not confirmed yet.
+    Asked,
+    /// Confirmed: the broker delivers the room's messages.
+    Watched,
 }
 
 /// A replica room goes once nobody here uses it and no join waits for it (the broker
@@ -58,11 +74,41 @@ impl ReplicaRooms {
         conn: ConnId,
         user: &str,
         room: &str,
-    ) -> Result<bool, JoinRefused> {
+    ) -> Result<(bool, bool), JoinRefused> {
         self.core.check_limit(conn, room)?;
         let r = self.core.room(room);
         r.ext.pending += 1;
-        Ok(!r.presence.contains(user))
+        let arrive = !r.presence.contains(user);
+        if r.ext.watch == Watch::None {
+            r.ext.watch = Watch::Asked;
+            self.notices.push_back(Notice::Watch {
+                room: room.to_owned(),
+            });
+        }
+        Ok((arrive, r.ext.watch == Watch::Watched))
+    }
+
+    /// The broker delivers `room`'s messages here now.
+    pub fn watched(&mut self, room: &str) {
+        if let Some(r) = self.core.rooms.get_mut(room) {
+            r.ext.watch = Watch::Watched;
+        }
+    }
+
+    /// The broker could not deliver `room` here: the next join asks again.
+    pub fn unwatch(&mut self, room: &str) {
+        if let Some(r) = self.core.rooms.get_mut(room) {
+            r.ext.watch = Watch::None;
+        }
+    }
+
+    /// Forgets `room` if nobody uses it, telling the broker it need not deliver it.
+    fn release_room(&mut self, room: &str) {
+        if self.core.remove_if(room, removable) {
+            self.notices.push_back(Notice::Unwatch {
+                room: room.to_owned(),
+            });
+        }
     }
 
     /// Completes a join [`ReplicaRooms::prepare_join`] held, with the broker's `state`.
@@ -97,7 +143,7 @@ impl ReplicaRooms {
     /// Drops a join [`ReplicaRooms::prepare_join`] held that will not complete.
     pub fn cancel_join(&mut self, room: &str) {
         self.release(room);
-        self.core.remove_if(room, removable);
+        self.release_room(room);
     }
 
     fn release(&mut self, room: &str) {
@@ -228,7 +274,7 @@ impl ReplicaRooms {
                     room: room.clone(),
                     user: m.user,
                 }));
-            self.core.remove_if(&room, removable);
+            self.release_room(&room);
         }
     }
 
@@ -260,7 +306,7 @@ impl RoomKeeper for ReplicaRooms {
                 user: member.user,
             });
         }
-        self.core.remove_if(room, removable);
+        self.release_room(room);
     }
 
     fn room_members(room: &Room<Replica>) -> Vec<Member> {
@@ -268,7 +314,9 @@ impl RoomKeeper for ReplicaRooms {
     }
 
     fn sweep(&mut self, now: Instant) {
-        self.core.sweep(now, removable);
+        for room in self.core.sweep(now, removable) {
+            self.notices.push_back(Notice::Unwatch { room });
+        }
     }
 }
 

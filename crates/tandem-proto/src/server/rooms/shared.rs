@@ -460,19 +460,27 @@ impl<X: Default> RoomCore<X> {
     }
 
     /// Forgets `room` if `removable` says nothing keeps it.
-    pub fn remove_if(&mut self, room: &str, removable: impl Fn(&Room<X>) -> bool) {
-        if self.rooms.get(room).is_some_and(removable) {
+    pub fn remove_if(&mut self, room: &str, removable: impl Fn(&Room<X>) -> bool) -> bool {
+        let remove = self.rooms.get(room).is_some_and(removable);
+        if remove {
             self.rooms.remove(room);
         }
+        remove
     }
 
-    /// Trims every history and forgets the rooms `removable` lets go.
-    pub fn sweep(&mut self, now: Instant, removable: impl Fn(&Room<X>) -> bool) {
-        self.rooms.retain(|_, room| {
+    /// Trims every history and forgets the rooms `removable` lets go; returns their names.
+    pub fn sweep(&mut self, now: Instant, removable: impl Fn(&Room<X>) -> bool) -> Vec<String> {
+        let mut gone = Vec::new();
+        self.rooms.retain(|name, room| {
             let bounds = room.policy.history;
             room.history.trim(now, &bounds);
-            !removable(room)
+            let keep = !removable(room);
+            if !keep {
+                gone.push(name.clone());
+            }
+            keep
         });
+        gone
     }
 }
 
