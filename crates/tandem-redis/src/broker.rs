@@ -1,11 +1,10 @@
 //! [`RedisBroker`]: the `Broker` a node of a cluster runs with.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use core::time::Duration;
-use futures_util::StreamExt;
 use tandem_proto::{
     HistoryPage, HubConfig, Member, Payload, RoomPolicies, RoomState, encode_event_around_seq,
 };
@@ -15,13 +14,13 @@ use tandem_server::{
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::error::RedisBrokerError;
+use crate::keys;
+use crate::subscriber::{Sub, Subscriber, reap};
 use crate::wire;
-use crate::worker::{self, Op, Setup};
+use crate::worker::{self, Op, Setup, Target};
 
 /// Messages a node may fall behind on before it counts as having lost some.
 const NODE_QUEUE: usize = 16_384;
-/// Longest wait between attempts to reach Redis again.
-const MAX_RETRY: Duration = Duration::from_secs(2);
 
 /// Settings of a [`RedisBroker`]. Every field has a documented default.
 #[derive(Debug, Clone)]
@@ -48,14 +47,16 @@ impl Default for RedisOptions {
 
 /// A `Broker` over one Redis: see the crate docs.
 pub struct RedisBroker {
-    client: redis::Client,
+    target: Target,
     options: RedisOptions,
     node: String,
     ops: mpsc::UnboundedSender<Op>,
-    pending: Mutex<Option<mpsc::UnboundedReceiver<Op>>>,
+    subs: mpsc::UnboundedSender<Sub>,
+    pending: Mutex<Option<(mpsc::UnboundedReceiver<Op>, mpsc::UnboundedReceiver<Sub>)>>,
     messages: broadcast::Sender<BrokerMessage>,
     subscribed: Arc<AtomicBool>,
     commands_ok: Arc<AtomicBool>,
+    bus_bytes: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for RedisBroker {
@@ -68,31 +69,70 @@ impl std::fmt::Debug for RedisBroker {
 }
 
 impl RedisBroker {
-    /// A broker for the Redis at `url` (`redis://host:port[/db]`) with default options.
-    /// Nothing connects until a server attaches it; Redis may come up later.
+    /// A broker for the Redis at `url` with default options: one Redis
+    /// (`redis://host:port[/db]`), or a Redis Cluster by any of its nodes
+    /// (`redis+cluster://host1:port1,host2:port2,...`). Nothing connects until a server
+    /// attaches it; Redis may come up later.
     pub fn new(url: &str) -> Result<Self, RedisBrokerError> {
         Self::with_options(url, RedisOptions::default())
     }
 
     /// A broker for the Redis at `url` with `options`.
     pub fn with_options(url: &str, options: RedisOptions) -> Result<Self, RedisBrokerError> {
-        let client = redis::Client::open(url).map_err(|e| RedisBrokerError::BadUrl {
+        let bad = |detail: String| RedisBrokerError::BadUrl {
             url: url.to_owned(),
-            detail: e.to_string(),
-        })?;
+            detail,
+        };
+        if !keys::valid_prefix(&options.prefix) {
+            return Err(bad(format!(
+                "the key prefix {:?} must be non-empty and have no braces",
+                options.prefix
+            )));
+        }
+        let target = match url.strip_prefix("redis+cluster://") {
+            Some(nodes) => {
+                let seeds: Vec<String> = nodes
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|n| !n.is_empty())
+                    .map(|n| format!("redis://{n}"))
+                    .collect();
+                if seeds.is_empty() {
+                    return Err(bad("no cluster node given".into()));
+                }
+                redis::cluster::ClusterClient::new(seeds.clone())
+                    .map_err(|e| bad(e.to_string()))?;
+                Target::Cluster(seeds)
+            }
+            None => Target::Single(redis::Client::open(url).map_err(|e| bad(e.to_string()))?),
+        };
         let node = options.node.clone().unwrap_or_else(random_node);
-        let (ops, pending) = mpsc::unbounded_channel();
+        let (ops, pending_ops) = mpsc::unbounded_channel();
+        let (subs, pending_subs) = mpsc::unbounded_channel();
         let (messages, _) = broadcast::channel(NODE_QUEUE);
         Ok(RedisBroker {
-            client,
+            target,
             options,
             node,
             ops,
-            pending: Mutex::new(Some(pending)),
+            subs,
+            pending: Mutex::new(Some((pending_ops, pending_subs))),
             messages,
             subscribed: Arc::new(AtomicBool::new(false)),
             commands_ok: Arc::new(AtomicBool::new(true)),
+            bus_bytes: Arc::new(AtomicU64::new(0)),
         })
+    }
+
+    /// Whether this broker is on a Redis Cluster (`redis+cluster://`).
+    pub fn is_cluster(&self) -> bool {
+        matches!(self.target, Target::Cluster(_))
+    }
+
+    /// Bytes of bus messages this node received so far: its rooms' channels and the
+    /// operators' channel (a node receives only the rooms it has members in).
+    pub fn bus_bytes(&self) -> u64 {
+        self.bus_bytes.load(Ordering::Relaxed)
     }
 
     fn ask<T: Send + 'static>(
@@ -134,7 +174,7 @@ impl Broker for RedisBroker {
     ) -> broadcast::Receiver<BrokerMessage> {
         let receiver = self.messages.subscribe();
         let pending = self.pending.lock().map(|mut p| p.take()).unwrap_or(None);
-        let Some(ops) = pending else {
+        let Some((ops, subs)) = pending else {
             tracing::error!("a RedisBroker serves one node; attached twice");
             return receiver;
         };
@@ -144,7 +184,7 @@ impl Broker for RedisBroker {
             .unwrap_or(rooms.presence_timeout)
             .max(Duration::from_secs(1));
         let setup = Setup {
-            client: self.client.clone(),
+            target: self.target.clone(),
             prefix: self.options.prefix.clone(),
             node: self.node.clone(),
             hub: *rooms,
@@ -153,14 +193,17 @@ impl Broker for RedisBroker {
             ok: self.commands_ok.clone(),
         };
         tokio::spawn(worker::run(setup, ops));
-        tokio::spawn(subscribe(
-            self.client.clone(),
-            format!("{}:bus", self.options.prefix),
-            self.node.clone(),
-            self.ops.clone(),
-            self.messages.clone(),
-            self.subscribed.clone(),
-        ));
+        let subscriber = Subscriber {
+            target: self.target.clone(),
+            prefix: self.options.prefix.clone(),
+            node: self.node.clone(),
+            ops: self.ops.clone(),
+            subs,
+            messages: self.messages.clone(),
+            subscribed: self.subscribed.clone(),
+            bytes: self.bus_bytes.clone(),
+        };
+        tokio::spawn(subscriber.run());
         tokio::spawn(beat(self.ops.clone(), liveness / 3));
         tracing::info!(node = %self.node, prefix = %self.options.prefix, "redis broker attached");
         receiver
@@ -172,7 +215,10 @@ impl Broker for RedisBroker {
     }
 
     fn is_healthy(&self) -> bool {
-        self.subscribed.load(Ordering::Relaxed) && self.commands_ok.load(Ordering::Relaxed)
+        // On a cluster a failed batch is one shard's trouble, not the node's: rooms on the
+        // other shards go on, and the failed operations got their errors.
+        self.subscribed.load(Ordering::Relaxed)
+            && (self.is_cluster() || self.commands_ok.load(Ordering::Relaxed))
     }
 }
 
@@ -187,6 +233,12 @@ impl ClusterBroker for RedisBroker {
     }
 
     fn sync(&self, request: SyncRequest) -> BoxFuture<Result<RoomState, BrokerError>> {
+        if request.arrive {
+            // Listed first, so a node that dies after the arrival is reaped from the room.
+            let room = request.room.clone();
+            let (reply, _) = oneshot::channel();
+            let _ = self.ops.send(Op::Claim { room, reply });
+        }
         self.ask(|reply| Op::Sync { request, reply })
     }
 
@@ -240,6 +292,23 @@ impl ClusterBroker for RedisBroker {
     fn members(&self, room: String) -> BoxFuture<Result<Vec<Member>, BrokerError>> {
         self.ask(|reply| Op::Members { room, reply })
     }
+
+    fn watch(&self, room: String) -> BoxFuture<Result<(), BrokerError>> {
+        let (reply, answer) = oneshot::channel();
+        let asked = self.subs.send(Sub::Watch { room, reply }).is_ok();
+        Box::pin(async move {
+            let stopped = || BrokerError::Unavailable("the broker stopped".into());
+            if !asked {
+                return Err(stopped());
+            }
+            answer.await.unwrap_or_else(|_| Err(stopped()))
+        })
+    }
+
+    fn unwatch(&self, room: String) {
+        let _ = self.ops.send(Op::Release { room: room.clone() });
+        let _ = self.subs.send(Sub::Unwatch { room });
+    }
 }
 
 fn random_node() -> String {
@@ -248,7 +317,7 @@ fn random_node() -> String {
 
 /// Queues one operation for the worker now, before the returned future is polled (so the
 /// order of calls is the order in Redis); the future is its answer.
-fn queue<T: Send + 'static>(
+pub(crate) fn queue<T: Send + 'static>(
     ops: &mpsc::UnboundedSender<Op>,
     op: impl FnOnce(oneshot::Sender<Result<T, BrokerError>>) -> Op,
 ) -> BoxFuture<Result<T, BrokerError>> {
@@ -263,85 +332,6 @@ fn queue<T: Send + 'static>(
     })
 }
 
-/// Listens on the bus and tells the node; on losing it, says `Down`, and once it is back
-/// (and this node's stale presence is cleared), `Up`.
-async fn subscribe(
-    client: redis::Client,
-    channel: String,
-    me: String,
-    ops: mpsc::UnboundedSender<Op>,
-    node: broadcast::Sender<BrokerMessage>,
-    subscribed: Arc<AtomicBool>,
-) {
-    let mut retry = Duration::from_millis(100);
-    let mut reported = false;
-    loop {
-        match listen(&client, &channel, &ops).await {
-            Ok(mut pubsub) => {
-                subscribed.store(true, Ordering::Relaxed);
-                tracing::info!("redis bus subscribed");
-                let _ = node.send(BrokerMessage::Up);
-                retry = Duration::from_millis(100);
-                reported = false;
-                let mut stream = pubsub.on_message();
-                while let Some(message) = stream.next().await {
-                    match wire::parse_bus(message.get_payload_bytes(), &me) {
-                        Ok(Some(m)) => {
-                            if node.send(m).is_err() {
-                                return;
-                            }
-                        }
-                        Ok(None) => {}
-                        Err(e) => tracing::warn!(error = %e, "skipped a bus message"),
-                    }
-                }
-                subscribed.store(false, Ordering::Relaxed);
-                tracing::warn!("redis bus lost");
-                let why = "the redis subscription was lost".to_owned();
-                if node.send(BrokerMessage::Down { why }).is_err() {
-                    return;
-                }
-            }
-            Err(e) => {
-                if !reported {
-                    tracing::warn!(error = %e, "redis unreachable; retrying");
-                    reported = true;
-                }
-            }
-        }
-        if ops.is_closed() {
-            return;
-        }
-        tokio::time::sleep(retry).await;
-        retry = (retry * 2).min(MAX_RETRY);
-    }
-}
-
-/// Subscribes, then clears what this node held in Redis before (its clients were sent
-/// away when Redis was lost) and renews its liveness.
-async fn listen(
-    client: &redis::Client,
-    channel: &str,
-    ops: &mpsc::UnboundedSender<Op>,
-) -> Result<redis::aio::PubSub, String> {
-    let connect = async {
-        let mut pubsub = client.get_async_pubsub().await?;
-        pubsub.subscribe(channel).await?;
-        Ok::<_, redis::RedisError>(pubsub)
-    };
-    let pubsub = tokio::time::timeout(Duration::from_secs(3), connect)
-        .await
-        .map_err(|_| "subscribing timed out".to_owned())?
-        .map_err(|e| e.to_string())?;
-    queue(ops, |reply| Op::Reclaim { reply })
-        .await
-        .map_err(|e| e.to_string())?;
-    queue(ops, |reply| Op::Beat { reply })
-        .await
-        .map_err(|e| e.to_string())?;
-    Ok(pubsub)
-}
-
 /// Renews this node's liveness and reaps dead nodes, every `every`.
 async fn beat(ops: mpsc::UnboundedSender<Op>, every: Duration) {
     let mut tick = tokio::time::interval(every);
@@ -349,8 +339,24 @@ async fn beat(ops: mpsc::UnboundedSender<Op>, every: Duration) {
     loop {
         tick.tick().await;
         match queue(&ops, |reply| Op::Beat { reply }).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(n, "reaped nodes whose liveness expired"),
+            Ok(dead) => {
+                for node in dead {
+                    // Its members leave room by room, then it is forgotten; a node that
+                    // dies halfway is reaped again by the next beat.
+                    let reaped = reap(&ops, &node).await;
+                    let forgotten = queue(&ops, |reply| Op::Forget {
+                        node: node.clone(),
+                        rooms: false,
+                        reply,
+                    });
+                    match reaped {
+                        Ok(()) if forgotten.await.is_ok() => {
+                            tracing::info!(%node, "reaped a node whose liveness expired");
+                        }
+                        _ => tracing::debug!(%node, "reaping a node: to be continued"),
+                    }
+                }
+            }
             Err(e) => tracing::debug!(error = %e, "liveness not renewed"),
         }
         if ops.is_closed() {

@@ -1,31 +1,37 @@
 //! The one task that runs a node's scripts: operations go out in the order the node asked
-//! for them (so one node's publishes are numbered in order), many per round trip as one
-//! pipeline.
+//! for them (so one node's publishes are numbered in order), many per round trip. On one
+//! Redis a batch is one pipeline; on a Redis Cluster it is one pipeline per room (a
+//! pipeline must stay in one slot), sent at once, so each room keeps its order and the
+//! shards work in parallel.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
 use core::time::Duration;
+use futures_util::future::join_all;
 use redis::aio::MultiplexedConnection;
+use redis::cluster_async::ClusterConnection;
 use redis::{Pipeline, Value};
 use tandem_proto::{HistoryPage, HubConfig, Member, RoomPolicies, RoomPolicy, RoomState, Start};
 use tandem_server::{BrokerError, SyncRequest};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::keys::{self, RoomKeys};
 use crate::scripts::Scripts;
 use crate::wire;
 
-/// Operations one pipeline carries at most.
+/// Operations one batch carries at most.
 const BATCH: usize = 512;
-/// Joins one pipeline carries at most. Each answer carries history, so a pipeline of 512
+/// Joins one batch carries at most. Each answer carries history, so a pipeline of 512
 /// resumes after a failover (1,000 clients at once) outgrew its deadline; 64 keep one
-/// round trip well under it, and the rest follow in the next pipelines.
+/// round trip well under it, and the rest follow in the next batches.
 const SYNC_BATCH: usize = 64;
-/// How long a pipeline (or a connection attempt) may take before Redis counts as gone.
+/// How long a batch (or a connection attempt) may take before Redis counts as gone.
 const DEADLINE: Duration = Duration::from_secs(3);
 
-/// One script call and where its answer goes.
+/// One Redis command and where its answer goes.
 pub(crate) enum Op {
     Publish {
         room: String,
@@ -37,6 +43,13 @@ pub(crate) enum Op {
         request: SyncRequest,
         reply: oneshot::Sender<Result<RoomState, BrokerError>>,
     },
+    /// Records that this node has members in `room` (so they are reaped if it dies).
+    Claim {
+        room: String,
+        reply: oneshot::Sender<Result<(), BrokerError>>,
+    },
+    /// This node has nobody in `room` any more.
+    Release { room: String },
     Depart {
         room: String,
         user: String,
@@ -56,11 +69,25 @@ pub(crate) enum Op {
         limit: u32,
         reply: oneshot::Sender<Result<HistoryPage, BrokerError>>,
     },
-    /// Liveness and reaping; the answer is the number of nodes reaped.
+    /// Renews this node's liveness; the answer is the nodes whose liveness ran out.
     Beat {
-        reply: oneshot::Sender<Result<u64, BrokerError>>,
+        reply: oneshot::Sender<Result<Vec<String>, BrokerError>>,
     },
-    Reclaim {
+    /// The rooms `node` has members in.
+    NodeRooms {
+        node: String,
+        reply: oneshot::Sender<Result<Vec<String>, BrokerError>>,
+    },
+    /// Every user `node` held in `room` leaves.
+    Reap {
+        room: String,
+        node: String,
+        reply: oneshot::Sender<Result<(), BrokerError>>,
+    },
+    /// Forgets `node` once its rooms are reaped: its liveness, then its rooms.
+    Forget {
+        node: String,
+        rooms: bool,
         reply: oneshot::Sender<Result<(), BrokerError>>,
     },
     /// An operator's action for every node (as `wire::write_admin` writes it); the answer
@@ -74,27 +101,137 @@ pub(crate) enum Op {
         room: String,
         reply: oneshot::Sender<Result<Vec<Member>, BrokerError>>,
     },
+    /// A failover lost acknowledged messages of `room` (its seq is below `below`): a new
+    /// epoch, unless it was given one already; the answer is the room's epoch.
+    Rewind {
+        room: String,
+        below: u64,
+        reply: oneshot::Sender<Result<u64, BrokerError>>,
+    },
+    /// The rooms' positions (epoch, seq) now, to find what a lost subscription missed.
+    Position {
+        room: String,
+        reply: oneshot::Sender<Result<Option<(u64, u64)>, BrokerError>>,
+    },
+}
+
+impl Op {
+    /// The pipeline group of the operation on a Redis Cluster: its room's hash tag, or the
+    /// key it touches.
+    fn group(&self, prefix: &str, node: &str) -> String {
+        match self {
+            Op::Publish { room, .. }
+            | Op::Depart { room, .. }
+            | Op::Update { room, .. }
+            | Op::Ephemeral { room, .. }
+            | Op::History { room, .. }
+            | Op::Reap { room, .. }
+            | Op::Members { room, .. }
+            | Op::Rewind { room, .. }
+            | Op::Position { room, .. } => format!("{{{room}}}"),
+            Op::Sync { request, .. } => format!("{{{}}}", request.room),
+            Op::Claim { .. } | Op::Release { .. } => keys::node_rooms(prefix, node),
+            Op::NodeRooms { node, .. } => keys::node_rooms(prefix, node),
+            Op::Forget { node, rooms, .. } if *rooms => keys::node_rooms(prefix, node),
+            Op::Beat { .. } | Op::Forget { .. } => keys::alive(prefix),
+            Op::Admin { .. } => keys::nodes_channel(prefix),
+        }
+    }
+}
+
+/// A connection to one Redis, or to a Redis Cluster (which routes each pipeline to the
+/// shard of its keys and follows failovers).
+#[derive(Clone)]
+pub(crate) enum Conn {
+    Single(MultiplexedConnection),
+    Cluster(ClusterConnection),
+}
+
+/// How to reach Redis.
+#[derive(Clone)]
+pub(crate) enum Target {
+    Single(redis::Client),
+    /// A Redis Cluster, by its seed nodes' URLs.
+    Cluster(Vec<String>),
+}
+
+impl Target {
+    /// The command that announces on a room's channel: sharded on a cluster.
+    pub fn publish_command(&self) -> &'static str {
+        match self {
+            Target::Single(_) => "PUBLISH",
+            Target::Cluster(_) => "SPUBLISH",
+        }
+    }
+
+    /// A cluster's seed URLs (none for one Redis).
+    pub fn seeds(&self) -> Vec<String> {
+        match self {
+            Target::Single(_) => Vec::new(),
+            Target::Cluster(seeds) => seeds.clone(),
+        }
+    }
+
+    async fn connect(&self) -> Result<Conn, String> {
+        let connecting = async {
+            match self {
+                Target::Single(c) => c.get_multiplexed_async_connection().await.map(Conn::Single),
+                Target::Cluster(seeds) => {
+                    let client = redis::cluster::ClusterClientBuilder::new(seeds.clone())
+                        .connection_timeout(DEADLINE)
+                        .response_timeout(DEADLINE)
+                        .build()?;
+                    client.get_async_connection().await.map(Conn::Cluster)
+                }
+            }
+        };
+        match tokio::time::timeout(DEADLINE, connecting).await {
+            Ok(Ok(c)) => Ok(c),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err("connecting to redis timed out".into()),
+        }
+    }
+}
+
+impl Conn {
+    async fn query(&mut self, pipe: &Pipeline) -> redis::RedisResult<Vec<Value>> {
+        match self {
+            Conn::Single(c) => pipe.query_async(c).await,
+            Conn::Cluster(c) => pipe.query_async(c).await,
+        }
+    }
+
+    async fn load(&mut self, scripts: &Scripts) -> Result<(), String> {
+        for script in scripts.all() {
+            let loaded = match self {
+                Conn::Single(c) => script.load_async(c).await,
+                Conn::Cluster(c) => script.load_async(c).await,
+            };
+            loaded.map_err(|e| format!("loading scripts: {e}"))?;
+        }
+        Ok(())
+    }
 }
 
 /// What the scripts need besides each operation's own arguments.
 pub(crate) struct Setup {
-    pub client: redis::Client,
+    pub target: Target,
     pub prefix: String,
     pub node: String,
     /// The rooms' defaults, and each room's policy (history bounds, member limit).
     pub hub: HubConfig,
     pub policies: RoomPolicies,
     pub liveness_ms: u64,
-    /// Whether the last pipeline went through.
+    /// Whether the last batch went through.
     pub ok: Arc<AtomicBool>,
 }
 
 /// Runs operations until every sender is gone.
 pub(crate) async fn run(setup: Setup, mut ops: mpsc::UnboundedReceiver<Op>) {
     let scripts = Scripts::new();
-    let mut conn: Option<MultiplexedConnection> = None;
+    let mut conn: Option<Conn> = None;
     let mut batch = Vec::with_capacity(BATCH);
-    // An operation taken but left for the next pipeline (a join over SYNC_BATCH).
+    // An operation taken but left for the next batch (a join over SYNC_BATCH).
     let mut held: Option<Op> = None;
     loop {
         let first = match held.take() {
@@ -119,79 +256,152 @@ pub(crate) async fn run(setup: Setup, mut ops: mpsc::UnboundedReceiver<Op>) {
                 Err(_) => break,
             }
         }
-        let pipe = pipeline(&setup, &scripts, &batch);
-        let result = query(&setup, &scripts, &mut conn, &pipe).await;
-        setup.ok.store(result.is_ok(), Ordering::Relaxed);
-        match result {
-            Ok(values) => answer(batch.drain(..), values),
-            Err(e) => {
-                tracing::warn!(error = %e, ops = batch.len(), "redis pipeline failed");
-                for op in batch.drain(..) {
-                    fail(op, BrokerError::Unavailable(e.clone()));
-                }
-            }
-        }
+        let ok = send(&setup, &scripts, &mut conn, std::mem::take(&mut batch)).await;
+        setup.ok.store(ok, Ordering::Relaxed);
     }
 }
 
+/// Sends a batch: one pipeline on one Redis, one per room on a cluster, all at once.
+/// Answers every operation; returns whether everything went through.
+async fn send(setup: &Setup, scripts: &Scripts, conn: &mut Option<Conn>, batch: Vec<Op>) -> bool {
+    let c = match conn {
+        Some(c) => c.clone(),
+        None => match setup.target.connect().await {
+            Ok(c) => conn.insert(c).clone(),
+            Err(e) => {
+                tracing::warn!(error = %e, ops = batch.len(), "redis unreachable");
+                for op in batch {
+                    fail(op, BrokerError::Unavailable(e.clone()));
+                }
+                return false;
+            }
+        },
+    };
+    let groups: Vec<Vec<Op>> = match &c {
+        Conn::Single(_) => vec![batch],
+        Conn::Cluster(_) => {
+            let mut order: Vec<String> = Vec::new();
+            let mut by: HashMap<String, Vec<Op>> = HashMap::new();
+            for op in batch {
+                let g = op.group(&setup.prefix, &setup.node);
+                if !by.contains_key(&g) {
+                    order.push(g.clone());
+                }
+                by.entry(g).or_default().push(op);
+            }
+            order.into_iter().filter_map(|g| by.remove(&g)).collect()
+        }
+    };
+    let sent = groups.into_iter().map(|ops| {
+        let mut c = c.clone();
+        async move {
+            let pipe = pipeline(setup, scripts, &ops);
+            match query(scripts, &mut c, &pipe).await {
+                Ok(values) => {
+                    answer(ops.into_iter(), values);
+                    Ok(())
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, ops = ops.len(), "redis pipeline failed");
+                    for op in ops {
+                        fail(op, BrokerError::Unavailable(e.clone()));
+                    }
+                    Err(())
+                }
+            }
+        }
+    });
+    let results = join_all(sent).await;
+    let ok = results.iter().all(Result::is_ok);
+    if !ok && matches!(c, Conn::Single(_)) {
+        // A fresh connection for the next batch; a cluster connection heals by itself.
+        *conn = None;
+    }
+    ok
+}
+
+/// Sends the pipeline; loads the scripts once if Redis lost them (a restart, a promoted
+/// replica) and tries again.
+async fn query(scripts: &Scripts, c: &mut Conn, pipe: &Pipeline) -> Result<Vec<Value>, String> {
+    for attempt in 0..2 {
+        match tokio::time::timeout(DEADLINE, c.query(pipe)).await {
+            Ok(Ok(values)) => return Ok(values),
+            Ok(Err(e)) if attempt == 0 && e.to_string().to_lowercase().contains("noscript") => {
+                c.load(scripts).await?;
+            }
+            Ok(Err(e)) => return Err(e.to_string()),
+            Err(_) => return Err("redis did not answer in time".into()),
+        }
+    }
+    Err("scripts missing after loading them".into())
+}
+
+/// One command per operation, in order.
 fn pipeline(setup: &Setup, scripts: &Scripts, batch: &[Op]) -> Pipeline {
     let mut pipe = redis::pipe();
     let p = setup.prefix.as_str();
+    let publish = setup.target.publish_command();
     // The epoch a room gets if Redis does not know it yet: one draw serves the batch (epochs
     // are compared within one room only), 53 bits so JavaScript numbers hold it.
     let new_epoch = random() >> 11;
     let policy = |room: &str| setup.policies.of(room, &setup.hub);
     for op in batch {
         match op {
-            Op::Ephemeral { room, frame } => {
-                let mut message =
-                    format!("X{}:{}{}:{room}", setup.node.len(), setup.node, room.len())
-                        .into_bytes();
-                message.extend_from_slice(frame);
-                pipe.cmd("PUBLISH").arg(format!("{p}:bus")).arg(message);
-                continue;
-            }
-            // Plain commands: one step each, nothing to keep atomic with them.
-            Op::Admin { message, .. } => {
-                pipe.cmd("PUBLISH").arg(format!("{p}:bus")).arg(message);
-                continue;
-            }
-            Op::Members { room, .. } => {
-                pipe.cmd("HGETALL").arg(format!("{p}:pm:{room}"));
-                continue;
-            }
-            _ => {}
-        }
-        let cmd = pipe.cmd("EVALSHA");
-        match op {
             Op::Publish {
                 room, head, tail, ..
             } => {
-                let h = Limits::of(&policy(room));
-                cmd.arg(scripts.publish.get_hash()).arg(0).arg(p).arg(room);
+                let (k, h) = (RoomKeys::new(p, room), Limits::of(&policy(room)));
+                let cmd = pipe.cmd("EVALSHA").arg(scripts.publish.get_hash()).arg(3);
+                cmd.arg(&k.room).arg(&k.hist).arg(&k.hb);
+                cmd.arg(keys::room_channel(p, room)).arg(publish).arg(room);
                 cmd.arg(head).arg(tail).arg(h.len);
                 cmd.arg(h.age_ms).arg(new_epoch).arg(h.bytes);
             }
             Op::Sync { request, .. } => {
-                let policy = policy(&request.room);
-                let h = Limits::of(&policy);
+                let room = &request.room;
+                let policy = policy(room);
+                let (k, h) = (RoomKeys::new(p, room), Limits::of(&policy));
                 let meta = wire::member_data(request.meta.as_ref(), request.info.as_ref());
                 let arrive = if request.arrive { "1" } else { "0" };
-                cmd.arg(scripts.sync.get_hash()).arg(0).arg(p);
-                cmd.arg(&request.room)
-                    .arg(&request.user)
-                    .arg(meta)
-                    .arg(arrive);
+                let cmd = pipe.cmd("EVALSHA").arg(scripts.sync.get_hash()).arg(6);
+                cmd.arg(&k.room).arg(&k.hist).arg(&k.hb);
+                cmd.arg(&k.pm).arg(&k.pc).arg(&k.np);
+                cmd.arg(keys::room_channel(p, room)).arg(publish).arg(room);
+                cmd.arg(&request.user).arg(meta).arg(arrive);
                 cmd.arg(&setup.node).arg(h.len);
                 cmd.arg(h.age_ms).arg(new_epoch);
                 cmd.arg(h.bytes).arg(wanted(request.start));
                 cmd.arg(policy.max_members.unwrap_or(0));
             }
+            Op::Claim { room, .. } => {
+                pipe.cmd("SADD")
+                    .arg(keys::node_rooms(p, &setup.node))
+                    .arg(room);
+            }
+            Op::Release { room } => {
+                pipe.cmd("SREM")
+                    .arg(keys::node_rooms(p, &setup.node))
+                    .arg(room)
+                    .ignore();
+            }
             Op::Update {
                 room, user, meta, ..
             } => {
-                cmd.arg(scripts.update.get_hash()).arg(0).arg(p);
-                cmd.arg(room).arg(user).arg(meta);
+                let k = RoomKeys::new(p, room);
+                let cmd = pipe.cmd("EVALSHA").arg(scripts.update.get_hash()).arg(2);
+                cmd.arg(&k.pm).arg(&k.pc);
+                cmd.arg(keys::room_channel(p, room)).arg(publish).arg(room);
+                cmd.arg(user).arg(meta);
+            }
+            Op::Ephemeral { room, frame } => {
+                let mut message =
+                    format!("X{}:{}{}:{room}", setup.node.len(), setup.node, room.len())
+                        .into_bytes();
+                message.extend_from_slice(frame);
+                pipe.cmd(publish)
+                    .arg(keys::room_channel(p, room))
+                    .arg(message)
+                    .ignore();
             }
             Op::History {
                 room,
@@ -199,25 +409,60 @@ fn pipeline(setup: &Setup, scripts: &Scripts, batch: &[Op]) -> Pipeline {
                 limit,
                 ..
             } => {
-                let h = Limits::of(&policy(room));
-                cmd.arg(scripts.history.get_hash()).arg(0).arg(p).arg(room);
+                let (k, h) = (RoomKeys::new(p, room), Limits::of(&policy(room)));
+                let cmd = pipe.cmd("EVALSHA").arg(scripts.history.get_hash()).arg(3);
+                cmd.arg(&k.room).arg(&k.hist).arg(&k.hb);
+                cmd.arg(keys::room_channel(p, room)).arg(publish);
                 cmd.arg(before.map(|b| b.to_string()).unwrap_or_default());
                 cmd.arg(*limit).arg(h.len).arg(h.age_ms).arg(h.bytes);
             }
-            Op::Ephemeral { .. } | Op::Admin { .. } | Op::Members { .. } => {}
             Op::Depart { room, user, .. } => {
-                cmd.arg(scripts.depart.get_hash()).arg(0).arg(p);
-                cmd.arg(&setup.node).arg(room).arg(user);
+                let k = RoomKeys::new(p, room);
+                let cmd = pipe.cmd("EVALSHA").arg(scripts.depart.get_hash()).arg(3);
+                cmd.arg(&k.np).arg(&k.pc).arg(&k.pm);
+                cmd.arg(keys::room_channel(p, room)).arg(publish).arg(room);
+                cmd.arg(&setup.node).arg(user);
+            }
+            Op::Reap { room, node, .. } => {
+                let k = RoomKeys::new(p, room);
+                let cmd = pipe.cmd("EVALSHA").arg(scripts.reap.get_hash()).arg(3);
+                cmd.arg(&k.np).arg(&k.pc).arg(&k.pm);
+                cmd.arg(keys::room_channel(p, room)).arg(publish).arg(room);
+                cmd.arg(node);
             }
             Op::Beat { .. } => {
-                cmd.arg(scripts.beat.get_hash()).arg(0).arg(p);
-                cmd.arg(&setup.node).arg(setup.liveness_ms);
+                let cmd = pipe.cmd("EVALSHA").arg(scripts.beat.get_hash()).arg(1);
+                cmd.arg(keys::alive(p))
+                    .arg(&setup.node)
+                    .arg(setup.liveness_ms);
             }
-            Op::Reclaim { .. } => {
-                cmd.arg(scripts.reclaim.get_hash())
-                    .arg(0)
-                    .arg(p)
-                    .arg(&setup.node);
+            Op::NodeRooms { node, .. } => {
+                pipe.cmd("SMEMBERS").arg(keys::node_rooms(p, node));
+            }
+            Op::Forget { node, rooms, .. } => {
+                if *rooms {
+                    pipe.cmd("DEL").arg(keys::node_rooms(p, node));
+                } else {
+                    pipe.cmd("HDEL").arg(keys::alive(p)).arg(node);
+                }
+            }
+            Op::Admin { message, .. } => {
+                pipe.cmd(publish).arg(keys::nodes_channel(p)).arg(message);
+            }
+            Op::Members { room, .. } => {
+                pipe.cmd("HGETALL").arg(RoomKeys::new(p, room).pm);
+            }
+            Op::Rewind { room, below, .. } => {
+                let cmd = pipe.cmd("EVALSHA").arg(scripts.rewind.get_hash()).arg(1);
+                cmd.arg(RoomKeys::new(p, room).room)
+                    .arg(*below)
+                    .arg(new_epoch);
+            }
+            Op::Position { room, .. } => {
+                pipe.cmd("HMGET")
+                    .arg(RoomKeys::new(p, room).room)
+                    .arg("epoch")
+                    .arg("seq");
             }
         }
     }
@@ -250,53 +495,10 @@ fn wanted(start: Start) -> String {
     }
 }
 
-/// Sends the pipeline, connecting first if needed; loads the scripts once if Redis lost
-/// them (it was restarted) and tries again.
-async fn query(
-    setup: &Setup,
-    scripts: &Scripts,
-    conn: &mut Option<MultiplexedConnection>,
-    pipe: &Pipeline,
-) -> Result<Vec<Value>, String> {
-    for attempt in 0..2 {
-        let c = match conn {
-            Some(c) => c,
-            None => {
-                let connecting = setup.client.get_multiplexed_async_connection();
-                let c = match tokio::time::timeout(DEADLINE, connecting).await {
-                    Ok(Ok(c)) => c,
-                    Ok(Err(e)) => return Err(e.to_string()),
-                    Err(_) => return Err("connecting to redis timed out".into()),
-                };
-                conn.insert(c)
-            }
-        };
-        match tokio::time::timeout(DEADLINE, pipe.query_async::<Vec<Value>>(c)).await {
-            Ok(Ok(values)) => return Ok(values),
-            Ok(Err(e)) if attempt == 0 && e.to_string().to_lowercase().contains("noscript") => {
-                for script in scripts.all() {
-                    script
-                        .load_async(c)
-                        .await
-                        .map_err(|e| format!("loading scripts: {e}"))?;
-                }
-            }
-            Ok(Err(e)) => {
-                *conn = None;
-                return Err(e.to_string());
-            }
-            Err(_) => {
-                *conn = None;
-                return Err("redis did not answer in time".into());
-            }
-        }
-    }
-    Err("scripts missing after loading them".into())
-}
-
 fn answer(batch: impl Iterator<Item = Op>, values: Vec<Value>) {
     let mut values = values.into_iter();
-    for op in batch {
+    // Ignored commands have no answer in the reply.
+    for op in batch.filter(|op| !matches!(op, Op::Ephemeral { .. } | Op::Release { .. })) {
         let Some(value) = values.next() else {
             fail(op, BrokerError::Unavailable("short pipeline reply".into()));
             continue;
@@ -321,13 +523,22 @@ fn answer(batch: impl Iterator<Item = Op>, values: Vec<Value>) {
             Op::History { reply, .. } => {
                 let _ = reply.send(page(value));
             }
-            Op::Ephemeral { .. } => {}
-            Op::Depart { reply, .. } | Op::Reclaim { reply } => {
+            Op::Depart { reply, .. }
+            | Op::Claim { reply, .. }
+            | Op::Reap { reply, .. }
+            | Op::Forget { reply, .. } => {
                 let _ = reply.send(Ok(()));
             }
-            Op::Beat { reply } => {
-                let _ = reply.send(number(&value));
+            Op::Beat { reply } | Op::NodeRooms { reply, .. } => {
+                let _ = reply.send(names(&value));
             }
+            Op::Position { reply, .. } => {
+                let _ = reply.send(position(&value));
+            }
+            Op::Rewind { reply, .. } => {
+                let _ = reply.send(decimal(&value));
+            }
+            Op::Ephemeral { .. } | Op::Release { .. } => {}
             Op::Admin { reply, .. } => {
                 let nodes = number(&value).map(|n| usize::try_from(n).unwrap_or(usize::MAX));
                 let _ = reply.send(nodes);
@@ -341,13 +552,26 @@ fn answer(batch: impl Iterator<Item = Op>, values: Vec<Value>) {
 
 fn fail(op: Op, e: BrokerError) {
     match op {
-        Op::Publish { reply, .. } | Op::Beat { reply } => {
+        Op::Publish { reply, .. } => {
+            let _ = reply.send(Err(e));
+        }
+        Op::Beat { reply } | Op::NodeRooms { reply, .. } => {
             let _ = reply.send(Err(e));
         }
         Op::Sync { reply, .. } => {
             let _ = reply.send(Err(e));
         }
-        Op::Depart { reply, .. } | Op::Update { reply, .. } | Op::Reclaim { reply } => {
+        Op::Depart { reply, .. }
+        | Op::Update { reply, .. }
+        | Op::Claim { reply, .. }
+        | Op::Reap { reply, .. }
+        | Op::Forget { reply, .. } => {
+            let _ = reply.send(Err(e));
+        }
+        Op::Position { reply, .. } => {
+            let _ = reply.send(Err(e));
+        }
+        Op::Rewind { reply, .. } => {
             let _ = reply.send(Err(e));
         }
         Op::History { reply, .. } => {
@@ -359,8 +583,9 @@ fn fail(op: Op, e: BrokerError) {
         Op::Members { reply, .. } => {
             let _ = reply.send(Err(e));
         }
-        // Best effort: a lost ephemeral message is what ephemeral means.
-        Op::Ephemeral { .. } => {}
+        // Best effort: a lost ephemeral message is what ephemeral means; a room left in a
+        // node's list is reaped for nothing.
+        Op::Ephemeral { .. } | Op::Release { .. } => {}
     }
 }
 
@@ -372,6 +597,34 @@ fn number(value: &Value) -> Result<u64, BrokerError> {
     match value {
         Value::Int(n) => u64::try_from(*n).map_err(|_| unexpected("negative number")),
         _ => Err(unexpected("not a number")),
+    }
+}
+
+/// A list of names (dead nodes, a node's rooms).
+fn names(value: &Value) -> Result<Vec<String>, BrokerError> {
+    let list = match value {
+        Value::Array(list) | Value::Set(list) => list,
+        _ => return Err(unexpected("a list of names")),
+    };
+    list.iter()
+        .map(|v| {
+            text(v)
+                .and_then(|b| String::from_utf8(b.to_vec()).ok())
+                .ok_or_else(|| unexpected("a name"))
+        })
+        .collect()
+}
+
+/// A room's epoch and seq from `HMGET`, `None` for a room Redis does not know.
+fn position(value: &Value) -> Result<Option<(u64, u64)>, BrokerError> {
+    let Value::Array(parts) = value else {
+        return Err(unexpected("position reply"));
+    };
+    match parts.as_slice() {
+        [Value::Nil, _] => Ok(None),
+        [epoch, Value::Nil] => Ok(Some((decimal(epoch)?, 0))),
+        [epoch, seq] => Ok(Some((decimal(epoch)?, decimal(seq)?))),
+        _ => Err(unexpected("position reply shape")),
     }
 }
 

@@ -55,6 +55,17 @@ pub enum BrokerMessage {
         /// What changed.
         change: MemberChange,
     },
+    /// Clustered: where a room stands in the broker now (after its subscription was
+    /// disturbed): a node that is behind it, or on another epoch, sends the room's clients
+    /// to resume.
+    Position {
+        /// The room.
+        room: String,
+        /// The room's epoch.
+        epoch: u64,
+        /// The room's latest sequence number.
+        seq: u64,
+    },
     /// Clustered: the broker cannot be reached, or messages from it were lost. Nothing can
     /// be published until [`BrokerMessage::Up`]; the node sends its clients away with 1013.
     Down {

@@ -317,6 +317,9 @@ impl Core {
                 frame,
             } => p.handle_remote_event(now, &room, epoch, seq, frame),
             BrokerMessage::Member { room, change } => p.handle_remote_member(now, &room, change),
+            BrokerMessage::Position { room, epoch, seq } => {
+                p.handle_remote_position(now, &room, epoch, seq);
+            }
             BrokerMessage::Ephemeral { room, frame } => {
                 p.handle_remote_ephemeral(now, &room, frame);
             }

@@ -140,6 +140,14 @@ impl Server {
         self.drain_hub(now);
     }
 
+    /// Cluster node: where `room` stands in the broker now (its delivery was disturbed):
+    /// if this node is behind it or on another epoch, the room's connections are closed
+    /// with 1013, so their clients resume from the broker's history.
+    pub fn handle_remote_position(&mut self, now: Instant, room: &str, epoch: u64, seq: u64) {
+        self.hub.apply_position(room, epoch, seq);
+        self.drain_hub(now);
+    }
+
     /// Cluster node: the broker's answer to [`ServerEvent::Update`]: recorded (its
     /// announcement comes through [`Server::handle_remote_member`]), or why not.
     pub fn handle_updated(

@@ -439,6 +439,14 @@ impl Hub {
         }
     }
 
+    /// Cluster node: the broker's position of `room` now; connections of a room that fell
+    /// behind it go to the resets.
+    pub fn apply_position(&mut self, room: &str, epoch: u64, seq: u64) {
+        if let Keeper::Replica(r) = &mut self.keeper {
+            r.apply_position(room, epoch, seq);
+        }
+    }
+
     /// Cluster node: the broker could not deliver `room` here; its next join asks again.
     pub fn unwatch(&mut self, room: &str) {
         if let Keeper::Replica(r) = &mut self.keeper {

@@ -224,6 +224,18 @@ impl ReplicaRooms {
         self.core.store_and_deliver(now, name, seq, frame);
     }
 
+    /// The broker's position of `room` now: if this node is behind it (messages were
+    /// missed) or on another epoch, the room's members start over.
+    pub fn apply_position(&mut self, name: &str, epoch: u64, seq: u64) {
+        let Some(r) = self.core.rooms.get_mut(name) else {
+            return;
+        };
+        if r.ext.known && (epoch != r.epoch || seq > r.seq) {
+            self.resets.extend(r.clear_subscribers());
+            r.restart_at(epoch, seq);
+        }
+    }
+
     /// The broker announces a member change in `room`.
     pub fn apply_member(&mut self, now: Instant, name: &str, change: MemberChange) {
         let Some(r) = self.core.rooms.get_mut(name) else {
