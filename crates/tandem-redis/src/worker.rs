@@ -177,9 +177,13 @@ impl Target {
             match self {
                 Target::Single(c) => c.get_multiplexed_async_connection().await.map(Conn::Single),
                 Target::Cluster(seeds) => {
+                    // No retries: a script sent to a master that died may have run, and
+                    // running it again would number the message twice. The operation fails
+                    // (`unavailable`) and the client decides; the slot map is rebuilt.
                     let client = redis::cluster::ClusterClientBuilder::new(seeds.clone())
                         .connection_timeout(DEADLINE)
                         .response_timeout(DEADLINE)
+                        .retries(0)
                         .build()?;
                     client.get_async_connection().await.map(Conn::Cluster)
                 }
