@@ -203,3 +203,39 @@ fn a_watch_the_broker_cannot_make_fails_the_waiting_joins_and_is_asked_again() {
     node.join(1, 2, "doc");
     assert_eq!(node.asked(), ["watch doc"]);
 }
+
+/// Closes `conn` got, as close codes.
+fn closes(node: &mut Node, conn: ConnId) -> Vec<u16> {
+    std::iter::from_fn(|| node.server.poll_transmit())
+        .filter_map(|t| match t {
+            ServerTransmit::Close { conn: c, code, .. } if c == conn => Some(code),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_room_behind_the_brokers_position_or_on_another_epoch_sends_its_clients_to_resume() {
+    for (epoch, seq, resumes) in [(EPOCH, 2, false), (EPOCH, 5, true), (EPOCH + 1, 2, true)] {
+        let mut node = Node::new();
+        node.connect(1);
+        node.join(1, 1, "doc");
+        node.server.handle_watched(node.now, "doc", Ok(()));
+        node.asked();
+        node.synced(1, 1, "doc", 2);
+        node.frames(1);
+        // The room's delivery was disturbed (a shard's failover): where is it now?
+        node.server
+            .handle_remote_position(node.now, "doc", epoch, seq);
+        let closed = closes(&mut node, 1);
+        if resumes {
+            assert_eq!(
+                closed,
+                [tandem_proto::close::TRY_AGAIN_LATER],
+                "{epoch}/{seq}"
+            );
+        } else {
+            assert!(closed.is_empty(), "up to date at {epoch}/{seq}: {closed:?}");
+        }
+    }
+}
