@@ -128,12 +128,15 @@ pub struct ServeArgs {
     #[arg(long, value_parser = duration::parse, default_value = "5s")]
     presence_timeout: Duration,
 
-    /// Join a cluster of nodes through this Redis (`redis://host:port[/db]`): one order per
-    /// room, history and presence shared by every node. Without it, this node stands alone.
+    /// Join a cluster of nodes through this Redis (`redis://host:port[/db]`), or this Redis
+    /// Cluster (`redis+cluster://host1:port1,host2:port2,...`, any of its nodes): one order
+    /// per room, history and presence shared by every node; each node hears only the rooms
+    /// it has members in. Without it, this node stands alone.
     #[arg(long, env = "TANDEM_REDIS", value_name = "URL")]
     redis: Option<String>,
 
-    /// Prefix of the Redis keys and channel; nodes with the same prefix form one cluster.
+    /// Prefix of the Redis keys and channels (no braces); nodes with the same prefix form
+    /// one cluster.
     #[arg(long, default_value = "tandem", requires = "redis")]
     redis_prefix: String,
 
