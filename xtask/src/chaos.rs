@@ -1,5 +1,5 @@
 //! `cargo xtask chaos`: the fault-tolerance suite. Real `tandem serve` processes (and a
-//! real `redis-server`) on 127.0.0.1, real native clients and Chromium pages, driven by
+//! real `redis-server`, or a Redis Cluster of six) on 127.0.0.1, real native clients and Chromium pages, driven by
 //! `tandem-chaos` (one process per scenario, one JSON result line each); every subscriber
 //! is checked for each message exactly once in order, or a signalled gap. Any silent loss,
 //! duplicate or subscriber left outside the room fails the run. The figures are printed as
@@ -117,6 +117,27 @@ pub fn plan(quick: bool) -> Vec<Scenario> {
                 ("publish-for", pick("15", "5")),
                 ("fault-at", pick("3", "1")),
                 ("fault-for", pick("1", "0.5")),
+            ],
+        ),
+        scenario(
+            "redis-cluster",
+            format!(
+                "three nodes over a Redis Cluster (3 masters, 3 replicas, node timeout 2 s); a \
+                 room on each shard with its own publisher at {} msg/s; {} native clients spread \
+                 over the nodes and rooms (each with the other nodes as fallbacks); the master of \
+                 the first room's shard SIGKILLed {} s in and its replica promoted. Publishes in \
+                 that room must be acknowledged or fail with `unavailable`; the other shards' \
+                 rooms must keep being acknowledged, with no failure",
+                pick("100", "50"),
+                n(600, 150),
+                pick("5", "2")
+            ),
+            &[
+                ("clients", n(600, 150).to_string()),
+                ("rate", pick("100", "50")),
+                ("publish-for", pick("20", "12")),
+                ("fault-at", pick("5", "2")),
+                ("tail-secs", pick("60", "30")),
             ],
         ),
         scenario(

@@ -215,6 +215,24 @@ pub fn render(
                 count(row, "client_errors")
             ));
         }
+        if let Some(took) = row.num("failover_s") {
+            notes.push(format!(
+                "replica promoted {took:.2} s after the kill; the failed shard's room: {} \
+                 acknowledged, {} `unavailable`, {} connection lost, {} other errors, {} resumes \
+                 ({} with `recovered: false`), {} subscribers not back; the other shards' rooms: \
+                 at least {} acknowledged during the failover each, {} publishes failed, {} resumes",
+                count(row, "victim_acked"),
+                count(row, "victim_unavailable"),
+                count(row, "victim_connection_lost"),
+                count(row, "victim_other_errors"),
+                count(row, "victim_resumes"),
+                count(row, "victim_not_recovered"),
+                count(row, "victim_not_back"),
+                count(row, "others_acked_during_failover"),
+                count(row, "others_failed"),
+                count(row, "others_resumes"),
+            ));
+        }
         if let Some(text) = row.text("notes") {
             notes.push(text.to_owned());
         }
@@ -250,6 +268,12 @@ first message, so each knows the room starts empty.
 - **open again**: for each subscriber, the last time it became `Open` minus the end of the
   fault (the last cut; the restarted process listening; the node killed, for failover);
   0 when it never dropped after the fault's end.
+- **redis-cluster**: six `redis-server`s in cluster mode (`redis-cli --cluster create`,
+  3 masters and 3 replicas, node timeout 2 s, `cluster-replica-validity-factor 0`,
+  `cluster-require-full-coverage no`); the failover ends when every server reports
+  `cluster_state:ok` with every slot on a running master. A publish is counted
+  acknowledged only on an ack; with asynchronous replication an acknowledged message may
+  be lost in the failover, and then the subscribers must be told (`recovered: false`).
 - **server peak RSS**: the highest `VmHWM` of any `tandem serve` process of the scenario
   (read from `/proc` before each kill and at the end).
 - The proxy (in `tandem-chaos`) holds each chunk for the delay in each direction and cuts

@@ -270,17 +270,23 @@ fn ensure_wasm_pack(shell: &Shell) -> Result<()> {
 
 /// Debian `redis-server`, which the multi-node tests and the two-node benchmark start
 /// themselves on free loopback ports (never a system service).
+/// `redis-cli` (Debian's redis-tools, a dependency of redis-server) creates and watches
+/// the Redis Cluster of the cluster tests and the `redis-cluster` chaos scenario.
 pub fn ensure_redis(shell: &Shell) -> Result<()> {
-    if let Some(version) = shell.version_of("redis-server") {
-        announce(&format!("ok: {version} is installed"));
+    let server = shell.version_of("redis-server");
+    let cli = shell.version_of("redis-cli");
+    if let (Some(version), Some(_)) = (&server, &cli) {
+        announce(&format!("ok: {version} and redis-cli are installed"));
         return Ok(());
     }
-    announce("installing Debian redis-server");
-    apt_install(shell, &["redis-server"], "redis-server")?;
-    if shell.version_of("redis-server").is_none() {
-        return Err(format!(
-            "step `{STEP}` failed: redis-server is still missing after apt-get install"
-        ));
+    announce("installing Debian redis-server and redis-tools (redis-cli)");
+    apt_install(shell, &["redis-server", "redis-tools"], "redis-server")?;
+    for program in ["redis-server", "redis-cli"] {
+        if shell.version_of(program).is_none() {
+            return Err(format!(
+                "step `{STEP}` failed: {program} is still missing after apt-get install"
+            ));
+        }
     }
     Ok(())
 }

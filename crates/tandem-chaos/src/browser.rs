@@ -153,6 +153,8 @@ async fn pages(args: &Args, env: &mut Env) -> Result<String, String> {
             silent_lost,
             signalled_lost,
             not_recovered: num("notRecovered"),
+            // The pages count only the rejoins that lost something.
+            recovered: 0,
             open_ms: open.then(|| (last_open - fault_end).max(0.0)),
             errors: num("errors"),
             problem: page

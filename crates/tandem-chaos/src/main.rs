@@ -3,16 +3,19 @@
 //! Each run is one scenario, bounded in time, on 127.0.0.1: it starts its own `tandem
 //! serve` nodes (and `redis-server`), many native `tandem_client::Client` subscribers (or
 //! Chromium pages through the npm package), one publisher, and the fault (cuts through a
-//! proxy in this process, a node or Redis SIGKILLed and restarted). Every subscriber is
+//! proxy in this process, a node or Redis SIGKILLed and restarted, a Redis Cluster master
+//! SIGKILLed and its replica promoted). Every subscriber is
 //! checked for each message exactly once in order, or a signalled gap. The result is one
 //! JSON line on stdout (`"figure":"chaos"`); progress goes to stderr. The exit status is 0
 //! whenever a result line was printed, whatever its verdict: the caller reads the verdict.
 
 mod browser;
 mod check;
+mod cluster;
 mod procs;
 mod proxy;
 mod scenario;
+mod sharded;
 
 use std::process::ExitCode;
 
@@ -31,6 +34,9 @@ pub struct Args {
     /// The `redis-server` binary (scenarios with Redis).
     #[arg(long, default_value = "redis-server")]
     pub redis_server: String,
+    /// The `redis-cli` binary (`redis-cluster`: creates the cluster and watches it).
+    #[arg(long, default_value = "redis-cli")]
+    pub redis_cli: String,
     /// Subscribers (native clients, or pages for `browser`).
     #[arg(long, default_value_t = 1000)]
     pub clients: usize,

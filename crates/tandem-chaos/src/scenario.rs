@@ -36,6 +36,10 @@ pub enum Kind {
     Storm,
     /// Chromium pages (the npm package) behind the cutting proxy, as in [`Kind::Cuts`].
     Browser,
+    /// Three nodes over a Redis Cluster (three masters, three replicas), a room on each
+    /// shard with its publisher; the master of one room's shard SIGKILLed and its replica
+    /// promoted ([`crate::sharded`]).
+    RedisCluster,
 }
 
 impl Kind {
@@ -48,6 +52,7 @@ impl Kind {
             Kind::RedisRestart => "redis-restart",
             Kind::Storm => "storm",
             Kind::Browser => "browser",
+            Kind::RedisCluster => "redis-cluster",
         }
     }
 }
@@ -162,6 +167,7 @@ pub async fn fault(
             eprintln!("tandem-chaos: node 1 killed");
             Ok(Instant::now())
         }
+        Kind::RedisCluster => Err("the redis-cluster scenario runs its own fault".into()),
         Kind::RedisRestart => {
             let redis = env.redis.as_mut().ok_or("no redis")?;
             redis.kill().await;
@@ -182,6 +188,8 @@ pub fn secs(s: f64) -> Duration {
 /// What the publisher achieved.
 #[derive(Debug, Default)]
 pub struct Published {
+    /// Failures by kind: `unavailable`, `connection_lost`, `timeout`, `other`.
+    pub kinds: std::collections::BTreeMap<&'static str, u64>,
     /// Publisher numbers acknowledged.
     pub acked: HashSet<u64>,
     /// The highest acknowledged number: every subscriber must reach it.
@@ -198,30 +206,64 @@ pub struct Published {
     pub replaced: u64,
 }
 
-/// The publisher: a native client (never behind the proxy) in the room.
+/// The kind of a failed publish, for the report.
+pub fn failure_kind(e: &tandem_client::Error) -> &'static str {
+    use tandem_client::Error;
+    use tandem_client::{ErrorCode, OpError};
+    match e {
+        Error::Op(OpError::Server {
+            code: ErrorCode::Unavailable,
+            ..
+        }) => "unavailable",
+        Error::Op(OpError::ConnectionLost) => "connection_lost",
+        Error::Op(OpError::Timeout) => "timeout",
+        _ => "other",
+    }
+}
+
+/// The publisher: a native client (never behind the proxy) in its room.
 pub struct Publisher {
     client: Client<Msg>,
     url: String,
     fallbacks: Vec<String>,
+    room: String,
+    /// Publishes acknowledged so far (read while the publisher runs).
+    acks: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Publisher {
-    /// Connects to `url` (with `fallbacks`) and joins the room.
+    /// Connects to `url` (with `fallbacks`) and joins [`ROOM`].
     pub async fn connect(url: &str, fallbacks: &[String]) -> Result<Publisher, String> {
+        Self::connect_to(url, fallbacks, ROOM).await
+    }
+
+    /// Connects to `url` (with `fallbacks`) and joins `room`.
+    pub async fn connect_to(
+        url: &str,
+        fallbacks: &[String],
+        room: &str,
+    ) -> Result<Publisher, String> {
         Ok(Publisher {
-            client: Self::client(url, fallbacks).await?,
+            client: Self::client(url, fallbacks, room).await?,
             url: url.to_owned(),
             fallbacks: fallbacks.to_vec(),
+            room: room.to_owned(),
+            acks: Arc::default(),
         })
     }
 
-    async fn client(url: &str, fallbacks: &[String]) -> Result<Client<Msg>, String> {
+    /// The count of publishes acknowledged so far, live.
+    pub fn acks(&self) -> Arc<std::sync::atomic::AtomicU64> {
+        self.acks.clone()
+    }
+
+    async fn client(url: &str, fallbacks: &[String], room: &str) -> Result<Client<Msg>, String> {
         let config = Config::new().fallback_urls(fallbacks.iter().cloned());
         let client = Client::<Msg>::start(url, config).map_err(|e| format!("publisher: {e}"))?;
         // Its own copies are not checked; drain them.
         let mut events = client.events();
         tokio::spawn(async move { while events.next().await.is_some() {} });
-        tokio::time::timeout(Duration::from_secs(30), client.join(ROOM))
+        tokio::time::timeout(Duration::from_secs(30), client.join(room))
             .await
             .map_err(|_| "publisher: join timed out".to_owned())?
             .map_err(|e| format!("publisher: join: {e}"))?;
@@ -245,7 +287,7 @@ impl Publisher {
             tick.tick().await;
             if matches!(self.client.state(), ConnectionState::Closed(_)) {
                 eprintln!("tandem-chaos: the publisher was closed for good; replacing it");
-                if let Ok(client) = Self::client(&self.url, &self.fallbacks).await {
+                if let Ok(client) = Self::client(&self.url, &self.fallbacks, &self.room).await {
                     self.client = client;
                     replaced += 1;
                 }
@@ -256,16 +298,19 @@ impl Publisher {
             n += 1;
             let client = self.client.clone();
             let out = out.clone();
+            let (room, acks) = (self.room.clone(), self.acks.clone());
             tasks.spawn(async move {
-                let result = client.publish(ROOM, &Msg { n }).await;
+                let result = client.publish(&room, &Msg { n }).await;
                 let Ok(mut out) = out.lock() else { return };
                 match result {
                     Ok(_) => {
                         out.acked.insert(n);
                         out.last = out.last.max(n);
+                        acks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     }
                     Err(e) => {
                         out.failed += 1;
+                        *out.kinds.entry(failure_kind(&e)).or_default() += 1;
                         *out.errors.entry(e.to_string()).or_default() += 1;
                     }
                 }
@@ -305,6 +350,8 @@ pub struct Final {
     pub signalled_lost: u64,
     /// `recovered: false` rejoins.
     pub not_recovered: u64,
+    /// `recovered: true` rejoins.
+    pub recovered: u64,
     /// From the fault's end to the last time it became open (0 if it never dropped
     /// after), in ms; `None` if not open at the end.
     pub open_ms: Option<f64>,
@@ -326,14 +373,22 @@ struct Sub {
     first_error: Option<String>,
 }
 
-/// A native subscriber.
-struct Subscriber {
-    client: Client<Msg>,
+/// A native subscriber of one room.
+pub struct Subscriber {
+    /// Its client.
+    pub client: Client<Msg>,
     state: Arc<Mutex<Sub>>,
 }
 
 impl Subscriber {
-    fn start(url: &str, fallbacks: &[String]) -> Result<Subscriber, String> {
+    /// Starts a client on `url` (with `fallbacks`) checking [`ROOM`] (not joined yet).
+    pub fn start(url: &str, fallbacks: &[String]) -> Result<Subscriber, String> {
+        Self::start_in(url, fallbacks, ROOM)
+    }
+
+    /// Starts a client on `url` (with `fallbacks`) checking `room` (not joined yet).
+    pub fn start_in(url: &str, fallbacks: &[String], room: &str) -> Result<Subscriber, String> {
+        let watched = room.to_owned();
         let config = Config::new().fallback_urls(fallbacks.iter().cloned());
         let client = Client::<Msg>::start(url, config).map_err(|e| e.to_string())?;
         let state = Arc::new(Mutex::new(Sub::default()));
@@ -354,19 +409,19 @@ impl Subscriber {
                     Event::State(_) => s.open = false,
                     Event::Joined {
                         room, recovered, ..
-                    } if room == ROOM => {
+                    } if room == watched => {
                         s.left = false;
                         s.track.on_joined(recovered);
                     }
                     Event::Message {
                         room, seq, data, ..
-                    } if room == ROOM => {
+                    } if room == watched => {
                         s.track.on_message(seq, Some(data.n));
                     }
-                    Event::Undecodable { room, seq, .. } if room == ROOM => {
+                    Event::Undecodable { room, seq, .. } if room == watched => {
                         s.track.on_message(seq, None);
                     }
-                    Event::Left { room, .. } if room == ROOM => s.left = true,
+                    Event::Left { room, .. } if room == watched => s.left = true,
                     Event::Error {
                         room,
                         code,
@@ -385,7 +440,13 @@ impl Subscriber {
     }
 
     /// Its outcome, once the run is over.
-    fn finish(&self, joined: bool, last: u64, fault_end: Instant, published: &Published) -> Final {
+    pub fn finish(
+        &self,
+        joined: bool,
+        last: u64,
+        fault_end: Instant,
+        published: &Published,
+    ) -> Final {
         let Ok(s) = self.state.lock() else {
             return Final {
                 problem: Some("state poisoned".to_owned()),
@@ -428,6 +489,7 @@ impl Subscriber {
             silent_lost: s.track.silent_lost,
             signalled_lost,
             not_recovered: s.track.not_recovered,
+            recovered: s.track.recovered,
             open_ms: s.open.then(|| {
                 s.last_open.map_or(0.0, |t| {
                     t.saturating_duration_since(fault_end).as_secs_f64() * 1e3
@@ -438,7 +500,8 @@ impl Subscriber {
         }
     }
 
-    fn caught_up(&self, last: u64) -> bool {
+    /// Open, in the room, and past the publisher's last acknowledged message.
+    pub fn caught_up(&self, last: u64) -> bool {
         self.state
             .lock()
             .is_ok_and(|s| s.open && !s.left && s.track.max_n >= last)
@@ -450,6 +513,9 @@ pub async fn run(args: &Args) -> Result<String, String> {
     let kind = args.scenario;
     if kind == Kind::Browser {
         return crate::browser::run(args).await;
+    }
+    if kind == Kind::RedisCluster {
+        return crate::sharded::run(args).await;
     }
     let mut env = Env::start(args, kind, &[]).await?;
     let result = native(args, kind, &mut env).await;
@@ -577,7 +643,7 @@ fn quantile(sorted: &[f64], q: f64) -> Option<f64> {
 }
 
 /// Text safe inside the flat JSON the xtask reads (no quotes or backslashes).
-fn plain(text: &str) -> String {
+pub fn plain(text: &str) -> String {
     text.chars()
         .map(|c| {
             if c == '"' || c == '\\' || c.is_control() {
@@ -661,6 +727,7 @@ pub fn result_line(
         "lost_silent": silent,
         "duplicates": duplicates,
         "not_recovered_rejoins": sum(|f| f.not_recovered),
+        "recovered_rejoins": sum(|f| f.recovered),
         "client_errors": errors,
         "open_p50_ms": quantile(&open, 0.5).unwrap_or(-1.0),
         "open_p99_ms": quantile(&open, 0.99).unwrap_or(-1.0),

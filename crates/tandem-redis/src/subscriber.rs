@@ -37,6 +37,9 @@ const SUBSCRIBE_DEADLINE: Duration = Duration::from_secs(3);
 /// about two seconds with a 1 s node timeout).
 const CHECK_EVERY: Duration = Duration::from_millis(500);
 const CHECKS: u32 = 20;
+/// How long a message published before a position was read may take to arrive (on
+/// loopback it takes well under a millisecond; a busy node may take longer).
+const SETTLE: Duration = Duration::from_millis(400);
 
 /// What the broker asks of the subscriber.
 pub(crate) enum Sub {
@@ -275,32 +278,55 @@ impl Subscriber {
             retry = (retry * 2).min(MAX_RETRY);
         };
         let mut checks_left = 0u32;
+        // Rooms (and the operators' channel, as `None`) to subscribe to again: after a
+        // shard's failover its channels live on the promoted replica.
+        let mut resubscribe: HashSet<Option<String>> = HashSet::new();
+        // Each watched room's position in Redis at the last check.
+        let mut previous: HashMap<String, (u64, u64)> = HashMap::new();
+        // When `previous` was read: compared only once messages then in flight had time to
+        // arrive.
+        let mut read_at = tokio::time::Instant::now();
         let mut check = tokio::time::interval(CHECK_EVERY);
         check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            let checking = checks_left > 0 || !resubscribe.is_empty();
             tokio::select! {
                 push = pushed.recv() => {
                     let Some(push) = push else { return };
-                    match push.kind {
-                        PushKind::SMessage | PushKind::Message => {
-                            if let [_, Value::BulkString(payload)] = push.data.as_slice() {
-                                if !self.deliver(payload, &mut watched) {
-                                    return;
-                                }
-                            }
-                        }
-                        PushKind::Disconnection => {
-                            // A shard's connection dropped: what its rooms' channels
-                            // missed shows in their positions once it is back.
-                            tracing::info!("redis cluster: a connection dropped; checking rooms");
-                            checks_left = CHECKS;
-                        }
-                        _ => {}
+                    if !self.on_push(push, &mut watched, &mut checks_left, &mut resubscribe) {
+                        return;
                     }
                 }
-                _ = check.tick(), if checks_left > 0 => {
-                    checks_left -= 1;
-                    self.check_positions(&mut watched).await;
+                _ = check.tick(), if checking => {
+                    checks_left = checks_left.saturating_sub(1);
+                    let mut still = HashSet::new();
+                    for target in resubscribe.drain() {
+                        let channel = match &target {
+                            Some(room) if !watched.rooms.contains(room) => continue,
+                            Some(room) => keys::room_channel(&self.prefix, room),
+                            None => keys::nodes_channel(&self.prefix),
+                        };
+                        let done = tokio::time::timeout(CHECK_EVERY, conn.ssubscribe(&channel)).await;
+                        if !matches!(done, Ok(Ok(()))) {
+                            still.insert(target);
+                        }
+                    }
+                    resubscribe = still;
+                    // What came meanwhile counts before the comparison.
+                    while let Ok(push) = pushed.try_recv() {
+                        if !self.on_push(push, &mut watched, &mut checks_left, &mut resubscribe) {
+                            return;
+                        }
+                    }
+                    if read_at.elapsed() < SETTLE {
+                        continue;
+                    }
+                    self.confirm(&mut previous, &watched);
+                    // The last check only confirms what the one before it saw.
+                    if checks_left > 0 || !resubscribe.is_empty() {
+                        previous = self.positions(&mut watched).await;
+                        read_at = tokio::time::Instant::now();
+                    }
                 }
                 sub = self.subs.recv() => match sub {
                     None => return,
@@ -320,6 +346,7 @@ impl Subscriber {
                     }
                     Some(Sub::Unwatch { room }) => {
                         watched.forget(&room);
+                        previous.remove(&room);
                         let channel = keys::room_channel(&self.prefix, &room);
                         let _ = tokio::time::timeout(
                             SUBSCRIBE_DEADLINE, conn.sunsubscribe(&channel)).await;
@@ -329,50 +356,95 @@ impl Subscriber {
         }
     }
 
-    /// Compares every watched room's position in Redis with the newest seq this node saw;
-    /// tells the node of each room that moved on without it (or went back).
-    async fn check_positions(&self, watched: &mut Watched) {
+    /// Handles one push of the cluster connection; `false` when the node is gone.
+    fn on_push(
+        &self,
+        push: PushInfo,
+        watched: &mut Watched,
+        checks_left: &mut u32,
+        resubscribe: &mut HashSet<Option<String>>,
+    ) -> bool {
+        match push.kind {
+            PushKind::SMessage | PushKind::Message => {
+                if let [_, Value::BulkString(payload)] = push.data.as_slice() {
+                    return self.deliver(payload, watched);
+                }
+            }
+            PushKind::Disconnection => {
+                // A shard's connection dropped: its rooms' channels are subscribed again
+                // once the slot has a master, and what they missed meanwhile shows in the
+                // rooms' positions.
+                tracing::info!("redis cluster: a connection dropped; checking rooms");
+                *checks_left = CHECKS;
+                resubscribe.insert(None);
+                resubscribe.extend(watched.rooms.iter().cloned().map(Some));
+            }
+            _ => {}
+        }
+        true
+    }
+
+    /// Tells the node of each room whose position at the previous check is past what the
+    /// node has seen since (a message in flight then has arrived by now: one that has not
+    /// was missed), or on another epoch. The node compares with its own position too.
+    fn confirm(&self, previous: &mut HashMap<String, (u64, u64)>, watched: &Watched) {
+        for (room, (epoch, seq)) in previous.drain() {
+            if !watched.rooms.contains(&room) {
+                continue;
+            }
+            let behind = match watched.newest.get(&room) {
+                Some((e, newest)) => *e != epoch || *newest < seq,
+                None => seq > 0,
+            };
+            if behind {
+                let _ = self
+                    .messages
+                    .send(BrokerMessage::Position { room, epoch, seq });
+            }
+        }
+    }
+
+    /// Every watched room's position in Redis now. A room whose seq went back below what
+    /// this node saw on the same epoch lost acknowledged messages in a failover: it gets a
+    /// new epoch at once, and the node hears of it.
+    async fn positions(&self, watched: &mut Watched) -> HashMap<String, (u64, u64)> {
+        let mut now = HashMap::new();
         let rooms: Vec<String> = watched.rooms.iter().cloned().collect();
-        for room in rooms {
-            let asked = queue(&self.ops, |reply| Op::Position {
+        let asked = rooms.iter().map(|room| {
+            queue(&self.ops, |reply| Op::Position {
                 room: room.clone(),
                 reply,
-            });
-            let Ok(Some((epoch, seq))) = asked.await else {
+            })
+        });
+        let answers = futures_util::future::join_all(asked).await;
+        for (room, answer) in rooms.into_iter().zip(answers) {
+            let Ok(Some((epoch, seq))) = answer else {
                 continue;
             };
-            let seen = watched.newest.get(&room).copied();
-            let (epoch, seq) = match seen {
-                // Acknowledged messages lost in a failover: a new epoch, so clients
-                // resume with `recovered: false` instead of missing them.
+            match watched.newest.get(&room).copied() {
                 Some((e, newest)) if e == epoch && seq < newest => {
-                    match queue(&self.ops, |reply| Op::Rewind {
+                    let rewound = queue(&self.ops, |reply| Op::Rewind {
                         room: room.clone(),
                         below: newest,
                         reply,
-                    })
-                    .await
-                    {
-                        Ok(new_epoch) => {
-                            tracing::warn!(%room, newest, seq, "redis lost acknowledged messages of the room in a failover: new epoch");
-                            (new_epoch, seq)
-                        }
-                        Err(_) => continue,
+                    });
+                    if let Ok(new_epoch) = rewound.await {
+                        tracing::warn!(%room, newest, seq, "redis lost acknowledged messages of the room in a failover: new epoch");
+                        watched.newest.insert(room.clone(), (new_epoch, seq));
+                        let position = BrokerMessage::Position {
+                            room,
+                            epoch: new_epoch,
+                            seq,
+                        };
+                        let _ = self.messages.send(position);
                     }
                 }
-                Some((e, newest)) if e == epoch && seq == newest => continue,
-                None if seq == 0 => continue,
-                _ => (epoch, seq),
-            };
-            watched.newest.insert(room.clone(), (epoch, seq));
-            if self
-                .messages
-                .send(BrokerMessage::Position { room, epoch, seq })
-                .is_err()
-            {
-                return;
+                _ => {
+                    now.insert(room, (epoch, seq));
+                }
             }
         }
+        now
     }
 }
 

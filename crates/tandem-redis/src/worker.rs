@@ -1,16 +1,15 @@
 //! The one task that runs a node's scripts: operations go out in the order the node asked
 //! for them (so one node's publishes are numbered in order), many per round trip. On one
-//! Redis a batch is one pipeline; on a Redis Cluster it is one pipeline per room (a
-//! pipeline must stay in one slot), sent at once, so each room keeps its order and the
-//! shards work in parallel.
+//! Redis a batch is one pipeline; on a Redis Cluster each room's operations are their own
+//! pipelines (a pipeline must stay in one slot), one at a time per room so the room keeps
+//! its order, every room at once so a shard that is failing over holds up only its own.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
 use core::time::Duration;
-use futures_util::future::join_all;
 use redis::aio::MultiplexedConnection;
 use redis::cluster_async::ClusterConnection;
 use redis::{Pipeline, Value};
@@ -30,6 +29,8 @@ const BATCH: usize = 512;
 const SYNC_BATCH: usize = 64;
 /// How long a batch (or a connection attempt) may take before Redis counts as gone.
 const DEADLINE: Duration = Duration::from_secs(3);
+/// The wait before sending again a pipeline a cluster refused before running it.
+const REFUSED_RETRY: Duration = Duration::from_millis(50);
 
 /// One Redis command and where its answer goes.
 pub(crate) enum Op {
@@ -231,8 +232,21 @@ pub(crate) struct Setup {
 }
 
 /// Runs operations until every sender is gone.
-pub(crate) async fn run(setup: Setup, mut ops: mpsc::UnboundedReceiver<Op>) {
-    let scripts = Scripts::new();
+pub(crate) async fn run(setup: Setup, ops: mpsc::UnboundedReceiver<Op>) {
+    let setup = Arc::new(setup);
+    let scripts = Arc::new(Scripts::new());
+    match setup.target {
+        Target::Single(_) => run_single(setup, scripts, ops).await,
+        Target::Cluster(_) => run_cluster(setup, scripts, ops).await,
+    }
+}
+
+/// One Redis: each batch is one pipeline, answered before the next goes.
+async fn run_single(
+    setup: Arc<Setup>,
+    scripts: Arc<Scripts>,
+    mut ops: mpsc::UnboundedReceiver<Op>,
+) {
     let mut conn: Option<Conn> = None;
     let mut batch = Vec::with_capacity(BATCH);
     // An operation taken but left for the next batch (a join over SYNC_BATCH).
@@ -260,84 +274,168 @@ pub(crate) async fn run(setup: Setup, mut ops: mpsc::UnboundedReceiver<Op>) {
                 Err(_) => break,
             }
         }
-        let ok = send(&setup, &scripts, &mut conn, std::mem::take(&mut batch)).await;
+        let batch = std::mem::take(&mut batch);
+        let ok = match connected(&setup, &mut conn, batch).await {
+            Some((c, batch)) => send(&setup, &scripts, c, batch).await,
+            None => false,
+        };
+        if !ok {
+            // A fresh connection for the next batch.
+            conn = None;
+        }
         setup.ok.store(ok, Ordering::Relaxed);
     }
 }
 
-/// Sends a batch: one pipeline on one Redis, one per room on a cluster, all at once.
-/// Answers every operation; returns whether everything went through.
-async fn send(setup: &Setup, scripts: &Scripts, conn: &mut Option<Conn>, batch: Vec<Op>) -> bool {
-    let c = match conn {
-        Some(c) => c.clone(),
-        None => match setup.target.connect().await {
-            Ok(c) => conn.insert(c).clone(),
-            Err(e) => {
-                tracing::warn!(error = %e, ops = batch.len(), "redis unreachable");
-                for op in batch {
-                    fail(op, BrokerError::Unavailable(e.clone()));
-                }
-                return false;
-            }
-        },
-    };
-    let groups: Vec<Vec<Op>> = match &c {
-        Conn::Single(_) => vec![batch],
-        Conn::Cluster(_) => {
-            let mut order: Vec<String> = Vec::new();
-            let mut by: HashMap<String, Vec<Op>> = HashMap::new();
-            for op in batch {
-                let g = op.group(&setup.prefix, &setup.node);
-                if !by.contains_key(&g) {
-                    order.push(g.clone());
-                }
-                by.entry(g).or_default().push(op);
-            }
-            order.into_iter().filter_map(|g| by.remove(&g)).collect()
-        }
-    };
-    let sent = groups.into_iter().map(|ops| {
-        let mut c = c.clone();
-        async move {
-            let pipe = pipeline(setup, scripts, &ops);
-            match query(scripts, &mut c, &pipe).await {
-                Ok(values) => {
-                    answer(ops.into_iter(), values);
-                    Ok(())
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, ops = ops.len(), "redis pipeline failed");
-                    for op in ops {
-                        fail(op, BrokerError::Unavailable(e.clone()));
+/// A Redis Cluster: each room's operations go as their own pipeline, one at a time per
+/// room (its order), every room at once (a shard that is failing over holds up its own
+/// rooms only).
+async fn run_cluster(
+    setup: Arc<Setup>,
+    scripts: Arc<Scripts>,
+    mut ops: mpsc::UnboundedReceiver<Op>,
+) {
+    let mut conn: Option<Conn> = None;
+    let (done, mut finished) = mpsc::unbounded_channel::<String>();
+    let mut busy: HashSet<String> = HashSet::new();
+    let mut waiting: HashMap<String, VecDeque<Op>> = HashMap::new();
+    let mut ready: Vec<String> = Vec::new();
+    loop {
+        tokio::select! {
+            op = ops.recv() => {
+                let Some(op) = op else { break };
+                let mut take = |op: Op| {
+                    let g = op.group(&setup.prefix, &setup.node);
+                    if !busy.contains(&g) && !ready.contains(&g) {
+                        ready.push(g.clone());
                     }
-                    Err(())
+                    waiting.entry(g).or_default().push_back(op);
+                };
+                take(op);
+                for _ in 0..BATCH {
+                    match ops.try_recv() {
+                        Ok(op) => take(op),
+                        Err(_) => break,
+                    }
+                }
+            }
+            group = finished.recv() => {
+                let Some(group) = group else { break };
+                busy.remove(&group);
+                if waiting.get(&group).is_some_and(|w| !w.is_empty()) {
+                    ready.push(group);
                 }
             }
         }
-    });
-    let results = join_all(sent).await;
-    let ok = results.iter().all(Result::is_ok);
-    if !ok && matches!(c, Conn::Single(_)) {
-        // A fresh connection for the next batch; a cluster connection heals by itself.
-        *conn = None;
+        for group in ready.drain(..) {
+            let Some(queue) = waiting.get_mut(&group) else {
+                continue;
+            };
+            let mut batch = Vec::new();
+            let mut syncs = 0;
+            while let Some(op) = queue.pop_front() {
+                if matches!(op, Op::Sync { .. }) {
+                    if syncs == SYNC_BATCH {
+                        queue.push_front(op);
+                        break;
+                    }
+                    syncs += 1;
+                }
+                batch.push(op);
+                if batch.len() == BATCH {
+                    break;
+                }
+            }
+            if queue.is_empty() {
+                waiting.remove(&group);
+            }
+            let Some((c, batch)) = connected(&setup, &mut conn, batch).await else {
+                // Failed: the group is free for its next operations.
+                let _ = done.send(group.clone());
+                busy.insert(group);
+                continue;
+            };
+            busy.insert(group.clone());
+            let (setup, scripts, done) = (setup.clone(), scripts.clone(), done.clone());
+            tokio::spawn(async move {
+                send(&setup, &scripts, c, batch).await;
+                let _ = done.send(group);
+            });
+        }
     }
-    ok
+}
+
+/// The connection, connecting first if needed; `None` (every operation failed) when
+/// Redis cannot be reached.
+async fn connected(
+    setup: &Setup,
+    conn: &mut Option<Conn>,
+    batch: Vec<Op>,
+) -> Option<(Conn, Vec<Op>)> {
+    if let Some(c) = conn {
+        return Some((c.clone(), batch));
+    }
+    match setup.target.connect().await {
+        Ok(c) => Some((conn.insert(c).clone(), batch)),
+        Err(e) => {
+            tracing::warn!(error = %e, ops = batch.len(), "redis unreachable");
+            for op in batch {
+                fail(op, BrokerError::Unavailable(e.clone()));
+            }
+            None
+        }
+    }
+}
+
+/// Sends one pipeline of `ops` and answers each; returns whether it went through.
+async fn send(setup: &Setup, scripts: &Scripts, mut c: Conn, ops: Vec<Op>) -> bool {
+    let pipe = pipeline(setup, scripts, &ops);
+    match query(scripts, &mut c, &pipe).await {
+        Ok(values) => {
+            answer(ops.into_iter(), values);
+            true
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, ops = ops.len(), "redis pipeline failed");
+            for op in ops {
+                fail(op, BrokerError::Unavailable(e.clone()));
+            }
+            false
+        }
+    }
 }
 
 /// Sends the pipeline; loads the scripts once if Redis lost them (a restart, a promoted
 /// replica) and tries again.
+///
+/// On a Redis Cluster, a pipeline refused before it ran (`MOVED`, `ASK`, `TRYAGAIN`,
+/// `CLUSTERDOWN`, a refused connection: a failover under way) is sent again while the
+/// client learns the new slot map, within the deadline; a pipeline that may have run (the
+/// connection dropped after it was sent, a timeout) is never sent again.
 async fn query(scripts: &Scripts, c: &mut Conn, pipe: &Pipeline) -> Result<Vec<Value>, String> {
-    for attempt in 0..2 {
-        match tokio::time::timeout(DEADLINE, c.query(pipe)).await {
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    let mut loaded = false;
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match tokio::time::timeout(left, c.query(pipe)).await {
             Ok(Ok(values)) => return Ok(values),
-            Ok(Err(e)) if attempt == 0 && e.to_string().to_lowercase().contains("noscript") => {
+            Ok(Err(e)) if !loaded && e.to_string().to_lowercase().contains("noscript") => {
                 c.load(scripts).await?;
+                loaded = true;
+            }
+            Ok(Err(e))
+                if (e.is_cluster_error() || e.is_connection_refusal())
+                    && matches!(c, Conn::Cluster(_)) =>
+            {
+                if tokio::time::Instant::now() + REFUSED_RETRY >= deadline {
+                    return Err(e.to_string());
+                }
+                tokio::time::sleep(REFUSED_RETRY).await;
             }
             Ok(Err(e)) => return Err(e.to_string()),
             Err(_) => return Err("redis did not answer in time".into()),
         }
     }
-    Err("scripts missing after loading them".into())
 }
 
 /// One command per operation, in order.

@@ -7,6 +7,7 @@ pub mod metrics;
 pub mod proxy;
 pub mod raw;
 pub mod redis;
+pub mod redis_cluster;
 
 use std::future::Future;
 use std::net::SocketAddr;
