@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::chaos_report::{self, Row};
+use crate::chaos_report::{self, Row, Scenario};
 use crate::process::{Result, Shell, announce};
 use crate::tools::{self, CHROME_ARGS, CHROMIUM};
 use crate::{json, package, web, workspace};
@@ -21,16 +21,6 @@ pub struct Options {
     /// Only these scenarios (`--only NAME`, repeatable), without the fuzzing and hammer
     /// sections; the report then goes to target/xtask/chaos-only.md. Empty: everything.
     pub only: Vec<String>,
-}
-
-/// One scenario of a plan: its name for `tandem-chaos`, what it does, and its arguments.
-pub struct Scenario {
-    /// `tandem-chaos`'s scenario name.
-    pub name: &'static str,
-    /// What it does, for the report.
-    pub what: String,
-    /// Its arguments after the name.
-    pub args: Vec<String>,
 }
 
 /// The scenarios, full or quick.

@@ -4,7 +4,16 @@
 
 use std::fmt::Write as _;
 
-use crate::chaos::Scenario;
+/// One scenario of a plan: its name for `tandem-chaos`, what it does, and its arguments.
+pub struct Scenario {
+    /// `tandem-chaos`'s scenario name.
+    pub name: &'static str,
+    /// What it does, for the report.
+    pub what: String,
+    /// Its arguments after the name.
+    pub args: Vec<String>,
+}
+
 use crate::json;
 use crate::process::Shell;
 

@@ -102,7 +102,14 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(scenario::run(&args)) {
+    let ran = runtime.block_on(async {
+        match args.scenario {
+            scenario::Kind::Browser => browser::run(&args).await,
+            scenario::Kind::RedisCluster => sharded::run(&args).await,
+            _ => scenario::run(&args).await,
+        }
+    });
+    match ran {
         Ok(line) => {
             println!("{line}");
             // Clients and tasks still running are not waited for.

@@ -508,15 +508,10 @@ impl Subscriber {
     }
 }
 
-/// Runs the scenario and returns its result line.
+/// Runs a scenario of native clients on one set of nodes and returns its result line
+/// (the browser and Redis Cluster scenarios have their own `run`).
 pub async fn run(args: &Args) -> Result<String, String> {
     let kind = args.scenario;
-    if kind == Kind::Browser {
-        return crate::browser::run(args).await;
-    }
-    if kind == Kind::RedisCluster {
-        return crate::sharded::run(args).await;
-    }
     let mut env = Env::start(args, kind, &[]).await?;
     let result = native(args, kind, &mut env).await;
     env.stop().await;

@@ -17,7 +17,7 @@ use crate::error::RedisBrokerError;
 use crate::keys;
 use crate::subscriber::{Sub, Subscriber, reap};
 use crate::wire;
-use crate::worker::{self, Op, Setup, Target};
+use crate::worker::{self, Op, Setup, Target, queue};
 
 /// Messages a node may fall behind on before it counts as having lost some.
 const NODE_QUEUE: usize = 16_384;
@@ -313,23 +313,6 @@ impl ClusterBroker for RedisBroker {
 
 fn random_node() -> String {
     format!("{:08x}", worker::random() as u32)
-}
-
-/// Queues one operation for the worker now, before the returned future is polled (so the
-/// order of calls is the order in Redis); the future is its answer.
-pub(crate) fn queue<T: Send + 'static>(
-    ops: &mpsc::UnboundedSender<Op>,
-    op: impl FnOnce(oneshot::Sender<Result<T, BrokerError>>) -> Op,
-) -> BoxFuture<Result<T, BrokerError>> {
-    let (reply, answer) = oneshot::channel();
-    let queued = ops.send(op(reply)).is_ok();
-    Box::pin(async move {
-        let stopped = || BrokerError::Unavailable("the broker stopped".into());
-        if !queued {
-            return Err(stopped());
-        }
-        answer.await.unwrap_or_else(|_| Err(stopped()))
-    })
 }
 
 /// Renews this node's liveness and reaps dead nodes, every `every`.

@@ -23,10 +23,9 @@ use redis::{PushInfo, PushKind, Value};
 use tandem_server::{BrokerError, BrokerMessage};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-use crate::broker::queue;
 use crate::keys;
 use crate::wire;
-use crate::worker::{Op, Target};
+use crate::worker::{Op, Target, queue};
 
 /// Longest wait between attempts to reach Redis again.
 const MAX_RETRY: Duration = Duration::from_secs(2);

@@ -14,7 +14,7 @@ use redis::aio::MultiplexedConnection;
 use redis::cluster_async::ClusterConnection;
 use redis::{Pipeline, Value};
 use tandem_proto::{HistoryPage, HubConfig, Member, RoomPolicies, RoomPolicy, RoomState, Start};
-use tandem_server::{BrokerError, SyncRequest};
+use tandem_server::{BoxFuture, BrokerError, SyncRequest};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::keys::{self, RoomKeys};
@@ -216,6 +216,23 @@ impl Conn {
         }
         Ok(())
     }
+}
+
+/// Queues one operation for the worker now, before the returned future is polled (so the
+/// order of calls is the order in Redis); the future is its answer.
+pub(crate) fn queue<T: Send + 'static>(
+    ops: &mpsc::UnboundedSender<Op>,
+    op: impl FnOnce(oneshot::Sender<Result<T, BrokerError>>) -> Op,
+) -> BoxFuture<Result<T, BrokerError>> {
+    let (reply, answer) = oneshot::channel();
+    let queued = ops.send(op(reply)).is_ok();
+    Box::pin(async move {
+        let stopped = || BrokerError::Unavailable("the broker stopped".into());
+        if !queued {
+            return Err(stopped());
+        }
+        answer.await.unwrap_or_else(|_| Err(stopped()))
+    })
 }
 
 /// What the scripts need besides each operation's own arguments.

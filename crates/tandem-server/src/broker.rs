@@ -143,6 +143,18 @@ pub struct SyncRequest {
     pub start: Start,
 }
 
+/// How far an admin operation ([`crate::Handle::admin`]) reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Reach {
+    /// A standalone node applied it to this many of its connections.
+    Connections(usize),
+    /// A node of a cluster handed it to this many nodes (itself included), each of which
+    /// applies it to its own connections. How many connections that was is not gathered:
+    /// no node waits for the others.
+    Nodes(usize),
+}
+
 /// What every broker does: carry server-side broadcasts to every node, and say whether
 /// its backend is reachable. A broker that also keeps rooms for a cluster implements
 /// [`ClusterBroker`] too, and is given to the node with [`crate::ServerBuilder::cluster`].

@@ -7,13 +7,13 @@ use tandem_proto::{
 use tokio::sync::oneshot;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
+use crate::broker::Reach;
 use crate::broker::{AdminMessage, BrokerError, BrokerMessage};
 use crate::error::AuthError;
-use crate::handle::Reach;
-use crate::hooks::Upgrade;
 use crate::metrics::Snapshot;
 use crate::outbox::Outbox;
 use crate::token::Authenticated;
+use crate::upgrade::Upgrade;
 
 /// What the core task is told.
 pub(crate) enum Command {

@@ -25,12 +25,12 @@ use tracing::Span;
 
 use crate::command::Command;
 use crate::files;
-use crate::hooks::Upgrade;
 use crate::http::{self, HeadError, RequestHead};
 use crate::outbox::{CloseOrder, Inbox, Taken, outbox};
 use crate::scrape;
 use crate::shared::Shared;
 use crate::spans;
+use crate::upgrade::Upgrade;
 use crate::writer::Writer;
 
 /// What a connection runs over: a TCP socket, a TLS session, an upgraded HTTP connection.

@@ -14,11 +14,12 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 use tracing::Instrument;
 
+use crate::broker::Reach;
 use crate::broker::{AdminMessage, BrokerError, BrokerMessage, ClusterBroker, SyncRequest};
 use crate::clock::Clock;
 use crate::command::Command;
 use crate::error::AuthError;
-use crate::handle::{Handle, Reach};
+use crate::handle::Handle;
 use crate::hooks::{Hello, Hooks, JoinContext, PublishContext, RequestContext, Upgrade};
 use crate::metrics::{BrokerOp, CoreCounters, Metrics, Side, Snapshot};
 use crate::outbox::{Outbox, PushError};

@@ -9,6 +9,7 @@ use tandem_proto::{ConnId, HistoryPage, Member, Payload};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::broker::AdminMessage;
+use crate::broker::Reach;
 use crate::command::Command;
 use crate::error::ServerError;
 use crate::shared::Shared;
@@ -17,18 +18,6 @@ use crate::shared::Shared;
 const DISCONNECT_REASON: &str = "disconnected by the server";
 /// The `unsubscribed` message [`Handle::unsubscribe`] gives.
 const UNSUBSCRIBE_MESSAGE: &str = "removed from the room by the server";
-
-/// How far an admin operation ([`Handle::admin`]) reached.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Reach {
-    /// A standalone node applied it to this many of its connections.
-    Connections(usize),
-    /// A node of a cluster handed it to this many nodes (itself included), each of which
-    /// applies it to its own connections. How many connections that was is not gathered:
-    /// no node waits for the others.
-    Nodes(usize),
-}
 
 /// A cheap, cloneable handle to a running server.
 #[derive(Clone)]

@@ -15,8 +15,6 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use tokio::sync::Mutex;
 
-use crate::token::{Key, TokenKeyError, jwks_keys};
-
 /// The shortest time between two fetches of a JWKS URL, by default.
 pub const JWKS_REFETCH_INTERVAL: Duration = Duration::from_secs(10);
 
@@ -35,8 +33,8 @@ pub(crate) struct JwksSource {
 }
 
 impl JwksSource {
-    pub(crate) fn new(url: &str) -> Result<Self, TokenKeyError> {
-        let bad = |why: &str| TokenKeyError::Jwks(format!("{url}: {why}"));
+    pub(crate) fn new(url: &str) -> Result<Self, String> {
+        let bad = |why: &str| format!("{url}: {why}");
         let uri: Uri = url.parse().map_err(|_| bad("not a URL"))?;
         if uri.scheme_str() != Some("http") || uri.host().is_none() {
             return Err(bad("only http://host[:port]/path URLs are fetched"));
@@ -49,22 +47,22 @@ impl JwksSource {
         })
     }
 
-    /// Fetches the set now.
-    pub(crate) async fn fetch(&self) -> Result<Vec<Key>, TokenKeyError> {
+    /// Fetches the set now: the JWKS document.
+    pub(crate) async fn fetch(&self) -> Result<Bytes, String> {
         *self.last.lock().await = Some(Instant::now());
         self.get().await
     }
 
     /// Fetches the set again unless it was fetched within the interval;
     /// `None` when it was, or the fetch failed (the old keys stay).
-    pub(crate) async fn refetch(&self) -> Option<Vec<Key>> {
+    pub(crate) async fn refetch(&self) -> Option<Bytes> {
         let mut last = self.last.lock().await;
         if last.is_some_and(|at| at.elapsed() < self.interval) {
             return None;
         }
         *last = Some(Instant::now());
         match self.get().await {
-            Ok(keys) => Some(keys),
+            Ok(json) => Some(json),
             Err(e) => {
                 tracing::warn!(url = %self.url, error = %e, "JWKS refetch failed; keeping the old keys");
                 None
@@ -72,8 +70,8 @@ impl JwksSource {
         }
     }
 
-    async fn get(&self) -> Result<Vec<Key>, TokenKeyError> {
-        let bad = |why: String| TokenKeyError::Jwks(format!("{}: {why}", self.url));
+    async fn get(&self) -> Result<Bytes, String> {
+        let bad = |why: String| format!("{}: {why}", self.url);
         let asked = self.client.get(self.url.clone());
         let response = tokio::time::timeout(FETCH_TIMEOUT, asked)
             .await
@@ -88,6 +86,6 @@ impl JwksSource {
             .map_err(|_| bad(format!("body not read within {FETCH_TIMEOUT:?}")))?
             .map_err(|e| bad(e.to_string()))?
             .to_bytes();
-        jwks_keys(&body)
+        Ok(body)
     }
 }

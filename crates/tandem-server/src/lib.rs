@@ -47,15 +47,17 @@ mod shared;
 mod spans;
 mod tls;
 mod token;
+mod upgrade;
 mod webhook;
 mod writer;
 
 pub use broker::{
-    AdminMessage, Broker, BrokerError, BrokerMessage, ClusterBroker, MemoryBroker, SyncRequest,
+    AdminMessage, Broker, BrokerError, BrokerMessage, ClusterBroker, MemoryBroker, Reach,
+    SyncRequest,
 };
 pub use error::{AuthError, ServerError};
 pub use future::BoxFuture;
-pub use handle::{Handle, Reach};
+pub use handle::Handle;
 pub use hooks::{JoinContext, RequestContext};
 /// The JWT signature algorithms (`HS256`, `RS256`, `ES256`, `EdDSA`...), from `jsonwebtoken`.
 pub use jsonwebtoken::Algorithm as JwtAlgorithm;

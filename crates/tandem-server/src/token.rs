@@ -178,7 +178,7 @@ fn pick_alg(family: AlgorithmFamily, alg: Option<Algorithm>) -> Result<Algorithm
 
 /// One verification key.
 #[derive(Clone)]
-pub(crate) struct Key {
+struct Key {
     kid: Option<String>,
     alg: Algorithm,
     key: DecodingKey,
@@ -279,8 +279,9 @@ impl JwtVerifier {
     /// per [`JWKS_REFETCH_INTERVAL`]) before it decides, so a key published beside the old
     /// one is taken without a restart.
     pub async fn from_jwks_url(url: &str) -> Result<Self, TokenKeyError> {
-        let source = JwksSource::new(url)?;
-        let keys = source.fetch().await?;
+        let source = JwksSource::new(url).map_err(TokenKeyError::Jwks)?;
+        let json = source.fetch().await.map_err(TokenKeyError::Jwks)?;
+        let keys = jwks_keys(&json)?;
         let mut verifier = JwtVerifier::of(keys, true);
         verifier.source = Some(Arc::new(source));
         Ok(verifier)
@@ -305,11 +306,15 @@ impl JwtVerifier {
                 .and_then(|h| h.kid)
                 .filter(|kid| !self.key_set().iter().any(|k| k.kid.as_ref() == Some(kid)));
             if unknown.is_some() {
-                if let Some(keys) = source.refetch().await {
-                    match self.keys.write() {
+                match source.refetch().await.map(|json| jwks_keys(&json)) {
+                    Some(Ok(keys)) => match self.keys.write() {
                         Ok(mut slot) => *slot = Arc::new(keys),
                         Err(poisoned) => *poisoned.into_inner() = Arc::new(keys),
+                    },
+                    Some(Err(e)) => {
+                        tracing::warn!(error = %e, "the fetched JWKS is unusable; keeping the old keys")
                     }
+                    None => {}
                 }
             }
         }
@@ -318,7 +323,7 @@ impl JwtVerifier {
 }
 
 /// The keys of a JWKS document (`{"keys": [...]}`).
-pub(crate) fn jwks_keys(json: &[u8]) -> Result<Vec<Key>, TokenKeyError> {
+fn jwks_keys(json: &[u8]) -> Result<Vec<Key>, TokenKeyError> {
     {
         let set: JwkSet =
             serde_json::from_slice(json).map_err(|e| TokenKeyError::Jwks(e.to_string()))?;
