@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::bench_redis::{self, Cluster};
 use crate::bench_report::{self, Browser, Envelope, Figures};
 use crate::process::{Result, Shell, announce};
 use crate::services::Service;
@@ -48,6 +49,10 @@ pub struct Plan {
     pub storm: usize,
     /// Messages streamed to the browser per run.
     pub browser_count: u64,
+    /// Rooms of the bus-bytes figure, spread over three nodes.
+    pub bus_rooms: usize,
+    /// Messages published into every room of the bus-bytes figure.
+    pub bus_messages: u64,
     /// Browser runs per page.
     pub browser_runs: usize,
     /// criterion's warm-up and measurement seconds.
@@ -66,6 +71,8 @@ impl Plan {
             echo_seconds: 5.0,
             idle: 10_000,
             storm: 5000,
+            bus_rooms: 300,
+            bus_messages: 100,
             browser_count: 50_000,
             browser_runs: 3,
             criterion_seconds: (1, 3),
@@ -83,6 +90,8 @@ impl Plan {
             echo_seconds: 1.0,
             idle: 1000,
             storm: 500,
+            bus_rooms: 300,
+            bus_messages: 20,
             browser_count: 5000,
             browser_runs: 1,
             criterion_seconds: (1, 1),
@@ -252,6 +261,8 @@ pub fn run(options: &Options) -> Result<()> {
             }
         }
         fanout_two_nodes(&shell, &bins, &plan, &mut figures)?;
+        fanout_cluster(&shell, &bins, &plan, &mut figures)?;
+        bus_bytes(&shell, &bins, &plan, &mut figures)?;
         for peer in PEERS {
             echo(&shell, &bins, &plan, peer, &mut figures)?;
         }
@@ -309,7 +320,7 @@ fn measure(
         "--url".to_owned(),
         server.url.clone(),
     ];
-    if matches!(figure, "idle" | "storm") {
+    if matches!(figure, "idle" | "storm" | "fanout") {
         args.extend(["--pid".to_owned(), pid]);
     }
     args.extend(extra.iter().cloned());
@@ -399,7 +410,15 @@ fn fanout(
 }
 
 /// What the fan-out figures keep from a result line.
-const FANOUT_KEYS: [&str; 2] = ["deliveries_per_s", "p99_us"];
+const FANOUT_KEYS: [&str; 3] = ["deliveries_per_s", "p99_us", "server_cpu_ns_per_delivery"];
+
+/// What the fan-out figures over Redis keep: figure 1's, and Redis's CPU per message.
+const FANOUT_REDIS_KEYS: [&str; 4] = [
+    "deliveries_per_s",
+    "p99_us",
+    "server_cpu_ns_per_delivery",
+    "broker_cpu_us_per_message",
+];
 
 /// The fan-out's size and length, for one node or two.
 fn fanout_args(plan: &Plan) -> [String; 4] {
@@ -441,47 +460,161 @@ fn fanout_ephemeral(shell: &Shell, bins: &Bins, plan: &Plan, figures: &mut Figur
 /// Figure 1b: the fan-out over two tandem nodes joined by a fresh `redis-server`: the
 /// publisher on node 1, half the subscribers on each node.
 fn fanout_two_nodes(shell: &Shell, bins: &Bins, plan: &Plan, figures: &mut Figures) -> Result<()> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map_err(|e| format!("finding a free port for redis-server: {e}"))?
-        .port();
-    let mut command = Command::new("redis-server");
-    command
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-        .args(["--save", "", "--appendonly", "no"]);
-    let redis_url = format!("redis://127.0.0.1:{port}");
-    let redis = Service::start_when("redis-server", command, "Ready to accept", |line| {
-        line.contains("Ready to accept").then(|| redis_url.clone())
-    })?;
-    let flags = ["--redis", redis.url.as_str()];
-    let one = Peer::Tandem.start_with(bins, shell.root(), &flags)?;
-    let two = Peer::Tandem.start_with(bins, shell.root(), &flags)?;
-    // A node serves once it has subscribed to Redis.
-    for node in [&one, &two] {
+    let redis = bench_redis::single()?;
+    let label = "fanout (tandem, two nodes over Redis)";
+    fanout_nodes(
+        shell,
+        bins,
+        plan,
+        &redis.url,
+        2,
+        &[redis.pid()],
+        label,
+        "fanout2",
+        figures,
+    )
+}
+
+/// Figure 1d: the fan-out over three tandem nodes of a Redis Cluster of three masters (no
+/// replicas): the publisher on node 1, a third of the subscribers on each node. The room's
+/// keys and channel live on one master; the figure shows the work per node and per
+/// message, not a speed-up (every process shares this machine's cores).
+fn fanout_cluster(shell: &Shell, bins: &Bins, plan: &Plan, figures: &mut Figures) -> Result<()> {
+    let cluster = Cluster::start(shell, 3)?;
+    let label = "fanout (tandem, three nodes over a Redis Cluster)";
+    let result = fanout_nodes(
+        shell,
+        bins,
+        plan,
+        &cluster.url(),
+        3,
+        &cluster.pids(),
+        label,
+        "fanout3",
+        figures,
+    );
+    drop(cluster);
+    result
+}
+
+/// The fan-out over `count` fresh tandem nodes with `--redis redis_url`, the subscribers
+/// split evenly, the CPU time of the nodes and of `redis_pids` measured; stored under
+/// `prefix`.
+#[allow(clippy::too_many_arguments)]
+fn fanout_nodes(
+    shell: &Shell,
+    bins: &Bins,
+    plan: &Plan,
+    redis_url: &str,
+    count: usize,
+    redis_pids: &[u32],
+    label: &str,
+    prefix: &str,
+    figures: &mut Figures,
+) -> Result<()> {
+    let flags = ["--redis", redis_url];
+    let nodes = (0..count)
+        .map(|_| Peer::Tandem.start_with(bins, shell.root(), &flags))
+        .collect::<Result<Vec<_>>>()?;
+    // A node serves once it has reached Redis.
+    for node in &nodes {
         wait_healthy(&node.url)?;
     }
-    let node_args = [
-        "fanout",
-        "--target",
-        "tandem",
-        "--url",
-        &one.url,
-        "--also-url",
-        &two.url,
-    ];
-    let mut args: Vec<String> = node_args.into_iter().map(str::to_owned).collect();
+    let mut args: Vec<String> = ["fanout", "--target", "tandem", "--url", &nodes[0].url]
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    for node in &nodes[1..] {
+        args.extend(["--also-url".to_owned(), node.url.clone()]);
+    }
+    for node in &nodes {
+        args.extend(["--pid".to_owned(), node.pid().to_string()]);
+    }
+    for pid in redis_pids {
+        args.extend(["--broker-pid".to_owned(), pid.to_string()]);
+    }
     args.extend(fanout_args(plan));
-    let label = "fanout (tandem, two nodes over Redis)";
     let line = run_load(shell, bins, "fanout", label, &args);
-    drop((one, two, redis));
+    drop(nodes);
     record(
         figures,
-        "fanout2",
+        prefix,
         Peer::Tandem,
         label,
         &line?,
-        &FANOUT_KEYS,
+        &FANOUT_REDIS_KEYS,
     )
+}
+
+/// What figure 8 keeps from a result line.
+const BUS_KEYS: [&str; 10] = [
+    "home_mean_bytes",
+    "home_min_bytes",
+    "home_max_bytes",
+    "all_bytes",
+    "ratio",
+    "bytes_per_message",
+    "to_redis_bytes_per_publish",
+    "redis_cpu_us_per_message",
+    "home_cpu_us_per_message",
+    "all_cpu_us_per_message",
+];
+
+/// Figure 8: bus bytes per node. Three nodes on one `redis-server` each host the members
+/// of a third of the rooms, a fourth node has a member in every room (what every node
+/// receives when all rooms share one bus), and each node reaches Redis through its own
+/// listener of `tandem-bench bus-proxy`, which counts the bytes Redis sends it.
+fn bus_bytes(shell: &Shell, bins: &Bins, plan: &Plan, figures: &mut Figures) -> Result<()> {
+    let redis = bench_redis::single()?;
+    let upstream = redis.url.trim_start_matches("redis://").to_owned();
+    let command = with_open_files_raised(
+        &bins.load,
+        &["bus-proxy", "--upstream", &upstream, "--listeners", "4"],
+    );
+    let proxy = Service::start("bus proxy", command, "listening on ")?;
+    let mut addrs = proxy.url.split_whitespace();
+    let control = addrs
+        .next()
+        .ok_or("the bus proxy printed no control address")?
+        .to_owned();
+    let nodes = addrs
+        .map(|addr| {
+            let url = format!("redis://{addr}");
+            Peer::Tandem.start_with(bins, shell.root(), &["--redis", &url])
+        })
+        .collect::<Result<Vec<_>>>()?;
+    if nodes.len() != 4 {
+        return Err(format!(
+            "the bus proxy opened {} listeners, not 4",
+            nodes.len()
+        ));
+    }
+    for node in &nodes {
+        wait_healthy(&node.url)?;
+    }
+    let mut args = vec!["bus".to_owned()];
+    for node in &nodes[..3] {
+        args.extend(["--url".to_owned(), node.url.clone()]);
+    }
+    args.extend([
+        "--all-url".to_owned(),
+        nodes[3].url.clone(),
+        "--proxy".to_owned(),
+        control,
+        "--rooms".to_owned(),
+        plan.bus_rooms.to_string(),
+        "--messages".to_owned(),
+        plan.bus_messages.to_string(),
+        "--redis-pid".to_owned(),
+        redis.pid().to_string(),
+    ]);
+    for node in &nodes {
+        args.extend(["--node-pid".to_owned(), node.pid().to_string()]);
+    }
+    let label = "bus bytes per node (tandem, four nodes over Redis)";
+    let line = run_load(shell, bins, "bus", label, &args);
+    drop((nodes, proxy, redis));
+    record(figures, "bus", Peer::Tandem, label, &line?, &BUS_KEYS)
 }
 
 /// Waits (at most 10 s) until the node at `url` answers `/healthz` with 200.

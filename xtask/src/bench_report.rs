@@ -220,6 +220,12 @@ pub fn render(
             decimals: 1,
         },
         Row {
+            label: "1. fan-out: server CPU per delivery (ns)".to_owned(),
+            key: "fanout.server_cpu_ns_per_delivery",
+            scale: 1.0,
+            decimals: 0,
+        },
+        Row {
             label: "1b. fan-out, two tandem nodes over Redis (subscribers split): deliveries/s"
                 .to_owned(),
             key: "fanout2.deliveries_per_s",
@@ -230,6 +236,18 @@ pub fn render(
             label: "1b. two nodes: p99 publish→receive (ms)".to_owned(),
             key: "fanout2.p99_us",
             scale: 1e-3,
+            decimals: 1,
+        },
+        Row {
+            label: "1b. two nodes: CPU per delivery, both nodes together (ns)".to_owned(),
+            key: "fanout2.server_cpu_ns_per_delivery",
+            scale: 1.0,
+            decimals: 0,
+        },
+        Row {
+            label: "1b. two nodes: Redis CPU per message (µs)".to_owned(),
+            key: "fanout2.broker_cpu_us_per_message",
+            scale: 1.0,
             decimals: 1,
         },
         Row {
@@ -253,6 +271,32 @@ pub fn render(
             key: "fanout_eph.undelivered",
             scale: 1.0,
             decimals: 0,
+        },
+        Row {
+            label: "1d. fan-out, three tandem nodes over a Redis Cluster of 3 masters \
+                    (subscribers split): deliveries/s"
+                .to_owned(),
+            key: "fanout3.deliveries_per_s",
+            scale: 1.0,
+            decimals: 0,
+        },
+        Row {
+            label: "1d. three nodes: p99 publish→receive (ms)".to_owned(),
+            key: "fanout3.p99_us",
+            scale: 1e-3,
+            decimals: 1,
+        },
+        Row {
+            label: "1d. three nodes: CPU per delivery, all nodes together (ns)".to_owned(),
+            key: "fanout3.server_cpu_ns_per_delivery",
+            scale: 1.0,
+            decimals: 0,
+        },
+        Row {
+            label: "1d. three nodes: Redis CPU per message, all masters (µs)".to_owned(),
+            key: "fanout3.broker_cpu_us_per_message",
+            scale: 1.0,
+            decimals: 1,
         },
         Row {
             label: format!(
@@ -344,6 +388,8 @@ pub fn render(
         let _ = writeln!(out, "{line}");
     }
 
+    bus_section(&mut out, plan, figures);
+
     let _ = writeln!(out, "\n## Browser (5) and envelope cost (7)\n");
     let _ = writeln!(out, "| figure | value |\n|---|---:|");
     let _ = writeln!(
@@ -413,6 +459,88 @@ pub fn render(
     out
 }
 
+/// Figure 8: the bus bytes each node receives from Redis, per-room channels against one
+/// shared bus.
+fn bus_section(out: &mut String, plan: &Plan, figures: &Figures) {
+    let get = |key: &str| figures.get(key, Peer::Tandem);
+    let Some(all) = get("bus.all_bytes") else {
+        return;
+    };
+    let _ = writeln!(out, "\n## Many nodes over Redis (8)\n");
+    let _ = writeln!(
+        out,
+        "Four `tandem serve --redis` nodes on one `redis-server`; {} rooms, {} messages \
+         published into each ({} in all). Nodes A, B and C each host the members of a third \
+         of the rooms; node D has a member in every room, so it receives what every node \
+         received when all rooms shared one bus channel.\n",
+        num(plan.bus_rooms as f64, 0),
+        num(plan.bus_messages as f64, 0),
+        num(plan.bus_rooms as f64 * plan.bus_messages as f64, 0)
+    );
+    let _ = writeln!(out, "| figure | value |\n|---|---:|");
+    let third = plan.bus_rooms / 3;
+    let value = |key: &str, decimals: usize| get(key).map(|v| num(v, decimals));
+    let range = match (get("bus.home_min_bytes"), get("bus.home_max_bytes")) {
+        (Some(min), Some(max)) => Some(format!("{} – {}", num(min, 0), num(max, 0))),
+        _ => None,
+    };
+    let rows = [
+        (
+            format!(
+                "8. bytes from Redis to a node hosting {} rooms (A, B, C: mean)",
+                num(third as f64, 0)
+            ),
+            value("bus.home_mean_bytes", 0),
+        ),
+        ("8. the same, fewest and most of A, B, C".to_owned(), range),
+        (
+            format!(
+                "8. bytes from Redis to a node hosting all {} rooms (D: one shared bus)",
+                num(plan.bus_rooms as f64, 0)
+            ),
+            Some(num(all, 0)),
+        ),
+        (
+            "8. hosting a third ÷ hosting all (goal: about 0.33)".to_owned(),
+            value("bus.ratio", 3),
+        ),
+        (
+            "8. bytes from Redis per message, to a node with a member in its room".to_owned(),
+            value("bus.bytes_per_message", 1),
+        ),
+        (
+            "8. bytes to Redis per publish, from the publisher's node".to_owned(),
+            value("bus.to_redis_bytes_per_publish", 1),
+        ),
+        (
+            "8. Redis CPU per message, 4 nodes subscribed (µs)".to_owned(),
+            value("bus.redis_cpu_us_per_message", 1),
+        ),
+        (
+            "8. CPU of a home node per message of its rooms: take the publish, store it \
+             in Redis, ack, deliver to its member (µs)"
+                .to_owned(),
+            value("bus.home_cpu_us_per_message", 1),
+        ),
+        (
+            "8. CPU of node D per message: receive it from Redis, deliver to one member (µs)"
+                .to_owned(),
+            value("bus.all_cpu_us_per_message", 1),
+        ),
+    ];
+    for (label, cell) in rows {
+        if let Some(cell) = cell {
+            let _ = writeln!(out, "| {label} | {cell} |");
+        }
+    }
+    let _ = writeln!(
+        out,
+        "\nOn this 2-core machine every node, every Redis and the load generator share the \
+         same two cores: figures 1b, 1d and 8 show the work per node and per message \
+         (bytes, CPU time), not a speed-up from adding nodes or shards."
+    );
+}
+
 /// The targets of issue 5, each with `met (…)` or `missed (…)`.
 fn targets(figures: &Figures, browser: &Browser, package: &[FileSize]) -> Vec<(String, String)> {
     let verdict = |ok: bool, detail: String| {
@@ -473,6 +601,12 @@ fn targets(figures: &Figures, browser: &Browser, package: &[FileSize]) -> Vec<(S
             verdict(size <= 40 * 1024, figure),
         ));
     }
+    if let Some(r) = figures.get("bus.ratio", Peer::Tandem) {
+        out.push((
+            "bus bytes per node hosting a third of the rooms ≤ 0.4× one shared bus".to_owned(),
+            verdict(r <= 0.4, format!("{r:.3}×")),
+        ));
+    }
     let r = browser.sdk / browser.plain.max(1.0);
     out.push((
         "browser ≥ 0.7× plain JS".to_owned(),
@@ -507,7 +641,15 @@ servers listen with backlog 4096 like the Rust ones.
    sent back to the publisher), measured right after tandem's figure 1 run. tandem sheds an
    ephemeral frame for a reader whose queue is half full instead of closing it, so the
    messages shed (sent × subscribers − deliveries received) are their own row, not an
-   error; a healthy run sheds none. The other servers have no such mode.
+   error; a healthy run sheds none. The other servers have no such mode. **Server CPU per
+   delivery**: the server process's user + system CPU time (`/proc/<pid>/stat`, all its
+   threads, 10 ms ticks) over the measured seconds ÷ the deliveries in them; with several
+   nodes, all nodes' time together. **1b** and **1d**: the same fan-out with the
+   subscribers split evenly over two nodes on one fresh `redis-server` (1b) or three nodes
+   on a fresh Redis Cluster of three masters without replicas (1d: `redis-cli --cluster
+   create`, `--redis redis+cluster://…`); the publisher is on the first node; Redis CPU
+   per message is the Redis processes' CPU time over the measured seconds ÷ the messages
+   published in them.
 2. **Echo**: open loop at a fixed offered rate spread over the connections; each request
    carries the time it was due, so a stalled server cannot hide its latency. tandem:
    `request` → `response`; bare and ws: an echoed frame; Socket.IO: an emit with an ack.
@@ -530,4 +672,17 @@ servers listen with backlog 4096 like the Rust ones.
    package as a page's bundle carries it (esbuild `--bundle --minify` of `index.js`, as
    the target's peer sizes were measured, plus the wasm).
 7. **Envelope**: criterion (`crates/tandem-bench/benches/envelope.rs`).
+8. **Bus bytes per node**: four `tandem serve --redis` nodes on one fresh `redis-server`;
+   each node reaches Redis through its own listener of a counting TCP proxy
+   (`tandem-bench bus-proxy`), which counts every byte Redis sends that node on every
+   connection (subscriptions and command replies), whatever the Redis version reports
+   (7.0 has no per-client byte counters). Room r's members are on node r mod 3 (A, B, C):
+   its publisher is its member there; node D has one more member in every room. After the
+   joins have settled, every room's publisher sends its messages (at most 8
+   unacknowledged) and the bytes are counted until each has its acks and its own copies
+   and each member on D has every message. D receives every room's messages, which is
+   what any node received when all rooms shared one bus channel (the design before
+   per-room channels), so the single-bus baseline is measured in the same run rather than
+   on an older build; A, B and C also receive the replies to their own publishes (a few
+   bytes each), which D does not.
 ";

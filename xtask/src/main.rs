@@ -10,6 +10,7 @@
 //! The crate uses only `std`, so building it costs a couple of seconds.
 
 mod bench;
+mod bench_redis;
 mod bench_report;
 mod chaos;
 mod chaos_report;
@@ -47,8 +48,10 @@ commands:
   bench [--quick] [--no-install]
                        build release binaries, start each server (tandem, bare
                        tokio-tungstenite, Node ws, Socket.IO) and drive it with the
-                       tandem-bench load generator, plus the browser, package-size and
-                       envelope figures; print a table of medians and write BENCHMARKS.md
+                       tandem-bench load generator, plus many nodes over Redis and a
+                       Redis Cluster (fan-out, bus bytes per node), the browser,
+                       package-size and envelope figures; print a table of medians and
+                       write BENCHMARKS.md
                        (--quick: a one-minute smoke run, written to
                        target/xtask/bench-quick.md instead)
   chaos [--quick] [--no-install] [--only SCENARIO]...

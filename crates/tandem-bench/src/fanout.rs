@@ -26,8 +26,8 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::conn::{Endpoint, Ws, open_many};
 use crate::histogram::Latencies;
-use crate::payload;
 use crate::target::Target;
+use crate::{cpu, payload};
 
 /// After the publisher stops: how long no delivery may arrive before the subscribers stop
 /// waiting for messages that were shed.
@@ -50,10 +50,19 @@ pub struct Args {
     /// Messages in flight at most.
     #[arg(long, default_value_t = 32)]
     window: u64,
-    /// A second node of the same cluster: half the subscribers join there (the publisher
-    /// stays on `--url`), so every message crosses the broker.
+    /// Another node of the same cluster (repeat for more): the subscribers are split evenly
+    /// over `--url` and these nodes (the publisher stays on `--url`), so every message
+    /// crosses the broker.
     #[arg(long, value_name = "URL")]
-    also_url: Option<String>,
+    also_url: Vec<String>,
+    /// A server process (repeat for every node): the CPU time all of them spent per
+    /// delivery over the measured seconds is reported.
+    #[arg(long)]
+    pid: Vec<u32>,
+    /// A broker process (a Redis; repeat for every shard): the CPU time all of them spent
+    /// per message published over the measured seconds is reported.
+    #[arg(long)]
+    broker_pid: Vec<u32>,
     /// Publish ephemeral messages (tandem only): no seq, not stored, no ack, not sent back
     /// to the publisher, shed for a reader that is behind.
     #[arg(long)]
@@ -68,6 +77,8 @@ struct Shared {
     /// received plus what it skipped (shed) before that. Equal to `delivered` when
     /// nothing was shed.
     settled: AtomicU64,
+    /// Messages the publisher has sent.
+    sent: AtomicU64,
     measuring: AtomicBool,
 }
 
@@ -89,20 +100,26 @@ pub async fn run(args: Args) -> Result<(), String> {
         args.subscribers
     );
     let mut subscribers = Vec::with_capacity(args.subscribers);
-    match &args.also_url {
-        Some(url) => {
-            let second = Endpoint::new(args.server.target, url)?;
-            let half = args.subscribers / 2;
-            subscribers.extend(open_many(&endpoint, args.subscribers - half, 128).await?);
-            subscribers.extend(open_many(&second, half, 128).await?);
-        }
-        None => subscribers.extend(open_many(&endpoint, args.subscribers, 128).await?),
+    let mut nodes = vec![endpoint.clone()];
+    for url in &args.also_url {
+        nodes.push(Endpoint::new(args.server.target, url)?);
+    }
+    for (i, node) in nodes.iter().enumerate() {
+        // The first node takes the remainder.
+        let share = args.subscribers / nodes.len()
+            + if i == 0 {
+                args.subscribers % nodes.len()
+            } else {
+                0
+            };
+        subscribers.extend(open_many(node, share, 128).await?);
     }
     let publisher = endpoint.open(args.subscribers).await?;
 
     let shared = Arc::new(Shared {
         delivered: AtomicU64::new(0),
         settled: AtomicU64::new(0),
+        sent: AtomicU64::new(0),
         measuring: AtomicBool::new(false),
     });
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -133,10 +150,14 @@ pub async fn run(args: Args) -> Result<(), String> {
     tokio::time::sleep(Duration::from_secs(1)).await;
     let start = Instant::now();
     let before = shared.delivered.load(Ordering::Relaxed);
+    let published_before = shared.sent.load(Ordering::Relaxed);
+    let cpu_before = (cpu::of_all(&args.pid)?, cpu::of_all(&args.broker_pid)?);
     shared.measuring.store(true, Ordering::Relaxed);
     tokio::time::sleep(Duration::from_secs_f64(args.seconds)).await;
     shared.measuring.store(false, Ordering::Relaxed);
     let delivered = shared.delivered.load(Ordering::Relaxed) - before;
+    let published_measured = shared.sent.load(Ordering::Relaxed) - published_before;
+    let cpu_after = (cpu::of_all(&args.pid)?, cpu::of_all(&args.broker_pid)?);
     let elapsed = start.elapsed().as_secs_f64();
 
     // Stop publishing, then let every message sent reach (or be shed for) every subscriber.
@@ -170,7 +191,7 @@ pub async fn run(args: Args) -> Result<(), String> {
         args.subscribers,
         if args.ephemeral { "shed" } else { "missing" },
     );
-    crate::report(&json!({
+    let mut result = json!({
         "figure": "fanout",
         "target": target.name(),
         "mode": mode,
@@ -183,7 +204,19 @@ pub async fn run(args: Args) -> Result<(), String> {
         "p50_us": latencies.micros_at(0.5),
         "p99_us": latencies.micros_at(0.99),
         "samples": latencies.len(),
-    }));
+        "nodes": nodes.len(),
+    });
+    if !args.pid.is_empty() {
+        let spent = cpu_after.0.saturating_sub(cpu_before.0).as_secs_f64();
+        result["server_cpu_ns_per_delivery"] = json!(spent * 1e9 / delivered.max(1) as f64);
+        result["server_cpu_cores"] = json!(spent / elapsed);
+    }
+    if !args.broker_pid.is_empty() {
+        let spent = cpu_after.1.saturating_sub(cpu_before.1).as_secs_f64();
+        result["broker_cpu_us_per_message"] = json!(spent * 1e6 / published_measured.max(1) as f64);
+        result["broker_cpu_cores"] = json!(spent / elapsed);
+    }
+    crate::report(&result);
     Ok(())
 }
 
@@ -309,6 +342,7 @@ impl Publisher {
             let complete = self.shared.settled.load(Ordering::Relaxed) / self.subscribers.max(1);
             if sent.saturating_sub(complete) < self.window {
                 sent += 1;
+                self.shared.sent.store(sent, Ordering::Relaxed);
                 let payload = payload::stamped_numbered(Instant::now(), sent);
                 let frame = if self.ephemeral {
                     target.publish_ephemeral(sent, &payload).unwrap_or_default()

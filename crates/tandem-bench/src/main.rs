@@ -7,7 +7,10 @@
 //! goes to stderr.
 
 mod bare;
+mod bus;
+mod bus_proxy;
 mod conn;
+mod cpu;
 mod criterion;
 mod echo;
 mod fanout;
@@ -83,6 +86,13 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:0")]
         addr: std::net::SocketAddr,
     },
+    /// Bus bytes per node: nodes of one Redis each hosting a share of the rooms, one node
+    /// hosting every room, messages published into every room; the bytes Redis sends each
+    /// node, counted by `bus-proxy`.
+    Bus(bus::Args),
+    /// The counting TCP proxy between nodes and their Redis (one listener per node). Prints
+    /// `listening on CONTROL PROXY…`.
+    BusProxy(bus_proxy::Args),
     /// Fan-out: one publisher, many subscribers in one room; deliveries/s and latency.
     Fanout(fanout::Args),
     /// Echo / request round trips at a fixed offered rate; latency percentiles.
@@ -116,6 +126,8 @@ fn main() -> ExitCode {
         match cli.command {
             Command::BareServer { addr } => bare::serve(addr).await,
             Command::AxumServer { addr } => mounted::serve(addr).await,
+            Command::Bus(args) => bus::run(args).await,
+            Command::BusProxy(args) => bus_proxy::serve(args).await,
             Command::Fanout(args) => fanout::run(args).await,
             Command::Echo(args) => echo::run(args).await,
             Command::Idle(args) => idle::run(args).await,
