@@ -508,6 +508,38 @@ impl Subscriber {
     }
 }
 
+/// Joins every subscriber to its room (`room_of` its index) at once, waiting at most
+/// `within`: which joined, the first refusal, and whether the wait ran out.
+pub async fn join_all(
+    subs: &[Subscriber],
+    room_of: impl Fn(usize) -> String,
+    within: Duration,
+) -> (Vec<bool>, Option<String>, bool) {
+    let mut joins = JoinSet::new();
+    for (i, sub) in subs.iter().enumerate() {
+        let client = sub.client.clone();
+        let room = room_of(i);
+        joins.spawn(async move { (i, client.join(&room).await.map_err(|e| e.to_string())) });
+    }
+    let mut joined = vec![false; subs.len()];
+    let mut join_error = None;
+    let waited = tokio::time::timeout(within, async {
+        while let Some(done) = joins.join_next().await {
+            if let Ok((i, result)) = done {
+                match result {
+                    Ok(_) => joined[i] = true,
+                    Err(e) => {
+                        join_error.get_or_insert(e);
+                    }
+                }
+            }
+        }
+    })
+    .await;
+    joins.abort_all();
+    (joined, join_error, waited.is_err())
+}
+
 /// Runs a scenario of native clients on one set of nodes and returns its result line
 /// (the browser and Redis Cluster scenarios have their own `run`).
 pub async fn run(args: &Args) -> Result<String, String> {
@@ -554,32 +586,13 @@ async fn native(args: &Args, kind: Kind, env: &mut Env) -> Result<String, String
         let (url, fallbacks) = sub_target(i);
         subs.push(Subscriber::start(&url, &fallbacks)?);
     }
-    let mut joins = JoinSet::new();
-    for (i, sub) in subs.iter().enumerate() {
-        let client = sub.client.clone();
-        joins.spawn(async move { (i, client.join(ROOM).await.map_err(|e| e.to_string())) });
-    }
-    let mut joined = vec![false; subs.len()];
-    let mut join_error = None;
-    let join_wait = tokio::time::timeout(secs(args.join_secs), async {
-        while let Some(done) = joins.join_next().await {
-            if let Ok((i, result)) = done {
-                match result {
-                    Ok(_) => joined[i] = true,
-                    Err(e) => {
-                        join_error.get_or_insert(e);
-                    }
-                }
-            }
-        }
-    })
-    .await;
-    joins.abort_all();
+    let (joined, join_error, timed_out) =
+        join_all(&subs, |_| ROOM.to_owned(), secs(args.join_secs)).await;
     let joined_count = joined.iter().filter(|j| **j).count();
     eprintln!(
         "tandem-chaos: {joined_count} of {} joined{}",
         subs.len(),
-        if join_wait.is_err() {
+        if timed_out {
             " (join wait timed out)"
         } else {
             ""

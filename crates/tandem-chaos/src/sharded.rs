@@ -19,7 +19,7 @@ use tokio::time::Instant;
 use crate::Args;
 use crate::cluster::RedisCluster;
 use crate::procs::Node;
-use crate::scenario::{Final, Kind, Published, Publisher, Subscriber, result_line, secs};
+use crate::scenario::{Final, Kind, Published, Publisher, Subscriber, join_all, result_line, secs};
 
 /// The key prefix (the nodes' default `--redis-prefix`).
 const PREFIX: &str = "tandem";
@@ -104,28 +104,8 @@ async fn scenario(
         subs.push(Subscriber::start_in(&url, &fallbacks, &rooms[r])?);
         sub_room.push(r);
     }
-    let mut joins = JoinSet::new();
-    for (i, sub) in subs.iter().enumerate() {
-        let client = sub.client.clone();
-        let room = rooms[sub_room[i]].clone();
-        joins.spawn(async move { (i, client.join(&room).await.map_err(|e| e.to_string())) });
-    }
-    let mut joined = vec![false; subs.len()];
-    let mut join_error = None;
-    let _ = tokio::time::timeout(secs(args.join_secs), async {
-        while let Some(done) = joins.join_next().await {
-            if let Ok((i, result)) = done {
-                match result {
-                    Ok(_) => joined[i] = true,
-                    Err(e) => {
-                        join_error.get_or_insert(e);
-                    }
-                }
-            }
-        }
-    })
-    .await;
-    joins.abort_all();
+    let (joined, join_error, _) =
+        join_all(&subs, |i| rooms[sub_room[i]].clone(), secs(args.join_secs)).await;
     eprintln!(
         "tandem-chaos: {} of {} joined",
         joined.iter().filter(|j| **j).count(),
